@@ -1,0 +1,1 @@
+//! Gas of one verifier step per instruction class, measured in revm.

@@ -1,0 +1,342 @@
+//! Sparse paged memory with an incrementally maintained Merkle root.
+//!
+//! Memory is held in 4 KiB pages, allocated on first write. Writes only mark
+//! pages dirty; hashing happens when a root or a path is asked for, and then
+//! only dirty pages and their ancestors are rehashed. Execution never hashes.
+
+use std::collections::HashMap;
+
+use alloy_primitives::B256;
+use rayon::prelude::*;
+
+use crate::merkle::{LEAF_BITS, LEAF_SIZE, Leaf, Path, TREE_DEPTH, ZERO_HASHES, hash_pair};
+
+/// log2 of the page size.
+pub const PAGE_BITS: u32 = 12;
+/// Bytes in a page.
+pub const PAGE_SIZE: usize = 1 << PAGE_BITS;
+/// Number of pages in the 4 GiB address space.
+const NUM_PAGES: usize = 1 << (32 - PAGE_BITS);
+/// Height of a page's own subtree (leaves to page root).
+const PAGE_HEIGHT: usize = (PAGE_BITS - LEAF_BITS) as usize;
+/// Levels from page roots to the memory root.
+const UPPER_HEIGHT: usize = TREE_DEPTH - PAGE_HEIGHT;
+/// Leaves in a page.
+const PAGE_LEAVES: usize = PAGE_SIZE / LEAF_SIZE;
+/// Dirty pages from which rehashing is spread over threads.
+const PARALLEL_PAGES: usize = 64;
+
+#[derive(Clone)]
+struct Page {
+    data: [u8; PAGE_SIZE],
+    /// The page's subtree root, valid unless the page is dirty.
+    root: B256,
+    dirty: bool,
+}
+
+impl Page {
+    fn zeroed() -> Page {
+        Page { data: [0; PAGE_SIZE], root: ZERO_HASHES[PAGE_HEIGHT], dirty: false }
+    }
+
+    fn leaf(&self, index_in_page: usize) -> Leaf {
+        let start = index_in_page * LEAF_SIZE;
+        self.data[start..start + LEAF_SIZE].try_into().expect("leaf inside page")
+    }
+
+    /// Every level of the page's subtree, leaves' parents first.
+    fn levels(&self) -> Vec<Vec<B256>> {
+        let mut levels = Vec::with_capacity(PAGE_HEIGHT);
+        let mut level: Vec<B256> = self
+            .data
+            .chunks_exact(2 * LEAF_SIZE)
+            .map(|pair| {
+                let (l, r) = pair.split_at(LEAF_SIZE);
+                hash_pair(&B256::from_slice(l), &B256::from_slice(r))
+            })
+            .collect();
+        while level.len() > 1 {
+            let next = level.chunks_exact(2).map(|p| hash_pair(&p[0], &p[1])).collect();
+            levels.push(level);
+            level = next;
+        }
+        levels.push(level);
+        levels
+    }
+
+    fn rehash(&mut self) {
+        self.root = if self.data.iter().all(|&b| b == 0) {
+            ZERO_HASHES[PAGE_HEIGHT]
+        } else {
+            self.levels()[PAGE_HEIGHT - 1][0]
+        };
+        self.dirty = false;
+    }
+}
+
+/// The VM's 2^32-byte memory.
+#[derive(Clone)]
+pub struct Memory {
+    pages: Vec<Option<Box<Page>>>,
+    /// Pages written since the last root computation.
+    dirty: Vec<u32>,
+    /// Hashes above the page roots: `upper[k]` holds level `PAGE_HEIGHT + k + 1`
+    /// nodes by index, for subtrees that are not all zero.
+    upper: Vec<HashMap<u32, B256>>,
+}
+
+impl Default for Memory {
+    fn default() -> Self {
+        Memory::new()
+    }
+}
+
+impl std::fmt::Debug for Memory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Memory").field("pages", &self.page_count()).finish_non_exhaustive()
+    }
+}
+
+impl Memory {
+    /// All-zero memory.
+    pub fn new() -> Memory {
+        Memory {
+            pages: vec![None; NUM_PAGES],
+            dirty: Vec::new(),
+            upper: vec![HashMap::new(); UPPER_HEIGHT],
+        }
+    }
+
+    /// Number of allocated pages.
+    pub fn page_count(&self) -> usize {
+        self.pages.iter().filter(|p| p.is_some()).count()
+    }
+
+    #[inline(always)]
+    fn page_index(addr: u32) -> usize {
+        (addr >> PAGE_BITS) as usize
+    }
+
+    #[inline(always)]
+    fn page_offset(addr: u32) -> usize {
+        addr as usize & (PAGE_SIZE - 1)
+    }
+
+    #[inline(always)]
+    fn page_mut(&mut self, addr: u32) -> &mut Page {
+        let index = Self::page_index(addr);
+        let page = self.pages[index].get_or_insert_with(|| Box::new(Page::zeroed()));
+        if !page.dirty {
+            page.dirty = true;
+            self.dirty.push(index as u32);
+        }
+        page
+    }
+
+    /// Reads a byte.
+    #[inline(always)]
+    pub fn read_u8(&self, addr: u32) -> u8 {
+        match &self.pages[Self::page_index(addr)] {
+            Some(page) => page.data[Self::page_offset(addr)],
+            None => 0,
+        }
+    }
+
+    /// Reads a little-endian word at a 4-aligned address.
+    #[inline(always)]
+    pub fn read_u32(&self, addr: u32) -> u32 {
+        debug_assert_eq!(addr % 4, 0);
+        match &self.pages[Self::page_index(addr)] {
+            Some(page) => {
+                let o = Self::page_offset(addr);
+                u32::from_le_bytes(page.data[o..o + 4].try_into().expect("aligned word in page"))
+            }
+            None => 0,
+        }
+    }
+
+    /// Writes a byte.
+    #[inline(always)]
+    pub fn write_u8(&mut self, addr: u32, value: u8) {
+        let o = Self::page_offset(addr);
+        self.page_mut(addr).data[o] = value;
+    }
+
+    /// Writes a little-endian word at a 4-aligned address.
+    #[inline(always)]
+    pub fn write_u32(&mut self, addr: u32, value: u32) {
+        debug_assert_eq!(addr % 4, 0);
+        let o = Self::page_offset(addr);
+        self.page_mut(addr).data[o..o + 4].copy_from_slice(&value.to_le_bytes());
+    }
+
+    /// Copies `bytes` into memory at `addr`, wrapping at 2^32.
+    pub fn write_bytes(&mut self, addr: u32, bytes: &[u8]) {
+        let mut addr = addr;
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let o = Self::page_offset(addr);
+            let n = rest.len().min(PAGE_SIZE - o);
+            self.page_mut(addr).data[o..o + n].copy_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            addr = addr.wrapping_add(n as u32);
+        }
+    }
+
+    /// Reads `len` bytes starting at `addr`, wrapping at 2^32.
+    pub fn read_bytes(&self, addr: u32, len: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(len);
+        let mut addr = addr;
+        while out.len() < len {
+            let o = Self::page_offset(addr);
+            let n = (len - out.len()).min(PAGE_SIZE - o);
+            match &self.pages[Self::page_index(addr)] {
+                Some(page) => out.extend_from_slice(&page.data[o..o + n]),
+                None => out.resize(out.len() + n, 0),
+            }
+            addr = addr.wrapping_add(n as u32);
+        }
+        out
+    }
+
+    /// The 32-byte leaf with this index.
+    pub fn leaf(&self, leaf_index: u32) -> Leaf {
+        let addr = leaf_index << LEAF_BITS;
+        match &self.pages[Self::page_index(addr)] {
+            Some(page) => page.leaf(Self::page_offset(addr) / LEAF_SIZE),
+            None => [0; LEAF_SIZE],
+        }
+    }
+
+    /// The Merkle root, rehashing only what changed since the last call.
+    pub fn root(&mut self) -> B256 {
+        self.flush();
+        self.node(UPPER_HEIGHT, 0)
+    }
+
+    /// A node above the page level: `level` 0 is a page root, `UPPER_HEIGHT`
+    /// the memory root. Requires a flushed tree.
+    fn node(&self, level: usize, index: u32) -> B256 {
+        if level == 0 {
+            return match &self.pages[index as usize] {
+                Some(page) => page.root,
+                None => ZERO_HASHES[PAGE_HEIGHT],
+            };
+        }
+        self.upper[level - 1]
+            .get(&index)
+            .copied()
+            .unwrap_or(ZERO_HASHES[PAGE_HEIGHT + level])
+    }
+
+    fn flush(&mut self) {
+        if self.dirty.is_empty() {
+            return;
+        }
+        let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.sort_unstable();
+        dirty.dedup();
+        if dirty.len() < PARALLEL_PAGES {
+            for &i in &dirty {
+                self.pages[i as usize].as_mut().expect("dirty page is allocated").rehash();
+            }
+        } else {
+            let mut wanted = dirty.iter().peekable();
+            let mut pages: Vec<&mut Box<Page>> = Vec::with_capacity(dirty.len());
+            for (i, slot) in self.pages.iter_mut().enumerate() {
+                if wanted.peek().is_none() {
+                    break;
+                }
+                if wanted.peek().is_some_and(|&&d| d as usize == i) {
+                    wanted.next();
+                    pages.push(slot.as_mut().expect("dirty page is allocated"));
+                }
+            }
+            pages.par_iter_mut().with_min_len(16).for_each(|page| page.rehash());
+        }
+
+        let mut indices = dirty;
+        for level in 1..=UPPER_HEIGHT {
+            for i in indices.iter_mut() {
+                *i >>= 1;
+            }
+            indices.dedup();
+            let hashes: Vec<B256> = indices
+                .iter()
+                .map(|&i| hash_pair(&self.node(level - 1, 2 * i), &self.node(level - 1, 2 * i + 1)))
+                .collect();
+            let zero = ZERO_HASHES[PAGE_HEIGHT + level];
+            let map = &mut self.upper[level - 1];
+            for (&i, h) in indices.iter().zip(hashes) {
+                if h == zero {
+                    map.remove(&i);
+                } else {
+                    map.insert(i, h);
+                }
+            }
+        }
+    }
+
+    /// The Merkle path of a leaf against [`Memory::root`].
+    pub fn path(&mut self, leaf_index: u32) -> Path {
+        self.flush();
+        let addr = leaf_index << LEAF_BITS;
+        let page_index = Self::page_index(addr) as u32;
+        let mut path = [B256::ZERO; TREE_DEPTH];
+        let in_page = (leaf_index as usize) % PAGE_LEAVES;
+        match &self.pages[page_index as usize] {
+            Some(page) => {
+                let sibling_leaf = page.leaf(in_page ^ 1);
+                path[0] = B256::from(sibling_leaf);
+                for (k, level) in page.levels().iter().take(PAGE_HEIGHT - 1).enumerate() {
+                    path[k + 1] = level[(in_page >> (k + 1)) ^ 1];
+                }
+            }
+            None => path[..PAGE_HEIGHT].copy_from_slice(&ZERO_HASHES[..PAGE_HEIGHT]),
+        }
+        for level in 0..UPPER_HEIGHT {
+            path[PAGE_HEIGHT + level] = self.node(level, (page_index >> level) ^ 1);
+        }
+        path
+    }
+
+    /// The allocated pages as `(page index, bytes)`, for snapshots.
+    pub(crate) fn pages(&self) -> impl Iterator<Item = (u32, &[u8; PAGE_SIZE])> {
+        self.pages
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.as_ref().map(|p| (i as u32, &p.data)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::merkle::fold_path;
+
+    #[test]
+    fn empty_memory_has_the_zero_root() {
+        assert_eq!(Memory::new().root(), ZERO_HASHES[TREE_DEPTH]);
+    }
+
+    #[test]
+    fn paths_fold_to_the_root() {
+        let mut m = Memory::new();
+        m.write_bytes(0x1000_0000 - 3, &[7; 70]);
+        m.write_u32(0xFFFF_FFFC, 0xDEAD_BEEF);
+        let root = m.root();
+        for addr in [0, 0x0FFF_FFE0, 0x1000_0000, 0x1000_0020, 0xFFFF_FFE0, 0x8000_0000] {
+            let index = addr >> LEAF_BITS;
+            assert_eq!(fold_path(index, &m.leaf(index), &m.path(index)), root, "{addr:#x}");
+        }
+    }
+
+    #[test]
+    fn zeroing_a_page_restores_the_zero_root() {
+        let mut m = Memory::new();
+        m.write_u32(0x4000, 1);
+        assert_ne!(m.root(), ZERO_HASHES[TREE_DEPTH]);
+        m.write_u32(0x4000, 0);
+        assert_eq!(m.root(), ZERO_HASHES[TREE_DEPTH]);
+    }
+}
