@@ -9,7 +9,10 @@ use verdict_vm::builder::Builder;
 use verdict_vm::{CODE_END, Machine, Op, Status, semantics, verify_step};
 
 fn main() {
-    let n: u32 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let n: u32 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
     let x_addr = CODE_END;
     let y_addr = CODE_END + 4 * n.next_power_of_two();
     let xs: Vec<f32> = (0..n).map(|i| ((i % 17) as f32 - 8.0) * 0.125).collect();
@@ -50,8 +53,15 @@ fn main() {
         semantics::f32_fma(x.to_bits(), y.to_bits(), acc)
     });
     println!("dot product of {n} elements on the VM");
-    println!("  result      {} ({:#010x})", f32::from_bits(vm.core.exit), vm.core.exit);
-    println!("  native      {} ({expected:#010x})", f32::from_bits(expected));
+    println!(
+        "  result      {} ({:#010x})",
+        f32::from_bits(vm.core.exit),
+        vm.core.exit
+    );
+    println!(
+        "  native      {} ({expected:#010x})",
+        f32::from_bits(expected)
+    );
     println!("  steps       {}", vm.core.step);
     println!(
         "  time        {:.1} ms, {:.1} M steps/s",
@@ -64,7 +74,11 @@ fn main() {
         let bytes = p.to_bytes();
         verify_step(p.pre_state_hash(), &bytes).expect("an honest proof verifies");
     }
-    println!("  verified    {} step proofs of {} bytes", proofs.len(), verdict_vm::PROOF_SIZE);
+    println!(
+        "  verified    {} step proofs of {} bytes",
+        proofs.len(),
+        verdict_vm::PROOF_SIZE
+    );
     if vm.core.exit != expected {
         eprintln!("mismatch between the VM and the native result");
         std::process::exit(1);

@@ -40,9 +40,15 @@ pub struct AsmError {
 ///
 /// [`AsmError`] naming the first bad line.
 pub fn assemble(source: &str) -> Result<Vec<u8>, AsmError> {
-    let mut asm = Assembler { builder: Builder::new(), labels: HashMap::new() };
+    let mut asm = Assembler {
+        builder: Builder::new(),
+        labels: HashMap::new(),
+    };
     for (n, raw) in source.lines().enumerate() {
-        let err = |message: String| AsmError { line: n + 1, message };
+        let err = |message: String| AsmError {
+            line: n + 1,
+            message,
+        };
         let line = raw.split(['#', ';']).next().unwrap_or("").trim();
         let line = match line.split_once(':') {
             Some((name, rest)) if is_ident(name.trim()) => {
@@ -56,12 +62,16 @@ pub fn assemble(source: &str) -> Result<Vec<u8>, AsmError> {
             asm.instruction(line).map_err(err)?;
         }
     }
-    asm.builder.finish().map_err(|e| AsmError { line: 0, message: e.to_string() })
+    asm.builder.finish().map_err(|e| AsmError {
+        line: 0,
+        message: e.to_string(),
+    })
 }
 
 fn is_ident(s: &str) -> bool {
     !s.is_empty()
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
         && !s.starts_with(|c: char| c.is_ascii_digit())
 }
 
@@ -86,18 +96,28 @@ impl Assembler {
     }
 
     fn target(&mut self, s: &str) -> Result<Target, String> {
-        if is_ident(s) { Ok(Target::Label(self.label(s))) } else { Ok(Target::Addr(number(s)?)) }
+        if is_ident(s) {
+            Ok(Target::Label(self.label(s)))
+        } else {
+            Ok(Target::Addr(number(s)?))
+        }
     }
 
     fn instruction(&mut self, line: &str) -> Result<(), String> {
         let (mnemonic, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
-        let args: Vec<&str> =
-            if rest.trim().is_empty() { vec![] } else { rest.split(',').map(str::trim).collect() };
+        let args: Vec<&str> = if rest.trim().is_empty() {
+            vec![]
+        } else {
+            rest.split(',').map(str::trim).collect()
+        };
         let want = |n: usize| {
             if args.len() == n {
                 Ok(())
             } else {
-                Err(format!("`{mnemonic}` takes {n} operands, got {}", args.len()))
+                Err(format!(
+                    "`{mnemonic}` takes {n} operands, got {}",
+                    args.len()
+                ))
             }
         };
         let b = &mut self.builder;
@@ -123,7 +143,8 @@ impl Assembler {
             }
             _ => {}
         }
-        let op = Op::from_mnemonic(mnemonic).ok_or_else(|| format!("unknown mnemonic `{mnemonic}`"))?;
+        let op =
+            Op::from_mnemonic(mnemonic).ok_or_else(|| format!("unknown mnemonic `{mnemonic}`"))?;
         match op.form() {
             Form::Alu => {
                 want(3)?;
@@ -195,7 +216,11 @@ fn number(s: &str) -> Result<u32, String> {
         None => digits.parse::<u32>().ok(),
     }
     .ok_or_else(|| format!("`{s}` is not a 32-bit number"))?;
-    Ok(if negative { value.wrapping_neg() } else { value })
+    Ok(if negative {
+        value.wrapping_neg()
+    } else {
+        value
+    })
 }
 
 /// `rN`, `imm`, or `rN+imm` / `rN-imm`.
@@ -211,15 +236,27 @@ fn operand_b(s: &str) -> Result<(u8, u32), String> {
 
 /// `imm(rN)` or `(rN)`.
 fn memory_operand(s: &str) -> Result<(u8, u32), String> {
-    let (imm, rest) = s.split_once('(').ok_or_else(|| format!("`{s}` is not `imm(reg)`"))?;
-    let r = rest.strip_suffix(')').ok_or_else(|| format!("`{s}` is not `imm(reg)`"))?;
-    let imm = if imm.trim().is_empty() { 0 } else { number(imm.trim())? };
+    let (imm, rest) = s
+        .split_once('(')
+        .ok_or_else(|| format!("`{s}` is not `imm(reg)`"))?;
+    let r = rest
+        .strip_suffix(')')
+        .ok_or_else(|| format!("`{s}` is not `imm(reg)`"))?;
+    let imm = if imm.trim().is_empty() {
+        0
+    } else {
+        number(imm.trim())?
+    };
     Ok((reg(r.trim())?, imm))
 }
 
 fn signed(imm: u32) -> String {
     let v = imm as i32;
-    if v.unsigned_abs() >= 0x1000 { format!("{imm:#x}") } else { v.to_string() }
+    if v.unsigned_abs() >= 0x1000 {
+        format!("{imm:#x}")
+    } else {
+        v.to_string()
+    }
 }
 
 /// One instruction in the assembler's syntax; [`assemble`] reads it back to
@@ -252,7 +289,10 @@ pub fn disassemble(code: &[u8], base: u32) -> String {
         let addr = base + n as u32 * INSTR_SIZE;
         let text = match <[u8; 8]>::try_from(chunk).ok().map(Instr::decode) {
             Some(Ok(i)) => format_instr(&i),
-            _ => format!(".illegal 0x{}", chunk.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+            _ => format!(
+                ".illegal 0x{}",
+                chunk.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            ),
         };
         let _ = writeln!(out, "{addr:#010x}: {text}");
     }
@@ -265,10 +305,13 @@ mod tests {
 
     #[test]
     fn labels_resolve_forward_and_backward() {
-        let code = assemble("  j end\nloop: addi_is_not_an_op: add r1, r1, 1\nend: bne r1, r0, loop\nhalt r1")
-            .unwrap_err();
+        let code = assemble(
+            "  j end\nloop: addi_is_not_an_op: add r1, r1, 1\nend: bne r1, r0, loop\nhalt r1",
+        )
+        .unwrap_err();
         assert_eq!(code.line, 2);
-        let code = assemble("  j end\nloop: add r1, r1, 1\nend: bne r1, r0, loop\nhalt r1+3").unwrap();
+        let code =
+            assemble("  j end\nloop: add r1, r1, 1\nend: bne r1, r0, loop\nhalt r1+3").unwrap();
         let text = disassemble(&code, 0);
         assert_eq!(
             text,
@@ -283,6 +326,11 @@ mod tests {
         assert_eq!(e.line, 2);
         assert!(e.message.contains("imm(reg)"), "{e}");
         assert!(assemble("add r32, r0, r0").is_err());
-        assert!(assemble("frob r1").unwrap_err().message.contains("unknown mnemonic"));
+        assert!(
+            assemble("frob r1")
+                .unwrap_err()
+                .message
+                .contains("unknown mnemonic")
+        );
     }
 }

@@ -160,7 +160,10 @@ impl Builder {
             code[index].imm = self.labels[label.0].ok_or(BuildError::UnboundLabel(label.0))?;
         }
         for (index, i) in code.iter().enumerate() {
-            if let Some(&reg) = [i.rd, i.rs1, i.rs2].iter().find(|&&r| r as usize >= NUM_REGS) {
+            if let Some(&reg) = [i.rd, i.rs1, i.rs2]
+                .iter()
+                .find(|&&r| r as usize >= NUM_REGS)
+            {
                 return Err(BuildError::BadRegister { index, reg });
             }
         }
@@ -173,6 +176,10 @@ impl Builder {
     ///
     /// As [`Builder::instructions`].
     pub fn finish(&self) -> Result<Vec<u8>, BuildError> {
-        Ok(self.instructions()?.iter().flat_map(Instr::encode).collect())
+        Ok(self
+            .instructions()?
+            .iter()
+            .flat_map(Instr::encode)
+            .collect())
     }
 }

@@ -52,7 +52,7 @@ pub trait Bus {
 /// `true` if an instruction may be fetched from `pc`.
 #[inline(always)]
 pub const fn fetchable(pc: u32) -> bool {
-    pc % INSTR_SIZE == 0 && pc < CODE_END
+    pc.is_multiple_of(INSTR_SIZE) && pc < CODE_END
 }
 
 /// Executes one step of `core` (docs/spec/vm.md §4, "a step is evaluated as").
@@ -65,7 +65,11 @@ pub fn step<B: Bus>(core: &mut Core, bus: &mut B) -> Result<(), B::Error> {
     if core.status != Status::Running {
         return Ok(());
     }
-    let instr = if fetchable(core.pc) { bus.fetch(core.pc)? } else { Err(Fault::BadFetch) };
+    let instr = if fetchable(core.pc) {
+        bus.fetch(core.pc)?
+    } else {
+        Err(Fault::BadFetch)
+    };
     match instr {
         Ok(instr) => execute(core, instr, bus),
         Err(fault) => {
@@ -113,7 +117,7 @@ pub fn execute<B: Bus>(core: &mut Core, i: Instr, bus: &mut B) -> Result<(), B::
         Op::Slt => s::i32_slt(a, b),
         Op::Sltu => s::i32_sltu(a, b),
         Op::Lw => {
-            if addr % 4 != 0 {
+            if !addr.is_multiple_of(4) {
                 fault_core(core, Fault::MisalignedAccess);
                 return Ok(());
             }
@@ -121,7 +125,7 @@ pub fn execute<B: Bus>(core: &mut Core, i: Instr, bus: &mut B) -> Result<(), B::
         }
         Op::Lbu => u32::from(bus.load_u8(addr)?),
         Op::Sw | Op::Sb => {
-            if i.op == Op::Sw && addr % 4 != 0 {
+            if i.op == Op::Sw && !addr.is_multiple_of(4) {
                 fault_core(core, Fault::MisalignedAccess);
                 return Ok(());
             }

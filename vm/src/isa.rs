@@ -201,13 +201,28 @@ pub struct Instr {
 impl Instr {
     /// An instruction with every field given.
     pub const fn new(op: Op, rd: u8, rs1: u8, rs2: u8, imm: u32) -> Instr {
-        Instr { op, rd, rs1, rs2, imm }
+        Instr {
+            op,
+            rd,
+            rs1,
+            rs2,
+            imm,
+        }
     }
 
     /// Encodes the instruction (docs/spec/vm.md §2).
     pub fn encode(&self) -> [u8; INSTR_SIZE as usize] {
         let imm = self.imm.to_le_bytes();
-        [self.op.byte(), self.rd, self.rs1, self.rs2, imm[0], imm[1], imm[2], imm[3]]
+        [
+            self.op.byte(),
+            self.rd,
+            self.rs1,
+            self.rs2,
+            imm[0],
+            imm[1],
+            imm[2],
+            imm[3],
+        ]
     }
 
     /// Decodes 8 instruction bytes.
@@ -224,7 +239,13 @@ impl Instr {
             return Err(Fault::IllegalInstruction);
         }
         let imm = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
-        Ok(Instr { op, rd, rs1, rs2, imm })
+        Ok(Instr {
+            op,
+            rd,
+            rs1,
+            rs2,
+            imm,
+        })
     }
 }
 

@@ -33,7 +33,11 @@ impl Machine {
 
     /// A machine from a saved core and memory.
     pub fn from_parts(core: Core, memory: Memory) -> Machine {
-        Machine { core, memory, code: Vec::new() }
+        Machine {
+            core,
+            memory,
+            code: Vec::new(),
+        }
     }
 
     /// The memory.
@@ -48,7 +52,10 @@ impl Machine {
     /// If the code does not fit in the code region; a program builder cannot
     /// produce such code.
     pub fn load_program(&mut self, code: &[u8]) {
-        assert!(code.len() as u64 <= u64::from(CODE_END), "program larger than the code region");
+        assert!(
+            code.len() as u64 <= u64::from(CODE_END),
+            "program larger than the code region"
+        );
         self.memory.write_bytes(0, code);
         self.cache_code(code.len() / INSTR_SIZE as usize);
     }
@@ -83,7 +90,10 @@ impl Machine {
 
     /// The full state, hashing whatever memory changed since the last call.
     pub fn state(&mut self) -> State {
-        State { mem_root: self.memory.root(), core: self.core }
+        State {
+            mem_root: self.memory.root(),
+            core: self.core,
+        }
     }
 
     /// The state hash.
@@ -93,7 +103,10 @@ impl Machine {
 
     /// Executes one step.
     pub fn step(&mut self) {
-        let mut bus = PlainBus { memory: &mut self.memory, code: &self.code };
+        let mut bus = PlainBus {
+            memory: &mut self.memory,
+            code: &self.code,
+        };
         let Ok(()) = exec::step(&mut self.core, &mut bus);
     }
 
@@ -102,7 +115,10 @@ impl Machine {
     pub fn run(&mut self, max_steps: u64) -> u64 {
         let start = self.core.step;
         let end = start.saturating_add(max_steps);
-        let mut bus = PlainBus { memory: &mut self.memory, code: &self.code };
+        let mut bus = PlainBus {
+            memory: &mut self.memory,
+            code: &self.code,
+        };
         let core = &mut self.core;
         while core.step < end && core.status == Status::Running {
             let Ok(()) = exec::step(core, &mut bus);

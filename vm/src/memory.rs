@@ -36,12 +36,18 @@ struct Page {
 
 impl Page {
     fn zeroed() -> Page {
-        Page { data: [0; PAGE_SIZE], root: ZERO_HASHES[PAGE_HEIGHT], dirty: false }
+        Page {
+            data: [0; PAGE_SIZE],
+            root: ZERO_HASHES[PAGE_HEIGHT],
+            dirty: false,
+        }
     }
 
     fn leaf(&self, index_in_page: usize) -> Leaf {
         let start = index_in_page * LEAF_SIZE;
-        self.data[start..start + LEAF_SIZE].try_into().expect("leaf inside page")
+        self.data[start..start + LEAF_SIZE]
+            .try_into()
+            .expect("leaf inside page")
     }
 
     /// Every level of the page's subtree, leaves' parents first.
@@ -56,7 +62,10 @@ impl Page {
             })
             .collect();
         while level.len() > 1 {
-            let next = level.chunks_exact(2).map(|p| hash_pair(&p[0], &p[1])).collect();
+            let next = level
+                .chunks_exact(2)
+                .map(|p| hash_pair(&p[0], &p[1]))
+                .collect();
             levels.push(level);
             level = next;
         }
@@ -93,7 +102,9 @@ impl Default for Memory {
 
 impl std::fmt::Debug for Memory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Memory").field("pages", &self.page_count()).finish_non_exhaustive()
+        f.debug_struct("Memory")
+            .field("pages", &self.page_count())
+            .finish_non_exhaustive()
     }
 }
 
@@ -149,7 +160,11 @@ impl Memory {
         match &self.pages[Self::page_index(addr)] {
             Some(page) => {
                 let o = Self::page_offset(addr);
-                u32::from_le_bytes(page.data[o..o + 4].try_into().expect("aligned word in page"))
+                u32::from_le_bytes(
+                    page.data[o..o + 4]
+                        .try_into()
+                        .expect("aligned word in page"),
+                )
             }
             None => 0,
         }
@@ -238,7 +253,10 @@ impl Memory {
         dirty.dedup();
         if dirty.len() < PARALLEL_PAGES {
             for &i in &dirty {
-                self.pages[i as usize].as_mut().expect("dirty page is allocated").rehash();
+                self.pages[i as usize]
+                    .as_mut()
+                    .expect("dirty page is allocated")
+                    .rehash();
             }
         } else {
             let mut wanted = dirty.iter().peekable();
@@ -252,7 +270,10 @@ impl Memory {
                     pages.push(slot.as_mut().expect("dirty page is allocated"));
                 }
             }
-            pages.par_iter_mut().with_min_len(16).for_each(|page| page.rehash());
+            pages
+                .par_iter_mut()
+                .with_min_len(16)
+                .for_each(|page| page.rehash());
         }
 
         let mut indices = dirty;
@@ -263,7 +284,12 @@ impl Memory {
             indices.dedup();
             let hashes: Vec<B256> = indices
                 .iter()
-                .map(|&i| hash_pair(&self.node(level - 1, 2 * i), &self.node(level - 1, 2 * i + 1)))
+                .map(|&i| {
+                    hash_pair(
+                        &self.node(level - 1, 2 * i),
+                        &self.node(level - 1, 2 * i + 1),
+                    )
+                })
                 .collect();
             let zero = ZERO_HASHES[PAGE_HEIGHT + level];
             let map = &mut self.upper[level - 1];
@@ -325,9 +351,20 @@ mod tests {
         m.write_bytes(0x1000_0000 - 3, &[7; 70]);
         m.write_u32(0xFFFF_FFFC, 0xDEAD_BEEF);
         let root = m.root();
-        for addr in [0, 0x0FFF_FFE0, 0x1000_0000, 0x1000_0020, 0xFFFF_FFE0, 0x8000_0000] {
+        for addr in [
+            0,
+            0x0FFF_FFE0,
+            0x1000_0000,
+            0x1000_0020,
+            0xFFFF_FFE0,
+            0x8000_0000,
+        ] {
             let index = addr >> LEAF_BITS;
-            assert_eq!(fold_path(index, &m.leaf(index), &m.path(index)), root, "{addr:#x}");
+            assert_eq!(
+                fold_path(index, &m.leaf(index), &m.path(index)),
+                root,
+                "{addr:#x}"
+            );
         }
     }
 

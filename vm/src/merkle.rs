@@ -46,7 +46,10 @@ pub fn subtree_root(leaves: &[Leaf]) -> B256 {
         return B256::from(leaves[0]);
     }
     while level.len() > 1 {
-        level = level.chunks_exact(2).map(|p| hash_pair(&p[0], &p[1])).collect();
+        level = level
+            .chunks_exact(2)
+            .map(|p| hash_pair(&p[0], &p[1]))
+            .collect();
     }
     level[0]
 }
@@ -72,7 +75,10 @@ mod tests {
     fn zero_tree_matches_folding_a_zero_leaf() {
         let path: Path = std::array::from_fn(|k| ZERO_HASHES[k]);
         for index in [0, 1, 12345, (1 << TREE_DEPTH) - 1] {
-            assert_eq!(fold_path(index, &[0; LEAF_SIZE], &path), ZERO_HASHES[TREE_DEPTH]);
+            assert_eq!(
+                fold_path(index, &[0; LEAF_SIZE], &path),
+                ZERO_HASHES[TREE_DEPTH]
+            );
         }
         assert_eq!(subtree_root(&[[0; LEAF_SIZE]; 8]), ZERO_HASHES[3]);
     }

@@ -105,8 +105,10 @@ impl StepProof {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(PROOF_SIZE);
         out.extend_from_slice(&self.state.encode());
-        for (leaf, path) in [(&self.instr_leaf, &self.instr_path), (&self.data_leaf, &self.data_path)]
-        {
+        for (leaf, path) in [
+            (&self.instr_leaf, &self.instr_path),
+            (&self.data_leaf, &self.data_path),
+        ] {
             out.extend_from_slice(leaf);
             for sibling in path {
                 out.extend_from_slice(sibling.as_slice());
@@ -130,7 +132,9 @@ impl StepProof {
             StateError::Length { got } => VerifyError::ProofLength { got },
         })?;
         let leaf = |o: usize| -> Leaf { bytes[o..o + LEAF_SIZE].try_into().expect("leaf") };
-        let path = |o: usize| -> Path { std::array::from_fn(|k| B256::from_slice(&bytes[o + 32 * k..o + 32 * k + 32])) };
+        let path = |o: usize| -> Path {
+            std::array::from_fn(|k| B256::from_slice(&bytes[o + 32 * k..o + 32 * k + 32]))
+        };
         Ok(StepProof {
             state,
             instr_leaf: leaf(INSTR_LEAF_OFFSET),
@@ -159,9 +163,16 @@ pub fn verify_step(pre_state_hash: B256, proof: &[u8]) -> Result<B256, VerifyErr
         return Ok(pre_state_hash);
     }
     let mut core = proof.state.core;
-    let mut bus = ProofBus { root: proof.state.mem_root, proof: &proof };
+    let mut bus = ProofBus {
+        root: proof.state.mem_root,
+        proof: &proof,
+    };
     exec::step(&mut core, &mut bus)?;
-    Ok(State { mem_root: bus.root, core }.hash())
+    Ok(State {
+        mem_root: bus.root,
+        core,
+    }
+    .hash())
 }
 
 /// The two leaves of a proof, checked against the memory root when read.
@@ -197,14 +208,18 @@ impl Bus for ProofBus<'_> {
             return Err(VerifyError::BadInstructionProof);
         }
         let o = pc as usize % LEAF_SIZE;
-        let bytes = p.instr_leaf[o..o + INSTR_SIZE as usize].try_into().expect("8 bytes");
+        let bytes = p.instr_leaf[o..o + INSTR_SIZE as usize]
+            .try_into()
+            .expect("8 bytes");
         Ok(Instr::decode(bytes))
     }
 
     fn load_u32(&mut self, addr: u32) -> Result<u32, VerifyError> {
         let leaf = self.data_leaf(addr)?;
         let o = addr as usize % LEAF_SIZE;
-        Ok(u32::from_le_bytes(leaf[o..o + 4].try_into().expect("4 bytes")))
+        Ok(u32::from_le_bytes(
+            leaf[o..o + 4].try_into().expect("4 bytes"),
+        ))
     }
 
     fn load_u8(&mut self, addr: u32) -> Result<u8, VerifyError> {

@@ -13,7 +13,11 @@ pub const CANONICAL_NAN: u32 = 0x7FC0_0000;
 /// Replaces any NaN by [`CANONICAL_NAN`].
 #[inline(always)]
 pub fn canonicalize(x: f32) -> u32 {
-    if x.is_nan() { CANONICAL_NAN } else { x.to_bits() }
+    if x.is_nan() {
+        CANONICAL_NAN
+    } else {
+        x.to_bits()
+    }
 }
 
 /// `true` for any NaN bit pattern.
@@ -43,19 +47,30 @@ pub const fn i32_mul(a: u32, b: u32) -> u32 {
 /// `div`: signed, toward zero; `x / 0 = -1`, `MIN / -1 = MIN`.
 #[inline]
 pub const fn i32_div(a: u32, b: u32) -> u32 {
-    if b == 0 { u32::MAX } else { (a as i32).wrapping_div(b as i32) as u32 }
+    if b == 0 {
+        u32::MAX
+    } else {
+        (a as i32).wrapping_div(b as i32) as u32
+    }
 }
 
 /// `divu`: `x / 0 = 0xFFFFFFFF`.
 #[inline]
 pub const fn i32_divu(a: u32, b: u32) -> u32 {
-    if b == 0 { u32::MAX } else { a / b }
+    match a.checked_div(b) {
+        Some(q) => q,
+        None => u32::MAX,
+    }
 }
 
 /// `rem`: signed, sign of the dividend; `x % 0 = x`, `MIN % -1 = 0`.
 #[inline]
 pub const fn i32_rem(a: u32, b: u32) -> u32 {
-    if b == 0 { a } else { (a as i32).wrapping_rem(b as i32) as u32 }
+    if b == 0 {
+        a
+    } else {
+        (a as i32).wrapping_rem(b as i32) as u32
+    }
 }
 
 /// `remu`: `x % 0 = x`.

@@ -46,7 +46,11 @@ impl Machine {
         let saved = Saved {
             core: self.core,
             code_len: self.code_len() as u64,
-            pages: self.memory().pages().map(|(i, data)| (i, data.to_vec())).collect(),
+            pages: self
+                .memory()
+                .pages()
+                .map(|(i, data)| (i, data.to_vec()))
+                .collect(),
         };
         let mut out = Vec::from(SNAPSHOT_MAGIC);
         out.extend_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
@@ -65,7 +69,11 @@ impl Machine {
         if bytes.len() < HEADER_SIZE || bytes[..SNAPSHOT_MAGIC.len()] != SNAPSHOT_MAGIC {
             return Err(SnapshotError::Magic);
         }
-        let version = u32::from_le_bytes(bytes[SNAPSHOT_MAGIC.len()..HEADER_SIZE].try_into().expect("4 bytes"));
+        let version = u32::from_le_bytes(
+            bytes[SNAPSHOT_MAGIC.len()..HEADER_SIZE]
+                .try_into()
+                .expect("4 bytes"),
+        );
         if version != SNAPSHOT_VERSION {
             return Err(SnapshotError::Version(version));
         }

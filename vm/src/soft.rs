@@ -15,7 +15,11 @@ fn single(x: u32) -> Single {
 }
 
 fn bits(x: Single) -> u32 {
-    if x.is_nan() { CANONICAL_NAN } else { x.to_bits() as u32 }
+    if x.is_nan() {
+        CANONICAL_NAN
+    } else {
+        x.to_bits() as u32
+    }
 }
 
 /// `fadd`.

@@ -67,7 +67,10 @@ pub struct Core {
 impl Core {
     /// A running core at `pc` with zeroed registers.
     pub fn at(pc: u32) -> Core {
-        Core { pc, ..Core::default() }
+        Core {
+            pc,
+            ..Core::default()
+        }
     }
 
     /// The fault, if the core faulted with a known code.
@@ -124,8 +127,9 @@ impl State {
     ///
     /// [`StateError`] for a wrong length or an invalid status byte.
     pub fn decode(bytes: &[u8]) -> Result<State, StateError> {
-        let bytes: &[u8; STATE_SIZE] =
-            bytes.try_into().map_err(|_| StateError::Length { got: bytes.len() })?;
+        let bytes: &[u8; STATE_SIZE] = bytes
+            .try_into()
+            .map_err(|_| StateError::Length { got: bytes.len() })?;
         let be32 = |o: usize| u32::from_be_bytes(bytes[o..o + 4].try_into().expect("4 bytes"));
         let status = Status::from_byte(bytes[STATUS_OFFSET])
             .ok_or(StateError::InvalidStatus(bytes[STATUS_OFFSET]))?;
@@ -135,7 +139,9 @@ impl State {
                 regs: std::array::from_fn(|i| be32(REGS_OFFSET + 4 * i)),
                 pc: be32(PC_OFFSET),
                 step: u64::from_be_bytes(
-                    bytes[STEP_OFFSET..STATUS_OFFSET].try_into().expect("8 bytes"),
+                    bytes[STEP_OFFSET..STATUS_OFFSET]
+                        .try_into()
+                        .expect("8 bytes"),
                 ),
                 status,
                 exit: be32(EXIT_OFFSET),
@@ -175,6 +181,11 @@ mod tests {
         let mut bad = state.encode();
         bad[STATUS_OFFSET] = 3;
         assert_eq!(State::decode(&bad), Err(StateError::InvalidStatus(3)));
-        assert_eq!(State::decode(&bad[1..]), Err(StateError::Length { got: STATE_SIZE - 1 }));
+        assert_eq!(
+            State::decode(&bad[1..]),
+            Err(StateError::Length {
+                got: STATE_SIZE - 1
+            })
+        );
     }
 }
