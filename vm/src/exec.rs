@@ -60,7 +60,7 @@ pub const fn fetchable(pc: u32) -> bool {
 /// # Errors
 ///
 /// Only the bus's host failures; VM faults are recorded in `core`.
-#[inline]
+#[inline(always)]
 pub fn step<B: Bus>(core: &mut Core, bus: &mut B) -> Result<(), B::Error> {
     if core.status != Status::Running {
         return Ok(());

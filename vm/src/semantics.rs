@@ -7,6 +7,54 @@
 //! and hardware FMA only where the CPU has it; [`crate::soft`] is the
 //! independent software reference they are tested against bit for bit.
 
+use crate::isa::Op;
+
+/// The value an integer instruction writes: `f(a, b)` with `a = R[rs1]`,
+/// `b = R[rs2] + imm`. `None` for instructions that are not integer ALU ops.
+#[inline(always)]
+pub fn alu(op: Op, a: u32, b: u32) -> Option<u32> {
+    Some(match op {
+        Op::Add => i32_add(a, b),
+        Op::Sub => i32_sub(a, b),
+        Op::Mul => i32_mul(a, b),
+        Op::Div => i32_div(a, b),
+        Op::Divu => i32_divu(a, b),
+        Op::Rem => i32_rem(a, b),
+        Op::Remu => i32_remu(a, b),
+        Op::And => a & b,
+        Op::Or => a | b,
+        Op::Xor => a ^ b,
+        Op::Sll => i32_sll(a, b),
+        Op::Srl => i32_srl(a, b),
+        Op::Sra => i32_sra(a, b),
+        Op::Slt => i32_slt(a, b),
+        Op::Sltu => i32_sltu(a, b),
+        _ => return None,
+    })
+}
+
+/// The value a float instruction writes, from `a = R[rs1]`, `b = R[rs2]` and
+/// `c = R[rd]` (the addend of `fmadd`). `None` for non-float instructions.
+#[inline(always)]
+pub fn float(op: Op, a: u32, b: u32, c: u32) -> Option<u32> {
+    Some(match op {
+        Op::Fadd => f32_add(a, b),
+        Op::Fsub => f32_sub(a, b),
+        Op::Fmul => f32_mul(a, b),
+        Op::Fdiv => f32_div(a, b),
+        Op::Fmadd => f32_fma(a, b, c),
+        Op::Fsqrt => f32_sqrt(a),
+        Op::Fmin => f32_min(a, b),
+        Op::Fmax => f32_max(a, b),
+        Op::Feq => f32_eq(a, b),
+        Op::Flt => f32_lt(a, b),
+        Op::Fle => f32_le(a, b),
+        Op::Ftoi => f32_to_i32(a),
+        Op::Itof => i32_to_f32(a),
+        _ => return None,
+    })
+}
+
 /// The one NaN the VM ever produces.
 pub const CANONICAL_NAN: u32 = 0x7FC0_0000;
 

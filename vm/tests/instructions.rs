@@ -89,6 +89,8 @@ proptest! {
             Op::Itof => s::i32_to_f32(a),
             _ => unreachable!("filtered above"),
         };
+        let by_op = s::alu(op, a, b).or_else(|| s::float(op, a, r2, pre.regs[rd as usize]));
+        prop_assert_eq!(by_op, Some(value), "semantics::alu/float dispatch agrees");
         prop_assert_eq!(m.core, expect_write(&pre, rd, value, PC + 8));
     }
 
