@@ -65,8 +65,10 @@ impl Machine {
         self.code.len()
     }
 
-    /// Decodes the first `count` instructions of memory into the cache.
-    pub(crate) fn cache_code(&mut self, count: usize) {
+    /// Decodes the first `count` instructions of memory into the cache: the
+    /// program of a machine built with [`Machine::from_parts`]. The cache
+    /// only speeds up execution; it never changes what runs.
+    pub fn cache_code(&mut self, count: usize) {
         let bytes = self.memory.read_bytes(0, count * INSTR_SIZE as usize);
         self.code = bytes
             .chunks_exact(INSTR_SIZE as usize)

@@ -1,0 +1,245 @@
+//! The two engines: the VM (the reference) and the native fast path, which
+//! writes the same memory image and so can produce the VM's state at every
+//! op boundary.
+
+use std::collections::HashMap;
+
+use alloy_primitives::B256;
+use verdict_vm::isa::INSTR_SIZE;
+use verdict_vm::memory::Memory;
+use verdict_vm::{Core, Machine, State, Status};
+
+use crate::compile::{CompileError, Program, compile, node_io};
+use crate::ir::{Model, TensorId, numel};
+use crate::ops::NativeIo;
+
+/// A model compiled and ready to run on either engine.
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    /// The model.
+    pub model: Model,
+    /// Its program.
+    pub program: Program,
+    /// Code and weights, hashed once: every state starts from a copy.
+    base: Memory,
+    /// Weights as bit patterns, for the native engine.
+    weights: HashMap<TensorId, Vec<u32>>,
+}
+
+/// Why a run could not start or finish.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RunError {
+    /// The input has the wrong number of elements.
+    #[error("input has {got} values, the model takes {want} (shape {shape:?})")]
+    InputSize {
+        /// Values given.
+        got: usize,
+        /// Values expected.
+        want: usize,
+        /// The input shape.
+        shape: Vec<usize>,
+    },
+    /// The VM did not halt cleanly (a compiler bug).
+    #[error("the VM stopped with status {status:?}, exit {exit}, at step {step}")]
+    Vm {
+        /// Final status.
+        status: Status,
+        /// Exit or fault code.
+        exit: u32,
+        /// Step reached.
+        step: u64,
+    },
+    /// An op boundary index past the end.
+    #[error("op boundary {0} does not exist")]
+    Boundary(usize),
+}
+
+/// The VM's result.
+#[derive(Debug)]
+pub struct VmRun {
+    /// The output tensor's values.
+    pub output: Vec<f32>,
+    /// The halted machine.
+    pub machine: Machine,
+}
+
+/// The native engine's result, with every buffer it wrote.
+#[derive(Debug)]
+pub struct NativeRun<'a> {
+    compiled: &'a Compiled,
+    input: Vec<u32>,
+    /// Each computed tensor, by tensor id.
+    buffers: Vec<Option<Vec<u32>>>,
+    /// Scratch buffers by node.
+    scratch: Vec<Vec<Vec<u32>>>,
+}
+
+impl Compiled {
+    /// Compiles `model`.
+    ///
+    /// # Errors
+    ///
+    /// As [`compile`].
+    pub fn new(model: Model) -> Result<Compiled, CompileError> {
+        let program = compile(&model)?;
+        Ok(Compiled::from_parts(model, program))
+    }
+
+    /// Pairs a model with its already compiled program.
+    pub fn from_parts(model: Model, program: Program) -> Compiled {
+        let mut base = program.image(&model);
+        base.root();
+        let weights = model
+            .tensors
+            .iter()
+            .enumerate()
+            .filter_map(|(id, t)| t.data.as_ref().map(|d| (id, d.iter().map(|x| x.to_bits()).collect())))
+            .collect();
+        Compiled { model, program, base, weights }
+    }
+
+    /// The memory root with a zeroed input: what the model id commits to.
+    pub fn image_root(&self) -> B256 {
+        self.base.clone().root()
+    }
+
+    fn check_input(&self, input: &[f32]) -> Result<Vec<u32>, RunError> {
+        let shape = &self.model.tensors[self.model.input].shape;
+        if input.len() != numel(shape) {
+            return Err(RunError::InputSize { got: input.len(), want: numel(shape), shape: shape.clone() });
+        }
+        Ok(input.iter().map(|x| x.to_bits()).collect())
+    }
+
+    fn machine_with(&self, core: Core, writes: &[(u32, &[u32])]) -> Machine {
+        let mut memory = self.base.clone();
+        for (addr, words) in writes {
+            let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+            memory.write_bytes(*addr, &bytes);
+        }
+        let mut m = Machine::from_parts(core, memory);
+        m.cache_code(self.program.code.len() / INSTR_SIZE as usize);
+        m
+    }
+
+    /// The initial machine for `input`: pc 0, registers zero, the image plus
+    /// the input.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::InputSize`].
+    pub fn initial_machine(&self, input: &[f32]) -> Result<Machine, RunError> {
+        let bits = self.check_input(input)?;
+        Ok(self.machine_with(Core::at(0), &[(self.program.layout.input.addr, &bits)]))
+    }
+
+    /// Runs the VM to the end.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError`] for a wrong input size, or if the program does not halt
+    /// with exit 0 in exactly its step count (a compiler bug).
+    pub fn run_vm(&self, input: &[f32]) -> Result<VmRun, RunError> {
+        let mut machine = self.initial_machine(input)?;
+        machine.run(self.program.total_steps);
+        let c = machine.core;
+        if c.status != Status::Halted || c.exit != 0 || c.step != self.program.total_steps {
+            return Err(RunError::Vm { status: c.status, exit: c.exit, step: c.step });
+        }
+        let out = self.model.output;
+        let bytes = machine.read_bytes(self.program.layout.tensors[out], 4 * numel(&self.model.tensors[out].shape));
+        let output = bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))).collect();
+        Ok(VmRun { output, machine })
+    }
+
+    /// Runs the native engine.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::InputSize`].
+    pub fn run_native(&self, input: &[f32]) -> Result<NativeRun<'_>, RunError> {
+        let input = self.check_input(input)?;
+        let model = &self.model;
+        let mut buffers: Vec<Option<Vec<u32>>> = vec![None; model.tensors.len()];
+        let mut scratch = Vec::with_capacity(model.nodes.len());
+        for (n, node) in model.nodes.iter().enumerate() {
+            let io = node_io(model, &self.program.layout, n);
+            let mut output = vec![0u32; numel(&model.tensors[node.output].shape)];
+            let mut bufs: Vec<Vec<u32>> = io.scratch.iter().map(|s| vec![0u32; s.shape[0]]).collect();
+            let inputs: Vec<&[u32]> = node
+                .inputs
+                .iter()
+                .map(|&t| {
+                    if t == model.input {
+                        input.as_slice()
+                    } else if let Some(w) = self.weights.get(&t) {
+                        w.as_slice()
+                    } else {
+                        buffers[t].as_deref().expect("inputs are computed before use")
+                    }
+                })
+                .collect();
+            node.op.native(
+                &io,
+                NativeIo { inputs, output: &mut output, scratch: bufs.iter_mut().map(Vec::as_mut_slice).collect() },
+            );
+            buffers[node.output] = Some(output);
+            scratch.push(bufs);
+        }
+        Ok(NativeRun { compiled: self, input, buffers, scratch })
+    }
+}
+
+impl NativeRun<'_> {
+    /// The output tensor's values.
+    pub fn output(&self) -> Vec<f32> {
+        let out = self.compiled.model.output;
+        let words = match self.buffers[out].as_deref() {
+            Some(w) => w,
+            None => &self.input,
+        };
+        words.iter().map(|&w| f32::from_bits(w)).collect()
+    }
+
+    /// The VM machine at the start of op `op` (`op = nodes` is the final
+    /// `halt`), rebuilt from the native memory image: registers zero, pc at
+    /// the op's code, the step from the boundary table.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::Boundary`] past the end.
+    pub fn machine_at(&self, op: usize) -> Result<Machine, RunError> {
+        let c = self.compiled;
+        let p = &c.program;
+        if op >= p.boundaries.len() {
+            return Err(RunError::Boundary(op));
+        }
+        let mut writes: Vec<(u32, &[u32])> = vec![(p.layout.input.addr, &self.input)];
+        for (n, node) in c.model.nodes.iter().enumerate().take(op) {
+            let words = self.buffers[node.output].as_deref().expect("computed");
+            writes.push((p.layout.tensors[node.output], words));
+            for (&(addr, _), buf) in p.layout.scratch[n].iter().zip(&self.scratch[n]) {
+                writes.push((addr, buf));
+            }
+        }
+        let mut core = Core::at(p.op_pcs[op]);
+        core.step = p.boundaries[op];
+        Ok(c.machine_with(core, &writes))
+    }
+
+    /// The VM state hash at the start of op `op`.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::Boundary`] past the end.
+    pub fn state_at(&self, op: usize) -> Result<State, RunError> {
+        Ok(self.machine_at(op)?.state())
+    }
+
+    /// The VM's final (halted) state, from the native image.
+    pub fn final_state(&self) -> State {
+        let mut m = self.machine_at(self.compiled.model.nodes.len()).expect("the halt boundary exists");
+        m.step();
+        m.state()
+    }
+}

@@ -1,0 +1,202 @@
+//! The model IR: a graph of ops with static shapes over f32 tensors.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ops::OpKind;
+
+/// Index of a tensor in [`Model::tensors`].
+pub type TensorId = usize;
+
+/// A static shape, outermost dimension first.
+pub type Shape = Vec<usize>;
+
+/// Number of elements of a shape.
+pub fn numel(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
+
+/// A tensor: a weight when it has data, otherwise computed or input.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Tensor {
+    /// Name, for messages.
+    pub name: String,
+    /// Shape.
+    pub shape: Shape,
+    /// Constant contents (weights), row-major.
+    pub data: Option<Vec<f32>>,
+}
+
+/// One op application.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    /// Name, for messages.
+    pub name: String,
+    /// The op and its attributes.
+    pub op: OpKind,
+    /// Input tensors, in the op's order.
+    pub inputs: Vec<TensorId>,
+    /// The output tensor.
+    pub output: TensorId,
+}
+
+/// A model: one input, one output, nodes in execution order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    /// Name.
+    pub name: String,
+    /// Every tensor.
+    pub tensors: Vec<Tensor>,
+    /// Nodes in execution order.
+    pub nodes: Vec<Node>,
+    /// The input tensor.
+    pub input: TensorId,
+    /// The output tensor.
+    pub output: TensorId,
+}
+
+/// A malformed model.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ModelError {
+    /// A node's inputs do not fit its op.
+    #[error("node `{node}` ({op}): {message}")]
+    Shape {
+        /// Node name.
+        node: String,
+        /// Op name.
+        op: &'static str,
+        /// What does not fit.
+        message: String,
+    },
+    /// A tensor id out of range, a tensor used before it is computed, or
+    /// computed twice.
+    #[error("node `{node}`: {message}")]
+    Graph {
+        /// Node name.
+        node: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A weight whose data does not match its shape.
+    #[error("tensor `{0}`: data length does not match its shape")]
+    WeightSize(String),
+}
+
+/// Builds a [`Model`] node by node, inferring output shapes.
+#[derive(Clone, Debug)]
+pub struct ModelBuilder {
+    model: Model,
+}
+
+impl ModelBuilder {
+    /// A model whose input has `shape`.
+    pub fn new(name: &str, input_shape: &[usize]) -> ModelBuilder {
+        let input = Tensor { name: "input".into(), shape: input_shape.to_vec(), data: None };
+        ModelBuilder {
+            model: Model {
+                name: name.into(),
+                tensors: vec![input],
+                nodes: Vec::new(),
+                input: 0,
+                output: 0,
+            },
+        }
+    }
+
+    /// The input tensor.
+    pub fn input(&self) -> TensorId {
+        self.model.input
+    }
+
+    /// The shape of a tensor.
+    pub fn shape(&self, t: TensorId) -> &[usize] {
+        &self.model.tensors[t].shape
+    }
+
+    /// Adds a weight.
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::WeightSize`] if `data` does not have `numel(shape)` values.
+    pub fn weight(&mut self, name: &str, shape: &[usize], data: Vec<f32>) -> Result<TensorId, ModelError> {
+        if data.len() != numel(shape) {
+            return Err(ModelError::WeightSize(name.into()));
+        }
+        self.model.tensors.push(Tensor { name: name.into(), shape: shape.to_vec(), data: Some(data) });
+        Ok(self.model.tensors.len() - 1)
+    }
+
+    /// Adds a node and returns its output.
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::Shape`] if the inputs do not fit the op.
+    pub fn node(&mut self, name: &str, op: OpKind, inputs: &[TensorId]) -> Result<TensorId, ModelError> {
+        let shapes: Vec<&[usize]> = inputs.iter().map(|&t| self.model.tensors[t].shape.as_slice()).collect();
+        let shape = op.output_shape(&shapes).map_err(|message| ModelError::Shape {
+            node: name.into(),
+            op: op.name(),
+            message,
+        })?;
+        self.model.tensors.push(Tensor { name: name.into(), shape, data: None });
+        let output = self.model.tensors.len() - 1;
+        self.model.nodes.push(Node { name: name.into(), op, inputs: inputs.to_vec(), output });
+        Ok(output)
+    }
+
+    /// The finished model with `output` as its output.
+    pub fn finish(mut self, output: TensorId) -> Model {
+        self.model.output = output;
+        self.model
+    }
+}
+
+impl Model {
+    /// Checks that the graph is well formed: ids in range, every input
+    /// computed before use, every output computed once, shapes as the ops
+    /// infer them, weights of the right size.
+    ///
+    /// # Errors
+    ///
+    /// The first [`ModelError`] found.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let n = self.tensors.len();
+        let mut ready: Vec<bool> = self.tensors.iter().map(|t| t.data.is_some()).collect();
+        for t in &self.tensors {
+            if let Some(d) = &t.data
+                && d.len() != numel(&t.shape)
+            {
+                return Err(ModelError::WeightSize(t.name.clone()));
+            }
+        }
+        let graph = |node: &str, message: String| ModelError::Graph { node: node.into(), message };
+        if self.input >= n || self.output >= n {
+            return Err(graph("<model>", "input or output tensor id out of range".into()));
+        }
+        ready[self.input] = true;
+        for node in &self.nodes {
+            if node.output >= n || node.inputs.iter().any(|&i| i >= n) {
+                return Err(graph(&node.name, "tensor id out of range".into()));
+            }
+            if let Some(&i) = node.inputs.iter().find(|&&i| !ready[i]) {
+                return Err(graph(&node.name, format!("input `{}` is used before it is computed", self.tensors[i].name)));
+            }
+            if ready[node.output] {
+                return Err(graph(&node.name, "output is already computed".into()));
+            }
+            let shapes: Vec<&[usize]> = node.inputs.iter().map(|&t| self.tensors[t].shape.as_slice()).collect();
+            let shape = node.op.output_shape(&shapes).map_err(|message| ModelError::Shape {
+                node: node.name.clone(),
+                op: node.op.name(),
+                message,
+            })?;
+            if shape != self.tensors[node.output].shape {
+                return Err(graph(&node.name, format!("output shape {:?} but the op gives {shape:?}", self.tensors[node.output].shape)));
+            }
+            ready[node.output] = true;
+        }
+        if !ready[self.output] {
+            return Err(graph("<model>", "the output is never computed".into()));
+        }
+        Ok(())
+    }
+}

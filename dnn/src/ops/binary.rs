@@ -1,0 +1,146 @@
+//! Elementwise binary ops with numpy broadcasting.
+//!
+//! Canonical semantics: `y[i] = f(a[ia], b[ib])` for every output index in
+//! row-major order, one instruction (or one recipe) per element; `ia`, `ib`
+//! are the broadcast indices (a dimension of size 1 repeats).
+
+use serde::{Deserialize, Serialize};
+use verdict_vm::Op;
+
+use crate::emit::{Emitter, Trace};
+use crate::ops::{Io, NativeIo, strides};
+use crate::scalar::{Eval, Scalar};
+
+/// Which binary function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BinaryOp {
+    /// `a + b`.
+    Add,
+    /// `a - b`.
+    Sub,
+    /// `a * b`.
+    Mul,
+    /// `a / b`.
+    Div,
+    /// IEEE `maximum` (NaN propagates).
+    Max,
+    /// IEEE `minimum` (NaN propagates).
+    Min,
+}
+
+impl BinaryOp {
+    /// The ONNX name.
+    pub fn name(self) -> &'static str {
+        match self {
+            BinaryOp::Add => "Add",
+            BinaryOp::Sub => "Sub",
+            BinaryOp::Mul => "Mul",
+            BinaryOp::Div => "Div",
+            BinaryOp::Max => "Max",
+            BinaryOp::Min => "Min",
+        }
+    }
+
+    /// The canonical scalar computation, shared by both engines.
+    pub fn apply<S: Scalar>(self, s: &mut S, a: S::V, b: S::V) -> S::V {
+        let op = match self {
+            BinaryOp::Add => Op::Fadd,
+            BinaryOp::Sub => Op::Fsub,
+            BinaryOp::Mul => Op::Fmul,
+            BinaryOp::Div => Op::Fdiv,
+            BinaryOp::Max => Op::Fmax,
+            BinaryOp::Min => Op::Fmin,
+        };
+        s.float(op, a, b)
+    }
+}
+
+/// An elementwise binary op.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Binary {
+    /// The function.
+    pub op: BinaryOp,
+}
+
+/// The numpy broadcast of two shapes.
+///
+/// # Errors
+///
+/// A message when a dimension pair is neither equal nor has a 1.
+pub fn broadcast(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
+    let rank = a.len().max(b.len());
+    let dim = |s: &[usize], d: usize| if d + s.len() < rank { 1 } else { s[d + s.len() - rank] };
+    (0..rank)
+        .map(|d| match (dim(a, d), dim(b, d)) {
+            (x, y) if x == y => Ok(x),
+            (1, y) => Ok(y),
+            (x, 1) => Ok(x),
+            (x, y) => Err(format!("shapes {a:?} and {b:?} do not broadcast (dimension {d}: {x} vs {y})")),
+        })
+        .collect()
+}
+
+/// Element strides of `shape` broadcast to `out` (0 where it repeats).
+pub(crate) fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
+    let own = strides(shape);
+    let pad = out.len() - shape.len();
+    (0..out.len())
+        .map(|d| if d < pad || shape[d - pad] == 1 { 0 } else { own[d - pad] })
+        .collect()
+}
+
+/// For each row-major index of `out`, the element offset given `strides`.
+pub(crate) fn offsets(out: &[usize], strides: &[usize]) -> Vec<usize> {
+    let mut offs = vec![0usize];
+    for (&n, &s) in out.iter().zip(strides) {
+        offs = offs.iter().flat_map(|&o| (0..n).map(move |i| o + i * s)).collect();
+    }
+    offs
+}
+
+/// Byte strides for [`Emitter::nd_loop`].
+pub(crate) fn byte_strides(strides: &[usize]) -> Vec<i64> {
+    strides.iter().map(|&s| 4 * s as i64).collect()
+}
+
+impl Binary {
+    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, String> {
+        match inputs {
+            [a, b] => broadcast(a, b),
+            _ => Err(format!("takes 2 inputs, got {}", inputs.len())),
+        }
+    }
+
+    pub(crate) fn emit(&self, e: &mut Emitter, io: &Io) {
+        let out = &io.output.shape;
+        let [a, b] = [&io.inputs[0], &io.inputs[1]];
+        let op = self.op;
+        let trace = Trace::record(2, |t, x| op.apply(t, x[0], x[1]));
+        let strides = vec![
+            byte_strides(&broadcast_strides(&a.shape, out)),
+            byte_strides(&broadcast_strides(&b.shape, out)),
+            byte_strides(&strides(out)),
+        ];
+        let hoisted = e.hoist(&trace, 8);
+        e.nd_loop(out, &[a.addr, b.addr, io.output.addr], &strides, |e, p| {
+            let (x, y) = (e.reg(), e.reg());
+            e.b.load(Op::Lw, x, p[0], 0);
+            e.b.load(Op::Lw, y, p[1], 0);
+            e.recipe(&trace, &[x, y], x, &hoisted);
+            e.b.store(Op::Sw, x, p[2], 0);
+            e.free(x);
+            e.free(y);
+        });
+        e.unhoist(hoisted);
+    }
+
+    pub(crate) fn native(&self, io: &Io, data: NativeIo<'_>) {
+        let out = &io.output.shape;
+        let oa = offsets(out, &broadcast_strides(&io.inputs[0].shape, out));
+        let ob = offsets(out, &broadcast_strides(&io.inputs[1].shape, out));
+        let (a, b) = (data.inputs[0], data.inputs[1]);
+        for ((y, ia), ib) in data.output.iter_mut().zip(oa).zip(ob) {
+            *y = self.op.apply(&mut Eval, a[ia], b[ib]);
+        }
+    }
+}

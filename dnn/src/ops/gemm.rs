@@ -1,0 +1,341 @@
+//! Gemm and MatMul: `Y = alpha * op(A) op(B) + beta * C`.
+//!
+//! Canonical semantics, for every output `(i, j)` in row-major order:
+//!
+//! ```text
+//! acc = +0.0
+//! for k in 0..K: acc = fma(A[i,k], B[k,j], acc)
+//! if alpha != 1: acc = acc * alpha
+//! if C present:  acc = (beta == 1) ? acc + C[i,j] : fma(beta, C[i,j], acc)
+//! Y[i,j] = acc
+//! ```
+//!
+//! The native kernel keeps this order for every element: it vectorises
+//! across `j` and blocks across `i`, never across `k`.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use verdict_vm::Op;
+use verdict_vm::semantics::{self, canonicalize};
+
+use crate::emit::Emitter;
+use crate::ir::numel;
+use crate::ops::binary::{broadcast, broadcast_strides};
+use crate::ops::{Io, NativeIo};
+
+/// `K` elements handled per iteration of the VM's inner loop.
+const UNROLL: usize = 8;
+
+/// Gemm attributes; MatMul is the default.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Gemm {
+    /// Read `A` as `[K, M]`.
+    pub trans_a: bool,
+    /// Read `B` as `[N, K]`.
+    pub trans_b: bool,
+    /// Scale of the product.
+    pub alpha: f32,
+    /// Scale of `C`.
+    pub beta: f32,
+}
+
+impl Default for Gemm {
+    fn default() -> Self {
+        Gemm { trans_a: false, trans_b: false, alpha: 1.0, beta: 1.0 }
+    }
+}
+
+/// The problem in element strides.
+#[derive(Clone, Copy, Debug)]
+struct Dims {
+    m: usize,
+    n: usize,
+    k: usize,
+    a: (usize, usize),
+    b: (usize, usize),
+    c: (usize, usize),
+}
+
+impl Gemm {
+    /// `(M, K)`, `(K, N)` and the output shape, with leading dimensions of a
+    /// non-transposed `A` folded into `M`.
+    fn dims(&self, inputs: &[&[usize]]) -> Result<(Dims, Vec<usize>), String> {
+        let (a, b) = match inputs {
+            [a, b] | [a, b, _] => (*a, *b),
+            _ => return Err(format!("takes 2 or 3 inputs, got {}", inputs.len())),
+        };
+        if b.len() != 2 {
+            return Err(format!("B must be 2-D, got {b:?}"));
+        }
+        let (m, k, lead) = match (a.len(), self.trans_a) {
+            (2, true) => (a[1], a[0], vec![]),
+            (r, false) if r >= 2 => (numel(&a[..r - 1]), a[r - 1], a[..r - 2].to_vec()),
+            _ => return Err(format!("A must be 2-D (or N-D without transA), got {a:?}")),
+        };
+        let (kb, n) = if self.trans_b { (b[1], b[0]) } else { (b[0], b[1]) };
+        if k != kb {
+            return Err(format!("inner dimensions differ: A {a:?}, B {b:?}"));
+        }
+        let mut out = lead;
+        if a.len() >= 2 && !self.trans_a {
+            out.push(a[a.len() - 2]);
+        } else {
+            out.push(m);
+        }
+        out.push(n);
+        let c = match inputs.get(2) {
+            Some(c) if c.len() <= 2 => {
+                let full = broadcast(c, &[m, n]).map_err(|e| format!("C: {e}"))?;
+                if full != [m, n] {
+                    return Err(format!("C {c:?} does not broadcast to [{m}, {n}]"));
+                }
+                let s = broadcast_strides(c, &[m, n]);
+                (s[0], s[1])
+            }
+            Some(c) => return Err(format!("C must be at most 2-D, got {c:?}")),
+            None => (0, 0),
+        };
+        let a_strides = if self.trans_a { (1, m) } else { (k, 1) };
+        let b_strides = if self.trans_b { (1, k) } else { (n, 1) };
+        Ok((Dims { m, n, k, a: a_strides, b: b_strides, c }, out))
+    }
+
+    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, String> {
+        Ok(self.dims(inputs)?.1)
+    }
+
+    fn shapes(io: &Io) -> Vec<&[usize]> {
+        io.inputs.iter().map(|o| o.shape.as_slice()).collect()
+    }
+
+    pub(crate) fn emit(&self, e: &mut Emitter, io: &Io) {
+        let (d, _) = self.dims(&Self::shapes(io)).expect("validated model");
+        let has_c = io.inputs.len() == 3;
+        let w = |s: usize| (4 * s) as i32;
+        let alpha = (self.alpha != 1.0).then(|| e.constant(self.alpha.to_bits()));
+        let beta = (has_c && self.beta != 1.0).then(|| e.constant(self.beta.to_bits()));
+        let a_row = e.constant(io.inputs[0].addr);
+        let c_row = has_c.then(|| e.constant(io.inputs[2].addr));
+        let y = e.constant(io.output.addr);
+        e.repeat(d.m as u32, |e| {
+            let b_col = e.constant(io.inputs[1].addr);
+            let c = c_row.map(|r| {
+                let c = e.reg();
+                e.b.mv(c, r);
+                c
+            });
+            e.repeat(d.n as u32, |e| {
+                let (acc, pa, pb, x, z) = (e.reg(), e.reg(), e.reg(), e.reg(), e.reg());
+                e.b.mv(acc, 0);
+                e.b.mv(pa, a_row);
+                e.b.mv(pb, b_col);
+                let mac = |e: &mut Emitter, u: usize| {
+                    e.b.load(Op::Lw, x, pa, w(u * d.a.1));
+                    e.b.load(Op::Lw, z, pb, w(u * d.b.0));
+                    e.b.float(Op::Fmadd, acc, x, z);
+                };
+                e.repeat((d.k / UNROLL) as u32, |e| {
+                    for u in 0..UNROLL {
+                        mac(e, u);
+                    }
+                    e.b.addi(pa, pa, w(UNROLL * d.a.1));
+                    e.b.addi(pb, pb, w(UNROLL * d.b.0));
+                });
+                for u in 0..d.k % UNROLL {
+                    mac(e, u);
+                }
+                if let Some(alpha) = alpha {
+                    e.b.float(Op::Fmul, acc, acc, alpha);
+                }
+                if let Some(c) = c {
+                    e.b.load(Op::Lw, x, c, 0);
+                    match beta {
+                        Some(beta) => e.b.float(Op::Fmadd, acc, beta, x),
+                        None => e.b.float(Op::Fadd, acc, acc, x),
+                    }
+                    e.b.addi(c, c, w(d.c.1));
+                }
+                e.b.store(Op::Sw, acc, y, 0);
+                e.b.addi(y, y, 4);
+                e.b.addi(b_col, b_col, w(d.b.1));
+                for r in [acc, pa, pb, x, z] {
+                    e.free(r);
+                }
+            });
+            e.b.addi(a_row, a_row, w(d.a.0));
+            if let (Some(c), Some(c_row)) = (c, c_row) {
+                e.b.addi(c_row, c_row, w(d.c.0));
+                e.free(c);
+            }
+            e.free(b_col);
+        });
+        for r in [alpha, beta, Some(a_row), c_row, Some(y)].into_iter().flatten() {
+            e.free(r);
+        }
+    }
+
+    pub(crate) fn native(&self, io: &Io, data: NativeIo<'_>) {
+        let (d, _) = self.dims(&Self::shapes(io)).expect("validated model");
+        let a: Vec<f32> = pack(data.inputs[0], d.m, d.k, d.a, d.k);
+        let b: Vec<f32> = pack(data.inputs[1], d.k, d.n, d.b, d.n);
+        let c = data.inputs.get(2).copied();
+        matmul(&a, &b, d.m, d.n, d.k, data.output);
+        let (alpha, beta) = (self.alpha.to_bits(), self.beta.to_bits());
+        for (idx, y) in data.output.iter_mut().enumerate() {
+            let (i, j) = (idx / d.n, idx % d.n);
+            let mut acc = *y;
+            if self.alpha != 1.0 {
+                acc = semantics::f32_mul(acc, alpha);
+            }
+            if let Some(c) = c {
+                let cv = c[i * d.c.0 + j * d.c.1];
+                acc = if self.beta == 1.0 {
+                    semantics::f32_add(acc, cv)
+                } else {
+                    semantics::f32_fma(beta, cv, acc)
+                };
+            }
+            *y = acc;
+        }
+    }
+}
+
+/// Copies a strided `rows x cols` matrix of bit patterns into a row-major
+/// `f32` matrix with `ld` columns.
+fn pack(src: &[u32], rows: usize, cols: usize, (rs, cs): (usize, usize), ld: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; rows * ld];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[r * ld + c] = f32::from_bits(src[r * rs + c * cs]);
+        }
+    }
+    out
+}
+
+/// Rows computed together by the native kernel (register blocking over `i`).
+const MR: usize = 4;
+
+/// `out[i*n + j] = fma-chain over k of a[i*k..] and b[..*n + j]`, from `+0`,
+/// in increasing `k`, NaN canonical.
+pub fn matmul(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, out: &mut [u32]) {
+    debug_assert_eq!(out.len(), m * n);
+    if n == 0 {
+        return;
+    }
+    out.par_chunks_mut(MR * n).enumerate().for_each(|(blk, rows)| {
+        let i0 = blk * MR;
+        let count = rows.len() / n;
+        kernel::rows(&a[i0 * k..(i0 + count) * k], b, n, k, rows);
+    });
+}
+
+/// The kernels: AVX-512, AVX2 with FMA, or scalar through the VM's own
+/// `fma`, chosen at run time. Each keeps every element's `k` order.
+mod kernel {
+    use super::*;
+
+    /// Up to [`MR`] rows of `a` (`k` each) times `b`.
+    pub(super) fn rows(a: &[f32], b: &[f32], n: usize, k: usize, out: &mut [u32]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has AVX-512F, checked just above.
+                unsafe { x86::rows_avx512(a, b, n, k, out) };
+                return;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU has AVX2 and FMA, checked just above.
+                unsafe { x86::rows_avx2(a, b, n, k, out) };
+                return;
+            }
+        }
+        for (r, row) in out.chunks_mut(n).enumerate() {
+            scalar(&a[r * k..(r + 1) * k], b, n, k, 0, row);
+        }
+    }
+
+    /// One row, columns `from..n` one at a time.
+    pub(super) fn scalar(a: &[f32], b: &[f32], n: usize, k: usize, from: usize, out: &mut [u32]) {
+        for (j, y) in out.iter_mut().enumerate().skip(from) {
+            let mut acc = 0u32;
+            for kk in 0..k {
+                acc = semantics::f32_fma(a[kk].to_bits(), b[kk * n + j].to_bits(), acc);
+            }
+            *y = acc;
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    mod x86 {
+        use std::arch::x86_64::*;
+
+        use super::{MR, scalar};
+        use crate::ops::gemm::canonicalize;
+
+        macro_rules! rows_kernel {
+            ($name:ident, $feature:literal, $lanes:literal, $vec:ty, $zero:ident, $set1:ident, $load:ident, $fma:ident, $store:ident) => {
+                /// `MR` rows by two vectors of columns per block; leftover
+                /// rows and columns go one row at a time, then scalar.
+                #[target_feature(enable = $feature)]
+                pub(super) fn $name(a: &[f32], b: &[f32], n: usize, k: usize, out: &mut [u32]) {
+                    const W: usize = 2 * $lanes;
+                    let rows = out.len() / n;
+                    let mut j = 0;
+                    let mut tmp = [0f32; W];
+                    while j + W <= n {
+                        if rows == MR {
+                            let mut acc: [[$vec; 2]; MR] = [[$zero(); 2]; MR];
+                            for kk in 0..k {
+                                let panel = &b[kk * n + j..kk * n + j + W];
+                                // SAFETY: `panel` holds W floats.
+                                let (b0, b1) = unsafe { ($load(panel.as_ptr()), $load(panel.as_ptr().add($lanes))) };
+                                for (r, acc) in acc.iter_mut().enumerate() {
+                                    let x = $set1(a[r * k + kk]);
+                                    acc[0] = $fma(x, b0, acc[0]);
+                                    acc[1] = $fma(x, b1, acc[1]);
+                                }
+                            }
+                            for (r, acc) in acc.iter().enumerate() {
+                                // SAFETY: `tmp` holds W floats.
+                                unsafe {
+                                    $store(tmp.as_mut_ptr(), acc[0]);
+                                    $store(tmp.as_mut_ptr().add($lanes), acc[1]);
+                                }
+                                for (y, v) in out[r * n + j..r * n + j + W].iter_mut().zip(tmp) {
+                                    *y = canonicalize(v);
+                                }
+                            }
+                        } else {
+                            for r in 0..rows {
+                                let (mut acc0, mut acc1) = ($zero(), $zero());
+                                for kk in 0..k {
+                                    let panel = &b[kk * n + j..kk * n + j + W];
+                                    let x = $set1(a[r * k + kk]);
+                                    // SAFETY: `panel` holds W floats.
+                                    let (b0, b1) = unsafe { ($load(panel.as_ptr()), $load(panel.as_ptr().add($lanes))) };
+                                    acc0 = $fma(x, b0, acc0);
+                                    acc1 = $fma(x, b1, acc1);
+                                }
+                                // SAFETY: `tmp` holds W floats.
+                                unsafe {
+                                    $store(tmp.as_mut_ptr(), acc0);
+                                    $store(tmp.as_mut_ptr().add($lanes), acc1);
+                                }
+                                for (y, v) in out[r * n + j..r * n + j + W].iter_mut().zip(tmp) {
+                                    *y = canonicalize(v);
+                                }
+                            }
+                        }
+                        j += W;
+                    }
+                    for r in 0..rows {
+                        scalar(&a[r * k..(r + 1) * k], b, n, k, j, &mut out[r * n..(r + 1) * n]);
+                    }
+                }
+            };
+        }
+
+        rows_kernel!(rows_avx512, "avx512f", 16, __m512, _mm512_setzero_ps, _mm512_set1_ps, _mm512_loadu_ps, _mm512_fmadd_ps, _mm512_storeu_ps);
+        rows_kernel!(rows_avx2, "avx2,fma", 8, __m256, _mm256_setzero_ps, _mm256_set1_ps, _mm256_loadu_ps, _mm256_fmadd_ps, _mm256_storeu_ps);
+    }
+}

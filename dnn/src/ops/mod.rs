@@ -1,0 +1,118 @@
+//! The ops: one file each, holding the attributes, the shape rule, the VM
+//! code generator and the native kernel. docs/spec/kernels.md states each
+//! op's canonical order of operations; both engines follow it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::emit::Emitter;
+use crate::ir::Shape;
+
+pub mod binary;
+pub mod gemm;
+pub mod reshape;
+pub mod unary;
+
+/// An operand as a kernel sees it: where it lives and its shape.
+#[derive(Clone, Debug)]
+pub struct Operand {
+    /// Byte address in VM memory.
+    pub addr: u32,
+    /// Shape.
+    pub shape: Shape,
+}
+
+/// Where an op's inputs, output and scratch buffers are.
+#[derive(Clone, Debug)]
+pub struct Io {
+    /// Inputs in the op's order.
+    pub inputs: Vec<Operand>,
+    /// The output.
+    pub output: Operand,
+    /// Scratch buffers, as many and as large as [`OpKind::scratch`] asked.
+    pub scratch: Vec<Operand>,
+}
+
+/// The native engine's view of an op's buffers, as bit patterns.
+#[derive(Debug)]
+pub struct NativeIo<'a> {
+    /// Inputs in the op's order.
+    pub inputs: Vec<&'a [u32]>,
+    /// The output, written in full.
+    pub output: &'a mut [u32],
+    /// Scratch buffers, zero on entry, left as the VM code leaves them.
+    pub scratch: Vec<&'a mut [u32]>,
+}
+
+/// An op with its attributes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum OpKind {
+    /// Matrix product with optional transposes, scaling and bias.
+    Gemm(gemm::Gemm),
+    /// Elementwise binary op with numpy broadcasting.
+    Binary(binary::Binary),
+    /// Elementwise unary op.
+    Unary(unary::Unary),
+    /// Reshape, flatten, squeeze, unsqueeze: a copy into the new shape.
+    Reshape(reshape::Reshape),
+}
+
+impl OpKind {
+    /// The op's name, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            OpKind::Gemm(_) => "Gemm",
+            OpKind::Binary(b) => b.op.name(),
+            OpKind::Unary(u) => u.op.name(),
+            OpKind::Reshape(_) => "Reshape",
+        }
+    }
+
+    /// The output shape for these input shapes.
+    ///
+    /// # Errors
+    ///
+    /// A message saying what does not fit.
+    pub fn output_shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
+        match self {
+            OpKind::Gemm(op) => op.output_shape(inputs),
+            OpKind::Binary(op) => op.output_shape(inputs),
+            OpKind::Unary(op) => op.output_shape(inputs),
+            OpKind::Reshape(op) => op.output_shape(inputs),
+        }
+    }
+
+    /// Sizes in 32-bit words of the scratch buffers the op needs.
+    pub fn scratch(&self, _inputs: &[&[usize]]) -> Vec<usize> {
+        Vec::new()
+    }
+
+    /// Emits the op's VM code; it ends with every register zero.
+    pub fn emit(&self, e: &mut Emitter, io: &Io) {
+        match self {
+            OpKind::Gemm(op) => op.emit(e, io),
+            OpKind::Binary(op) => op.emit(e, io),
+            OpKind::Unary(op) => op.emit(e, io),
+            OpKind::Reshape(op) => op.emit(e, io),
+        }
+        e.end_op();
+    }
+
+    /// Runs the op natively, writing what the VM code writes.
+    pub fn native(&self, io: &Io, data: NativeIo<'_>) {
+        match self {
+            OpKind::Gemm(op) => op.native(io, data),
+            OpKind::Binary(op) => op.native(io, data),
+            OpKind::Unary(op) => op.native(io, data),
+            OpKind::Reshape(op) => op.native(io, data),
+        }
+    }
+}
+
+/// Row-major strides in elements.
+pub(crate) fn strides(shape: &[usize]) -> Vec<usize> {
+    let mut s = vec![1; shape.len()];
+    for d in (0..shape.len().saturating_sub(1)).rev() {
+        s[d] = s[d + 1] * shape[d + 1];
+    }
+    s
+}

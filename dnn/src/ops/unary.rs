@@ -1,0 +1,130 @@
+//! Elementwise unary ops: `y[i] = f(x[i])` in index order, `f` a recipe
+//! shared by both engines.
+
+use serde::{Deserialize, Serialize};
+use verdict_vm::Op;
+
+use crate::emit::{Emitter, Trace};
+use crate::ops::{Io, NativeIo};
+use crate::scalar::{Eval, Scalar};
+
+/// Which unary function.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum UnaryOp {
+    /// `maximum(x, +0)`: NaN stays NaN, `-0` becomes `+0`.
+    Relu,
+    /// `x < 0 ? alpha * x : x`.
+    LeakyRelu {
+        /// Slope for negative inputs.
+        alpha: f32,
+    },
+    /// `minimum(maximum(x, lo), hi)`.
+    Clip {
+        /// Lower bound.
+        lo: f32,
+        /// Upper bound.
+        hi: f32,
+    },
+    /// Sign flip (`xor 0x80000000`, NaN canonicalised by `fmax` with itself).
+    Neg,
+    /// Sign clear (`and 0x7FFFFFFF`, NaN canonicalised likewise).
+    Abs,
+    /// Correctly rounded square root.
+    Sqrt,
+    /// `1 / x`.
+    Reciprocal,
+}
+
+impl UnaryOp {
+    /// The ONNX name.
+    pub fn name(self) -> &'static str {
+        match self {
+            UnaryOp::Relu => "Relu",
+            UnaryOp::LeakyRelu { .. } => "LeakyRelu",
+            UnaryOp::Clip { .. } => "Clip",
+            UnaryOp::Neg => "Neg",
+            UnaryOp::Abs => "Abs",
+            UnaryOp::Sqrt => "Sqrt",
+            UnaryOp::Reciprocal => "Reciprocal",
+        }
+    }
+
+    /// The canonical scalar computation, shared by both engines.
+    pub fn apply<S: Scalar>(self, s: &mut S, x: S::V) -> S::V {
+        match self {
+            UnaryOp::Relu => {
+                let zero = s.constant(0);
+                s.max(x, zero)
+            }
+            UnaryOp::LeakyRelu { alpha } => {
+                let zero = s.constant(0);
+                let neg = s.lt(x, zero);
+                let a = s.f32(alpha);
+                let scaled = s.mul(x, a);
+                s.select(neg, scaled, x)
+            }
+            UnaryOp::Clip { lo, hi } => {
+                let (lo, hi) = (s.f32(lo), s.f32(hi));
+                let t = s.max(x, lo);
+                s.min(t, hi)
+            }
+            UnaryOp::Neg | UnaryOp::Abs => {
+                // maximum(x, x) is x, except that a NaN becomes canonical.
+                let x = s.max(x, x);
+                let (op, mask) = if matches!(self, UnaryOp::Neg) {
+                    (Op::Xor, 0x8000_0000)
+                } else {
+                    (Op::And, 0x7FFF_FFFF)
+                };
+                let m = s.constant(mask);
+                let y = s.int(op, x, m);
+                // Keep the canonical NaN positive.
+                s.max(y, y)
+            }
+            UnaryOp::Sqrt => s.sqrt(x),
+            UnaryOp::Reciprocal => {
+                let one = s.f32(1.0);
+                s.div(one, x)
+            }
+        }
+    }
+}
+
+/// An elementwise unary op.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Unary {
+    /// The function.
+    pub op: UnaryOp,
+}
+
+impl Unary {
+    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, String> {
+        match inputs {
+            [x] => Ok(x.to_vec()),
+            _ => Err(format!("takes 1 input, got {}", inputs.len())),
+        }
+    }
+
+    pub(crate) fn emit(&self, e: &mut Emitter, io: &Io) {
+        let n = io.output.shape.iter().product::<usize>();
+        let op = self.op;
+        let trace = Trace::record(1, |t, x| op.apply(t, x[0]));
+        let hoisted = e.hoist(&trace, 10);
+        e.nd_loop(&[n], &[io.inputs[0].addr, io.output.addr], &[vec![4], vec![4]], |e, p| {
+            let x = e.reg();
+            let y = e.reg();
+            e.b.load(Op::Lw, x, p[0], 0);
+            e.recipe(&trace, &[x], y, &hoisted);
+            e.b.store(Op::Sw, y, p[1], 0);
+            e.free(x);
+            e.free(y);
+        });
+        e.unhoist(hoisted);
+    }
+
+    pub(crate) fn native(&self, _io: &Io, data: NativeIo<'_>) {
+        for (y, &x) in data.output.iter_mut().zip(data.inputs[0]) {
+            *y = self.op.apply(&mut Eval, x);
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The VM and the native engine produce the same bits: the same output, the
+//! same memory image at every op boundary, the same final state.
+
+use proptest::prelude::*;
+use verdict_dnn::engine::Compiled;
+use verdict_dnn::ir::{Model, ModelBuilder};
+use verdict_dnn::ops::OpKind;
+use verdict_dnn::ops::binary::{Binary, BinaryOp};
+use verdict_dnn::ops::gemm::Gemm;
+use verdict_dnn::ops::reshape::Reshape;
+use verdict_dnn::ops::unary::{Unary, UnaryOp};
+
+/// Deterministic pseudo-random floats in [-1, 1).
+fn values(seed: u64, n: usize) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// A 784-56-10 MLP (PyTorch layout: weights `[out, in]`, so `transB`).
+fn mlp() -> Model {
+    let mut b = ModelBuilder::new("mlp", &[1, 784]);
+    let w1 = b.weight("w1", &[56, 784], values(1, 56 * 784)).unwrap();
+    let b1 = b.weight("b1", &[56], values(2, 56)).unwrap();
+    let w2 = b.weight("w2", &[10, 56], values(3, 560)).unwrap();
+    let b2 = b.weight("b2", &[10], values(4, 10)).unwrap();
+    let gemm = OpKind::Gemm(Gemm { trans_b: true, ..Gemm::default() });
+    let x = b.input();
+    let h = b.node("fc1", gemm.clone(), &[x, w1, b1]).unwrap();
+    let h = b.node("relu", OpKind::Unary(Unary { op: UnaryOp::Relu }), &[h]).unwrap();
+    let y = b.node("fc2", gemm, &[h, w2, b2]).unwrap();
+    let y = b.node("flat", OpKind::Reshape(Reshape { shape: vec![10] }), &[y]).unwrap();
+    b.finish(y)
+}
+
+/// Runs both engines and checks every op boundary state and the end.
+fn check_engines_agree(model: Model, input: &[f32]) -> Result<Compiled, TestCaseError> {
+    let c = Compiled::new(model).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let vm = c.run_vm(input).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let native = c.run_native(input).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    prop_assert_eq!(bits(&vm.output), bits(&native.output()), "outputs differ");
+    let mut m = c.initial_machine(input).unwrap();
+    for (op, &step) in c.program.boundaries.iter().enumerate() {
+        m.run(step - m.core.step);
+        prop_assert_eq!(m.core.step, step);
+        prop_assert_eq!(m.core.pc, c.program.op_pcs[op], "pc at boundary {}", op);
+        prop_assert_eq!(m.core.regs, [0; 32], "registers not canonical at boundary {}", op);
+        prop_assert_eq!(m.state_hash(), native.state_at(op).unwrap().hash(), "state differs at boundary {}", op);
+    }
+    let mut end = vm.machine;
+    prop_assert_eq!(end.state_hash(), native.final_state().hash(), "final state differs");
+    Ok(c)
+}
+
+#[test]
+fn mlp_runs_bit_exact_on_both_engines_in_few_steps() {
+    let c = check_engines_agree(mlp(), &values(9, 784)).unwrap();
+    let steps = c.program.total_steps;
+    println!("784-56-10 MLP: {steps} VM steps");
+    assert!(steps < 300_000, "784-56-10 MLP took {steps} steps");
+}
+
+fn f32_value() -> impl Strategy<Value = f32> {
+    prop_oneof![
+        6 => -4.0f32..4.0,
+        1 => prop::sample::select(vec![
+            0.0f32, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, f32::MIN_POSITIVE,
+            -f32::MIN_POSITIVE / 4.0, 1e-45, f32::MAX, -f32::MAX, 1.0, -1.0,
+        ]),
+        1 => any::<u32>().prop_map(f32::from_bits),
+    ]
+}
+
+fn tensor(n: usize) -> impl Strategy<Value = Vec<f32>> {
+    prop::collection::vec(f32_value(), n)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn gemm(
+        (m, k, n) in (1usize..6, 1usize..20, 1usize..40),
+        trans_a in any::<bool>(), trans_b in any::<bool>(),
+        alpha in prop::sample::select(vec![1.0f32, 0.5, -2.0]),
+        beta in prop::sample::select(vec![1.0f32, 0.25]),
+        bias in 0usize..4,
+        seed in any::<u64>(),
+    ) {
+        let a_shape = if trans_a { vec![k, m] } else { vec![m, k] };
+        let b_shape = if trans_b { vec![n, k] } else { vec![k, n] };
+        let mut mb = ModelBuilder::new("gemm", &a_shape);
+        let w = mb.weight("b", &b_shape, values(seed, k * n)).unwrap();
+        let mut inputs = vec![mb.input(), w];
+        let c_shape: Option<Vec<usize>> = match bias { 1 => Some(vec![n]), 2 => Some(vec![m, n]), 3 => Some(vec![m, 1]), _ => None };
+        if let Some(cs) = &c_shape {
+            inputs.push(mb.weight("c", cs, values(seed ^ 7, cs.iter().product())).unwrap());
+        }
+        let y = mb.node("gemm", OpKind::Gemm(Gemm { trans_a, trans_b, alpha, beta }), &inputs).unwrap();
+        let input = values(seed ^ 99, m * k);
+        check_engines_agree(mb.finish(y), &input)?;
+    }
+
+    #[test]
+    fn gemm_special_values(m in 1usize..4, k in 1usize..12, n in 30usize..36, a in tensor(48), b in tensor(12 * 36)) {
+        let mut mb = ModelBuilder::new("gemm", &[m, k]);
+        let w = mb.weight("b", &[k, n], b[..k * n].to_vec()).unwrap();
+        let y = mb.node("gemm", OpKind::Gemm(Gemm::default()), &[mb.input(), w]).unwrap();
+        check_engines_agree(mb.finish(y), &a[..m * k])?;
+    }
+
+    #[test]
+    fn binary_broadcasting(
+        op in prop::sample::select(vec![BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Max, BinaryOp::Min]),
+        shape in prop::collection::vec(1usize..4, 1..4),
+        mask in prop::collection::vec(any::<bool>(), 4),
+        drop in 0usize..3,
+        x in tensor(64), w in tensor(64),
+    ) {
+        // The weight's shape: a suffix of the input's, some dimensions set to 1.
+        let suffix = &shape[drop.min(shape.len() - 1)..];
+        let w_shape: Vec<usize> = suffix.iter().zip(&mask).map(|(&d, &one)| if one { 1 } else { d }).collect();
+        let mut mb = ModelBuilder::new("binary", &shape);
+        let wn: usize = w_shape.iter().product();
+        let wt = mb.weight("w", &w_shape, w[..wn].to_vec()).unwrap();
+        let y = mb.node("op", OpKind::Binary(Binary { op }), &[wt, mb.input()]).unwrap();
+        let n: usize = shape.iter().product();
+        check_engines_agree(mb.finish(y), &x[..n])?;
+    }
+
+    #[test]
+    fn unary(
+        op in prop::sample::select(vec![
+            UnaryOp::Relu, UnaryOp::LeakyRelu { alpha: 0.1 }, UnaryOp::Clip { lo: -1.0, hi: 2.0 },
+            UnaryOp::Neg, UnaryOp::Abs, UnaryOp::Sqrt, UnaryOp::Reciprocal,
+        ]),
+        x in tensor(40),
+    ) {
+        let mut mb = ModelBuilder::new("unary", &[40]);
+        let y = mb.node("op", OpKind::Unary(Unary { op }), &[mb.input()]).unwrap();
+        check_engines_agree(mb.finish(y), &x)?;
+    }
+}
