@@ -46,11 +46,20 @@ pub enum CompileError {
 /// The inputs, output and scratch of node `n` as kernels see them.
 pub fn node_io(model: &Model, layout: &Layout, n: usize) -> Io {
     let node = &model.nodes[n];
-    let operand = |t: TensorId| Operand { addr: layout.tensors[t], shape: model.tensors[t].shape.clone() };
+    let operand = |t: TensorId| Operand {
+        addr: layout.tensors[t],
+        shape: model.tensors[t].shape.clone(),
+    };
     Io {
         inputs: node.inputs.iter().map(|&t| operand(t)).collect(),
         output: operand(node.output),
-        scratch: layout.scratch[n].iter().map(|&(addr, words)| Operand { addr, shape: vec![words] }).collect(),
+        scratch: layout.scratch[n]
+            .iter()
+            .map(|&(addr, words)| Operand {
+                addr,
+                shape: vec![words],
+            })
+            .collect(),
     }
 }
 
@@ -67,19 +76,32 @@ pub fn compile(model: &Model) -> Result<Program, CompileError> {
     let mut boundaries = Vec::with_capacity(model.nodes.len() + 1);
     let mut op_pcs = Vec::with_capacity(model.nodes.len() + 1);
     for (n, node) in model.nodes.iter().enumerate() {
-        boundaries.push(e.b.static_steps().ok_or_else(|| CompileError::Unstructured(node.name.clone()))?);
+        boundaries.push(
+            e.b.static_steps()
+                .ok_or_else(|| CompileError::Unstructured(node.name.clone()))?,
+        );
         op_pcs.push(e.b.here());
         node.op.emit(&mut e, &node_io(model, &layout, n));
     }
-    let halt_step = e.b.static_steps().ok_or_else(|| CompileError::Unstructured("<program>".into()))?;
+    let halt_step =
+        e.b.static_steps()
+            .ok_or_else(|| CompileError::Unstructured("<program>".into()))?;
     boundaries.push(halt_step);
     op_pcs.push(e.b.here());
     e.b.halt(0, 0);
-    let code = e.b.finish().map_err(|_| CompileError::Unstructured("<program>".into()))?;
+    let code =
+        e.b.finish()
+            .map_err(|_| CompileError::Unstructured("<program>".into()))?;
     if code.len() > crate::plan::WEIGHTS_BASE as usize {
         return Err(CompileError::CodeSize(code.len()));
     }
-    Ok(Program { code, layout, boundaries, op_pcs, total_steps: halt_step + 1 })
+    Ok(Program {
+        code,
+        layout,
+        boundaries,
+        op_pcs,
+        total_steps: halt_step + 1,
+    })
 }
 
 impl Program {

@@ -73,7 +73,10 @@ impl Emitter {
     /// Ends an op: zeroes every register it used, so each op starts and ends
     /// with all registers zero (the canonical state at op boundaries).
     pub fn end_op(&mut self) {
-        debug_assert_eq!(self.live, 0, "registers still allocated at the end of an op");
+        debug_assert_eq!(
+            self.live, 0,
+            "registers still allocated at the end of an op"
+        );
         let mut touched = self.touched;
         while touched != 0 {
             let r = touched.trailing_zeros();
@@ -89,7 +92,10 @@ impl Emitter {
             return;
         }
         let counter = self.reg();
-        let mark = self.b.loop_start(counter, count).expect("count is not zero");
+        let mark = self
+            .b
+            .loop_start(counter, count)
+            .expect("count is not zero");
         body(self);
         self.b.loop_end(mark);
         self.free(counter);
@@ -110,11 +116,37 @@ impl Emitter {
             return;
         }
         let ptrs: Vec<Reg> = bases.iter().map(|&a| self.constant(a)).collect();
-        let mut body = Some(body);
-        self.nd_level(dims, strides, &ptrs, 0, &mut body);
+        self.nd_loop_from(dims, &ptrs, strides, body);
         for p in ptrs {
             self.free(p);
         }
+    }
+
+    /// As [`Emitter::nd_loop`], with the pointers already in `ptrs`; they
+    /// are advanced in place (and end past the loop).
+    pub fn nd_loop_from(
+        &mut self,
+        dims: &[usize],
+        ptrs: &[Reg],
+        strides: &[Vec<i64>],
+        body: impl FnOnce(&mut Emitter, &[Reg]),
+    ) {
+        if dims.contains(&0) {
+            return;
+        }
+        let mut body = Some(body);
+        self.nd_level(dims, strides, ptrs, 0, &mut body);
+    }
+
+    /// Copies registers into fresh ones.
+    pub fn copies(&mut self, regs: &[Reg]) -> Vec<Reg> {
+        regs.iter()
+            .map(|&r| {
+                let c = self.reg();
+                self.b.mv(c, r);
+                c
+            })
+            .collect()
     }
 
     fn nd_level<F: FnOnce(&mut Emitter, &[Reg])>(
@@ -133,7 +165,11 @@ impl Emitter {
             }
             for (p, s) in ptrs.iter().zip(strides) {
                 // Advance this level, undoing the inner level's full sweep.
-                let inner = if d + 1 < dims.len() { s[d + 1] * dims[d + 1] as i64 } else { 0 };
+                let inner = if d + 1 < dims.len() {
+                    s[d + 1] * dims[d + 1] as i64
+                } else {
+                    0
+                };
                 let delta = s[d] - inner;
                 if delta != 0 {
                     e.b.addi(*p, *p, delta as i32);
@@ -160,7 +196,9 @@ impl Emitter {
         for (i, op) in ops.iter().enumerate() {
             for a in op.args() {
                 if reg[a].is_none() {
-                    let SOp::Const(c) = ops[a] else { unreachable!("non-constants are defined before use") };
+                    let SOp::Const(c) = ops[a] else {
+                        unreachable!("non-constants are defined before use")
+                    };
                     let r = self.constant(c);
                     reg[a] = Some(r);
                     owned[a] = true;
@@ -180,7 +218,11 @@ impl Emitter {
                 }
                 SOp::Float(op, a, b) => {
                     let ra = read(a);
-                    let rb = if op.form() == Form::Float1 { ZERO } else { read(b) };
+                    let rb = if op.form() == Form::Float1 {
+                        ZERO
+                    } else {
+                        read(b)
+                    };
                     let d = dest(self, i);
                     self.b.float(op, d, ra, rb);
                     reg[i] = Some(d);
@@ -292,7 +334,9 @@ pub struct Trace {
 impl Trace {
     /// Records `f` applied to `inputs` fresh inputs.
     pub fn record(inputs: usize, f: impl FnOnce(&mut Tracer, &[usize]) -> usize) -> Trace {
-        let mut t = Tracer { ops: (0..inputs).map(SOp::Input).collect() };
+        let mut t = Tracer {
+            ops: (0..inputs).map(SOp::Input).collect(),
+        };
         let ins: Vec<usize> = (0..inputs).collect();
         let result = f(&mut t, &ins);
         Trace { ops: t.ops, result }
@@ -300,7 +344,10 @@ impl Trace {
 
     /// Number of instructions one emission takes, constants excluded.
     pub fn instructions(&self) -> usize {
-        self.ops.iter().filter(|o| !matches!(o, SOp::Input(_) | SOp::Const(_))).count()
+        self.ops
+            .iter()
+            .filter(|o| !matches!(o, SOp::Input(_) | SOp::Const(_)))
+            .count()
     }
 }
 

@@ -93,9 +93,18 @@ impl Compiled {
             .tensors
             .iter()
             .enumerate()
-            .filter_map(|(id, t)| t.data.as_ref().map(|d| (id, d.iter().map(|x| x.to_bits()).collect())))
+            .filter_map(|(id, t)| {
+                t.data
+                    .as_ref()
+                    .map(|d| (id, d.iter().map(|x| x.to_bits()).collect()))
+            })
             .collect();
-        Compiled { model, program, base, weights }
+        Compiled {
+            model,
+            program,
+            base,
+            weights,
+        }
     }
 
     /// The memory root with a zeroed input: what the model id commits to.
@@ -106,7 +115,11 @@ impl Compiled {
     fn check_input(&self, input: &[f32]) -> Result<Vec<u32>, RunError> {
         let shape = &self.model.tensors[self.model.input].shape;
         if input.len() != numel(shape) {
-            return Err(RunError::InputSize { got: input.len(), want: numel(shape), shape: shape.clone() });
+            return Err(RunError::InputSize {
+                got: input.len(),
+                want: numel(shape),
+                shape: shape.clone(),
+            });
         }
         Ok(input.iter().map(|x| x.to_bits()).collect())
     }
@@ -144,11 +157,21 @@ impl Compiled {
         machine.run(self.program.total_steps);
         let c = machine.core;
         if c.status != Status::Halted || c.exit != 0 || c.step != self.program.total_steps {
-            return Err(RunError::Vm { status: c.status, exit: c.exit, step: c.step });
+            return Err(RunError::Vm {
+                status: c.status,
+                exit: c.exit,
+                step: c.step,
+            });
         }
         let out = self.model.output;
-        let bytes = machine.read_bytes(self.program.layout.tensors[out], 4 * numel(&self.model.tensors[out].shape));
-        let output = bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))).collect();
+        let bytes = machine.read_bytes(
+            self.program.layout.tensors[out],
+            4 * numel(&self.model.tensors[out].shape),
+        );
+        let output = bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+            .collect();
         Ok(VmRun { output, machine })
     }
 
@@ -165,7 +188,8 @@ impl Compiled {
         for (n, node) in model.nodes.iter().enumerate() {
             let io = node_io(model, &self.program.layout, n);
             let mut output = vec![0u32; numel(&model.tensors[node.output].shape)];
-            let mut bufs: Vec<Vec<u32>> = io.scratch.iter().map(|s| vec![0u32; s.shape[0]]).collect();
+            let mut bufs: Vec<Vec<u32>> =
+                io.scratch.iter().map(|s| vec![0u32; s.shape[0]]).collect();
             let inputs: Vec<&[u32]> = node
                 .inputs
                 .iter()
@@ -175,18 +199,29 @@ impl Compiled {
                     } else if let Some(w) = self.weights.get(&t) {
                         w.as_slice()
                     } else {
-                        buffers[t].as_deref().expect("inputs are computed before use")
+                        buffers[t]
+                            .as_deref()
+                            .expect("inputs are computed before use")
                     }
                 })
                 .collect();
             node.op.native(
                 &io,
-                NativeIo { inputs, output: &mut output, scratch: bufs.iter_mut().map(Vec::as_mut_slice).collect() },
+                NativeIo {
+                    inputs,
+                    output: &mut output,
+                    scratch: bufs.iter_mut().map(Vec::as_mut_slice).collect(),
+                },
             );
             buffers[node.output] = Some(output);
             scratch.push(bufs);
         }
-        Ok(NativeRun { compiled: self, input, buffers, scratch })
+        Ok(NativeRun {
+            compiled: self,
+            input,
+            buffers,
+            scratch,
+        })
     }
 }
 
@@ -238,7 +273,9 @@ impl NativeRun<'_> {
 
     /// The VM's final (halted) state, from the native image.
     pub fn final_state(&self) -> State {
-        let mut m = self.machine_at(self.compiled.model.nodes.len()).expect("the halt boundary exists");
+        let mut m = self
+            .machine_at(self.compiled.model.nodes.len())
+            .expect("the halt boundary exists");
         m.step();
         m.state()
     }

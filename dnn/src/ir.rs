@@ -90,7 +90,11 @@ pub struct ModelBuilder {
 impl ModelBuilder {
     /// A model whose input has `shape`.
     pub fn new(name: &str, input_shape: &[usize]) -> ModelBuilder {
-        let input = Tensor { name: "input".into(), shape: input_shape.to_vec(), data: None };
+        let input = Tensor {
+            name: "input".into(),
+            shape: input_shape.to_vec(),
+            data: None,
+        };
         ModelBuilder {
             model: Model {
                 name: name.into(),
@@ -117,11 +121,20 @@ impl ModelBuilder {
     /// # Errors
     ///
     /// [`ModelError::WeightSize`] if `data` does not have `numel(shape)` values.
-    pub fn weight(&mut self, name: &str, shape: &[usize], data: Vec<f32>) -> Result<TensorId, ModelError> {
+    pub fn weight(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        data: Vec<f32>,
+    ) -> Result<TensorId, ModelError> {
         if data.len() != numel(shape) {
             return Err(ModelError::WeightSize(name.into()));
         }
-        self.model.tensors.push(Tensor { name: name.into(), shape: shape.to_vec(), data: Some(data) });
+        self.model.tensors.push(Tensor {
+            name: name.into(),
+            shape: shape.to_vec(),
+            data: Some(data),
+        });
         Ok(self.model.tensors.len() - 1)
     }
 
@@ -130,16 +143,35 @@ impl ModelBuilder {
     /// # Errors
     ///
     /// [`ModelError::Shape`] if the inputs do not fit the op.
-    pub fn node(&mut self, name: &str, op: OpKind, inputs: &[TensorId]) -> Result<TensorId, ModelError> {
-        let shapes: Vec<&[usize]> = inputs.iter().map(|&t| self.model.tensors[t].shape.as_slice()).collect();
-        let shape = op.output_shape(&shapes).map_err(|message| ModelError::Shape {
-            node: name.into(),
-            op: op.name(),
-            message,
-        })?;
-        self.model.tensors.push(Tensor { name: name.into(), shape, data: None });
+    pub fn node(
+        &mut self,
+        name: &str,
+        op: OpKind,
+        inputs: &[TensorId],
+    ) -> Result<TensorId, ModelError> {
+        let shapes: Vec<&[usize]> = inputs
+            .iter()
+            .map(|&t| self.model.tensors[t].shape.as_slice())
+            .collect();
+        let shape = op
+            .output_shape(&shapes)
+            .map_err(|message| ModelError::Shape {
+                node: name.into(),
+                op: op.name(),
+                message,
+            })?;
+        self.model.tensors.push(Tensor {
+            name: name.into(),
+            shape,
+            data: None,
+        });
         let output = self.model.tensors.len() - 1;
-        self.model.nodes.push(Node { name: name.into(), op, inputs: inputs.to_vec(), output });
+        self.model.nodes.push(Node {
+            name: name.into(),
+            op,
+            inputs: inputs.to_vec(),
+            output,
+        });
         Ok(output)
     }
 
@@ -168,9 +200,15 @@ impl Model {
                 return Err(ModelError::WeightSize(t.name.clone()));
             }
         }
-        let graph = |node: &str, message: String| ModelError::Graph { node: node.into(), message };
+        let graph = |node: &str, message: String| ModelError::Graph {
+            node: node.into(),
+            message,
+        };
         if self.input >= n || self.output >= n {
-            return Err(graph("<model>", "input or output tensor id out of range".into()));
+            return Err(graph(
+                "<model>",
+                "input or output tensor id out of range".into(),
+            ));
         }
         ready[self.input] = true;
         for node in &self.nodes {
@@ -178,19 +216,38 @@ impl Model {
                 return Err(graph(&node.name, "tensor id out of range".into()));
             }
             if let Some(&i) = node.inputs.iter().find(|&&i| !ready[i]) {
-                return Err(graph(&node.name, format!("input `{}` is used before it is computed", self.tensors[i].name)));
+                return Err(graph(
+                    &node.name,
+                    format!(
+                        "input `{}` is used before it is computed",
+                        self.tensors[i].name
+                    ),
+                ));
             }
             if ready[node.output] {
                 return Err(graph(&node.name, "output is already computed".into()));
             }
-            let shapes: Vec<&[usize]> = node.inputs.iter().map(|&t| self.tensors[t].shape.as_slice()).collect();
-            let shape = node.op.output_shape(&shapes).map_err(|message| ModelError::Shape {
-                node: node.name.clone(),
-                op: node.op.name(),
-                message,
-            })?;
+            let shapes: Vec<&[usize]> = node
+                .inputs
+                .iter()
+                .map(|&t| self.tensors[t].shape.as_slice())
+                .collect();
+            let shape = node
+                .op
+                .output_shape(&shapes)
+                .map_err(|message| ModelError::Shape {
+                    node: node.name.clone(),
+                    op: node.op.name(),
+                    message,
+                })?;
             if shape != self.tensors[node.output].shape {
-                return Err(graph(&node.name, format!("output shape {:?} but the op gives {shape:?}", self.tensors[node.output].shape)));
+                return Err(graph(
+                    &node.name,
+                    format!(
+                        "output shape {:?} but the op gives {shape:?}",
+                        self.tensors[node.output].shape
+                    ),
+                ));
             }
             ready[node.output] = true;
         }

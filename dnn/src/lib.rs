@@ -1,9 +1,9 @@
 //! The verdict DNN library.
 
-pub mod scalar;
+pub mod compile;
 pub mod emit;
+pub mod engine;
 pub mod ir;
 pub mod ops;
-pub mod compile;
-pub mod engine;
 pub mod plan;
+pub mod scalar;

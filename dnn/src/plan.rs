@@ -80,7 +80,10 @@ pub fn plan(model: &Model) -> Result<Layout, PlanError> {
         }
     }
     if w > u64::from(CODE_END) {
-        return Err(PlanError::Weights(w - u64::from(WEIGHTS_BASE), u64::from(CODE_END - WEIGHTS_BASE)));
+        return Err(PlanError::Weights(
+            w - u64::from(WEIGHTS_BASE),
+            u64::from(CODE_END - WEIGHTS_BASE),
+        ));
     }
     let bytes = |id: usize| 4 * numel(&model.tensors[id].shape) as u64;
     let input_size = pow2_region(bytes(model.input));
@@ -96,7 +99,11 @@ pub fn plan(model: &Model) -> Result<Layout, PlanError> {
             addr[node.output] = next as u32;
             next = align(next + bytes(node.output), 32);
         }
-        let shapes: Vec<&[usize]> = node.inputs.iter().map(|&i| model.tensors[i].shape.as_slice()).collect();
+        let shapes: Vec<&[usize]> = node
+            .inputs
+            .iter()
+            .map(|&i| model.tensors[i].shape.as_slice())
+            .collect();
         let bufs = node
             .op
             .scratch(&shapes)
@@ -115,8 +122,14 @@ pub fn plan(model: &Model) -> Result<Layout, PlanError> {
     Ok(Layout {
         tensors: addr,
         scratch,
-        input: Region { addr: CODE_END, size: input_size as u32 },
-        output: Region { addr: output_addr as u32, size: output_size as u32 },
+        input: Region {
+            addr: CODE_END,
+            size: input_size as u32,
+        },
+        output: Region {
+            addr: output_addr as u32,
+            size: output_size as u32,
+        },
         weights_end: w as u32,
         ram_end: next,
     })

@@ -12,10 +12,14 @@ use verdict_dnn::ops::unary::{Unary, UnaryOp};
 
 /// Deterministic pseudo-random floats in [-1, 1).
 fn values(seed: u64, n: usize) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+    let mut s = seed
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add(1_442_695_040_888_963_407);
     (0..n)
         .map(|_| {
-            s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            s = s
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
             ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
         })
         .collect()
@@ -28,20 +32,31 @@ fn mlp() -> Model {
     let b1 = b.weight("b1", &[56], values(2, 56)).unwrap();
     let w2 = b.weight("w2", &[10, 56], values(3, 560)).unwrap();
     let b2 = b.weight("b2", &[10], values(4, 10)).unwrap();
-    let gemm = OpKind::Gemm(Gemm { trans_b: true, ..Gemm::default() });
+    let gemm = OpKind::Gemm(Gemm {
+        trans_b: true,
+        ..Gemm::default()
+    });
     let x = b.input();
     let h = b.node("fc1", gemm.clone(), &[x, w1, b1]).unwrap();
-    let h = b.node("relu", OpKind::Unary(Unary { op: UnaryOp::Relu }), &[h]).unwrap();
+    let h = b
+        .node("relu", OpKind::Unary(Unary { op: UnaryOp::Relu }), &[h])
+        .unwrap();
     let y = b.node("fc2", gemm, &[h, w2, b2]).unwrap();
-    let y = b.node("flat", OpKind::Reshape(Reshape { shape: vec![10] }), &[y]).unwrap();
+    let y = b
+        .node("flat", OpKind::Reshape(Reshape { shape: vec![10] }), &[y])
+        .unwrap();
     b.finish(y)
 }
 
 /// Runs both engines and checks every op boundary state and the end.
 fn check_engines_agree(model: Model, input: &[f32]) -> Result<Compiled, TestCaseError> {
     let c = Compiled::new(model).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    let vm = c.run_vm(input).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    let native = c.run_native(input).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let vm = c
+        .run_vm(input)
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let native = c
+        .run_native(input)
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     prop_assert_eq!(bits(&vm.output), bits(&native.output()), "outputs differ");
     let mut m = c.initial_machine(input).unwrap();
@@ -49,11 +64,25 @@ fn check_engines_agree(model: Model, input: &[f32]) -> Result<Compiled, TestCase
         m.run(step - m.core.step);
         prop_assert_eq!(m.core.step, step);
         prop_assert_eq!(m.core.pc, c.program.op_pcs[op], "pc at boundary {}", op);
-        prop_assert_eq!(m.core.regs, [0; 32], "registers not canonical at boundary {}", op);
-        prop_assert_eq!(m.state_hash(), native.state_at(op).unwrap().hash(), "state differs at boundary {}", op);
+        prop_assert_eq!(
+            m.core.regs,
+            [0; 32],
+            "registers not canonical at boundary {}",
+            op
+        );
+        prop_assert_eq!(
+            m.state_hash(),
+            native.state_at(op).unwrap().hash(),
+            "state differs at boundary {}",
+            op
+        );
     }
     let mut end = vm.machine;
-    prop_assert_eq!(end.state_hash(), native.final_state().hash(), "final state differs");
+    prop_assert_eq!(
+        end.state_hash(),
+        native.final_state().hash(),
+        "final state differs"
+    );
     Ok(c)
 }
 
@@ -145,4 +174,139 @@ proptest! {
         let y = mb.node("op", OpKind::Unary(Unary { op }), &[mb.input()]).unwrap();
         check_engines_agree(mb.finish(y), &x)?;
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+
+    #[test]
+    fn conv(
+        (n, g, cg, ocg) in (1usize..3, 1usize..3, 1usize..3, 1usize..4),
+        (h, w) in (3usize..8, 3usize..8),
+        (kh, kw) in (1usize..4, 1usize..4),
+        strides in (1usize..3, 1usize..3),
+        pads in prop::array::uniform4(0usize..2),
+        dil in (1usize..3, 1usize..2),
+        bias in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
+        use verdict_dnn::ops::conv::Conv;
+        use verdict_dnn::ops::window::Window;
+        let window = Window { kernel: [kh, kw], strides: [strides.0, strides.1], pads, dilations: [dil.0, dil.1] };
+        prop_assume!(window.output(h, w).is_ok());
+        let (c, oc) = (g * cg, g * ocg);
+        let mut mb = ModelBuilder::new("conv", &[n, c, h, w]);
+        let wt = mb.weight("w", &[oc, cg, kh, kw], values(seed, oc * cg * kh * kw)).unwrap();
+        let mut inputs = vec![mb.input(), wt];
+        if bias {
+            inputs.push(mb.weight("b", &[oc], values(seed ^ 5, oc)).unwrap());
+        }
+        let y = mb.node("conv", OpKind::Conv(Conv { window, group: g }), &inputs).unwrap();
+        check_engines_agree(mb.finish(y), &values(seed ^ 3, n * c * h * w))?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn pool(
+        kind in prop::sample::select(vec![
+            verdict_dnn::ops::pool::PoolKind::Max,
+            verdict_dnn::ops::pool::PoolKind::Avg { count_include_pad: true },
+            verdict_dnn::ops::pool::PoolKind::Avg { count_include_pad: false },
+            verdict_dnn::ops::pool::PoolKind::GlobalAvg,
+            verdict_dnn::ops::pool::PoolKind::GlobalMax,
+        ]),
+        (n, c, h, w) in (1usize..3, 1usize..3, 2usize..7, 2usize..7),
+        (kh, kw) in (1usize..4, 1usize..4),
+        strides in (1usize..3, 1usize..3),
+        pads in prop::array::uniform4(0usize..2),
+        x in tensor(2 * 2 * 6 * 6),
+    ) {
+        use verdict_dnn::ops::pool::Pool;
+        use verdict_dnn::ops::window::Window;
+        let window = Window { kernel: [kh, kw], strides: [strides.0, strides.1], pads, dilations: [1, 1] };
+        prop_assume!(window.output(h, w).is_ok() && pads[0] < kh && pads[2] < kh && pads[1] < kw && pads[3] < kw);
+        let pool = Pool { kind, window };
+        let mut mb = ModelBuilder::new("pool", &[n, c, h, w]);
+        let mut inputs = vec![mb.input()];
+        if pool.needs_divisors() {
+            let (oh, ow) = pool.window.output(h, w).unwrap();
+            inputs.push(mb.weight("divisors", &[oh, ow], pool.divisors(h, w).unwrap()).unwrap());
+        }
+        let y = mb.node("pool", OpKind::Pool(pool), &inputs).unwrap();
+        check_engines_agree(mb.finish(y), &x[..n * c * h * w])?;
+    }
+}
+
+/// A small digits-sized CNN: conv-relu-maxpool, conv-relu, global average,
+/// dense.
+fn cnn() -> Model {
+    use verdict_dnn::ops::conv::Conv;
+    use verdict_dnn::ops::pool::{Pool, PoolKind};
+    use verdict_dnn::ops::window::Window;
+    let mut b = ModelBuilder::new("cnn", &[1, 1, 8, 8]);
+    let w1 = b.weight("w1", &[8, 1, 3, 3], values(11, 72)).unwrap();
+    let b1 = b.weight("b1", &[8], values(12, 8)).unwrap();
+    let w2 = b.weight("w2", &[16, 8, 3, 3], values(13, 16 * 72)).unwrap();
+    let w3 = b.weight("w3", &[16, 10], values(14, 160)).unwrap();
+    let relu = OpKind::Unary(Unary { op: UnaryOp::Relu });
+    let padded = Window {
+        pads: [1; 4],
+        ..Window::new([3, 3])
+    };
+    let x = b.input();
+    let h = b
+        .node(
+            "conv1",
+            OpKind::Conv(Conv {
+                window: padded.clone(),
+                group: 1,
+            }),
+            &[x, w1, b1],
+        )
+        .unwrap();
+    let h = b.node("relu1", relu.clone(), &[h]).unwrap();
+    let pool = Pool {
+        kind: PoolKind::Max,
+        window: Window {
+            strides: [2, 2],
+            ..Window::new([2, 2])
+        },
+    };
+    let h = b.node("pool1", OpKind::Pool(pool), &[h]).unwrap();
+    let h = b
+        .node(
+            "conv2",
+            OpKind::Conv(Conv {
+                window: padded,
+                group: 1,
+            }),
+            &[h, w2],
+        )
+        .unwrap();
+    let h = b.node("relu2", relu, &[h]).unwrap();
+    let gap = Pool {
+        kind: PoolKind::GlobalAvg,
+        window: Window::new([1, 1]),
+    };
+    let h = b.node("gap", OpKind::Pool(gap), &[h]).unwrap();
+    let h = b
+        .node(
+            "flatten",
+            OpKind::Reshape(Reshape { shape: vec![1, 16] }),
+            &[h],
+        )
+        .unwrap();
+    let y = b
+        .node("fc", OpKind::Gemm(Gemm::default()), &[h, w3])
+        .unwrap();
+    b.finish(y)
+}
+
+#[test]
+fn cnn_runs_bit_exact_on_both_engines() {
+    let c = check_engines_agree(cnn(), &values(21, 64)).unwrap();
+    println!("digits CNN: {} VM steps", c.program.total_steps);
 }

@@ -56,7 +56,13 @@ pub struct Builder {
 
 impl Default for Builder {
     fn default() -> Self {
-        Builder { base: 0, code: Vec::new(), labels: Vec::new(), fixups: Vec::new(), steps: Some(0) }
+        Builder {
+            base: 0,
+            code: Vec::new(),
+            labels: Vec::new(),
+            fixups: Vec::new(),
+            steps: Some(0),
+        }
     }
 }
 
@@ -166,7 +172,6 @@ impl Builder {
         self.emit(Instr::new(Op::Jal, rd, ZERO, ZERO, 0));
     }
 
-
     /// `halt rs+imm`.
     pub fn halt(&mut self, rs: Reg, imm: u32) {
         self.emit(Instr::new(Op::Halt, ZERO, ZERO, rs, imm));
@@ -194,7 +199,12 @@ impl Builder {
         self.li(counter, count);
         let top = self.label();
         self.bind(top);
-        Some(LoopMark { top, counter, count, before: self.steps })
+        Some(LoopMark {
+            top,
+            counter,
+            count,
+            before: self.steps,
+        })
     }
 
     /// Closes a loop opened by [`Builder::loop_start`].
@@ -270,6 +280,10 @@ mod tests {
         assert_eq!(m.core.step, steps);
         let end = b.label();
         b.jal(0, end);
-        assert_eq!(b.static_steps(), None, "a free jump makes the count unknown");
+        assert_eq!(
+            b.static_steps(),
+            None,
+            "a free jump makes the count unknown"
+        );
     }
 }

@@ -69,13 +69,21 @@ pub struct Binary {
 /// A message when a dimension pair is neither equal nor has a 1.
 pub fn broadcast(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
     let rank = a.len().max(b.len());
-    let dim = |s: &[usize], d: usize| if d + s.len() < rank { 1 } else { s[d + s.len() - rank] };
+    let dim = |s: &[usize], d: usize| {
+        if d + s.len() < rank {
+            1
+        } else {
+            s[d + s.len() - rank]
+        }
+    };
     (0..rank)
         .map(|d| match (dim(a, d), dim(b, d)) {
             (x, y) if x == y => Ok(x),
             (1, y) => Ok(y),
             (x, 1) => Ok(x),
-            (x, y) => Err(format!("shapes {a:?} and {b:?} do not broadcast (dimension {d}: {x} vs {y})")),
+            (x, y) => Err(format!(
+                "shapes {a:?} and {b:?} do not broadcast (dimension {d}: {x} vs {y})"
+            )),
         })
         .collect()
 }
@@ -85,7 +93,13 @@ pub(crate) fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
     let own = strides(shape);
     let pad = out.len() - shape.len();
     (0..out.len())
-        .map(|d| if d < pad || shape[d - pad] == 1 { 0 } else { own[d - pad] })
+        .map(|d| {
+            if d < pad || shape[d - pad] == 1 {
+                0
+            } else {
+                own[d - pad]
+            }
+        })
         .collect()
 }
 
@@ -93,7 +107,10 @@ pub(crate) fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
 pub(crate) fn offsets(out: &[usize], strides: &[usize]) -> Vec<usize> {
     let mut offs = vec![0usize];
     for (&n, &s) in out.iter().zip(strides) {
-        offs = offs.iter().flat_map(|&o| (0..n).map(move |i| o + i * s)).collect();
+        offs = offs
+            .iter()
+            .flat_map(|&o| (0..n).map(move |i| o + i * s))
+            .collect();
     }
     offs
 }

@@ -41,7 +41,12 @@ pub struct Gemm {
 
 impl Default for Gemm {
     fn default() -> Self {
-        Gemm { trans_a: false, trans_b: false, alpha: 1.0, beta: 1.0 }
+        Gemm {
+            trans_a: false,
+            trans_b: false,
+            alpha: 1.0,
+            beta: 1.0,
+        }
     }
 }
 
@@ -72,7 +77,11 @@ impl Gemm {
             (r, false) if r >= 2 => (numel(&a[..r - 1]), a[r - 1], a[..r - 2].to_vec()),
             _ => return Err(format!("A must be 2-D (or N-D without transA), got {a:?}")),
         };
-        let (kb, n) = if self.trans_b { (b[1], b[0]) } else { (b[0], b[1]) };
+        let (kb, n) = if self.trans_b {
+            (b[1], b[0])
+        } else {
+            (b[0], b[1])
+        };
         if k != kb {
             return Err(format!("inner dimensions differ: A {a:?}, B {b:?}"));
         }
@@ -97,7 +106,17 @@ impl Gemm {
         };
         let a_strides = if self.trans_a { (1, m) } else { (k, 1) };
         let b_strides = if self.trans_b { (1, k) } else { (n, 1) };
-        Ok((Dims { m, n, k, a: a_strides, b: b_strides, c }, out))
+        Ok((
+            Dims {
+                m,
+                n,
+                k,
+                a: a_strides,
+                b: b_strides,
+                c,
+            },
+            out,
+        ))
     }
 
     pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, String> {
@@ -169,7 +188,10 @@ impl Gemm {
             }
             e.free(b_col);
         });
-        for r in [alpha, beta, Some(a_row), c_row, Some(y)].into_iter().flatten() {
+        for r in [alpha, beta, Some(a_row), c_row, Some(y)]
+            .into_iter()
+            .flatten()
+        {
             e.free(r);
         }
     }
@@ -222,11 +244,13 @@ pub fn matmul(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, out: &mut [u32
     if n == 0 {
         return;
     }
-    out.par_chunks_mut(MR * n).enumerate().for_each(|(blk, rows)| {
-        let i0 = blk * MR;
-        let count = rows.len() / n;
-        kernel::rows(&a[i0 * k..(i0 + count) * k], b, n, k, rows);
-    });
+    out.par_chunks_mut(MR * n)
+        .enumerate()
+        .for_each(|(blk, rows)| {
+            let i0 = blk * MR;
+            let count = rows.len() / n;
+            kernel::rows(&a[i0 * k..(i0 + count) * k], b, n, k, rows);
+        });
 }
 
 /// The kernels: AVX-512, AVX2 with FMA, or scalar through the VM's own
@@ -243,7 +267,9 @@ mod kernel {
                 unsafe { x86::rows_avx512(a, b, n, k, out) };
                 return;
             }
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
                 // SAFETY: the CPU has AVX2 and FMA, checked just above.
                 unsafe { x86::rows_avx2(a, b, n, k, out) };
                 return;
@@ -288,7 +314,9 @@ mod kernel {
                             for kk in 0..k {
                                 let panel = &b[kk * n + j..kk * n + j + W];
                                 // SAFETY: `panel` holds W floats.
-                                let (b0, b1) = unsafe { ($load(panel.as_ptr()), $load(panel.as_ptr().add($lanes))) };
+                                let (b0, b1) = unsafe {
+                                    ($load(panel.as_ptr()), $load(panel.as_ptr().add($lanes)))
+                                };
                                 for (r, acc) in acc.iter_mut().enumerate() {
                                     let x = $set1(a[r * k + kk]);
                                     acc[0] = $fma(x, b0, acc[0]);
@@ -312,7 +340,9 @@ mod kernel {
                                     let panel = &b[kk * n + j..kk * n + j + W];
                                     let x = $set1(a[r * k + kk]);
                                     // SAFETY: `panel` holds W floats.
-                                    let (b0, b1) = unsafe { ($load(panel.as_ptr()), $load(panel.as_ptr().add($lanes))) };
+                                    let (b0, b1) = unsafe {
+                                        ($load(panel.as_ptr()), $load(panel.as_ptr().add($lanes)))
+                                    };
                                     acc0 = $fma(x, b0, acc0);
                                     acc1 = $fma(x, b1, acc1);
                                 }
@@ -329,13 +359,40 @@ mod kernel {
                         j += W;
                     }
                     for r in 0..rows {
-                        scalar(&a[r * k..(r + 1) * k], b, n, k, j, &mut out[r * n..(r + 1) * n]);
+                        scalar(
+                            &a[r * k..(r + 1) * k],
+                            b,
+                            n,
+                            k,
+                            j,
+                            &mut out[r * n..(r + 1) * n],
+                        );
                     }
                 }
             };
         }
 
-        rows_kernel!(rows_avx512, "avx512f", 16, __m512, _mm512_setzero_ps, _mm512_set1_ps, _mm512_loadu_ps, _mm512_fmadd_ps, _mm512_storeu_ps);
-        rows_kernel!(rows_avx2, "avx2,fma", 8, __m256, _mm256_setzero_ps, _mm256_set1_ps, _mm256_loadu_ps, _mm256_fmadd_ps, _mm256_storeu_ps);
+        rows_kernel!(
+            rows_avx512,
+            "avx512f",
+            16,
+            __m512,
+            _mm512_setzero_ps,
+            _mm512_set1_ps,
+            _mm512_loadu_ps,
+            _mm512_fmadd_ps,
+            _mm512_storeu_ps
+        );
+        rows_kernel!(
+            rows_avx2,
+            "avx2,fma",
+            8,
+            __m256,
+            _mm256_setzero_ps,
+            _mm256_set1_ps,
+            _mm256_loadu_ps,
+            _mm256_fmadd_ps,
+            _mm256_storeu_ps
+        );
     }
 }

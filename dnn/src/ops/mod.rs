@@ -8,9 +8,12 @@ use crate::emit::Emitter;
 use crate::ir::Shape;
 
 pub mod binary;
+pub mod conv;
 pub mod gemm;
+pub mod pool;
 pub mod reshape;
 pub mod unary;
+pub mod window;
 
 /// An operand as a kernel sees it: where it lives and its shape.
 #[derive(Clone, Debug)]
@@ -48,6 +51,10 @@ pub struct NativeIo<'a> {
 pub enum OpKind {
     /// Matrix product with optional transposes, scaling and bias.
     Gemm(gemm::Gemm),
+    /// 2-D convolution.
+    Conv(conv::Conv),
+    /// Max, average and global pooling.
+    Pool(pool::Pool),
     /// Elementwise binary op with numpy broadcasting.
     Binary(binary::Binary),
     /// Elementwise unary op.
@@ -61,6 +68,13 @@ impl OpKind {
     pub fn name(&self) -> &'static str {
         match self {
             OpKind::Gemm(_) => "Gemm",
+            OpKind::Conv(_) => "Conv",
+            OpKind::Pool(p) => match p.kind {
+                pool::PoolKind::Max => "MaxPool",
+                pool::PoolKind::Avg { .. } => "AveragePool",
+                pool::PoolKind::GlobalAvg => "GlobalAveragePool",
+                pool::PoolKind::GlobalMax => "GlobalMaxPool",
+            },
             OpKind::Binary(b) => b.op.name(),
             OpKind::Unary(u) => u.op.name(),
             OpKind::Reshape(_) => "Reshape",
@@ -75,6 +89,8 @@ impl OpKind {
     pub fn output_shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         match self {
             OpKind::Gemm(op) => op.output_shape(inputs),
+            OpKind::Conv(op) => op.output_shape(inputs),
+            OpKind::Pool(op) => op.output_shape(inputs),
             OpKind::Binary(op) => op.output_shape(inputs),
             OpKind::Unary(op) => op.output_shape(inputs),
             OpKind::Reshape(op) => op.output_shape(inputs),
@@ -82,14 +98,20 @@ impl OpKind {
     }
 
     /// Sizes in 32-bit words of the scratch buffers the op needs.
-    pub fn scratch(&self, _inputs: &[&[usize]]) -> Vec<usize> {
-        Vec::new()
+    pub fn scratch(&self, inputs: &[&[usize]]) -> Vec<usize> {
+        match self {
+            OpKind::Conv(op) => op.scratch(inputs),
+            OpKind::Pool(op) => op.scratch(inputs),
+            _ => Vec::new(),
+        }
     }
 
     /// Emits the op's VM code; it ends with every register zero.
     pub fn emit(&self, e: &mut Emitter, io: &Io) {
         match self {
             OpKind::Gemm(op) => op.emit(e, io),
+            OpKind::Conv(op) => op.emit(e, io),
+            OpKind::Pool(op) => op.emit(e, io),
             OpKind::Binary(op) => op.emit(e, io),
             OpKind::Unary(op) => op.emit(e, io),
             OpKind::Reshape(op) => op.emit(e, io),
@@ -101,6 +123,8 @@ impl OpKind {
     pub fn native(&self, io: &Io, data: NativeIo<'_>) {
         match self {
             OpKind::Gemm(op) => op.native(io, data),
+            OpKind::Conv(op) => op.native(io, data),
+            OpKind::Pool(op) => op.native(io, data),
             OpKind::Binary(op) => op.native(io, data),
             OpKind::Unary(op) => op.native(io, data),
             OpKind::Reshape(op) => op.native(io, data),

@@ -26,12 +26,17 @@ impl Reshape {
 
     pub(crate) fn emit(&self, e: &mut Emitter, io: &Io) {
         let n = numel(&self.shape);
-        e.nd_loop(&[n], &[io.inputs[0].addr, io.output.addr], &[vec![4], vec![4]], |e, p| {
-            let x = e.reg();
-            e.b.load(Op::Lw, x, p[0], 0);
-            e.b.store(Op::Sw, x, p[1], 0);
-            e.free(x);
-        });
+        e.nd_loop(
+            &[n],
+            &[io.inputs[0].addr, io.output.addr],
+            &[vec![4], vec![4]],
+            |e, p| {
+                let x = e.reg();
+                e.b.load(Op::Lw, x, p[0], 0);
+                e.b.store(Op::Sw, x, p[1], 0);
+                e.free(x);
+            },
+        );
     }
 
     pub(crate) fn native(&self, _io: &Io, data: NativeIo<'_>) {

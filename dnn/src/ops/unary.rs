@@ -110,15 +110,20 @@ impl Unary {
         let op = self.op;
         let trace = Trace::record(1, |t, x| op.apply(t, x[0]));
         let hoisted = e.hoist(&trace, 10);
-        e.nd_loop(&[n], &[io.inputs[0].addr, io.output.addr], &[vec![4], vec![4]], |e, p| {
-            let x = e.reg();
-            let y = e.reg();
-            e.b.load(Op::Lw, x, p[0], 0);
-            e.recipe(&trace, &[x], y, &hoisted);
-            e.b.store(Op::Sw, y, p[1], 0);
-            e.free(x);
-            e.free(y);
-        });
+        e.nd_loop(
+            &[n],
+            &[io.inputs[0].addr, io.output.addr],
+            &[vec![4], vec![4]],
+            |e, p| {
+                let x = e.reg();
+                let y = e.reg();
+                e.b.load(Op::Lw, x, p[0], 0);
+                e.recipe(&trace, &[x], y, &hoisted);
+                e.b.store(Op::Sw, y, p[1], 0);
+                e.free(x);
+                e.free(y);
+            },
+        );
         e.unhoist(hoisted);
     }
 

@@ -1,0 +1,230 @@
+//! 2-D convolution (NCHW, grouped, strided, padded, dilated).
+//!
+//! Canonical semantics: the input is first copied into a zero-padded scratch
+//! buffer `Xp` (when any pad is non-zero). Then for every output
+//! `(n, oc, oh, ow)` in row-major order, with `g = oc / (OC / G)`:
+//!
+//! ```text
+//! acc = +0.0
+//! for ic in 0..C/G, kh in 0..KH, kw in 0..KW (kw fastest):
+//!     acc = fma(Xp[n, g*C/G + ic, oh*sh + kh*dh, ow*sw + kw*dw], W[oc, ic, kh, kw], acc)
+//! if B present: acc = acc + B[oc]
+//! Y[n, oc, oh, ow] = acc
+//! ```
+//!
+//! Padding taps take part as `+0.0` products. The native engine reaches the
+//! same order through im2col and the GEMM kernel.
+
+use serde::{Deserialize, Serialize};
+use verdict_vm::Op;
+use verdict_vm::semantics;
+
+use crate::emit::Emitter;
+use crate::ops::gemm::matmul;
+use crate::ops::window::Window;
+use crate::ops::{Io, NativeIo};
+
+/// Conv attributes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conv {
+    /// The window (kernel size from the weights' shape).
+    pub window: Window,
+    /// Number of groups.
+    pub group: usize,
+}
+
+/// Sizes of one convolution.
+#[derive(Clone, Copy, Debug)]
+struct Geometry {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    oc: usize,
+    kh: usize,
+    kw: usize,
+    oh: usize,
+    ow: usize,
+    hp: usize,
+    wp: usize,
+    g: usize,
+}
+
+impl Conv {
+    fn geometry(&self, inputs: &[&[usize]]) -> Result<Geometry, String> {
+        let (x, wt) = match inputs {
+            [x, w] | [x, w, _] => (*x, *w),
+            _ => return Err(format!("takes 2 or 3 inputs, got {}", inputs.len())),
+        };
+        let ([n, c, h, w], [oc, cg, kh, kw]) = (
+            <[usize; 4]>::try_from(x).map_err(|_| format!("X must be NCHW, got {x:?}"))?,
+            <[usize; 4]>::try_from(wt)
+                .map_err(|_| format!("W must be [OC, C/G, KH, KW], got {wt:?}"))?,
+        );
+        let g = self.group;
+        if g == 0 || c % g != 0 || oc % g != 0 || cg != c / g {
+            return Err(format!("group {g} does not fit X {x:?} and W {wt:?}"));
+        }
+        if self.window.kernel != [kh, kw] {
+            return Err(format!(
+                "kernel_shape {:?} differs from W {wt:?}",
+                self.window.kernel
+            ));
+        }
+        if let Some(b) = inputs.get(2)
+            && *b != [oc]
+        {
+            return Err(format!("B must be [{oc}], got {b:?}"));
+        }
+        let (oh, ow) = self.window.output(h, w)?;
+        let (hp, wp) = self.window.padded(h, w);
+        Ok(Geometry {
+            n,
+            c,
+            h,
+            w,
+            oc,
+            kh,
+            kw,
+            oh,
+            ow,
+            hp,
+            wp,
+            g,
+        })
+    }
+
+    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, String> {
+        let g = self.geometry(inputs)?;
+        Ok(vec![g.n, g.oc, g.oh, g.ow])
+    }
+
+    pub(crate) fn scratch(&self, inputs: &[&[usize]]) -> Vec<usize> {
+        match self.geometry(inputs) {
+            Ok(g) if self.window.is_padded() => vec![g.n * g.c * g.hp * g.wp],
+            _ => Vec::new(),
+        }
+    }
+
+    fn shapes(io: &Io) -> Vec<&[usize]> {
+        io.inputs.iter().map(|o| o.shape.as_slice()).collect()
+    }
+
+    pub(crate) fn emit(&self, e: &mut Emitter, io: &Io) {
+        let d = self.geometry(&Self::shapes(io)).expect("validated model");
+        let win = &self.window;
+        let x = match io.scratch.first() {
+            Some(s) => {
+                win.emit_pad(e, (io.inputs[0].addr, s.addr), [d.n * d.c, d.h, d.w], None);
+                s.addr
+            }
+            None => io.inputs[0].addr,
+        };
+        let (cg, ocg) = (d.c / d.g, d.oc / d.g);
+        let k = cg * d.kh * d.kw;
+        let plane = (4 * d.hp * d.wp) as i64;
+        let row = (4 * d.wp) as i64;
+        let bias = io.inputs.get(2).map(|b| b.addr);
+        let mut bases = vec![io.output.addr, x, io.inputs[1].addr];
+        let mut strides = vec![
+            vec![
+                (4 * d.oc * d.oh * d.ow) as i64,
+                (4 * ocg * d.oh * d.ow) as i64,
+                (4 * d.oh * d.ow) as i64,
+                (4 * d.ow) as i64,
+                4,
+            ],
+            vec![
+                plane * d.c as i64,
+                plane * cg as i64,
+                0,
+                row * win.strides[0] as i64,
+                4 * win.strides[1] as i64,
+            ],
+            vec![0, (4 * ocg * k) as i64, (4 * k) as i64, 0, 0],
+        ];
+        if let Some(b) = bias {
+            bases.push(b);
+            strides.push(vec![0, (4 * ocg) as i64, 4, 0, 0]);
+        }
+        e.nd_loop(&[d.n, d.g, ocg, d.oh, d.ow], &bases, &strides, |e, p| {
+            let acc = e.reg();
+            e.b.mv(acc, 0);
+            let inner = e.copies(&p[1..3]);
+            let (xv, wv) = (e.reg(), e.reg());
+            let inner_strides = vec![
+                vec![plane, row * win.dilations[0] as i64],
+                vec![(4 * d.kh * d.kw) as i64, (4 * d.kw) as i64],
+            ];
+            e.nd_loop_from(&[cg, d.kh], &inner, &inner_strides, |e, q| {
+                for kw in 0..d.kw {
+                    e.b.load(Op::Lw, xv, q[0], (4 * kw * win.dilations[1]) as i32);
+                    e.b.load(Op::Lw, wv, q[1], (4 * kw) as i32);
+                    e.b.float(Op::Fmadd, acc, xv, wv);
+                }
+            });
+            if bias.is_some() {
+                e.b.load(Op::Lw, xv, p[3], 0);
+                e.b.float(Op::Fadd, acc, acc, xv);
+            }
+            e.b.store(Op::Sw, acc, p[0], 0);
+            for r in inner.into_iter().chain([xv, wv, acc]) {
+                e.free(r);
+            }
+        });
+    }
+
+    pub(crate) fn native(&self, io: &Io, mut data: NativeIo<'_>) {
+        let d = self.geometry(&Self::shapes(io)).expect("validated model");
+        let win = &self.window;
+        let x: &[u32] = match data.scratch.first_mut() {
+            Some(s) => {
+                win.native_pad(data.inputs[0], s, [d.n * d.c, d.h, d.w], None);
+                s
+            }
+            None => data.inputs[0],
+        };
+        let (cg, ocg) = (d.c / d.g, d.oc / d.g);
+        let k = cg * d.kh * d.kw;
+        let p = d.oh * d.ow;
+        let weights: Vec<f32> = data.inputs[1].iter().map(|&b| f32::from_bits(b)).collect();
+        let mut col = vec![0f32; k * p];
+        for n in 0..d.n {
+            for g in 0..d.g {
+                for ic in 0..cg {
+                    let plane = &x[((n * d.c) + g * cg + ic) * d.hp * d.wp..][..d.hp * d.wp];
+                    for kh in 0..d.kh {
+                        for kw in 0..d.kw {
+                            let r = (ic * d.kh + kh) * d.kw + kw;
+                            for oh in 0..d.oh {
+                                let y = oh * win.strides[0] + kh * win.dilations[0];
+                                for ow in 0..d.ow {
+                                    let xw = ow * win.strides[1] + kw * win.dilations[1];
+                                    col[r * p + oh * d.ow + ow] =
+                                        f32::from_bits(plane[y * d.wp + xw]);
+                                }
+                            }
+                        }
+                    }
+                }
+                let out = &mut data.output[(n * d.oc + g * ocg) * p..][..ocg * p];
+                matmul(
+                    &weights[g * ocg * k..(g + 1) * ocg * k],
+                    &col,
+                    ocg,
+                    p,
+                    k,
+                    out,
+                );
+                if let Some(b) = data.inputs.get(2) {
+                    for (o, chunk) in out.chunks_mut(p).enumerate() {
+                        let bv = b[g * ocg + o];
+                        for y in chunk {
+                            *y = semantics::f32_add(*y, bv);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

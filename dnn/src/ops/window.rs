@@ -1,0 +1,122 @@
+//! Sliding-window geometry shared by convolution and pooling, and the padded
+//! copy of an input that both engines write before sliding over it.
+
+use serde::{Deserialize, Serialize};
+use verdict_vm::Op;
+
+use crate::emit::Emitter;
+
+/// Kernel size, strides, pads and dilations over the last two dimensions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    /// Kernel height and width.
+    pub kernel: [usize; 2],
+    /// Vertical and horizontal stride.
+    pub strides: [usize; 2],
+    /// Pads: top, left, bottom, right.
+    pub pads: [usize; 4],
+    /// Vertical and horizontal dilation.
+    pub dilations: [usize; 2],
+}
+
+impl Window {
+    /// A window with unit strides and dilations and no pads.
+    pub fn new(kernel: [usize; 2]) -> Window {
+        Window {
+            kernel,
+            strides: [1, 1],
+            pads: [0; 4],
+            dilations: [1, 1],
+        }
+    }
+
+    /// The padded input's height and width.
+    pub fn padded(&self, h: usize, w: usize) -> (usize, usize) {
+        (
+            h + self.pads[0] + self.pads[2],
+            w + self.pads[1] + self.pads[3],
+        )
+    }
+
+    /// `true` if any pad is not zero.
+    pub fn is_padded(&self) -> bool {
+        self.pads.iter().any(|&p| p != 0)
+    }
+
+    /// The output height and width (floor mode).
+    ///
+    /// # Errors
+    ///
+    /// A message if the window does not fit or a stride or dilation is zero.
+    pub fn output(&self, h: usize, w: usize) -> Result<(usize, usize), String> {
+        if self.strides.contains(&0) || self.dilations.contains(&0) || self.kernel.contains(&0) {
+            return Err(format!("zero kernel, stride or dilation in {self:?}"));
+        }
+        let (hp, wp) = self.padded(h, w);
+        let span = |k: usize, d: usize| d * (k - 1) + 1;
+        let (sh, sw) = (
+            span(self.kernel[0], self.dilations[0]),
+            span(self.kernel[1], self.dilations[1]),
+        );
+        if sh > hp || sw > wp {
+            return Err(format!(
+                "window {sh}x{sw} larger than the padded input {hp}x{wp}"
+            ));
+        }
+        Ok((
+            (hp - sh) / self.strides[0] + 1,
+            (wp - sw) / self.strides[1] + 1,
+        ))
+    }
+
+    /// Emits the copy of `[planes, h, w]` words at `src` into the interior
+    /// of the padded buffer at `dst`, after filling the whole buffer with
+    /// `fill` when given (the buffer is zero beforehand).
+    pub fn emit_pad(
+        &self,
+        e: &mut Emitter,
+        (src, dst): (u32, u32),
+        [planes, h, w]: [usize; 3],
+        fill: Option<u32>,
+    ) {
+        let (hp, wp) = self.padded(h, w);
+        if let Some(fill) = fill {
+            let v = e.constant(fill);
+            e.nd_loop(&[planes * hp * wp], &[dst], &[vec![4]], |e, p| {
+                e.b.store(Op::Sw, v, p[0], 0)
+            });
+            e.free(v);
+        }
+        let interior = dst + 4 * (self.pads[0] * wp + self.pads[1]) as u32;
+        let strides = vec![
+            vec![(4 * h * w) as i64, (4 * w) as i64, 4],
+            vec![(4 * hp * wp) as i64, (4 * wp) as i64, 4],
+        ];
+        e.nd_loop(&[planes, h, w], &[src, interior], &strides, |e, p| {
+            let x = e.reg();
+            e.b.load(Op::Lw, x, p[0], 0);
+            e.b.store(Op::Sw, x, p[1], 0);
+            e.free(x);
+        });
+    }
+
+    /// What [`Window::emit_pad`]'s code writes into `dst`.
+    pub fn native_pad(
+        &self,
+        src: &[u32],
+        dst: &mut [u32],
+        [planes, h, w]: [usize; 3],
+        fill: Option<u32>,
+    ) {
+        let (hp, wp) = self.padded(h, w);
+        if let Some(fill) = fill {
+            dst.fill(fill);
+        }
+        for p in 0..planes {
+            for y in 0..h {
+                let d = p * hp * wp + (y + self.pads[0]) * wp + self.pads[1];
+                dst[d..d + w].copy_from_slice(&src[(p * h + y) * w..(p * h + y + 1) * w]);
+            }
+        }
+    }
+}
