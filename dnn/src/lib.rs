@@ -5,5 +5,6 @@ pub mod emit;
 pub mod engine;
 pub mod ir;
 pub mod ops;
+pub mod package;
 pub mod plan;
 pub mod scalar;

@@ -1,0 +1,184 @@
+//! The model package (`.dnn`): everything needed to run, prove and register
+//! a model, in one versioned, content-hashed file.
+//!
+//! Bytes: the magic `VRDDNN\0\0`, a u32 little-endian format version, the
+//! keccak256 of the body (32 bytes), then the body: the bincode 2 (standard
+//! configuration, serde) encoding of [`Package`].
+
+use std::path::Path;
+
+use alloy_primitives::{B256, keccak256};
+use serde::{Deserialize, Serialize};
+
+use crate::compile::{CompileError, Program, compile};
+use crate::ir::{Model, ModelError};
+
+/// First bytes of every package.
+pub const PACKAGE_MAGIC: [u8; 8] = *b"VRDDNN\0\0";
+/// Current format version.
+pub const PACKAGE_VERSION: u32 = 1;
+const HASH_OFFSET: usize = PACKAGE_MAGIC.len() + 4;
+const BODY_OFFSET: usize = HASH_OFFSET + 32;
+/// Largest body a package may declare (bounds decoding of corrupt input).
+const MAX_BODY: usize = 1 << 32;
+
+/// A model with its compiled program and image root.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Package {
+    /// The model IR with its weights.
+    pub model: Model,
+    /// Program, layout and op boundary table.
+    pub program: Program,
+    /// Memory root of code and weights with a zeroed input region.
+    pub image_root: B256,
+}
+
+/// Why package bytes were rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    /// Not a package.
+    #[error("not a verdict model package (bad magic)")]
+    Magic,
+    /// Written by another format version.
+    #[error("package format version {0}, this build reads version {PACKAGE_VERSION}")]
+    Version(u32),
+    /// Shorter than its header.
+    #[error("package is truncated ({0} bytes)")]
+    Truncated(usize),
+    /// The body does not match its hash: corrupt or truncated.
+    #[error("package content hash mismatch: the file is corrupt or truncated")]
+    Hash,
+    /// The body does not decode.
+    #[error("package body does not decode: {0}")]
+    Decode(#[from] bincode::error::DecodeError),
+    /// Bytes after the body.
+    #[error("{0} trailing bytes after the package body")]
+    Trailing(usize),
+    /// The model inside is malformed.
+    #[error("invalid model in package: {0}")]
+    Model(#[from] ModelError),
+    /// The program or image root does not match a fresh compile of the model.
+    #[error("package program does not match its model: {0}")]
+    Mismatch(&'static str),
+    /// Compiling the model failed.
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+    /// Reading or writing the file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The failure.
+        source: std::io::Error,
+    },
+}
+
+impl Package {
+    /// Compiles `model` into a package.
+    ///
+    /// # Errors
+    ///
+    /// [`PackageError::Compile`] if the model does not compile.
+    pub fn build(model: Model) -> Result<Package, PackageError> {
+        let program = compile(&model)?;
+        let image_root = program.image_root(&model);
+        Ok(Package {
+            model,
+            program,
+            image_root,
+        })
+    }
+
+    /// The file bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let body = bincode::serde::encode_to_vec(self, bincode::config::standard())
+            .expect("a package always encodes");
+        let mut out = Vec::with_capacity(BODY_OFFSET + body.len());
+        out.extend_from_slice(&PACKAGE_MAGIC);
+        out.extend_from_slice(&PACKAGE_VERSION.to_le_bytes());
+        out.extend_from_slice(keccak256(&body).as_slice());
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// Parses file bytes: header, content hash, body, model validity.
+    ///
+    /// # Errors
+    ///
+    /// A [`PackageError`] naming what is wrong.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Package, PackageError> {
+        if bytes.len() < PACKAGE_MAGIC.len() || bytes[..PACKAGE_MAGIC.len()] != PACKAGE_MAGIC {
+            return Err(PackageError::Magic);
+        }
+        if bytes.len() < BODY_OFFSET {
+            return Err(PackageError::Truncated(bytes.len()));
+        }
+        let version = u32::from_le_bytes(
+            bytes[PACKAGE_MAGIC.len()..HASH_OFFSET]
+                .try_into()
+                .expect("4 bytes"),
+        );
+        if version != PACKAGE_VERSION {
+            return Err(PackageError::Version(version));
+        }
+        let body = &bytes[BODY_OFFSET..];
+        if keccak256(body).as_slice() != &bytes[HASH_OFFSET..BODY_OFFSET] {
+            return Err(PackageError::Hash);
+        }
+        let config = bincode::config::standard().with_limit::<MAX_BODY>();
+        let (package, used): (Package, usize) = bincode::serde::decode_from_slice(body, config)?;
+        if used != body.len() {
+            return Err(PackageError::Trailing(body.len() - used));
+        }
+        package.model.validate()?;
+        Ok(package)
+    }
+
+    /// The package's identity: keccak256 of its file bytes.
+    pub fn hash(&self) -> B256 {
+        keccak256(self.to_bytes())
+    }
+
+    /// Recompiles the model and checks that the program and image root in
+    /// the package are exactly what this build produces.
+    ///
+    /// # Errors
+    ///
+    /// [`PackageError::Mismatch`] naming the part that differs.
+    pub fn verify(&self) -> Result<(), PackageError> {
+        let program = compile(&self.model)?;
+        if program != self.program {
+            return Err(PackageError::Mismatch("program, layout or boundary table"));
+        }
+        if program.image_root(&self.model) != self.image_root {
+            return Err(PackageError::Mismatch("image root"));
+        }
+        Ok(())
+    }
+
+    /// Writes the package to `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`PackageError::Io`] naming the file.
+    pub fn save(&self, path: &Path) -> Result<(), PackageError> {
+        std::fs::write(path, self.to_bytes()).map_err(|source| PackageError::Io {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    /// Reads and checks a package file.
+    ///
+    /// # Errors
+    ///
+    /// [`PackageError::Io`] naming the file, or what [`Package::from_bytes`]
+    /// rejects.
+    pub fn load(path: &Path) -> Result<Package, PackageError> {
+        let bytes = std::fs::read(path).map_err(|source| PackageError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Package::from_bytes(&bytes)
+    }
+}
