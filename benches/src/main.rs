@@ -4,6 +4,7 @@
 //! benchmark and prints a table, or with `--json` one JSON object holding
 //! every figure. Each figure is the median of several timed runs.
 
+mod dnn;
 mod vm;
 
 use std::time::{Duration, Instant};
@@ -44,7 +45,8 @@ fn main() {
             }
         }
     }
-    let figures = vm::run(&opts);
+    let mut figures = vm::run(&opts);
+    figures.extend(dnn::run(&opts));
     if opts.json {
         let mut map = Map::new();
         for f in &figures {
@@ -68,8 +70,10 @@ fn median_time<S, T>(
         .map(|_| {
             let input = setup();
             let start = Instant::now();
-            std::hint::black_box(f(input));
-            start.elapsed()
+            let out = std::hint::black_box(f(input));
+            let elapsed = start.elapsed();
+            drop(out);
+            elapsed
         })
         .collect();
     times.sort();

@@ -71,7 +71,14 @@ pub(crate) fn run(opts: &Options) -> Vec<Figure> {
     let mut out = Vec::new();
 
     let int_steps = integer_loop(iterations).run(u64::MAX) as f64;
-    let t = median_time(runs, || integer_loop(iterations), |mut m| m.run(u64::MAX));
+    let t = median_time(
+        runs,
+        || integer_loop(iterations),
+        |mut m| {
+            m.run(u64::MAX);
+            m
+        },
+    );
     out.push(Figure {
         name: "vm_int_steps_per_s",
         value: int_steps / t.as_secs_f64(),
@@ -80,7 +87,14 @@ pub(crate) fn run(opts: &Options) -> Vec<Figure> {
 
     let n = iterations / 4;
     let dot_steps = dot_loop(n).run(u64::MAX) as f64;
-    let t = median_time(runs, || dot_loop(n), |mut m| m.run(u64::MAX));
+    let t = median_time(
+        runs,
+        || dot_loop(n),
+        |mut m| {
+            m.run(u64::MAX);
+            m
+        },
+    );
     out.push(Figure {
         name: "vm_dot_steps_per_s",
         value: dot_steps / t.as_secs_f64(),
@@ -112,7 +126,14 @@ pub(crate) fn run(opts: &Options) -> Vec<Figure> {
     });
 
     let image_bytes = if opts.quick { 32 << 20 } else { 256 << 20 };
-    let t = median_time(runs.min(3), || image(image_bytes), |mut m| m.state_hash());
+    let t = median_time(
+        runs.min(3),
+        || image(image_bytes),
+        |mut m| {
+            m.state_hash();
+            m
+        },
+    );
     out.push(Figure {
         name: "merkle_full_root_256mib_s",
         value: t.as_secs_f64() * (256 << 20) as f64 / image_bytes as f64,
@@ -138,7 +159,8 @@ pub(crate) fn run(opts: &Options) -> Vec<Figure> {
             for k in 0..256u32 {
                 m.write_bytes(CODE_END + k * stride, &touched[..4096]);
             }
-            m.state_hash()
+            m.state_hash();
+            m
         },
     );
     out.push(Figure {
@@ -156,7 +178,10 @@ pub(crate) fn run(opts: &Options) -> Vec<Figure> {
             m.state_hash();
             m
         },
-        |mut m| m.prove_step(),
+        |mut m| {
+            let proof = m.prove_step();
+            (m, proof)
+        },
     );
     out.push(Figure {
         name: "prove_step_us",

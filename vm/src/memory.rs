@@ -5,6 +5,7 @@
 //! only dirty pages and their ancestors are rehashed. Execution never hashes.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use alloy_primitives::B256;
 use rayon::prelude::*;
@@ -15,8 +16,12 @@ use crate::merkle::{LEAF_BITS, LEAF_SIZE, Leaf, Path, TREE_DEPTH, ZERO_HASHES, h
 pub const PAGE_BITS: u32 = 12;
 /// Bytes in a page.
 pub const PAGE_SIZE: usize = 1 << PAGE_BITS;
-/// Number of pages in the 4 GiB address space.
-const NUM_PAGES: usize = 1 << (32 - PAGE_BITS);
+/// log2 of the pages in one chunk of the page table.
+const CHUNK_BITS: u32 = 10;
+/// Pages in one chunk of the page table.
+const CHUNK_PAGES: usize = 1 << CHUNK_BITS;
+/// Chunks covering the 4 GiB address space.
+const NUM_CHUNKS: usize = 1 << (32 - PAGE_BITS - CHUNK_BITS);
 /// Height of a page's own subtree (leaves to page root).
 const PAGE_HEIGHT: usize = (PAGE_BITS - LEAF_BITS) as usize;
 /// Levels from page roots to the memory root.
@@ -83,10 +88,87 @@ impl Page {
     }
 }
 
+type Chunk = [Option<Arc<Page>>; CHUNK_PAGES];
+
+/// A two-level page table whose pages are shared between clones until
+/// written (copy on write), so cloning a memory image costs little.
+#[derive(Clone)]
+struct PageTable {
+    chunks: Vec<Option<Box<Chunk>>>,
+}
+
+impl PageTable {
+    fn new() -> PageTable {
+        PageTable {
+            chunks: (0..NUM_CHUNKS).map(|_| None).collect(),
+        }
+    }
+
+    #[inline(always)]
+    fn get(&self, index: usize) -> Option<&Page> {
+        match &self.chunks[index >> CHUNK_BITS] {
+            Some(chunk) => chunk[index & (CHUNK_PAGES - 1)].as_deref(),
+            None => None,
+        }
+    }
+
+    /// The page, allocated if absent and unshared if shared.
+    #[inline(always)]
+    fn get_mut(&mut self, index: usize) -> &mut Page {
+        let chunk = self.chunks[index >> CHUNK_BITS]
+            .get_or_insert_with(|| Box::new([const { None }; CHUNK_PAGES]));
+        let slot = chunk[index & (CHUNK_PAGES - 1)].get_or_insert_with(|| Arc::new(Page::zeroed()));
+        Arc::make_mut(slot)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (usize, &Page)> {
+        self.chunks
+            .iter()
+            .enumerate()
+            .filter_map(|(c, chunk)| chunk.as_ref().map(|ch| (c, ch)))
+            .flat_map(|(c, ch)| {
+                ch.iter()
+                    .enumerate()
+                    .filter_map(move |(i, p)| p.as_deref().map(|p| ((c << CHUNK_BITS) | i, p)))
+            })
+    }
+
+    /// Unshared references to the pages at `sorted` indices, all allocated.
+    fn many_mut(&mut self, sorted: &[u32]) -> Vec<&mut Page> {
+        let mut out = Vec::with_capacity(sorted.len());
+        let mut rest = sorted;
+        for (c, chunk) in self.chunks.iter_mut().enumerate() {
+            let n = rest
+                .iter()
+                .take_while(|&&i| (i as usize >> CHUNK_BITS) == c)
+                .count();
+            if n == 0 {
+                continue;
+            }
+            let (here, later) = rest.split_at(n);
+            rest = later;
+            let chunk = chunk.as_mut().expect("dirty page is allocated");
+            let mut wanted = here
+                .iter()
+                .map(|&i| i as usize & (CHUNK_PAGES - 1))
+                .peekable();
+            for (i, slot) in chunk.iter_mut().enumerate() {
+                if wanted.peek() == Some(&i) {
+                    wanted.next();
+                    out.push(Arc::make_mut(
+                        slot.as_mut().expect("dirty page is allocated"),
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
 /// The VM's 2^32-byte memory.
 #[derive(Clone)]
 pub struct Memory {
-    pages: Vec<Option<Box<Page>>>,
+    pages: PageTable,
     /// Pages written since the last root computation.
     dirty: Vec<u32>,
     /// Hashes above the page roots: `upper[k]` holds level `PAGE_HEIGHT + k + 1`
@@ -112,7 +194,7 @@ impl Memory {
     /// All-zero memory.
     pub fn new() -> Memory {
         Memory {
-            pages: vec![None; NUM_PAGES],
+            pages: PageTable::new(),
             dirty: Vec::new(),
             upper: vec![HashMap::new(); UPPER_HEIGHT],
         }
@@ -120,7 +202,7 @@ impl Memory {
 
     /// Number of allocated pages.
     pub fn page_count(&self) -> usize {
-        self.pages.iter().filter(|p| p.is_some()).count()
+        self.pages.iter().count()
     }
 
     #[inline(always)]
@@ -136,7 +218,7 @@ impl Memory {
     #[inline(always)]
     fn page_mut(&mut self, addr: u32) -> &mut Page {
         let index = Self::page_index(addr);
-        let page = self.pages[index].get_or_insert_with(|| Box::new(Page::zeroed()));
+        let page = self.pages.get_mut(index);
         if !page.dirty {
             page.dirty = true;
             self.dirty.push(index as u32);
@@ -147,7 +229,7 @@ impl Memory {
     /// Reads a byte.
     #[inline(always)]
     pub fn read_u8(&self, addr: u32) -> u8 {
-        match &self.pages[Self::page_index(addr)] {
+        match self.pages.get(Self::page_index(addr)) {
             Some(page) => page.data[Self::page_offset(addr)],
             None => 0,
         }
@@ -157,7 +239,7 @@ impl Memory {
     #[inline(always)]
     pub fn read_u32(&self, addr: u32) -> u32 {
         debug_assert_eq!(addr % 4, 0);
-        match &self.pages[Self::page_index(addr)] {
+        match self.pages.get(Self::page_index(addr)) {
             Some(page) => {
                 let o = Self::page_offset(addr);
                 u32::from_le_bytes(
@@ -205,7 +287,7 @@ impl Memory {
         while out.len() < len {
             let o = Self::page_offset(addr);
             let n = (len - out.len()).min(PAGE_SIZE - o);
-            match &self.pages[Self::page_index(addr)] {
+            match self.pages.get(Self::page_index(addr)) {
                 Some(page) => out.extend_from_slice(&page.data[o..o + n]),
                 None => out.resize(out.len() + n, 0),
             }
@@ -217,7 +299,7 @@ impl Memory {
     /// The 32-byte leaf with this index.
     pub fn leaf(&self, leaf_index: u32) -> Leaf {
         let addr = leaf_index << LEAF_BITS;
-        match &self.pages[Self::page_index(addr)] {
+        match self.pages.get(Self::page_index(addr)) {
             Some(page) => page.leaf(Self::page_offset(addr) / LEAF_SIZE),
             None => [0; LEAF_SIZE],
         }
@@ -233,7 +315,7 @@ impl Memory {
     /// the memory root. Requires a flushed tree.
     fn node(&self, level: usize, index: u32) -> B256 {
         if level == 0 {
-            return match &self.pages[index as usize] {
+            return match self.pages.get(index as usize) {
                 Some(page) => page.root,
                 None => ZERO_HASHES[PAGE_HEIGHT],
             };
@@ -251,25 +333,10 @@ impl Memory {
         let mut dirty = std::mem::take(&mut self.dirty);
         dirty.sort_unstable();
         dirty.dedup();
+        let mut pages = self.pages.many_mut(&dirty);
         if dirty.len() < PARALLEL_PAGES {
-            for &i in &dirty {
-                self.pages[i as usize]
-                    .as_mut()
-                    .expect("dirty page is allocated")
-                    .rehash();
-            }
+            pages.iter_mut().for_each(|page| page.rehash());
         } else {
-            let mut wanted = dirty.iter().peekable();
-            let mut pages: Vec<&mut Box<Page>> = Vec::with_capacity(dirty.len());
-            for (i, slot) in self.pages.iter_mut().enumerate() {
-                if wanted.peek().is_none() {
-                    break;
-                }
-                if wanted.peek().is_some_and(|&&d| d as usize == i) {
-                    wanted.next();
-                    pages.push(slot.as_mut().expect("dirty page is allocated"));
-                }
-            }
             pages
                 .par_iter_mut()
                 .with_min_len(16)
@@ -310,7 +377,7 @@ impl Memory {
         let page_index = Self::page_index(addr) as u32;
         let mut path = [B256::ZERO; TREE_DEPTH];
         let in_page = (leaf_index as usize) % PAGE_LEAVES;
-        match &self.pages[page_index as usize] {
+        match self.pages.get(page_index as usize) {
             Some(page) => {
                 let sibling_leaf = page.leaf(in_page ^ 1);
                 path[0] = B256::from(sibling_leaf);
@@ -328,10 +395,7 @@ impl Memory {
 
     /// The allocated pages as `(page index, bytes)`, for snapshots.
     pub(crate) fn pages(&self) -> impl Iterator<Item = (u32, &[u8; PAGE_SIZE])> {
-        self.pages
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| p.as_ref().map(|p| (i as u32, &p.data)))
+        self.pages.iter().map(|(i, p)| (i as u32, &p.data))
     }
 }
 
