@@ -104,7 +104,8 @@ impl Emitter {
     /// Loops over `dims` (outermost first), with one pointer register per
     /// operand starting at `bases[i]` and advancing `strides[i][d]` bytes
     /// per step of dimension `d`; `body` runs once per innermost element with
-    /// the pointer registers. Empty loops (a zero dimension) emit nothing.
+    /// the pointer registers. Empty loops (a zero dimension) emit nothing;
+    /// no dimensions at all is one iteration.
     pub fn nd_loop(
         &mut self,
         dims: &[usize],
@@ -132,6 +133,10 @@ impl Emitter {
         body: impl FnOnce(&mut Emitter, &[Reg]),
     ) {
         if dims.contains(&0) {
+            return;
+        }
+        if dims.is_empty() {
+            body(self, ptrs);
             return;
         }
         let mut body = Some(body);

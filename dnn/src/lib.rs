@@ -4,6 +4,7 @@ pub mod compile;
 pub mod emit;
 pub mod engine;
 pub mod ir;
+pub mod math;
 pub mod ops;
 pub mod package;
 pub mod plan;

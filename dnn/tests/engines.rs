@@ -310,3 +310,67 @@ fn cnn_runs_bit_exact_on_both_engines() {
     let c = check_engines_agree(cnn(), &values(21, 64)).unwrap();
     println!("digits CNN: {} VM steps", c.program.total_steps);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+
+    #[test]
+    fn transpose(shape in prop::collection::vec(1usize..4, 1..5), perm_seed in any::<prop::sample::Index>(), x in tensor(256)) {
+        use verdict_dnn::ops::transpose::Transpose;
+        let mut perms: Vec<Vec<usize>> = vec![vec![]];
+        for d in 0..shape.len() {
+            perms = perms.into_iter().flat_map(|p| (0..=p.len()).map(move |i| { let mut q = p.clone(); q.insert(i, d); q })).collect();
+        }
+        let perm = perms[perm_seed.index(perms.len())].clone();
+        let mut mb = ModelBuilder::new("t", &shape);
+        let y = mb.node("t", OpKind::Transpose(Transpose { perm }), &[mb.input()]).unwrap();
+        check_engines_agree(mb.finish(y), &x[..shape.iter().product()])?;
+    }
+
+    #[test]
+    fn slice(shape in prop::collection::vec(1usize..6, 1..4), picks in prop::collection::vec((any::<prop::sample::Index>(), -2i64..3, any::<prop::sample::Index>()), 4), x in tensor(216)) {
+        use verdict_dnn::ops::slice::{Range, Slice};
+        let ranges: Vec<Range> = shape.iter().zip(&picks).map(|(&n, (s, step, l))| {
+            let step = if *step == 0 { 1 } else { *step };
+            let start = s.index(n);
+            let room = if step > 0 { (n - 1 - start) as i64 / step + 1 } else { start as i64 / -step + 1 };
+            Range { start, step, len: l.index(room as usize) + 1 }
+        }).collect();
+        let mut mb = ModelBuilder::new("s", &shape);
+        let y = mb.node("s", OpKind::Slice(Slice { ranges }), &[mb.input()]).unwrap();
+        check_engines_agree(mb.finish(y), &x[..shape.iter().product()])?;
+    }
+
+    #[test]
+    fn concat_and_pad(shape in prop::collection::vec(1usize..4, 1..4), axis in any::<prop::sample::Index>(), extra in 1usize..3, pads in prop::collection::vec((0usize..2, 0usize..2), 3), value in prop::sample::select(vec![0.0f32, -1.5]), x in tensor(64), w in tensor(64)) {
+        use verdict_dnn::ops::concat::Concat;
+        use verdict_dnn::ops::pad::Pad;
+        let axis = axis.index(shape.len());
+        let mut w_shape = shape.clone();
+        w_shape[axis] = extra;
+        let mut mb = ModelBuilder::new("c", &shape);
+        let wt = mb.weight("w", &w_shape, w[..w_shape.iter().product()].to_vec()).unwrap();
+        let c = mb.node("c", OpKind::Concat(Concat { axis }), &[mb.input(), wt, mb.input()]).unwrap();
+        let pad = Pad { begin: pads.iter().take(shape.len()).map(|p| p.0).collect(), end: pads.iter().take(shape.len()).map(|p| p.1).collect(), value };
+        let y = mb.node("p", OpKind::Pad(pad), &[c]).unwrap();
+        check_engines_agree(mb.finish(y), &x[..shape.iter().product()])?;
+    }
+
+    #[test]
+    fn reduce(
+        kind in prop::sample::select(vec![
+            verdict_dnn::ops::reduce::ReduceKind::Sum, verdict_dnn::ops::reduce::ReduceKind::Mean,
+            verdict_dnn::ops::reduce::ReduceKind::Max, verdict_dnn::ops::reduce::ReduceKind::Min,
+        ]),
+        shape in prop::collection::vec(1usize..5, 1..4),
+        mask in prop::collection::vec(any::<bool>(), 4),
+        keepdims in any::<bool>(),
+        x in tensor(64),
+    ) {
+        use verdict_dnn::ops::reduce::Reduce;
+        let axes: Vec<usize> = (0..shape.len()).filter(|&d| mask[d]).collect();
+        let mut mb = ModelBuilder::new("r", &shape);
+        let y = mb.node("r", OpKind::Reduce(Reduce { kind, axes, keepdims }), &[mb.input()]).unwrap();
+        check_engines_agree(mb.finish(y), &x[..shape.iter().product()])?;
+    }
+}

@@ -8,10 +8,16 @@ use crate::emit::Emitter;
 use crate::ir::Shape;
 
 pub mod binary;
+pub mod concat;
 pub mod conv;
+mod copy;
 pub mod gemm;
+pub mod pad;
 pub mod pool;
+pub mod reduce;
 pub mod reshape;
+pub mod slice;
+pub mod transpose;
 pub mod unary;
 pub mod window;
 
@@ -61,6 +67,35 @@ pub enum OpKind {
     Unary(unary::Unary),
     /// Reshape, flatten, squeeze, unsqueeze: a copy into the new shape.
     Reshape(reshape::Reshape),
+    /// Axis permutation.
+    Transpose(transpose::Transpose),
+    /// Strided sub-tensor.
+    Slice(slice::Slice),
+    /// Concatenation along an axis.
+    Concat(concat::Concat),
+    /// Constant padding.
+    Pad(pad::Pad),
+    /// Sum, mean, max or min over axes.
+    Reduce(reduce::Reduce),
+}
+
+/// Calls `$call` on the op inside any [`OpKind`].
+macro_rules! each_op {
+    ($self:expr, $op:ident => $call:expr) => {
+        match $self {
+            OpKind::Gemm($op) => $call,
+            OpKind::Conv($op) => $call,
+            OpKind::Pool($op) => $call,
+            OpKind::Binary($op) => $call,
+            OpKind::Unary($op) => $call,
+            OpKind::Reshape($op) => $call,
+            OpKind::Transpose($op) => $call,
+            OpKind::Slice($op) => $call,
+            OpKind::Concat($op) => $call,
+            OpKind::Pad($op) => $call,
+            OpKind::Reduce($op) => $call,
+        }
+    };
 }
 
 impl OpKind {
@@ -78,6 +113,11 @@ impl OpKind {
             OpKind::Binary(b) => b.op.name(),
             OpKind::Unary(u) => u.op.name(),
             OpKind::Reshape(_) => "Reshape",
+            OpKind::Transpose(_) => "Transpose",
+            OpKind::Slice(_) => "Slice",
+            OpKind::Concat(_) => "Concat",
+            OpKind::Pad(_) => "Pad",
+            OpKind::Reduce(r) => r.name(),
         }
     }
 
@@ -87,14 +127,7 @@ impl OpKind {
     ///
     /// A message saying what does not fit.
     pub fn output_shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
-        match self {
-            OpKind::Gemm(op) => op.output_shape(inputs),
-            OpKind::Conv(op) => op.output_shape(inputs),
-            OpKind::Pool(op) => op.output_shape(inputs),
-            OpKind::Binary(op) => op.output_shape(inputs),
-            OpKind::Unary(op) => op.output_shape(inputs),
-            OpKind::Reshape(op) => op.output_shape(inputs),
-        }
+        each_op!(self, op => op.output_shape(inputs))
     }
 
     /// Sizes in 32-bit words of the scratch buffers the op needs.
@@ -108,27 +141,13 @@ impl OpKind {
 
     /// Emits the op's VM code; it ends with every register zero.
     pub fn emit(&self, e: &mut Emitter, io: &Io) {
-        match self {
-            OpKind::Gemm(op) => op.emit(e, io),
-            OpKind::Conv(op) => op.emit(e, io),
-            OpKind::Pool(op) => op.emit(e, io),
-            OpKind::Binary(op) => op.emit(e, io),
-            OpKind::Unary(op) => op.emit(e, io),
-            OpKind::Reshape(op) => op.emit(e, io),
-        }
+        each_op!(self, op => op.emit(e, io));
         e.end_op();
     }
 
     /// Runs the op natively, writing what the VM code writes.
     pub fn native(&self, io: &Io, data: NativeIo<'_>) {
-        match self {
-            OpKind::Gemm(op) => op.native(io, data),
-            OpKind::Conv(op) => op.native(io, data),
-            OpKind::Pool(op) => op.native(io, data),
-            OpKind::Binary(op) => op.native(io, data),
-            OpKind::Unary(op) => op.native(io, data),
-            OpKind::Reshape(op) => op.native(io, data),
-        }
+        each_op!(self, op => op.native(io, data))
     }
 }
 
