@@ -269,9 +269,11 @@ impl Emitter {
     }
 
     /// Loads the constants of `trace` into registers, to be reused by every
-    /// [`Emitter::recipe`] in a loop, as long as `keep_free` registers stay
-    /// free for the recipe's temporaries.
-    pub fn hoist(&mut self, trace: &Trace, keep_free: u32) -> Hoisted {
+    /// [`Emitter::recipe`] in a loop, as long as enough registers stay free
+    /// for the recipe itself ([`Trace::pressure`]) and for the `reserve`
+    /// registers the caller's loop still needs.
+    pub fn hoist(&mut self, trace: &Trace, reserve: usize) -> Hoisted {
+        let keep_free = (trace.pressure() + reserve) as u32;
         let mut map = std::collections::BTreeMap::new();
         for op in &trace.ops {
             if let SOp::Const(c) = *op
@@ -347,6 +349,43 @@ impl Trace {
         Trace { ops: t.ops, result }
     }
 
+    /// The most registers [`Emitter::recipe`] holds at once with no constant
+    /// hoisted: values live from definition (a constant: from its first use)
+    /// to their last use.
+    pub fn pressure(&self) -> usize {
+        let n = self.ops.len();
+        let (mut first, mut last) = (vec![None; n], vec![None; n]);
+        for (i, op) in self.ops.iter().enumerate() {
+            for a in op.args() {
+                first[a].get_or_insert(i);
+                last[a] = Some(i);
+            }
+        }
+        let mut delta = vec![0i64; n + 2];
+        for (v, op) in self.ops.iter().enumerate() {
+            let start = match op {
+                SOp::Input(_) => continue,
+                SOp::Const(_) => first[v].unwrap_or(v),
+                _ => v,
+            };
+            let end = if v == self.result {
+                n
+            } else {
+                last[v].unwrap_or(start)
+            };
+            delta[start] += 1;
+            delta[end + 1] -= 1;
+        }
+        delta
+            .iter()
+            .scan(0i64, |live, d| {
+                *live += d;
+                Some(*live)
+            })
+            .max()
+            .unwrap_or(0) as usize
+    }
+
     /// Number of instructions one emission takes, constants excluded.
     pub fn instructions(&self) -> usize {
         self.ops
@@ -386,5 +425,103 @@ impl Scalar for Tracer {
 
     fn int(&mut self, op: Op, a: usize, b: usize) -> usize {
         self.push(SOp::Int(op, a, b))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::math;
+    use crate::scalar::Eval;
+    use verdict_vm::{CODE_END, Machine};
+
+    type Recipe = fn(&mut Tracer, usize) -> usize;
+
+    /// Every recipe fits the registers and, emitted in a loop over special
+    /// and ordinary values, computes on the VM what it computes natively.
+    #[test]
+    fn emitted_recipes_equal_their_native_evaluation() {
+        let recipes: [(&str, Recipe, fn(&mut Eval, u32) -> u32); 7] = [
+            ("exp", |t, x| math::exp(t, x), |s, x| math::exp(s, x)),
+            ("log", |t, x| math::log(t, x), |s, x| math::log(s, x)),
+            (
+                "sigmoid",
+                |t, x| math::sigmoid(t, x),
+                |s, x| math::sigmoid(s, x),
+            ),
+            ("tanh", |t, x| math::tanh(t, x), |s, x| math::tanh(s, x)),
+            ("erf", |t, x| math::erf(t, x), |s, x| math::erf(s, x)),
+            (
+                "gelu_exact",
+                |t, x| math::gelu_exact(t, x),
+                |s, x| math::gelu_exact(s, x),
+            ),
+            (
+                "gelu_tanh",
+                |t, x| math::gelu_tanh(t, x),
+                |s, x| math::gelu_tanh(s, x),
+            ),
+        ];
+        let inputs: Vec<u32> = [
+            0.0f32,
+            -0.0,
+            1.0,
+            -1.0,
+            0.5,
+            3.7,
+            -20.0,
+            88.0,
+            -104.0,
+            1e-40,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+        ]
+        .iter()
+        .map(|x| x.to_bits())
+        .chain((0..200u32).map(|i| i.wrapping_mul(0x9E37_79B9)))
+        .collect();
+        for (name, record, eval) in recipes {
+            let trace = Trace::record(1, |t, x| record(t, x[0]));
+            let mut e = Emitter::new();
+            let n = inputs.len();
+            let hoisted = e.hoist(&trace, 5);
+            e.nd_loop(
+                &[n],
+                &[CODE_END, CODE_END + 4096],
+                &[vec![4], vec![4]],
+                |e, p| {
+                    let (x, y) = (e.reg(), e.reg());
+                    e.b.load(Op::Lw, x, p[0], 0);
+                    e.recipe(&trace, &[x], y, &hoisted);
+                    e.b.store(Op::Sw, y, p[1], 0);
+                    e.free(x);
+                    e.free(y);
+                },
+            );
+            e.unhoist(hoisted);
+            e.end_op();
+            e.b.halt(ZERO, 0);
+            let mut m = Machine::new();
+            m.load_program(&e.b.finish().unwrap());
+            m.write_bytes(
+                CODE_END,
+                &inputs
+                    .iter()
+                    .flat_map(|x| x.to_le_bytes())
+                    .collect::<Vec<u8>>(),
+            );
+            m.run(u64::MAX);
+            let out = m.read_bytes(CODE_END + 4096, 4 * n);
+            for (k, &x) in inputs.iter().enumerate() {
+                let got = u32::from_le_bytes(out[4 * k..4 * k + 4].try_into().unwrap());
+                assert_eq!(
+                    got,
+                    eval(&mut Eval, x),
+                    "{name}({x:#010x}), pressure {}",
+                    trace.pressure()
+                );
+            }
+        }
     }
 }

@@ -145,7 +145,7 @@ proptest! {
 
     #[test]
     fn binary_broadcasting(
-        op in prop::sample::select(vec![BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Max, BinaryOp::Min]),
+        op in prop::sample::select(vec![BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Max, BinaryOp::Min, BinaryOp::Pow]),
         shape in prop::collection::vec(1usize..4, 1..4),
         mask in prop::collection::vec(any::<bool>(), 4),
         drop in 0usize..3,
@@ -167,6 +167,8 @@ proptest! {
         op in prop::sample::select(vec![
             UnaryOp::Relu, UnaryOp::LeakyRelu { alpha: 0.1 }, UnaryOp::Clip { lo: -1.0, hi: 2.0 },
             UnaryOp::Neg, UnaryOp::Abs, UnaryOp::Sqrt, UnaryOp::Reciprocal,
+            UnaryOp::Exp, UnaryOp::Log, UnaryOp::Sigmoid, UnaryOp::Tanh, UnaryOp::Erf,
+            UnaryOp::GeluExact, UnaryOp::GeluTanh,
         ]),
         x in tensor(40),
     ) {

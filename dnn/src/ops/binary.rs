@@ -26,6 +26,8 @@ pub enum BinaryOp {
     Max,
     /// IEEE `minimum` (NaN propagates).
     Min,
+    /// `a^b` ([`crate::math::pow`]).
+    Pow,
 }
 
 impl BinaryOp {
@@ -38,6 +40,7 @@ impl BinaryOp {
             BinaryOp::Div => "Div",
             BinaryOp::Max => "Max",
             BinaryOp::Min => "Min",
+            BinaryOp::Pow => "Pow",
         }
     }
 
@@ -50,6 +53,7 @@ impl BinaryOp {
             BinaryOp::Div => Op::Fdiv,
             BinaryOp::Max => Op::Fmax,
             BinaryOp::Min => Op::Fmin,
+            BinaryOp::Pow => return crate::math::pow(s, a, b),
         };
         s.float(op, a, b)
     }
@@ -138,7 +142,7 @@ impl Binary {
             byte_strides(&broadcast_strides(&b.shape, out)),
             byte_strides(&strides(out)),
         ];
-        let hoisted = e.hoist(&trace, 8);
+        let hoisted = e.hoist(&trace, 5 + out.len());
         e.nd_loop(out, &[a.addr, b.addr, io.output.addr], &strides, |e, p| {
             let (x, y) = (e.reg(), e.reg());
             e.b.load(Op::Lw, x, p[0], 0);

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use verdict_vm::Op;
 
 use crate::emit::{Emitter, Trace};
+use crate::math;
 use crate::ops::{Io, NativeIo};
 use crate::scalar::{Eval, Scalar};
 
@@ -33,6 +34,20 @@ pub enum UnaryOp {
     Sqrt,
     /// `1 / x`.
     Reciprocal,
+    /// `e^x` ([`math::exp`]).
+    Exp,
+    /// Natural logarithm ([`math::log`]).
+    Log,
+    /// `1 / (1 + e^-x)` ([`math::sigmoid`]).
+    Sigmoid,
+    /// Hyperbolic tangent ([`math::tanh`]).
+    Tanh,
+    /// Error function ([`math::erf`]).
+    Erf,
+    /// `x/2 (1 + erf(x/sqrt 2))` ([`math::gelu_exact`]).
+    GeluExact,
+    /// The tanh approximation of GELU ([`math::gelu_tanh`]).
+    GeluTanh,
 }
 
 impl UnaryOp {
@@ -46,6 +61,13 @@ impl UnaryOp {
             UnaryOp::Abs => "Abs",
             UnaryOp::Sqrt => "Sqrt",
             UnaryOp::Reciprocal => "Reciprocal",
+            UnaryOp::Exp => "Exp",
+            UnaryOp::Log => "Log",
+            UnaryOp::Sigmoid => "Sigmoid",
+            UnaryOp::Tanh => "Tanh",
+            UnaryOp::Erf => "Erf",
+            UnaryOp::GeluExact => "Gelu",
+            UnaryOp::GeluTanh => "Gelu(tanh)",
         }
     }
 
@@ -86,6 +108,13 @@ impl UnaryOp {
                 let one = s.f32(1.0);
                 s.div(one, x)
             }
+            UnaryOp::Exp => math::exp(s, x),
+            UnaryOp::Log => math::log(s, x),
+            UnaryOp::Sigmoid => math::sigmoid(s, x),
+            UnaryOp::Tanh => math::tanh(s, x),
+            UnaryOp::Erf => math::erf(s, x),
+            UnaryOp::GeluExact => math::gelu_exact(s, x),
+            UnaryOp::GeluTanh => math::gelu_tanh(s, x),
         }
     }
 }
@@ -109,7 +138,7 @@ impl Unary {
         let n = io.output.shape.iter().product::<usize>();
         let op = self.op;
         let trace = Trace::record(1, |t, x| op.apply(t, x[0]));
-        let hoisted = e.hoist(&trace, 10);
+        let hoisted = e.hoist(&trace, 5);
         e.nd_loop(
             &[n],
             &[io.inputs[0].addr, io.output.addr],
