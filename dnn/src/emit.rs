@@ -436,12 +436,13 @@ mod tests {
     use verdict_vm::{CODE_END, Machine};
 
     type Recipe = fn(&mut Tracer, usize) -> usize;
+    type Native = fn(&mut Eval, u32) -> u32;
 
     /// Every recipe fits the registers and, emitted in a loop over special
     /// and ordinary values, computes on the VM what it computes natively.
     #[test]
     fn emitted_recipes_equal_their_native_evaluation() {
-        let recipes: [(&str, Recipe, fn(&mut Eval, u32) -> u32); 7] = [
+        let recipes: [(&str, Recipe, Native); 7] = [
             ("exp", |t, x| math::exp(t, x), |s, x| math::exp(s, x)),
             ("log", |t, x| math::log(t, x), |s, x| math::log(s, x)),
             (
