@@ -376,3 +376,16 @@ proptest! {
         check_engines_agree(mb.finish(y), &x[..shape.iter().product()])?;
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+
+    #[test]
+    fn softmax(shape in prop::collection::vec(1usize..5, 1..4), axis in any::<prop::sample::Index>(), log in any::<bool>(), x in tensor(64)) {
+        use verdict_dnn::ops::softmax::Softmax;
+        let axis = axis.index(shape.len());
+        let mut mb = ModelBuilder::new("sm", &shape);
+        let y = mb.node("sm", OpKind::Softmax(Softmax { axis, log }), &[mb.input()]).unwrap();
+        check_engines_agree(mb.finish(y), &x[..shape.iter().product()])?;
+    }
+}

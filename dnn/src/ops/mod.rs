@@ -17,6 +17,7 @@ pub mod pool;
 pub mod reduce;
 pub mod reshape;
 pub mod slice;
+pub mod softmax;
 pub mod transpose;
 pub mod unary;
 pub mod window;
@@ -77,6 +78,8 @@ pub enum OpKind {
     Pad(pad::Pad),
     /// Sum, mean, max or min over axes.
     Reduce(reduce::Reduce),
+    /// Softmax or LogSoftmax along an axis.
+    Softmax(softmax::Softmax),
 }
 
 /// Calls `$call` on the op inside any [`OpKind`].
@@ -94,6 +97,7 @@ macro_rules! each_op {
             OpKind::Concat($op) => $call,
             OpKind::Pad($op) => $call,
             OpKind::Reduce($op) => $call,
+            OpKind::Softmax($op) => $call,
         }
     };
 }
@@ -118,6 +122,13 @@ impl OpKind {
             OpKind::Concat(_) => "Concat",
             OpKind::Pad(_) => "Pad",
             OpKind::Reduce(r) => r.name(),
+            OpKind::Softmax(s) => {
+                if s.log {
+                    "LogSoftmax"
+                } else {
+                    "Softmax"
+                }
+            }
         }
     }
 
