@@ -18,13 +18,15 @@ const SOURCE_DIRS = ['src', 'test'];
 const OUT_DIR = join(ROOT, 'out');
 const SOLC_VERSION = '0.8.37';
 
-// The one place the compiler settings live. viaIR stays off: the legacy pipeline
-// with the optimizer gives this code lower gas (docs/gas.md). The CBOR metadata
-// trailer is left out so the bytecode depends on the code alone, not on comments.
+// The one place the compiler settings live. viaIR is on: the IR optimizer folds the
+// derived layout constants and inlines the small helpers, which halves the gas of a
+// step against the legacy pipeline (docs/gas.md). The runs figure favours cheap
+// execution over deployment size. The CBOR metadata trailer is left out so the
+// bytecode depends on the code alone, not on comments.
 const SETTINGS = {
   evmVersion: 'osaka',
   optimizer: { enabled: true, runs: 1000000 },
-  viaIR: false,
+  viaIR: true,
   metadata: { appendCBOR: false },
 };
 

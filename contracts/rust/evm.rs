@@ -1,5 +1,5 @@
 //! An in-memory EVM that deploys contracts and calls them: revm with the
-//! [`SPEC`] rules, one funded-by-nothing sender, gas price zero.
+//! [`SPEC`] rules, one sender with no balance, gas price zero.
 //!
 //! Every call is a real transaction (intrinsic gas, calldata floor, nonce
 //! check), executed and then discarded, so calls to pure and view functions
@@ -24,7 +24,7 @@ pub const SPEC: SpecId = SpecId::OSAKA;
 /// The account that sends every transaction.
 pub const SENDER: Address = address!("0x00000000000000000000000000000000000a11ce");
 
-/// Gas limit of every transaction: the EIP-7825 per-transaction cap.
+/// Gas limit of every transaction: Osaka's per-transaction cap (EIP-7825).
 pub const TX_GAS_LIMIT: u64 = 1 << 24;
 
 /// A transaction the EVM could not run to a return or a revert.
@@ -101,7 +101,10 @@ impl Default for Evm {
 
 impl std::fmt::Debug for Evm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Evm").field("spec", &SPEC).field("nonce", &self.nonce).finish()
+        f.debug_struct("Evm")
+            .field("spec", &SPEC)
+            .field("nonce", &self.nonce)
+            .finish_non_exhaustive()
     }
 }
 
@@ -126,9 +129,10 @@ impl Evm {
         let result = self.evm.transact_commit(tx)?;
         self.nonce += 1;
         match result {
-            ExecutionResult::Success { output: Output::Create(_, Some(address)), .. } => {
-                Ok(address)
-            }
+            ExecutionResult::Success {
+                output: Output::Create(_, Some(address)),
+                ..
+            } => Ok(address),
             ExecutionResult::Success { .. } => Err(EvmError::NoContract),
             ExecutionResult::Revert { output, .. } => Err(EvmError::DeployReverted(output)),
             ExecutionResult::Halt { reason, .. } => Err(EvmError::Halted(reason)),
@@ -151,7 +155,10 @@ impl Evm {
             ExecutionResult::Revert { output, gas, .. } => (CallOutput::Revert(output), gas),
             ExecutionResult::Halt { reason, .. } => return Err(EvmError::Halted(reason)),
         };
-        Ok(Call { output, gas: Gas::new(&input, &gas) })
+        Ok(Call {
+            output,
+            gas: Gas::new(&input, &gas),
+        })
     }
 
     /// A legacy transaction from [`SENDER`] at gas price zero.

@@ -61,9 +61,12 @@ impl StepVerifier {
 
     /// The calldata of `step(pre_state_hash, proof)`.
     pub fn calldata(pre_state_hash: B256, proof: &[u8]) -> Bytes {
-        VerdictVM::stepCall { preStateHash: pre_state_hash, proof: Bytes::copy_from_slice(proof) }
-            .abi_encode()
-            .into()
+        VerdictVM::stepCall {
+            preStateHash: pre_state_hash,
+            proof: Bytes::copy_from_slice(proof),
+        }
+        .abi_encode()
+        .into()
     }
 
     /// Calls `step(pre_state_hash, proof)`.
@@ -72,7 +75,11 @@ impl StepVerifier {
     ///
     /// [`VerifierError`] when the call ends other than by returning a hash or
     /// reverting with one of the verifier's custom errors.
-    pub fn step(&mut self, pre_state_hash: B256, proof: &[u8]) -> Result<StepOutcome, VerifierError> {
+    pub fn step(
+        &mut self,
+        pre_state_hash: B256,
+        proof: &[u8],
+    ) -> Result<StepOutcome, VerifierError> {
         let input = Self::calldata(pre_state_hash, proof);
         let calldata_len = input.len();
         let call = self.evm.call(self.address, input)?;
@@ -81,7 +88,11 @@ impl StepVerifier {
                 .map_err(|_| VerifierError::UnexpectedReturn(data))?),
             CallOutput::Revert(data) => Err(decode_revert(data)?),
         };
-        Ok(StepOutcome { result, gas: call.gas, calldata_len })
+        Ok(StepOutcome {
+            result,
+            gas: call.gas,
+            calldata_len,
+        })
     }
 }
 
@@ -90,9 +101,9 @@ fn decode_revert(data: Bytes) -> Result<VerifyError, VerifierError> {
     use VerdictVM::VerdictVMErrors as E;
     let unexpected = || VerifierError::UnexpectedRevert(data.clone());
     Ok(match E::abi_decode(&data).map_err(|_| unexpected())? {
-        E::ProofLength(e) => {
-            VerifyError::ProofLength { got: e.got.try_into().map_err(|_| unexpected())? }
-        }
+        E::ProofLength(e) => VerifyError::ProofLength {
+            got: e.got.try_into().map_err(|_| unexpected())?,
+        },
         E::StateHashMismatch(_) => VerifyError::StateHashMismatch,
         E::InvalidStatus(e) => VerifyError::InvalidStatus(e.status),
         E::BadInstructionProof(_) => VerifyError::BadInstructionProof,

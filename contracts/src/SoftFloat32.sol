@@ -6,11 +6,13 @@ pragma solidity 0.8.37;
 ///         computes it (docs/spec/vm.md §3): round to nearest, ties to even;
 ///         subnormal inputs and outputs kept; no exception flags; every NaN result
 ///         is the canonical quiet NaN 0x7FC00000.
-/// @dev Every operation is exact integer arithmetic followed by one rounding in
+/// @dev Every operation is integer arithmetic followed by one rounding in
 ///      `_round`. A finite nonzero operand is unpacked to `sig * 2^exp`, `sig` an
 ///      integer below 2^24 and `exp` the exponent of its least significant bit.
-///      Results are computed exactly in 256-bit integers (a rounding position far
-///      below the last kept bit stands in for an inexact remainder), then rounded.
+///      Sums and products are exact in 256 bits; a quotient or a square root has
+///      at least 40 bits plus a sticky bit for its remainder. Addends too far
+///      apart to interact are first moved closer (ADD_MAX_ALIGN), which changes
+///      no rounding.
 library SoftFloat32 {
     uint256 private constant SIGN_BIT = 0x80000000;
     uint256 private constant ABS_MASK = 0x7FFFFFFF;

@@ -142,10 +142,14 @@ contract VerdictVM {
         uint256 status = _read(p + STATUS_OFFSET, 1);
         if (status > STATUS_FAULTED) revert InvalidStatus(uint8(status));
         if (status != STATUS_RUNNING) return preStateHash;
-        // Every executed step counts, the faulting one included.
+        // Every executed step counts, the faulting one included; the counter
+        // wraps at 2^64.
         unchecked {
             _write(state + STEP_OFFSET, 8, _read(p + STEP_OFFSET, 8) + 1);
         }
+        // States the VM produces have R[0] = 0 (vm.md §5), whatever the pre-state
+        // held there.
+        _write(state + REGS_OFFSET, 4, 0);
         // 5. Fetch.
         uint256 pc = _read(p + PC_OFFSET, 4);
         if (pc % INSTRUCTION_SIZE != 0 || pc >= CODE_END) {

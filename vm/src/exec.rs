@@ -65,6 +65,8 @@ pub fn step<B: Bus>(core: &mut Core, bus: &mut B) -> Result<(), B::Error> {
     if core.status != Status::Running {
         return Ok(());
     }
+    // `r0` reads as zero, and every executed step leaves it zero.
+    core.regs[0] = 0;
     let instr = if fetchable(core.pc) {
         bus.fetch(core.pc)?
     } else {
@@ -83,7 +85,7 @@ pub fn step<B: Bus>(core: &mut Core, bus: &mut B) -> Result<(), B::Error> {
 fn fault_core(core: &mut Core, fault: Fault) {
     core.status = Status::Faulted;
     core.exit = fault.code();
-    core.step += 1;
+    core.step = core.step.wrapping_add(1);
 }
 
 /// Executes a decoded instruction fetched from `core.pc` of a running core.
@@ -139,7 +141,7 @@ pub fn execute<B: Bus>(core: &mut Core, i: Instr, bus: &mut B) -> Result<(), B::
                 bus.store_u8(addr, r2 as u8)?;
             }
             core.pc = next;
-            core.step += 1;
+            core.step = core.step.wrapping_add(1);
             return Ok(());
         }
         Op::Beq | Op::Bne | Op::Blt | Op::Bge | Op::Bltu | Op::Bgeu => {
@@ -152,7 +154,7 @@ pub fn execute<B: Bus>(core: &mut Core, i: Instr, bus: &mut B) -> Result<(), B::
                 _ => a >= r2,
             };
             core.pc = if taken { i.imm } else { next };
-            core.step += 1;
+            core.step = core.step.wrapping_add(1);
             return Ok(());
         }
         Op::Jal => {
@@ -166,7 +168,7 @@ pub fn execute<B: Bus>(core: &mut Core, i: Instr, bus: &mut B) -> Result<(), B::
         Op::Halt => {
             core.status = Status::Halted;
             core.exit = b;
-            core.step += 1;
+            core.step = core.step.wrapping_add(1);
             return Ok(());
         }
         Op::Fadd => s::f32_add(a, r2),
@@ -186,6 +188,6 @@ pub fn execute<B: Bus>(core: &mut Core, i: Instr, bus: &mut B) -> Result<(), B::
     core.regs[i.rd as usize] = value;
     core.regs[0] = 0;
     core.pc = pc;
-    core.step += 1;
+    core.step = core.step.wrapping_add(1);
     Ok(())
 }

@@ -174,6 +174,10 @@ fn vectors() -> Vec<Value> {
         "fault misaligned sw",
         machine_for(sw, &[(1, 0x100)]),
     ));
+    // A pre-state whose r0 field is not zero: r0 still reads as 0.
+    let mut r0 = machine_for(Instr::new(Op::Add, 5, 0, 1, 0), &[(1, 7)]);
+    r0.core.regs[0] = 0xDEAD_BEEF;
+    out.push(vector("r0 field nonzero", r0));
     // Fixed points.
     let mut halted = machine_for(add, &[]);
     halted.core.status = Status::Halted;
