@@ -24,6 +24,8 @@ pub struct Compiled {
     base: Memory,
     /// Weights as bit patterns, for the native engine.
     weights: HashMap<TensorId, Vec<u32>>,
+    /// Per node, what the native kernel prepared from its weights.
+    prepared: Vec<Option<Vec<f32>>>,
 }
 
 /// Why a run could not start or finish.
@@ -89,7 +91,7 @@ impl Compiled {
     pub fn from_parts(model: Model, program: Program) -> Compiled {
         let mut base = program.image(&model);
         base.root();
-        let weights = model
+        let weights: HashMap<TensorId, Vec<u32>> = model
             .tensors
             .iter()
             .enumerate()
@@ -99,11 +101,26 @@ impl Compiled {
                     .map(|d| (id, d.iter().map(|x| x.to_bits()).collect()))
             })
             .collect();
+        let prepared = model
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(n, node)| {
+                let consts: Vec<Option<&[u32]>> = node
+                    .inputs
+                    .iter()
+                    .map(|t| weights.get(t).map(Vec::as_slice))
+                    .collect();
+                node.op
+                    .prepare(&node_io(&model, &program.layout, n), &consts)
+            })
+            .collect();
         Compiled {
             model,
             program,
             base,
             weights,
+            prepared,
         }
     }
 
@@ -211,6 +228,7 @@ impl Compiled {
                     inputs,
                     output: &mut output,
                     scratch: bufs.iter_mut().map(Vec::as_mut_slice).collect(),
+                    prepared: self.prepared[n].as_deref(),
                 },
             );
             buffers[node.output] = Some(output);

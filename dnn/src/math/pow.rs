@@ -36,7 +36,7 @@ const INF: u32 = 0x7F80_0000;
 ///
 /// Accuracy: `ln|x|` and the product are each within about an ulp, and an
 /// error of one ulp in `y·ln|x|` is amplified by `exp` to `|y·ln|x||` ulp,
-/// so the error grows to about `2 + 1.5·|y·ln|x||` ulp (≈ 150 ulp near
+/// so the error grows to about `2 + 2·|y·ln|x||` ulp (≈ 200 ulp near
 /// overflow); see the spec for the measured figures.
 pub fn pow<S: Scalar>(s: &mut S, x: S::V, y: S::V) -> S::V {
     let ax = abs_bits(s, x);

@@ -187,7 +187,17 @@ impl Conv {
         let (cg, ocg) = (d.c / d.g, d.oc / d.g);
         let k = cg * d.kh * d.kw;
         let p = d.oh * d.ow;
-        let weights: Vec<f32> = data.inputs[1].iter().map(|&b| f32::from_bits(b)).collect();
+        let converted;
+        let weights: &[f32] = match data.prepared {
+            Some(w) => w,
+            None => {
+                converted = data.inputs[1]
+                    .iter()
+                    .map(|&b| f32::from_bits(b))
+                    .collect::<Vec<f32>>();
+                &converted
+            }
+        };
         let mut col = vec![0f32; k * p];
         for n in 0..d.n {
             for g in 0..d.g {

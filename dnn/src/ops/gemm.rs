@@ -196,12 +196,29 @@ impl Gemm {
         }
     }
 
+    /// `B` packed row-major as `[K, N]` floats, when it is a weight.
+    pub(crate) fn prepare(&self, io: &Io, weights: &[Option<&[u32]>]) -> Option<Vec<f32>> {
+        let (d, _) = self.dims(&Self::shapes(io)).ok()?;
+        weights
+            .get(1)
+            .copied()
+            .flatten()
+            .map(|b| pack(b, d.k, d.n, d.b, d.n))
+    }
+
     pub(crate) fn native(&self, io: &Io, data: NativeIo<'_>) {
         let (d, _) = self.dims(&Self::shapes(io)).expect("validated model");
         let a: Vec<f32> = pack(data.inputs[0], d.m, d.k, d.a, d.k);
-        let b: Vec<f32> = pack(data.inputs[1], d.k, d.n, d.b, d.n);
+        let packed;
+        let b: &[f32] = match data.prepared {
+            Some(b) => b,
+            None => {
+                packed = pack(data.inputs[1], d.k, d.n, d.b, d.n);
+                &packed
+            }
+        };
         let c = data.inputs.get(2).copied();
-        matmul(&a, &b, d.m, d.n, d.k, data.output);
+        matmul(&a, b, d.m, d.n, d.k, data.output);
         let (alpha, beta) = (self.alpha.to_bits(), self.beta.to_bits());
         for (idx, y) in data.output.iter_mut().enumerate() {
             let (i, j) = (idx / d.n, idx % d.n);

@@ -51,6 +51,8 @@ pub struct NativeIo<'a> {
     pub output: &'a mut [u32],
     /// Scratch buffers, zero on entry, left as the VM code leaves them.
     pub scratch: Vec<&'a mut [u32]>,
+    /// What [`OpKind::prepare`] made of the op's weights, if anything.
+    pub prepared: Option<&'a [f32]>,
 }
 
 /// An op with its attributes.
@@ -154,6 +156,20 @@ impl OpKind {
     pub fn emit(&self, e: &mut Emitter, io: &Io) {
         each_op!(self, op => op.emit(e, io));
         e.end_op();
+    }
+
+    /// Prepares constant inputs for the native kernel once per model (a
+    /// GEMM's packed weight matrix); `weights[i]` is input `i` if constant.
+    pub fn prepare(&self, io: &Io, weights: &[Option<&[u32]>]) -> Option<Vec<f32>> {
+        match self {
+            OpKind::Gemm(op) => op.prepare(io, weights),
+            OpKind::Conv(_) => weights
+                .get(1)
+                .copied()
+                .flatten()
+                .map(|w| w.iter().map(|&b| f32::from_bits(b)).collect()),
+            _ => None,
+        }
     }
 
     /// Runs the op natively, writing what the VM code writes.
