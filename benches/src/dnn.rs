@@ -71,30 +71,30 @@ pub(crate) fn run(opts: &Options) -> Vec<Figure> {
         .expect("a thread pool");
     let ghz = clock_ghz();
     out.push(Figure {
-        name: "cpu_clock_ghz",
+        name: "cpu_clock_ghz".into(),
         value: ghz,
         unit: "GHz (/proc/cpuinfo)",
     });
     let g1 = one.install(|| gflops(512, 512, 512, runs));
     out.push(Figure {
-        name: "gemm_512_gflops_1core",
+        name: "gemm_512_gflops_1core".into(),
         value: g1,
         unit: "GFLOP/s",
     });
     if ghz > 0.0 {
         out.push(Figure {
-            name: "gemm_512_fraction_of_peak_1core",
+            name: "gemm_512_fraction_of_peak_1core".into(),
             value: g1 / (32.0 * ghz),
             unit: "of 32 FLOP/cycle",
         });
     }
     out.push(Figure {
-        name: "gemm_512_gflops_all_cores",
+        name: "gemm_512_gflops_all_cores".into(),
         value: gflops(512, 512, 512, runs),
         unit: "GFLOP/s",
     });
     out.push(Figure {
-        name: "gemv_1024_gflops",
+        name: "gemv_1024_gflops".into(),
         value: gflops(1, 1024, 1024, runs),
         unit: "GFLOP/s",
     });
@@ -114,22 +114,22 @@ pub(crate) fn run(opts: &Options) -> Vec<Figure> {
         |()| c.run_vm(&input).expect("runs").output,
     ));
     out.push(Figure {
-        name: "mlp_784_56_10_vm_steps",
+        name: "mlp_784_56_10_vm_steps".into(),
         value: vm.machine.core.step as f64,
         unit: "steps",
     });
     out.push(Figure {
-        name: "mlp_784_56_10_vm_ms",
+        name: "mlp_784_56_10_vm_ms".into(),
         value: t_vm.as_secs_f64() * 1e3,
         unit: "ms",
     });
     out.push(Figure {
-        name: "mlp_784_56_10_native_us",
+        name: "mlp_784_56_10_native_us".into(),
         value: t_native.as_secs_f64() * 1e6,
         unit: "µs",
     });
     out.push(Figure {
-        name: "mlp_vm_over_native",
+        name: "mlp_vm_over_native".into(),
         value: t_vm.as_secs_f64() / t_native.as_secs_f64(),
         unit: "x",
     });

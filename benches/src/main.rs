@@ -5,6 +5,7 @@
 //! every figure. Each figure is the median of several timed runs.
 
 mod dnn;
+mod gas;
 mod vm;
 
 use std::time::{Duration, Instant};
@@ -19,7 +20,7 @@ struct Options {
 
 /// A named figure with its unit.
 struct Figure {
-    name: &'static str,
+    name: String,
     value: f64,
     unit: &'static str,
 }
@@ -47,10 +48,11 @@ fn main() {
     }
     let mut figures = vm::run(&opts);
     figures.extend(dnn::run(&opts));
+    figures.extend(gas::run());
     if opts.json {
         let mut map = Map::new();
         for f in &figures {
-            map.insert(f.name.to_owned(), Value::from(f.value));
+            map.insert(f.name.clone(), Value::from(f.value));
         }
         println!("{}", Value::Object(map));
     } else {

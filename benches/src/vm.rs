@@ -80,7 +80,7 @@ pub(crate) fn run(opts: &Options) -> Vec<Figure> {
         },
     );
     out.push(Figure {
-        name: "vm_int_steps_per_s",
+        name: "vm_int_steps_per_s".into(),
         value: int_steps / t.as_secs_f64(),
         unit: "steps/s",
     });
@@ -96,12 +96,12 @@ pub(crate) fn run(opts: &Options) -> Vec<Figure> {
         },
     );
     out.push(Figure {
-        name: "vm_dot_steps_per_s",
+        name: "vm_dot_steps_per_s".into(),
         value: dot_steps / t.as_secs_f64(),
         unit: "steps/s",
     });
     out.push(Figure {
-        name: "vm_fma_per_s",
+        name: "vm_fma_per_s".into(),
         value: f64::from(n) / t.as_secs_f64(),
         unit: "fma/s",
     });
@@ -120,7 +120,7 @@ pub(crate) fn run(opts: &Options) -> Vec<Figure> {
         },
     );
     out.push(Figure {
-        name: "keccak_64b_ns",
+        name: "keccak_64b_ns".into(),
         value: t.as_secs_f64() * 1e9 / f64::from(count),
         unit: "ns",
     });
@@ -135,12 +135,12 @@ pub(crate) fn run(opts: &Options) -> Vec<Figure> {
         },
     );
     out.push(Figure {
-        name: "merkle_full_root_256mib_s",
+        name: "merkle_full_root_256mib_s".into(),
         value: t.as_secs_f64() * (256 << 20) as f64 / image_bytes as f64,
         unit: "s (scaled to 256 MiB)",
     });
     out.push(Figure {
-        name: "merkle_full_mib_per_s",
+        name: "merkle_full_mib_per_s".into(),
         value: image_bytes as f64 / (1 << 20) as f64 / t.as_secs_f64(),
         unit: "MiB/s",
     });
@@ -164,7 +164,7 @@ pub(crate) fn run(opts: &Options) -> Vec<Figure> {
         },
     );
     out.push(Figure {
-        name: "merkle_incremental_1mib_ms",
+        name: "merkle_incremental_1mib_ms".into(),
         value: t.as_secs_f64() * 1e3,
         unit: "ms",
     });
@@ -184,12 +184,12 @@ pub(crate) fn run(opts: &Options) -> Vec<Figure> {
         },
     );
     out.push(Figure {
-        name: "prove_step_us",
+        name: "prove_step_us".into(),
         value: t.as_secs_f64() * 1e6,
         unit: "µs",
     });
     out.push(Figure {
-        name: "proof_bytes",
+        name: "proof_bytes".into(),
         value: PROOF_SIZE as f64,
         unit: "bytes",
     });
