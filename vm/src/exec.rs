@@ -96,8 +96,11 @@ fn fault_core(core: &mut Core, fault: Fault) {
 #[inline(always)]
 pub fn execute<B: Bus>(core: &mut Core, i: Instr, bus: &mut B) -> Result<(), B::Error> {
     let r = &core.regs;
-    let a = r[i.rs1 as usize];
-    let r2 = r[i.rs2 as usize];
+    // Decoding guarantees register fields below 32; the masks let the
+    // compiler drop the bounds checks.
+    let reg = |n: u8| (n & 31) as usize;
+    let a = r[reg(i.rs1)];
+    let r2 = r[reg(i.rs2)];
     let b = r2.wrapping_add(i.imm);
     let next = core.pc.wrapping_add(INSTR_SIZE);
     let addr = a.wrapping_add(i.imm);
@@ -175,7 +178,7 @@ pub fn execute<B: Bus>(core: &mut Core, i: Instr, bus: &mut B) -> Result<(), B::
         Op::Fsub => s::f32_sub(a, r2),
         Op::Fmul => s::f32_mul(a, r2),
         Op::Fdiv => s::f32_div(a, r2),
-        Op::Fmadd => s::f32_fma(a, r2, r[i.rd as usize]),
+        Op::Fmadd => s::f32_fma(a, r2, r[reg(i.rd)]),
         Op::Fsqrt => s::f32_sqrt(a),
         Op::Fmin => s::f32_min(a, r2),
         Op::Fmax => s::f32_max(a, r2),
@@ -185,7 +188,7 @@ pub fn execute<B: Bus>(core: &mut Core, i: Instr, bus: &mut B) -> Result<(), B::
         Op::Ftoi => s::f32_to_i32(a),
         Op::Itof => s::i32_to_f32(a),
     };
-    core.regs[i.rd as usize] = value;
+    core.regs[reg(i.rd)] = value;
     core.regs[0] = 0;
     core.pc = pc;
     core.step = core.step.wrapping_add(1);
