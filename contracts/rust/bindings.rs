@@ -9,3 +9,25 @@ alloy_sol_types::sol!(
     VerdictVM,
     "out/VerdictVM.json"
 );
+
+alloy_sol_types::sol!(
+    /// The model registry (`contracts/src/ModelRegistry.sol`).
+    #[derive(Debug, PartialEq, Eq)]
+    ModelRegistry,
+    "out/ModelRegistry.json"
+);
+
+pub use claim_manager::ClaimManager;
+
+/// A JSON ABI carries no documentation for the struct types it names
+/// (`Claim`, `Game`, ...), so their docs are the Solidity source's; and
+/// `chooseOp` takes the arguments it takes.
+#[allow(missing_docs, clippy::too_many_arguments)]
+mod claim_manager {
+    alloy_sol_types::sol!(
+        /// Claims, requests and dispute games (`contracts/src/ClaimManager.sol`).
+        #[derive(Debug, PartialEq, Eq)]
+        ClaimManager,
+        "out/ClaimManager.json"
+    );
+}

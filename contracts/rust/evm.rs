@@ -1,27 +1,32 @@
-//! An in-memory EVM that deploys contracts and calls them: revm with the
-//! [`SPEC`] rules, one sender with no balance, gas price zero.
+//! An in-memory EVM that deploys contracts and runs transactions: revm with
+//! the [`SPEC`] rules, gas price zero (so gas never moves ether), accounts
+//! funded at will, and a block timestamp the caller sets.
 //!
 //! Every call is a real transaction (intrinsic gas, calldata floor, nonce
-//! check), executed and then discarded, so calls to pure and view functions
-//! leave the chain as it was and report exact gas.
+//! check). [`Evm::call`] executes one and discards it, so calls to pure and
+//! view functions leave the chain as it was and report exact gas;
+//! [`Evm::transact`] commits one and returns its logs.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 
 use revm::context::result::{EVMError, ExecutionResult, HaltReason, Output, ResultGas};
-use revm::context::{Context, TxEnv};
+use revm::context::{Context, ContextTr, TxEnv};
 use revm::context_interface::cfg::gas::calculate_initial_tx_gas;
 use revm::database::{CacheDB, EmptyDB};
+use revm::database_interface::DatabaseRef;
 use revm::handler::{
     ExecuteCommitEvm, ExecuteEvm, MainBuilder, MainContext, MainnetContext, MainnetEvm,
 };
 use revm::primitives::hardfork::SpecId;
-use revm::primitives::{Address, Bytes, TxKind, address};
+use revm::primitives::{Address, Bytes, Log, TxKind, U256, address};
+use revm::state::AccountInfo;
 
 /// The hard fork whose rules the EVM follows, pinned rather than left to
 /// revm's default; the contracts are compiled for the same one (`osaka`).
 pub const SPEC: SpecId = SpecId::OSAKA;
 
-/// The account that sends every transaction.
+/// The account that deploys the contracts and sends [`Evm::call`]s.
 pub const SENDER: Address = address!("0x00000000000000000000000000000000000a11ce");
 
 /// Gas limit of every transaction: Osaka's per-transaction cap (EIP-7825).
@@ -78,6 +83,55 @@ pub enum CallOutput {
     Revert(Bytes),
 }
 
+/// A committed transaction: its output, gas and logs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// Return or revert data.
+    pub output: CallOutput,
+    /// Gas of the transaction.
+    pub gas: Gas,
+    /// Logs it emitted (none when it reverted).
+    pub logs: Vec<Log>,
+}
+
+/// A transaction to commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tx {
+    /// Sender.
+    pub from: Address,
+    /// Callee.
+    pub to: Address,
+    /// Wei sent along.
+    pub value: U256,
+    /// Calldata.
+    pub data: Bytes,
+    /// Gas limit.
+    pub gas_limit: u64,
+}
+
+impl Tx {
+    /// A call from `from` to `to` with `data`, no value, the [`TX_GAS_LIMIT`].
+    pub fn new(from: Address, to: Address, data: impl Into<Bytes>) -> Tx {
+        Tx {
+            from,
+            to,
+            value: U256::ZERO,
+            data: data.into(),
+            gas_limit: TX_GAS_LIMIT,
+        }
+    }
+
+    /// The same transaction sending `value` wei.
+    pub fn value(self, value: U256) -> Tx {
+        Tx { value, ..self }
+    }
+
+    /// The same transaction with gas limit `gas_limit`.
+    pub fn gas_limit(self, gas_limit: u64) -> Tx {
+        Tx { gas_limit, ..self }
+    }
+}
+
 /// A call's output and its gas.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Call {
@@ -90,7 +144,7 @@ pub struct Call {
 /// An in-memory chain: revm over an empty in-memory database.
 pub struct Evm {
     evm: MainnetEvm<MainnetContext<CacheDB<EmptyDB>>>,
-    nonce: u64,
+    nonces: HashMap<Address, u64>,
 }
 
 impl Default for Evm {
@@ -103,7 +157,7 @@ impl std::fmt::Debug for Evm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Evm")
             .field("spec", &SPEC)
-            .field("nonce", &self.nonce)
+            .field("timestamp", &self.timestamp())
             .finish_non_exhaustive()
     }
 }
@@ -115,7 +169,10 @@ impl Evm {
             .with_db(CacheDB::new(EmptyDB::default()))
             .modify_cfg_chained(|cfg| cfg.set_spec_and_mainnet_gas_params(SPEC))
             .build_mainnet();
-        Evm { evm, nonce: 0 }
+        Evm {
+            evm,
+            nonces: HashMap::new(),
+        }
     }
 
     /// Deploys `creation_code` (constructor arguments appended, if any) and
@@ -125,9 +182,15 @@ impl Evm {
     ///
     /// [`EvmError`] if the creation transaction fails or reverts.
     pub fn deploy(&mut self, creation_code: Bytes) -> Result<Address, EvmError> {
-        let tx = self.tx(TxKind::Create, creation_code);
+        let tx = self.tx(
+            SENDER,
+            TxKind::Create,
+            creation_code,
+            U256::ZERO,
+            TX_GAS_LIMIT,
+        );
         let result = self.evm.transact_commit(tx)?;
-        self.nonce += 1;
+        *self.nonces.entry(SENDER).or_default() += 1;
         match result {
             ExecutionResult::Success {
                 output: Output::Create(_, Some(address)),
@@ -147,7 +210,13 @@ impl Evm {
     /// [`EvmError`] if the transaction is invalid or halts exceptionally; a
     /// revert is a [`CallOutput::Revert`], not an error.
     pub fn call(&mut self, to: Address, input: Bytes) -> Result<Call, EvmError> {
-        let tx = self.tx(TxKind::Call(to), input.clone());
+        let tx = self.tx(
+            SENDER,
+            TxKind::Call(to),
+            input.clone(),
+            U256::ZERO,
+            TX_GAS_LIMIT,
+        );
         let (output, gas) = match self.evm.transact(tx)?.result {
             ExecutionResult::Success { output, gas, .. } => {
                 (CallOutput::Return(output.into_data()), gas)
@@ -161,13 +230,86 @@ impl Evm {
         })
     }
 
-    /// A legacy transaction from [`SENDER`] at gas price zero.
-    fn tx(&self, kind: TxKind, data: Bytes) -> TxEnv {
+    /// Executes `tx` and commits it: state changes, value, logs.
+    ///
+    /// # Errors
+    ///
+    /// [`EvmError`] if the transaction is invalid (a sender short of the
+    /// value, say) or halts exceptionally (out of gas included); a revert is a
+    /// [`CallOutput::Revert`], not an error, and is committed as one (the
+    /// nonce moves on).
+    pub fn transact(&mut self, tx: Tx) -> Result<Receipt, EvmError> {
+        let env = self.tx(
+            tx.from,
+            TxKind::Call(tx.to),
+            tx.data.clone(),
+            tx.value,
+            tx.gas_limit,
+        );
+        let result = self.evm.transact_commit(env)?;
+        *self.nonces.entry(tx.from).or_default() += 1;
+        let (output, gas, logs) = match result {
+            ExecutionResult::Success {
+                output, gas, logs, ..
+            } => (CallOutput::Return(output.into_data()), gas, logs),
+            ExecutionResult::Revert { output, gas, .. } => {
+                (CallOutput::Revert(output), gas, vec![])
+            }
+            ExecutionResult::Halt { reason, .. } => return Err(EvmError::Halted(reason)),
+        };
+        Ok(Receipt {
+            output,
+            gas: Gas::new(&tx.data, &gas),
+            logs,
+        })
+    }
+
+    /// Gives `account` a balance of `wei`, replacing what it held. For
+    /// accounts without code: the account's code and nonce are reset.
+    pub fn fund(&mut self, account: Address, wei: U256) {
+        let nonce = self.nonces.get(&account).copied().unwrap_or_default();
+        let info = AccountInfo {
+            nonce,
+            ..AccountInfo::from_balance(wei)
+        };
+        self.evm.ctx.db_mut().insert_account_info(account, info);
+    }
+
+    /// The balance of `account` in wei.
+    pub fn balance(&self, account: Address) -> U256 {
+        self.evm
+            .ctx
+            .db_ref()
+            .basic_ref(account)
+            .expect("the in-memory database does not fail")
+            .map_or(U256::ZERO, |info| info.balance)
+    }
+
+    /// The block timestamp the next transactions run at, in seconds.
+    pub fn timestamp(&self) -> u64 {
+        self.evm.ctx.block.timestamp.saturating_to()
+    }
+
+    /// Sets the block timestamp of the next transactions.
+    pub fn set_timestamp(&mut self, seconds: u64) {
+        self.evm
+            .ctx
+            .modify_block(|block| block.timestamp = U256::from(seconds));
+    }
+
+    /// Moves the block timestamp `seconds` on.
+    pub fn advance(&mut self, seconds: u64) {
+        self.set_timestamp(self.timestamp() + seconds);
+    }
+
+    /// A transaction from `from` at gas price zero.
+    fn tx(&self, from: Address, kind: TxKind, data: Bytes, value: U256, gas_limit: u64) -> TxEnv {
         TxEnv::builder()
-            .caller(SENDER)
-            .nonce(self.nonce)
-            .gas_limit(TX_GAS_LIMIT)
+            .caller(from)
+            .nonce(self.nonces.get(&from).copied().unwrap_or_default())
+            .gas_limit(gas_limit)
             .kind(kind)
+            .value(value)
             .data(data)
             .build_fill()
     }

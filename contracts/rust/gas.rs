@@ -173,3 +173,26 @@ pub fn markdown(rows: &[GasRow]) -> String {
     }
     out
 }
+
+/// The moves of one played game, with their gas, as a Markdown table with a
+/// total row.
+pub fn moves_markdown(moves: &[(&str, Gas)]) -> String {
+    let mut out = String::from(
+        "| # | move | execution gas | intrinsic gas | calldata floor | tx gas |\n\
+         | ---: | --- | ---: | ---: | ---: | ---: |\n",
+    );
+    for (i, (name, g)) in moves.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "| {} | `{name}` | {} | {} | {} | {} |",
+            i + 1,
+            g.execution,
+            g.intrinsic,
+            g.floor,
+            g.tx
+        );
+    }
+    let total: u64 = moves.iter().map(|(_, g)| g.tx).sum();
+    let _ = writeln!(out, "| | **total** | | | | **{total}** |");
+    out
+}

@@ -5,12 +5,16 @@
 //! - [`bindings`]: the contracts' ABIs and bytecode, as alloy types;
 //! - [`evm`]: an in-memory EVM (revm, Osaka rules) that deploys and calls;
 //! - [`verifier`]: the one-step verifier `VerdictVM`, with typed results;
-//! - [`gas`]: what a step costs, per instruction class (docs/gas.md).
+//! - [`protocol`]: the verifier, the model registry and the claim manager
+//!   deployed together, with typed transactions, reverts and events;
+//! - [`gas`]: what a step costs, per instruction class, and what the moves
+//!   of a dispute cost (docs/gas.md).
 
 pub mod bindings;
 pub mod evm;
 pub mod gas;
+pub mod protocol;
 pub mod verifier;
 
-pub use evm::{Evm, EvmError, Gas};
+pub use evm::{Evm, EvmError, Gas, Receipt, Tx};
 pub use verifier::{StepOutcome, StepVerifier, VerifierError};

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.37;
 
+import {MerkleTree} from "./MerkleTree.sol";
 import {SoftFloat32} from "./SoftFloat32.sol";
+import {VMState} from "./VMState.sol";
 
 /// @title VerdictVM
 /// @notice The one-step verifier of the verdict dispute VM. Given the hash of a
@@ -84,19 +86,12 @@ contract VerdictVM {
         | (1 << OP_FLE) | (1 << OP_FTOI) | (1 << OP_ITOF);
 
     // ---------------------------------------------------------------------
-    // Machine (vm.md §1, §2, §4, §6).
+    // Machine (vm.md §1, §2, §4). The state encoding is VMState's, the memory
+    // tree MerkleTree's.
     // ---------------------------------------------------------------------
-    uint256 internal constant REGISTER_COUNT = 32;
     uint256 internal constant CODE_END = 0x40000000;
     uint256 internal constant INSTRUCTION_SIZE = 8;
-    uint256 internal constant LEAF_SIZE = 32;
-    uint256 internal constant LEAF_INDEX_SHIFT = 5; // log2(LEAF_SIZE)
-    uint256 internal constant TREE_DEPTH = 27;
-    uint256 internal constant PATH_SIZE = TREE_DEPTH * 32;
-
-    uint256 internal constant STATUS_RUNNING = 0;
-    uint256 internal constant STATUS_HALTED = 1;
-    uint256 internal constant STATUS_FAULTED = 2;
+    uint256 internal constant PATH_SIZE = MerkleTree.TREE_DEPTH * 32;
 
     uint256 internal constant FAULT_ILLEGAL_INSTRUCTION = 1;
     uint256 internal constant FAULT_BAD_FETCH = 2;
@@ -107,20 +102,13 @@ contract VerdictVM {
     uint256 private constant WORD_SIGN = 0x80000000;
 
     // ---------------------------------------------------------------------
-    // State encoding (vm.md §5) and step proof (vm.md §7): byte offsets.
+    // Step proof (vm.md §7): byte offsets.
     // ---------------------------------------------------------------------
-    uint256 internal constant MEM_ROOT_OFFSET = 0;
-    uint256 internal constant PC_OFFSET = MEM_ROOT_OFFSET + 32;
-    uint256 internal constant STEP_OFFSET = PC_OFFSET + 4;
-    uint256 internal constant STATUS_OFFSET = STEP_OFFSET + 8;
-    uint256 internal constant EXIT_OFFSET = STATUS_OFFSET + 1;
-    uint256 internal constant REGS_OFFSET = EXIT_OFFSET + 4;
-    uint256 internal constant STATE_SIZE = REGS_OFFSET + REGISTER_COUNT * 4;
-
-    uint256 internal constant INSTRUCTION_LEAF_OFFSET = STATE_SIZE;
-    uint256 internal constant INSTRUCTION_PATH_OFFSET = INSTRUCTION_LEAF_OFFSET + LEAF_SIZE;
+    uint256 internal constant INSTRUCTION_LEAF_OFFSET = VMState.STATE_SIZE;
+    uint256 internal constant INSTRUCTION_PATH_OFFSET =
+        INSTRUCTION_LEAF_OFFSET + MerkleTree.LEAF_SIZE;
     uint256 internal constant DATA_LEAF_OFFSET = INSTRUCTION_PATH_OFFSET + PATH_SIZE;
-    uint256 internal constant DATA_PATH_OFFSET = DATA_LEAF_OFFSET + LEAF_SIZE;
+    uint256 internal constant DATA_PATH_OFFSET = DATA_LEAF_OFFSET + MerkleTree.LEAF_SIZE;
     uint256 internal constant PROOF_SIZE = DATA_PATH_OFFSET + PATH_SIZE;
 
     /// @notice Executes one step: verify_step of vm.md §7.
@@ -139,25 +127,29 @@ contract VerdictVM {
         uint256 state = _copyState(p);
         if (_hash(state) != preStateHash) revert StateHashMismatch();
         // 3, 4. Status.
-        uint256 status = _read(p + STATUS_OFFSET, 1);
-        if (status > STATUS_FAULTED) revert InvalidStatus(uint8(status));
-        if (status != STATUS_RUNNING) return preStateHash;
+        uint256 status = VMState.status(p);
+        if (status > VMState.STATUS_FAULTED) revert InvalidStatus(uint8(status));
+        if (status != VMState.STATUS_RUNNING) return preStateHash;
         // Every executed step counts, the faulting one included; the counter
         // wraps at 2^64.
         unchecked {
-            _write(state + STEP_OFFSET, 8, _read(p + STEP_OFFSET, 8) + 1);
+            _write(state + VMState.STEP_OFFSET, 8, VMState.stepCount(p) + 1);
         }
         // States the VM produces have R[0] = 0 (vm.md §5), whatever the pre-state
         // held there.
-        _write(state + REGS_OFFSET, 4, 0);
+        _write(state + VMState.REGS_OFFSET, 4, 0);
         // 5. Fetch.
-        uint256 pc = _read(p + PC_OFFSET, 4);
+        uint256 pc = VMState.read(p + VMState.PC_OFFSET, 4);
         if (pc % INSTRUCTION_SIZE != 0 || pc >= CODE_END) {
             return _fault(state, FAULT_BAD_FETCH);
         }
         // 6. Instruction proof.
-        uint256 leaf = _read(p + INSTRUCTION_LEAF_OFFSET, 32);
-        if (_fold(leaf, pc >> LEAF_INDEX_SHIFT, p + INSTRUCTION_PATH_OFFSET) != _memRoot(p)) {
+        uint256 leaf = VMState.read(p + INSTRUCTION_LEAF_OFFSET, 32);
+        uint256 index = pc >> MerkleTree.LEAF_INDEX_SHIFT;
+        if (
+            MerkleTree.fold(leaf, index, p + INSTRUCTION_PATH_OFFSET, MerkleTree.TREE_DEPTH)
+                != VMState.memRoot(p)
+        ) {
             revert BadInstructionProof();
         }
         // 7 to 9.
@@ -189,8 +181,8 @@ contract VerdictVM {
                 _setReg(state, rd, nextPc);
                 nextPc = (a + imm) & WORD_MASK;
             } else if (op == OP_HALT) {
-                _write(state + STATUS_OFFSET, 1, STATUS_HALTED);
-                _write(state + EXIT_OFFSET, 4, (r2 + imm) & WORD_MASK);
+                _write(state + VMState.STATUS_OFFSET, 1, VMState.STATUS_HALTED);
+                _write(state + VMState.EXIT_OFFSET, 4, (r2 + imm) & WORD_MASK);
                 nextPc = pc;
             } else if (_branchTaken(op, a, r2)) {
                 nextPc = imm;
@@ -198,7 +190,7 @@ contract VerdictVM {
         } else {
             _setReg(state, rd, _float(p, op, rd, a, r2));
         }
-        _write(state + PC_OFFSET, 4, nextPc);
+        _write(state + VMState.PC_OFFSET, 4, nextPc);
     }
 
     /// @dev Decodes the instruction at `pc` (vm.md §2) from the proven leaf and
@@ -214,12 +206,12 @@ contract VerdictVM {
         returns (uint256 op, uint256 rd, uint256 a, uint256 r2, uint256 imm)
     {
         uint256 instruction =
-            _read(p + INSTRUCTION_LEAF_OFFSET + pc % LEAF_SIZE, INSTRUCTION_SIZE);
+            VMState.read(p + INSTRUCTION_LEAF_OFFSET + pc % MerkleTree.LEAF_SIZE, INSTRUCTION_SIZE);
         op = instruction >> 56;
         rd = (instruction >> 48) & 0xFF;
         uint256 rs1 = (instruction >> 40) & 0xFF;
         uint256 rs2 = (instruction >> 32) & 0xFF;
-        if (((DEFINED_OPCODES >> op) & 1) == 0 || (rd | rs1 | rs2) >= REGISTER_COUNT) {
+        if (((DEFINED_OPCODES >> op) & 1) == 0 || (rd | rs1 | rs2) >= VMState.REGISTER_COUNT) {
             return (ILLEGAL, 0, 0, 0, 0);
         }
         a = _reg(p, rs1);
@@ -270,7 +262,7 @@ contract VerdictVM {
             return false;
         }
         uint256 leaf = _dataLeaf(p, addr);
-        uint256 offset = addr % LEAF_SIZE;
+        uint256 offset = addr % MerkleTree.LEAF_SIZE;
         if (!isStore) {
             _setReg(
                 state, rd, isWord ? _byteSwap32(_bytesAt(leaf, offset, 4)) : _bytesAt(leaf, offset, 1)
@@ -280,20 +272,21 @@ contract VerdictVM {
                 ? _replaceBytes(leaf, offset, 4, _byteSwap32(r2))
                 : _replaceBytes(leaf, offset, 1, r2 & 0xFF);
             // The new root folds the same path over the new leaf.
-            _write(state + MEM_ROOT_OFFSET, 32, _foldDataPath(p, leaf, addr));
+            _write(state + VMState.MEM_ROOT_OFFSET, 32, _foldDataPath(p, leaf, addr));
         }
         return true;
     }
 
     /// @dev The data leaf holding `addr`, checked against the pre-state's root.
     function _dataLeaf(uint256 p, uint256 addr) private pure returns (uint256 leaf) {
-        leaf = _read(p + DATA_LEAF_OFFSET, 32);
-        if (_foldDataPath(p, leaf, addr) != _memRoot(p)) revert BadDataProof();
+        leaf = VMState.read(p + DATA_LEAF_OFFSET, 32);
+        if (_foldDataPath(p, leaf, addr) != VMState.memRoot(p)) revert BadDataProof();
     }
 
     /// @dev The root that the proof's data path gives `leaf` as the leaf of `addr`.
     function _foldDataPath(uint256 p, uint256 leaf, uint256 addr) private pure returns (uint256) {
-        return _fold(leaf, addr >> LEAF_INDEX_SHIFT, p + DATA_PATH_OFFSET);
+        uint256 index = addr >> MerkleTree.LEAF_INDEX_SHIFT;
+        return MerkleTree.fold(leaf, index, p + DATA_PATH_OFFSET, MerkleTree.TREE_DEPTH);
     }
 
     /// @dev Bytes [offset, offset + width) of `word`, as a big-endian integer.
@@ -353,43 +346,23 @@ contract VerdictVM {
     }
 
     function _setFault(uint256 state, uint256 code) private pure {
-        _write(state + STATUS_OFFSET, 1, STATUS_FAULTED);
-        _write(state + EXIT_OFFSET, 4, code);
-    }
-
-    /// @dev The pre-state's memory root.
-    function _memRoot(uint256 p) private pure returns (uint256) {
-        return _read(p + MEM_ROOT_OFFSET, 32);
+        _write(state + VMState.STATUS_OFFSET, 1, VMState.STATUS_FAULTED);
+        _write(state + VMState.EXIT_OFFSET, 4, code);
     }
 
     /// @dev R[i] of the pre-state; r0 reads as 0 whatever its encoding holds.
     function _reg(uint256 p, uint256 i) private pure returns (uint256) {
-        return i == 0 ? 0 : _read(p + REGS_OFFSET + 4 * i, 4);
+        return i == 0 ? 0 : VMState.read(p + VMState.REGS_OFFSET + 4 * i, 4);
     }
 
     /// @dev R[i] = value in the post-state; writes to r0 are dropped.
     function _setReg(uint256 state, uint256 i, uint256 value) private pure {
-        if (i != 0) _write(state + REGS_OFFSET + 4 * i, 4, value);
-    }
-
-    /// @dev Folds a Merkle path (vm.md §6): TREE_DEPTH siblings at calldata `path`.
-    function _fold(uint256 leaf, uint256 index, uint256 path) private pure returns (uint256 node) {
-        assembly ("memory-safe") {
-            node := leaf
-            for { let end := add(path, mul(TREE_DEPTH, 32)) } lt(path, end) { path := add(path, 32) } {
-                // Bit k of the index set: the node is the right child.
-                let right := shl(5, and(index, 1))
-                mstore(right, node)
-                mstore(xor(right, 32), calldataload(path))
-                node := keccak256(0, 64)
-                index := shr(1, index)
-            }
-        }
+        if (i != 0) _write(state + VMState.REGS_OFFSET + 4 * i, 4, value);
     }
 
     /// @dev Copies the pre-state encoding from calldata `p` to fresh memory.
     function _copyState(uint256 p) private pure returns (uint256 state) {
-        uint256 size = STATE_SIZE;
+        uint256 size = VMState.STATE_SIZE;
         assembly ("memory-safe") {
             state := mload(0x40)
             calldatacopy(state, p, size)
@@ -398,16 +371,9 @@ contract VerdictVM {
     }
 
     function _hash(uint256 state) private pure returns (bytes32 h) {
-        uint256 size = STATE_SIZE;
+        uint256 size = VMState.STATE_SIZE;
         assembly ("memory-safe") {
             h := keccak256(state, size)
-        }
-    }
-
-    /// @dev The big-endian integer in calldata bytes [ptr, ptr + width), width <= 32.
-    function _read(uint256 ptr, uint256 width) private pure returns (uint256 value) {
-        assembly ("memory-safe") {
-            value := shr(sub(256, shl(3, width)), calldataload(ptr))
         }
     }
 

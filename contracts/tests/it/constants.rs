@@ -1,5 +1,7 @@
 //! The Solidity verifier's constants against the VM's tables: opcodes
-//! (both ways), state and proof layout, fault codes, statuses.
+//! (both ways), state and proof layout, fault codes, statuses. The constants
+//! live in the verifier and in the two libraries it shares with the claim
+//! manager: `MerkleTree` (the memory tree) and `VMState` (the state encoding).
 
 use std::collections::BTreeMap;
 
@@ -11,24 +13,32 @@ use verdict_vm::state::{
 };
 use verdict_vm::{CODE_END, Fault, Op, PROOF_SIZE, STATE_SIZE, Status};
 
-const SOURCE: &str = include_str!("../../src/VerdictVM.sol");
+/// The sources, each after the ones it refers to.
+const SOURCES: [&str; 3] = [
+    include_str!("../../src/MerkleTree.sol"),
+    include_str!("../../src/VMState.sol"),
+    include_str!("../../src/VerdictVM.sol"),
+];
 
-/// Every `uint256 internal constant NAME = expression;` of the verifier, its
-/// expression evaluated: a literal, or a sum and products of earlier constants.
+/// Every `uint256 internal constant NAME = expression;` of the sources, its
+/// expression evaluated: a literal, or a sum and products of earlier constants,
+/// named bare or as `Library.NAME`.
 fn constants() -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
-    for line in SOURCE.lines() {
-        let code = line.split("//").next().unwrap_or_default().trim();
-        let Some(decl) = code.strip_prefix("uint256 internal constant ") else {
+    let code: String = SOURCES
+        .iter()
+        .flat_map(|source| source.lines())
+        .map(|line| line.split("//").next().unwrap_or_default().trim())
+        .collect::<Vec<_>>()
+        .join(" ");
+    for statement in code.split(';') {
+        let Some((_, decl)) = statement.split_once("uint256 internal constant ") else {
             continue;
         };
-        let (name, expr) = decl
-            .strip_suffix(';')
-            .and_then(|d| d.split_once(" = "))
-            .expect(decl);
+        let (name, expr) = decl.split_once(" = ").expect(decl);
         let eval_term =
             |term: &str| -> u64 { term.split(" * ").map(|f| value(f.trim(), &out)).product() };
-        let v = expr.split(" + ").map(eval_term).sum();
+        let v = expr.trim().split(" + ").map(eval_term).sum();
         out.insert(name.to_owned(), v);
     }
     out
@@ -40,8 +50,9 @@ fn value(token: &str, known: &BTreeMap<String, u64>) -> u64 {
     } else if token.starts_with(|c: char| c.is_ascii_digit()) {
         token.parse().expect(token)
     } else {
+        let name = token.rsplit('.').next().unwrap_or(token);
         *known
-            .get(token)
+            .get(name)
             .unwrap_or_else(|| panic!("unknown constant {token}"))
     }
 }

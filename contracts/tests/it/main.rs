@@ -2,11 +2,15 @@
 //!
 //! One test binary (modules below) so the crates link once.
 
+mod claims;
 mod common;
 mod constants;
 mod differential;
+mod dispute;
 mod fuzz;
+mod game_gas;
 mod gas;
 mod golden;
+mod players;
 mod program;
 mod softfloat;
