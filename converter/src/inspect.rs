@@ -1,0 +1,153 @@
+//! A summary of a package: ops, shapes, parameters, memory layout, VM steps
+//! per op and in total, and the image root.
+
+use std::fmt;
+
+use serde::Serialize;
+use verdict_dnn::ir::numel;
+use verdict_dnn::package::Package;
+use verdict_dnn::plan::Region;
+
+/// One op of a package.
+#[derive(Clone, Debug, Serialize)]
+pub struct OpSummary {
+    /// Position in execution order.
+    pub index: usize,
+    /// Node name.
+    pub name: String,
+    /// Op name.
+    pub op: String,
+    /// Input shapes (weights marked).
+    pub inputs: Vec<String>,
+    /// Output shape.
+    pub output: Vec<usize>,
+    /// Address of the output tensor.
+    pub address: u32,
+    /// VM step at which the op starts.
+    pub first_step: u64,
+    /// VM steps the op takes.
+    pub steps: u64,
+}
+
+/// A package at a glance.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// Model name.
+    pub name: String,
+    /// Memory root with a zeroed input: what a model id commits to.
+    pub image_root: String,
+    /// Input shape.
+    pub input_shape: Vec<usize>,
+    /// Output shape.
+    pub output_shape: Vec<usize>,
+    /// The input region.
+    pub input_region: Region,
+    /// The output region.
+    pub output_region: Region,
+    /// Number of weight values.
+    pub parameters: usize,
+    /// Program size in bytes.
+    pub code_bytes: usize,
+    /// End of the weights (they start at `verdict_dnn::plan::WEIGHTS_BASE`).
+    pub weights_end: u32,
+    /// End of all writable memory used.
+    pub ram_end: u64,
+    /// VM steps from the initial state to the halted state.
+    pub total_steps: u64,
+    /// The ops in execution order.
+    pub ops: Vec<OpSummary>,
+}
+
+impl Summary {
+    /// Summarises `package`.
+    pub fn of(package: &Package) -> Summary {
+        let model = &package.model;
+        let program = &package.program;
+        let ops = model
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(index, node)| OpSummary {
+                index,
+                name: node.name.clone(),
+                op: node.op.name().to_string(),
+                inputs: node
+                    .inputs
+                    .iter()
+                    .map(|&t| {
+                        let tensor = &model.tensors[t];
+                        let mark = if tensor.data.is_some() { "w" } else { "" };
+                        format!("{mark}{:?}", tensor.shape)
+                    })
+                    .collect(),
+                output: model.tensors[node.output].shape.clone(),
+                address: program.layout.tensors[node.output],
+                first_step: program.boundaries[index],
+                steps: program.boundaries[index + 1] - program.boundaries[index],
+            })
+            .collect();
+        Summary {
+            name: model.name.clone(),
+            image_root: package.image_root.to_string(),
+            input_shape: model.tensors[model.input].shape.clone(),
+            output_shape: model.tensors[model.output].shape.clone(),
+            input_region: program.layout.input,
+            output_region: program.layout.output,
+            parameters: model
+                .tensors
+                .iter()
+                .filter(|t| t.data.is_some())
+                .map(|t| numel(&t.shape))
+                .sum(),
+            code_bytes: program.code.len(),
+            weights_end: program.layout.weights_end,
+            ram_end: program.layout.ram_end,
+            total_steps: program.total_steps,
+            ops,
+        }
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "model        {}", self.name)?;
+        writeln!(f, "image root   {}", self.image_root)?;
+        writeln!(
+            f,
+            "input        {:?} at {:#010x} ({} bytes)",
+            self.input_shape, self.input_region.addr, self.input_region.size
+        )?;
+        writeln!(
+            f,
+            "output       {:?} at {:#010x} ({} bytes)",
+            self.output_shape, self.output_region.addr, self.output_region.size
+        )?;
+        writeln!(f, "parameters   {}", self.parameters)?;
+        writeln!(
+            f,
+            "memory       code {} bytes, weights end {:#010x}, ram end {:#x}",
+            self.code_bytes, self.weights_end, self.ram_end
+        )?;
+        writeln!(f, "VM steps     {}", self.total_steps)?;
+        writeln!(f)?;
+        writeln!(
+            f,
+            "{:>4}  {:<18} {:<28} {:<20} {:>12}  {:>14}  name",
+            "#", "op", "inputs", "output", "address", "steps"
+        )?;
+        for op in &self.ops {
+            writeln!(
+                f,
+                "{:>4}  {:<18} {:<28} {:<20} {:>#12x}  {:>14}  {}",
+                op.index,
+                op.op,
+                op.inputs.join(" "),
+                format!("{:?}", op.output),
+                op.address,
+                op.steps,
+                op.name
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,98 @@
+//! ONNX to verdict model IR through tract-onnx.
+//!
+//! [`convert_file`] reads an ONNX model with tract-onnx ([`load`]), lets
+//! tract type and declutter it, and lowers tract's typed ops onto verdict
+//! ops ([`lower`], driven by the op list in [`registry`]). [`check`] runs
+//! tract and both verdict engines on one input and compares them;
+//! [`inspect`] summarises a package; [`tensor_io`] reads and writes the
+//! tensors the command line takes (`.npy`, JSON, PNG).
+
+pub mod check;
+pub mod error;
+pub mod inspect;
+pub mod load;
+pub mod lower;
+pub mod npy;
+pub mod registry;
+pub mod tensor_io;
+
+use std::path::Path;
+
+use tract_onnx::prelude::TypedModel;
+use verdict_dnn::ir::Model;
+
+pub use error::ConvertError;
+pub use load::InputShape;
+pub use lower::Progress;
+
+/// A converted model, with the tract model it came from (for checks).
+#[derive(Debug)]
+pub struct Converted {
+    /// tract's decluttered typed model.
+    pub tract: TypedModel,
+    /// The verdict model.
+    pub model: Model,
+}
+
+/// Converts ONNX bytes; `dir` is where external data files are looked up.
+///
+/// # Errors
+///
+/// A [`ConvertError`] naming what could not be read or mapped.
+pub fn convert_bytes(
+    bytes: &[u8],
+    dir: Option<&Path>,
+    name: &str,
+    shapes: &[InputShape],
+    progress: Progress<'_>,
+) -> Result<Converted, ConvertError> {
+    let inference = load::parse_onnx(bytes, dir)?;
+    let tract = load::typed_model(inference, shapes)?;
+    let model = lower::lower(&tract, name, progress)?;
+    Ok(Converted { tract, model })
+}
+
+/// Why an ONNX file could not be converted.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// The model could not be converted.
+    #[error("{path}: {source}")]
+    Convert {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        source: ConvertError,
+    },
+}
+
+/// Converts an ONNX file; the model is named after the file stem.
+///
+/// # Errors
+///
+/// [`FileError`] naming the file.
+pub fn convert_file(
+    path: &Path,
+    shapes: &[InputShape],
+    progress: Progress<'_>,
+) -> Result<Converted, FileError> {
+    let shown = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| FileError::Io {
+        path: shown.clone(),
+        source,
+    })?;
+    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
+    convert_bytes(&bytes, path.parent(), name, shapes, progress).map_err(|source| {
+        FileError::Convert {
+            path: shown,
+            source,
+        }
+    })
+}

@@ -1,0 +1,345 @@
+//! tract's `EinSum` with two inputs (MatMul, Gemm and Einsum all reach it):
+//! one verdict Gemm per batch index.
+//!
+//! Each axis of the formula is classified by where it appears: in A, B and
+//! the output (batch), in A and the output (`m`), in B and the output
+//! (`n`), in A and B only (`k`, summed). A is laid out as `[M, K]` and B as
+//! `[K, N]` (or `[N, K]`, read transposed) by a transpose and a reshape
+//! where needed (constant operands are permuted here, at no run-time cost);
+//! the product is reshaped and transposed into the output's axis order.
+//! Batch axes are unrolled: each batch index slices A and B, and the
+//! products are concatenated.
+
+use tract_onnx::prelude::{DatumType, OutletId, TypedNode};
+use tract_onnx::tract_core::axes::{AxesMapping, Axis};
+use tract_onnx::tract_core::ops::binary::TypedBinOp;
+use tract_onnx::tract_core::ops::einsum::EinSum;
+use verdict_dnn::ir::TensorId;
+use verdict_dnn::ops::OpKind;
+use verdict_dnn::ops::binary::broadcast;
+use verdict_dnn::ops::concat::Concat;
+use verdict_dnn::ops::gemm::Gemm;
+use verdict_dnn::ops::slice::{Range, Slice};
+use verdict_dnn::ops::transpose::Transpose;
+
+use super::{LowerError, Lowered, Lowering, unsupported};
+
+/// Most batch indices unrolled into separate products.
+const MAX_BATCH: usize = 1024;
+
+/// The axes of a two-input einsum, by role; each holds `(axis, size)`.
+#[derive(Default)]
+struct Roles<'a> {
+    batch: Vec<(&'a Axis, usize)>,
+    m: Vec<(&'a Axis, usize)>,
+    n: Vec<(&'a Axis, usize)>,
+    k: Vec<(&'a Axis, usize)>,
+}
+
+/// The single position of `axis` in interface `slot`, if any.
+fn pos(positions: &[usize]) -> Result<Option<usize>, LowerError> {
+    match positions {
+        [] => Ok(None),
+        [p] => Ok(Some(*p)),
+        _ => unsupported("an axis repeated within one operand (diagonal)"),
+    }
+}
+
+fn roles<'a>(
+    axes: &'a AxesMapping,
+    a: &[usize],
+    b: &[usize],
+    out: &[usize],
+) -> Result<Roles<'a>, LowerError> {
+    let mut r = Roles::default();
+    for axis in axes.iter_all_axes() {
+        let (pa, pb, po) = (
+            pos(&axis.inputs[0])?,
+            pos(&axis.inputs[1])?,
+            pos(&axis.outputs[0])?,
+        );
+        let (sa, sb) = (pa.map(|p| a[p]), pb.map(|p| b[p]));
+        let so = po.map(|p| out[p]);
+        match (sa, sb, so) {
+            (Some(x), Some(y), Some(_)) if x == y && x > 1 => r.batch.push((axis, x)),
+            // A broadcast batch axis: it belongs to one operand only.
+            (Some(x), Some(1), Some(_)) => r.m.push((axis, x)),
+            (Some(1), Some(y), Some(_)) => r.n.push((axis, y)),
+            (Some(x), None, _) if so.is_some() || x == 1 => r.m.push((axis, x)),
+            (None, Some(y), _) if so.is_some() || y == 1 => r.n.push((axis, y)),
+            (Some(x), Some(y), None) if x == y => r.k.push((axis, x)),
+            (None, None, Some(1)) => {}
+            _ => {
+                return unsupported(format!(
+                    "axis `{}` (A {sa:?}, B {sb:?}, output {so:?})",
+                    axis.repr
+                ));
+            }
+        }
+    }
+    Ok(r)
+}
+
+/// Row-major permutation of constant data: output axis `d` is input axis
+/// `perm[d]`.
+fn permute(data: &[f32], shape: &[usize], perm: &[usize]) -> Vec<f32> {
+    let rank = shape.len();
+    let mut strides = vec![1; rank];
+    for d in (0..rank.saturating_sub(1)).rev() {
+        strides[d] = strides[d + 1] * shape[d + 1];
+    }
+    let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
+    let mut out = Vec::with_capacity(data.len());
+    let mut idx = vec![0usize; rank];
+    for _ in 0..data.len() {
+        let src: usize = (0..rank).map(|d| idx[d] * strides[perm[d]]).sum();
+        out.push(data[src]);
+        for d in (0..rank).rev() {
+            idx[d] += 1;
+            if idx[d] < out_shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    out
+}
+
+/// An operand with its axes in `order` (output axis `d` is axis `order[d]`),
+/// reshaped to `shape`.
+fn arrange(
+    cx: &mut Lowering<'_>,
+    name: &str,
+    outlet: OutletId,
+    order: &[usize],
+    shape: &[usize],
+) -> Lowered {
+    let src_shape = cx.shape(outlet)?;
+    let identity = order.iter().enumerate().all(|(i, &p)| i == p);
+    if let Some(data) = cx.floats(outlet)? {
+        let data = if identity {
+            data
+        } else {
+            permute(&data, &src_shape, order)
+        };
+        return cx.weight(name, shape, data);
+    }
+    if identity {
+        let t = cx.raw(outlet)?;
+        return cx.reshape(name, t, shape);
+    }
+    let t = cx.operand(outlet)?;
+    let perm = order.to_vec();
+    let t = cx.add(
+        &format!("{name}.transpose"),
+        OpKind::Transpose(Transpose { perm }),
+        &[t],
+    )?;
+    cx.reshape(name, t, shape)
+}
+
+fn positions(group: &[(&Axis, usize)], slot: usize) -> Vec<usize> {
+    group
+        .iter()
+        .filter_map(|(a, _)| a.inputs[slot].first().copied())
+        .collect()
+}
+
+pub(crate) fn convert(cx: &mut Lowering<'_>, node: &TypedNode) -> Lowered {
+    let Some(op) = node.op_as::<EinSum>() else {
+        return unsupported("not an einsum");
+    };
+    if op.q_params.is_some() || op.operating_dt != DatumType::F32 {
+        return unsupported(format!("einsum over {:?}", op.operating_dt));
+    }
+    let [a_in, b_in] = node.inputs[..] else {
+        return unsupported(format!(
+            "{} with {} inputs; two are",
+            op.axes,
+            node.inputs.len()
+        ));
+    };
+    let (a_shape, b_shape) = (cx.shape(a_in)?, cx.shape(b_in)?);
+    let out_shape = cx.shape(OutletId::new(node.id, 0))?;
+    let r = roles(&op.axes, &a_shape, &b_shape, &out_shape)?;
+    let size = |g: &[(&Axis, usize)]| g.iter().map(|(_, s)| s).product::<usize>();
+    let (nb, m, n, k) = (size(&r.batch), size(&r.m), size(&r.n), size(&r.k));
+    if nb > MAX_BATCH {
+        return unsupported(format!(
+            "{nb} batch indices (at most {MAX_BATCH} are unrolled)"
+        ));
+    }
+    // Sort m and k by their place in A, n by its place in B, so operands
+    // already in that order need no transpose.
+    let mut r = r;
+    let key = |slot: usize| move |x: &(&Axis, usize)| x.0.inputs[slot].first().copied();
+    r.m.sort_by_key(key(0));
+    r.k.sort_by_key(key(0));
+    r.n.sort_by_key(key(1));
+    let name = node.name.as_str();
+    let a_order: Vec<usize> = [
+        positions(&r.batch, 0),
+        positions(&r.m, 0),
+        positions(&r.k, 0),
+    ]
+    .concat();
+    let batched = |rows: usize, cols: usize| {
+        if nb == 1 {
+            vec![rows, cols]
+        } else {
+            vec![nb, rows, cols]
+        }
+    };
+    let a = arrange(cx, &format!("{name}.a"), a_in, &a_order, &batched(m, k))?;
+    // B as [K, N], or as [N, K] read transposed when that is its order.
+    let kn = [
+        positions(&r.batch, 1),
+        positions(&r.k, 1),
+        positions(&r.n, 1),
+    ]
+    .concat();
+    let nk = [
+        positions(&r.batch, 1),
+        positions(&r.n, 1),
+        positions(&r.k, 1),
+    ]
+    .concat();
+    let trans_b = cx.konst(b_in).is_none()
+        && nk.iter().enumerate().all(|(i, &p)| i == p)
+        && !kn.iter().enumerate().all(|(i, &p)| i == p);
+    let (b_order, b_mat) = if trans_b { (nk, [n, k]) } else { (kn, [k, n]) };
+    let b = arrange(
+        cx,
+        &format!("{name}.b"),
+        b_in,
+        &b_order,
+        &batched(b_mat[0], b_mat[1]),
+    )?;
+    let gemm = OpKind::Gemm(Gemm {
+        trans_b,
+        ..Gemm::default()
+    });
+    let mut products = Vec::with_capacity(nb);
+    let mut fused = None;
+    for i in 0..nb {
+        let (ai, bi) = if nb == 1 {
+            (a, b)
+        } else {
+            (
+                batch_item(cx, &format!("{name}.a{i}"), a, i)?,
+                batch_item(cx, &format!("{name}.b{i}"), b, i)?,
+            )
+        };
+        let p_name = if nb == 1 {
+            format!("{name}.gemm")
+        } else {
+            format!("{name}.gemm{i}")
+        };
+        let mut inputs = vec![ai, bi];
+        if nb == 1
+            && let Some((bias, add)) = fusable_bias(cx, node, [m, n])?
+        {
+            inputs.push(bias);
+            fused = Some(add);
+        }
+        let p = cx.add(&p_name, gemm.clone(), &inputs)?;
+        products.push(p);
+    }
+    let product = if nb == 1 {
+        products[0]
+    } else {
+        let items = products
+            .iter()
+            .map(|&p| cx.reshape(&format!("{name}.item"), p, &[1, m, n]))
+            .collect::<Result<Vec<_>, _>>()?;
+        cx.add(
+            &format!("{name}.batch"),
+            OpKind::Concat(Concat { axis: 0 }),
+            &items,
+        )?
+    };
+    // The product's axes, in order, keeping those the output has.
+    let kept: Vec<(&Axis, usize)> = r
+        .batch
+        .iter()
+        .chain(&r.m)
+        .chain(&r.n)
+        .filter(|(a, _)| !a.outputs[0].is_empty())
+        .copied()
+        .collect();
+    let mut perm: Vec<usize> = (0..kept.len()).collect();
+    perm.sort_by_key(|&i| kept[i].0.outputs[0][0]);
+    if perm.iter().enumerate().all(|(i, &p)| i == p) {
+        // Already in the output's order: the product holds the output.
+        if let Some(add) = fused {
+            cx.alias(add, product);
+        }
+        return Ok(product);
+    }
+    let kept_shape: Vec<usize> = kept.iter().map(|(_, s)| *s).collect();
+    let t = cx.reshape(&format!("{name}.unfold"), product, &kept_shape)?;
+    cx.add(name, OpKind::Transpose(Transpose { perm }), &[t])
+}
+
+/// A constant bias added to the product and nothing else, which Gemm can add
+/// itself (the same single rounding as a separate Add): the bias weight and
+/// the Add's outlet. Only when the product comes out in the output's order;
+/// the caller checks that.
+fn fusable_bias(
+    cx: &mut Lowering<'_>,
+    node: &TypedNode,
+    mn: [usize; 2],
+) -> Result<Option<(TensorId, OutletId)>, LowerError> {
+    let graph = cx.graph();
+    let out = OutletId::new(node.id, 0);
+    let outputs = graph.output_outlets().map_or(&[][..], |o| o);
+    let [succ] = &node.outputs[0].successors[..] else {
+        return Ok(None);
+    };
+    let add = graph.node(succ.node);
+    let is_add = add
+        .op_as::<TypedBinOp>()
+        .is_some_and(|op| op.0.name() == "Add" && op.1.is_none());
+    if !is_add || outputs.contains(&out) || add.inputs.len() != 2 {
+        return Ok(None);
+    }
+    let c = add.inputs[1 - succ.slot];
+    let Some(data) = cx.floats(c)? else {
+        return Ok(None);
+    };
+    let add_out = OutletId::new(add.id, 0);
+    let (c_shape, tract_out) = (cx.shape(c)?, cx.shape(out)?);
+    let lead = c_shape.iter().take_while(|&&d| d == 1).count();
+    let core = &c_shape[lead..];
+    let fits = core.len() <= 2
+        && broadcast(core, &mn).is_ok_and(|s| s == mn)
+        && mn.ends_with(core)
+        && tract_out.ends_with(core)
+        && cx.shape(add_out)? == tract_out;
+    if !fits {
+        return Ok(None);
+    }
+    let bias = cx.weight(&format!("{}.bias", add.name), core, data)?;
+    Ok(Some((bias, add_out)))
+}
+
+/// Item `i` of a `[B, R, C]` tensor, as `[R, C]`.
+fn batch_item(cx: &mut Lowering<'_>, name: &str, t: TensorId, i: usize) -> Lowered {
+    let shape = cx.tensor_shape(t);
+    let full = |len| Range {
+        start: 0,
+        step: 1,
+        len,
+    };
+    let ranges = vec![
+        Range {
+            start: i,
+            step: 1,
+            len: 1,
+        },
+        full(shape[1]),
+        full(shape[2]),
+    ];
+    let s = cx.add(name, OpKind::Slice(Slice { ranges }), &[t])?;
+    cx.reshape(&format!("{name}.2d"), s, &shape[1..])
+}

@@ -1,0 +1,359 @@
+//! Lowering tract's decluttered typed graph onto verdict's model IR.
+//!
+//! The walk visits nodes in tract's evaluation order. Constant outlets (tract
+//! folds every constant sub-graph while decluttering) become verdict weights
+//! where an op reads them; every other node is looked up by op name in
+//! [`crate::registry::REGISTRY`] and converted by its entry. Unsupported nodes
+//! are collected, not fatal one by one, so the error lists all of them.
+
+mod axis;
+mod binary;
+mod broadcast;
+mod concat;
+mod conv;
+mod einsum;
+mod pool;
+mod reduce;
+mod slice;
+mod softmax;
+mod spatial;
+mod unary;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tract_onnx::prelude::{DatumType, OutletId, Tensor, TypedFact, TypedModel, TypedNode};
+use verdict_dnn::ir::{Model, ModelBuilder, ModelError, TensorId, numel};
+use verdict_dnn::ops::OpKind;
+use verdict_dnn::ops::reshape::Reshape;
+
+use crate::error::{ConvertError, Unsupported, UnsupportedNodes};
+use crate::registry;
+
+pub(crate) use axis::convert as axis_op;
+pub(crate) use binary::convert as binary_op;
+pub(crate) use broadcast::convert as broadcast_op;
+pub(crate) use concat::{convert_concat as concat_op, convert_pad as pad_op};
+pub(crate) use conv::convert as conv_op;
+pub(crate) use einsum::convert as einsum_op;
+pub(crate) use pool::{convert_max as max_pool_op, convert_sum as sum_pool_op};
+pub(crate) use reduce::convert as reduce_op;
+pub(crate) use slice::{
+    convert_cast as cast_op, convert_downsample as downsample_op, convert_slice as slice_op,
+};
+pub(crate) use softmax::convert as softmax_op;
+pub(crate) use unary::convert as unary_op;
+
+/// Why one node could not be lowered.
+#[derive(Debug)]
+pub(crate) enum LowerError {
+    /// The op is known but this use of it has no verdict equivalent.
+    Unsupported(String),
+    /// The verdict model rejected what the converter built (a bug).
+    Model(ModelError),
+}
+
+impl From<ModelError> for LowerError {
+    fn from(e: ModelError) -> LowerError {
+        LowerError::Model(e)
+    }
+}
+
+/// What a node converter gives: the verdict tensor of the node's output.
+pub(crate) type Lowered = Result<TensorId, LowerError>;
+
+/// Shorthand for an unsupported use of a known op.
+pub(crate) fn unsupported<T>(reason: impl Into<String>) -> Result<T, LowerError> {
+    Err(LowerError::Unsupported(reason.into()))
+}
+
+/// The state of a lowering: the tract graph, the verdict model being built,
+/// and where each tract outlet went.
+///
+/// An outlet's verdict tensor may have another shape than tract's, with the
+/// same number of elements and so the same row-major bytes: reshapes cost a
+/// copy in verdict, so ops that only regroup axes alias their input, and
+/// [`Lowering::operand`] reshapes only where an op needs tract's exact shape.
+pub(crate) struct Lowering<'m> {
+    model: &'m TypedModel,
+    builder: ModelBuilder,
+    values: HashMap<OutletId, TensorId>,
+    weights: HashMap<OutletId, TensorId>,
+}
+
+impl<'m> Lowering<'m> {
+    /// tract's fact for an outlet.
+    pub(crate) fn fact(&self, outlet: OutletId) -> Result<&'m TypedFact, LowerError> {
+        self.model
+            .outlet_fact(outlet)
+            .or_else(|e| unsupported(format!("{e}")))
+    }
+
+    /// The concrete shape of an outlet.
+    pub(crate) fn shape(&self, outlet: OutletId) -> Result<Vec<usize>, LowerError> {
+        let fact = self.fact(outlet)?;
+        match fact.shape.as_concrete() {
+            Some(s) => Ok(s.to_vec()),
+            None => unsupported(format!("symbolic shape {:?}", fact.shape)),
+        }
+    }
+
+    /// The constant value of an outlet, if tract knows it.
+    pub(crate) fn konst(&self, outlet: OutletId) -> Option<Arc<Tensor>> {
+        self.model.outlet_fact(outlet).ok()?.konst.clone()
+    }
+
+    /// The constant value of an outlet as f32, if it is a float constant.
+    pub(crate) fn floats(&self, outlet: OutletId) -> Result<Option<Vec<f32>>, LowerError> {
+        match self.konst(outlet) {
+            Some(t) => Ok(Some(tensor_floats(&t)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The verdict tensor holding an outlet's value, in tract's exact shape.
+    pub(crate) fn operand(&mut self, outlet: OutletId) -> Lowered {
+        let t = self.raw(outlet)?;
+        let want = self.shape(outlet)?;
+        if self.tensor_shape(t) == want {
+            return Ok(t);
+        }
+        let name = format!("{}.shape", self.model.node(outlet.node).name);
+        let exact = self.reshape(&name, t, &want)?;
+        self.values.insert(outlet, exact);
+        Ok(exact)
+    }
+
+    /// The verdict tensor holding an outlet's value, in whatever shape it
+    /// was computed (same elements in the same order as tract's): the
+    /// computed tensor, or the constant as a weight (added once per outlet).
+    pub(crate) fn raw(&mut self, outlet: OutletId) -> Lowered {
+        if let Some(&t) = self.values.get(&outlet) {
+            return Ok(t);
+        }
+        if let Some(&t) = self.weights.get(&outlet) {
+            return Ok(t);
+        }
+        let Some(k) = self.konst(outlet) else {
+            return unsupported(format!("input {outlet:?} is neither computed nor constant"));
+        };
+        let data = tensor_floats(&k)?;
+        let name = format!("{}.{}", self.model.node(outlet.node).name, outlet.slot);
+        let t = self.builder.weight(&name, k.shape(), data)?;
+        self.weights.insert(outlet, t);
+        Ok(t)
+    }
+
+    /// Adds a weight.
+    pub(crate) fn weight(&mut self, name: &str, shape: &[usize], data: Vec<f32>) -> Lowered {
+        Ok(self.builder.weight(name, shape, data)?)
+    }
+
+    /// Adds a node.
+    pub(crate) fn add(&mut self, name: &str, op: OpKind, inputs: &[TensorId]) -> Lowered {
+        Ok(self.builder.node(name, op, inputs)?)
+    }
+
+    /// Records that `outlet` (of a node a converter fused into another) is
+    /// held by `t`.
+    pub(crate) fn alias(&mut self, outlet: OutletId, t: TensorId) {
+        self.values.insert(outlet, t);
+    }
+
+    /// The tract graph.
+    pub(crate) fn graph(&self) -> &'m TypedModel {
+        self.model
+    }
+
+    /// The shape of a verdict tensor.
+    pub(crate) fn tensor_shape(&self, t: TensorId) -> Vec<usize> {
+        self.builder.shape(t).to_vec()
+    }
+
+    /// `t` reshaped to `shape` (no node when the shape is already that).
+    pub(crate) fn reshape(&mut self, name: &str, t: TensorId, shape: &[usize]) -> Lowered {
+        if self.builder.shape(t) == shape {
+            return Ok(t);
+        }
+        self.add(
+            name,
+            OpKind::Reshape(Reshape {
+                shape: shape.to_vec(),
+            }),
+            &[t],
+        )
+    }
+}
+
+/// A tract tensor's values as f32: floats are converted, anything else is
+/// not data a verdict op can read.
+pub(crate) fn tensor_floats(t: &Tensor) -> Result<Vec<f32>, LowerError> {
+    match t.datum_type() {
+        DatumType::F32 | DatumType::F16 | DatumType::F64 => {
+            let cast = t
+                .cast_to::<f32>()
+                .or_else(|e| unsupported(format!("cannot read constant as f32: {e}")))?;
+            cast.try_as_plain_ram()
+                .and_then(|v| v.as_slice::<f32>().map(<[f32]>::to_vec))
+                .or_else(|e| unsupported(format!("cannot read constant as f32: {e}")))
+        }
+        dt => unsupported(format!(
+            "a {dt:?} constant is used as data; only float tensors can be"
+        )),
+    }
+}
+
+/// Progress of a conversion: nodes done out of the total.
+pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
+
+/// Lowers a decluttered tract model with one f32 input and one f32 output.
+///
+/// # Errors
+///
+/// [`ConvertError::Arity`], [`ConvertError::DatumType`],
+/// [`ConvertError::SymbolicInput`], [`ConvertError::ConstantOutput`],
+/// [`ConvertError::Unsupported`] listing every node that has no verdict
+/// equivalent, or [`ConvertError::Model`] if the built model is malformed.
+pub fn lower(
+    model: &TypedModel,
+    name: &str,
+    progress: Progress<'_>,
+) -> Result<Model, ConvertError> {
+    let inputs = model
+        .input_outlets()
+        .map_err(|e| ConvertError::tract("listing inputs", e))?;
+    let outputs = model
+        .output_outlets()
+        .map_err(|e| ConvertError::tract("listing outputs", e))?;
+    if inputs.len() != 1 || outputs.len() != 1 {
+        let names: Vec<&str> = inputs
+            .iter()
+            .map(|o| model.node(o.node).name.as_str())
+            .collect();
+        return Err(ConvertError::Arity {
+            inputs: inputs.len(),
+            outputs: outputs.len(),
+            names: format!(" (inputs: {})", names.join(", ")),
+        });
+    }
+    let (input, output) = (inputs[0], outputs[0]);
+    let fact = |o: OutletId| {
+        model
+            .outlet_fact(o)
+            .map_err(|e| ConvertError::tract("reading facts", e))
+    };
+    let name_of = |o: OutletId| model.node(o.node).name.clone();
+    for (what, o) in [("input", input), ("output", output)] {
+        let dt = fact(o)?.datum_type;
+        if dt != DatumType::F32 {
+            return Err(ConvertError::DatumType {
+                what,
+                name: name_of(o),
+                datum: format!("{dt:?}"),
+            });
+        }
+    }
+    if fact(output)?.konst.is_some() {
+        return Err(ConvertError::ConstantOutput(name_of(output)));
+    }
+    let in_fact = fact(input)?;
+    let Some(in_shape) = in_fact.shape.as_concrete() else {
+        return Err(ConvertError::SymbolicInput {
+            name: name_of(input),
+            shape: format!("{:?}", in_fact.shape),
+        });
+    };
+    let mut cx = Lowering {
+        model,
+        builder: ModelBuilder::new(name, in_shape),
+        values: HashMap::new(),
+        weights: HashMap::new(),
+    };
+    cx.values.insert(input, cx.builder.input());
+    let order = model
+        .eval_order()
+        .map_err(|e| ConvertError::tract("ordering the graph", e))?;
+    let mut failed = Vec::new();
+    for (done, &id) in order.iter().enumerate() {
+        progress(done, order.len());
+        let node = model.node(id);
+        let fused = cx.values.contains_key(&OutletId::new(id, 0));
+        if fused || node.id == input.node || node.outputs.iter().all(|o| o.fact.konst.is_some()) {
+            continue;
+        }
+        match lower_node(&mut cx, node) {
+            Ok(Some(t)) => {
+                cx.values.insert(OutletId::new(id, 0), t);
+            }
+            Ok(None) => {}
+            Err(LowerError::Unsupported(reason)) => failed.push(Unsupported {
+                node: node.name.clone(),
+                op: node.op.name().to_string(),
+                reason: Some(reason).filter(|r| !r.is_empty()),
+            }),
+            Err(LowerError::Model(e)) => return Err(ConvertError::Model(e)),
+        }
+    }
+    progress(order.len(), order.len());
+    if !failed.is_empty() {
+        return Err(ConvertError::Unsupported(UnsupportedNodes(failed)));
+    }
+    let mut out = cx.operand(output).map_err(|e| match e {
+        LowerError::Model(e) => ConvertError::Model(e),
+        LowerError::Unsupported(m) => ConvertError::Tract {
+            stage: "finishing",
+            message: m,
+        },
+    })?;
+    if out == cx.builder.input() {
+        // An identity graph: the output must still be a tensor of its own.
+        let shape = cx.tensor_shape(out);
+        out = cx
+            .add("output", OpKind::Reshape(Reshape { shape }), &[out])
+            .map_err(|e| match e {
+                LowerError::Model(e) => ConvertError::Model(e),
+                LowerError::Unsupported(m) => ConvertError::Tract {
+                    stage: "finishing",
+                    message: m,
+                },
+            })?;
+    }
+    let model = cx.builder.finish(out);
+    model.validate()?;
+    Ok(model)
+}
+
+/// Lowers one node; `Ok(None)` when an input is missing because an earlier
+/// node failed (that node is already reported).
+fn lower_node(cx: &mut Lowering<'_>, node: &TypedNode) -> Result<Option<TensorId>, LowerError> {
+    let op_name = node.op.name();
+    let Some(entry) = registry::lookup(&op_name) else {
+        return unsupported("");
+    };
+    if node.outputs.len() != 1 {
+        return unsupported(format!(
+            "{} outputs; verdict ops have one",
+            node.outputs.len()
+        ));
+    }
+    let dt = node.outputs[0].fact.datum_type;
+    if dt != DatumType::F32 {
+        return unsupported(format!("produces {dt:?}; verdict computes on f32 only"));
+    }
+    let missing = node
+        .inputs
+        .iter()
+        .any(|i| !cx.values.contains_key(i) && cx.konst(*i).is_none());
+    if missing {
+        return Ok(None);
+    }
+    let t = (entry.convert)(cx, node)?;
+    let want = cx.shape(OutletId::new(node.id, 0))?;
+    let got = cx.tensor_shape(t);
+    if numel(&got) != numel(&want) {
+        return unsupported(format!(
+            "lowered to shape {got:?}, tract says {want:?} (converter bug)"
+        ));
+    }
+    Ok(Some(t))
+}

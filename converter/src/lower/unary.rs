@@ -1,0 +1,81 @@
+//! tract's `ElementWiseOp`s: one verdict Unary each, or a short sequence for
+//! the ones verdict spells differently (Rsqrt, Square, Silu, PowConst).
+
+use tract_onnx::prelude::TypedNode;
+use tract_onnx::tract_core::ops::element_wise::ElementWiseOp;
+use tract_onnx::tract_core::ops::math::PowConst;
+use tract_onnx::tract_core::ops::nn::{GeluApproximate, LeakyRelu};
+use verdict_dnn::ir::TensorId;
+use verdict_dnn::ops::OpKind;
+use verdict_dnn::ops::binary::{Binary, BinaryOp};
+use verdict_dnn::ops::unary::{Unary, UnaryOp};
+
+use super::{Lowered, Lowering, unsupported};
+
+fn unary(op: UnaryOp) -> OpKind {
+    OpKind::Unary(Unary { op })
+}
+
+fn binary(op: BinaryOp) -> OpKind {
+    OpKind::Binary(Binary { op })
+}
+
+pub(crate) fn convert(cx: &mut Lowering<'_>, node: &TypedNode) -> Lowered {
+    let Some(op) = node.op_as::<ElementWiseOp>() else {
+        return unsupported("not an element-wise op");
+    };
+    if op.1.is_some() {
+        return unsupported("element-wise op with a cast output");
+    }
+    let mini = &op.0;
+    let x: TensorId = cx.raw(node.inputs[0])?;
+    let name = node.name.as_str();
+    let simple = match mini.name().as_str() {
+        "Exp" => Some(UnaryOp::Exp),
+        "Ln" => Some(UnaryOp::Log),
+        "Sqrt" => Some(UnaryOp::Sqrt),
+        "Recip" => Some(UnaryOp::Reciprocal),
+        "Neg" => Some(UnaryOp::Neg),
+        "Abs" => Some(UnaryOp::Abs),
+        "Sigmoid" => Some(UnaryOp::Sigmoid),
+        "Tanh" => Some(UnaryOp::Tanh),
+        "Erf" => Some(UnaryOp::Erf),
+        "GeluExact" => Some(UnaryOp::GeluExact),
+        "LeakyRelu" => match mini.downcast_ref::<LeakyRelu>() {
+            Some(l) => Some(UnaryOp::LeakyRelu { alpha: l.alpha }),
+            None => return unsupported("LeakyRelu without its alpha"),
+        },
+        "GeluApproximate" => match mini.downcast_ref::<GeluApproximate>() {
+            Some(g) if !g.fast_impl => Some(UnaryOp::GeluTanh),
+            _ => return unsupported("tract's fast GELU approximation"),
+        },
+        _ => None,
+    };
+    if let Some(op) = simple {
+        return cx.add(name, unary(op), &[x]);
+    }
+    match mini.name().as_str() {
+        "Rsqrt" => {
+            let s = cx.add(&format!("{name}.sqrt"), unary(UnaryOp::Sqrt), &[x])?;
+            cx.add(name, unary(UnaryOp::Reciprocal), &[s])
+        }
+        "Square" => cx.add(name, binary(BinaryOp::Mul), &[x, x]),
+        "Silu" => {
+            let s = cx.add(&format!("{name}.sigmoid"), unary(UnaryOp::Sigmoid), &[x])?;
+            cx.add(name, binary(BinaryOp::Mul), &[x, s])
+        }
+        "PowConst" => {
+            let Some(p) = mini.downcast_ref::<PowConst>() else {
+                return unsupported("PowConst without its exponent");
+            };
+            let rank = cx.tensor_shape(x).len();
+            let e = cx.weight(
+                &format!("{name}.exponent"),
+                &vec![1; rank],
+                vec![p.exponent],
+            )?;
+            cx.add(name, binary(BinaryOp::Pow), &[x, e])
+        }
+        other => unsupported(format!("element-wise {other}")),
+    }
+}

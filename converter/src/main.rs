@@ -1,0 +1,389 @@
+//! `dnnc`: convert, inspect, run and check verdict models.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use tracing::info;
+use verdict_converter::check::{Diff, run_tract};
+use verdict_converter::inspect::Summary;
+use verdict_converter::{InputShape, load, registry, tensor_io};
+use verdict_dnn::engine::Compiled;
+use verdict_dnn::package::Package;
+
+/// ONNX models to verdict `.dnn` packages, and tools to look at and run them.
+#[derive(Parser)]
+#[command(name = "dnnc", version, about)]
+struct Cli {
+    /// Log more (repeat for more); `RUST_LOG` overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Convert an ONNX model into a `.dnn` package.
+    Convert {
+        /// The ONNX model.
+        model: PathBuf,
+        /// Where to write the package.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Fix an input shape: `NAME=1x3x224x224` (or `1x3x224x224` for the
+        /// only input). Needed when the model's input shape is symbolic.
+        #[arg(long = "input-shape", env = "DNNC_INPUT_SHAPE", value_delimiter = ';')]
+        input_shape: Vec<String>,
+        /// Print a JSON summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a package: ops, shapes, parameters, memory, VM steps, image root.
+    Inspect {
+        /// The package.
+        package: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a package on one input.
+    Run {
+        /// The package.
+        package: PathBuf,
+        /// The input: `.npy`, `.json` (nested arrays) or `.png` (image
+        /// models; values scaled to [0, 1]).
+        #[arg(short, long)]
+        input: PathBuf,
+        /// Which engine runs it.
+        #[arg(long, value_enum, default_value_t = Engine::Native)]
+        engine: Engine,
+        /// Write the output here (`.npy` or `.json`) instead of printing it.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Print JSON (output, argmax, timing).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare a package with tract's own inference of the ONNX model, and
+    /// the VM with the native engine.
+    Check {
+        /// The ONNX model.
+        model: PathBuf,
+        /// The package converted from it.
+        package: PathBuf,
+        /// The input: `.npy`, `.json` or `.png`.
+        #[arg(short, long)]
+        input: PathBuf,
+        /// Skip the VM (slow on large models).
+        #[arg(long)]
+        no_vm: bool,
+        /// Relative tolerance against tract.
+        #[arg(long, default_value_t = 1e-4)]
+        rtol: f32,
+        /// Absolute tolerance against tract.
+        #[arg(long, default_value_t = 1e-5)]
+        atol: f32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the supported ops (the table of docs/ops.md).
+    Ops {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Engine {
+    /// The native fast path.
+    Native,
+    /// The dispute VM (the reference; slow).
+    Vm,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let default = ["warn", "info", "debug", "trace"][usize::from(cli.verbose.min(3))];
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli.command) {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {}", report(&e));
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+/// The error and its causes on one line, skipping a cause whose text the
+/// message already holds (library errors often print their source).
+fn report(e: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            if !message.is_empty() {
+                message.push_str(": ");
+            }
+            message.push_str(&text);
+        }
+    }
+    message
+}
+
+/// Writes to stdout; a closed pipe (`dnnc ... | head`) is not an error.
+fn emit(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// Runs a command; `Ok(false)` when a check found a mismatch.
+fn run(command: Command) -> Result<bool> {
+    match command {
+        Command::Convert {
+            model,
+            output,
+            input_shape,
+            json,
+        } => convert(&model, &output, &input_shape, json).map(|()| true),
+        Command::Inspect { package, json } => {
+            let summary = Summary::of(&load_package(&package)?);
+            if json {
+                emit(&format!("{}\n", serde_json::to_string_pretty(&summary)?))?;
+            } else {
+                emit(&summary.to_string())?;
+            }
+            Ok(true)
+        }
+        Command::Run {
+            package,
+            input,
+            engine,
+            output,
+            json,
+        } => run_package(&package, &input, engine, output.as_deref(), json).map(|()| true),
+        Command::Check {
+            model,
+            package,
+            input,
+            no_vm,
+            rtol,
+            atol,
+            json,
+        } => check(&model, &package, &input, !no_vm, (rtol, atol), json),
+        Command::Ops { json } => {
+            if json {
+                let ops: Vec<_> = registry::REGISTRY
+                    .iter()
+                    .map(|e| json!({"tract": e.tract, "onnx": e.onnx, "verdict": e.verdict}))
+                    .collect();
+                emit(&format!("{}\n", serde_json::to_string_pretty(&ops)?))?;
+            } else {
+                emit(&registry::markdown())?;
+            }
+            Ok(true)
+        }
+    }
+}
+
+fn load_package(path: &Path) -> Result<Package> {
+    Package::load(path).with_context(|| format!("loading package {}", path.display()))
+}
+
+fn convert(model: &Path, output: &Path, shapes: &[String], json: bool) -> Result<()> {
+    let shapes = shapes
+        .iter()
+        .map(|s| s.parse::<InputShape>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let start = Instant::now();
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} nodes")
+            .context("progress bar template")?
+            .progress_chars("=> "),
+    );
+    bar.set_message("converting");
+    let mut progress = |done: usize, total: usize| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    };
+    let converted = verdict_converter::convert_file(model, &shapes, &mut progress)?;
+    bar.finish_and_clear();
+    info!(
+        nodes = converted.model.nodes.len(),
+        seconds = start.elapsed().as_secs_f64(),
+        "lowered"
+    );
+    let package = Package::build(converted.model)
+        .with_context(|| format!("compiling {}", model.display()))?;
+    package
+        .save(output)
+        .with_context(|| format!("writing {}", output.display()))?;
+    let summary = Summary::of(&package);
+    let seconds = start.elapsed().as_secs_f64();
+    if json {
+        let v = json!({
+            "package": output.display().to_string(),
+            "nodes": summary.ops.len(),
+            "parameters": summary.parameters,
+            "total_steps": summary.total_steps,
+            "image_root": summary.image_root,
+            "seconds": seconds,
+        });
+        emit(&format!("{}\n", serde_json::to_string_pretty(&v)?))?;
+    } else {
+        emit(&format!(
+            "{} -> {}: {} ops, {} parameters, {} VM steps, image root {} ({seconds:.2} s)\n",
+            model.display(),
+            output.display(),
+            summary.ops.len(),
+            summary.parameters,
+            summary.total_steps,
+            summary.image_root
+        ))?;
+    }
+    Ok(())
+}
+
+fn input_shape(package: &Package) -> Vec<usize> {
+    package.model.tensors[package.model.input].shape.clone()
+}
+
+fn argmax(v: &[f32]) -> Option<usize> {
+    (0..v.len()).max_by(|&a, &b| v[a].total_cmp(&v[b]))
+}
+
+fn run_package(
+    path: &Path,
+    input: &Path,
+    engine: Engine,
+    output: Option<&Path>,
+    json: bool,
+) -> Result<()> {
+    let package = load_package(path)?;
+    let x = tensor_io::read_input(input, &input_shape(&package))?;
+    let out_shape = package.model.tensors[package.model.output].shape.clone();
+    let compiled = Compiled::from_parts(package.model, package.program);
+    let start = Instant::now();
+    let y = match engine {
+        Engine::Native => compiled.run_native(&x)?.output(),
+        Engine::Vm => compiled.run_vm(&x)?.output,
+    };
+    let seconds = start.elapsed().as_secs_f64();
+    info!(seconds, "ran");
+    if let Some(out) = output {
+        tensor_io::write_output(out, &out_shape, &y)?;
+    }
+    if json {
+        let v = json!({
+            "shape": out_shape,
+            "output": if output.is_none() { tensor_io::to_json(&out_shape, &y) } else { json!(null) },
+            "argmax": argmax(&y),
+            "seconds": seconds,
+        });
+        emit(&format!("{}\n", serde_json::to_string(&v)?))?;
+    } else if output.is_none() {
+        emit(&format!("{}\n", tensor_io::to_json(&out_shape, &y)))?;
+    }
+    Ok(())
+}
+
+fn check(
+    model: &Path,
+    package: &Path,
+    input: &Path,
+    vm: bool,
+    (rtol, atol): (f32, f32),
+    json: bool,
+) -> Result<bool> {
+    let package = load_package(package)?;
+    let shape = input_shape(&package);
+    let x = tensor_io::read_input(input, &shape)?;
+    let bytes = std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;
+    let inference = load::parse_onnx(&bytes, model.parent())
+        .with_context(|| format!("loading {}", model.display()))?;
+    let spec = InputShape {
+        name: None,
+        dims: shape.clone(),
+    };
+    let typed = load::typed_model(inference, &[spec])
+        .with_context(|| format!("typing {}", model.display()))?;
+    let start = Instant::now();
+    let want = run_tract(&typed, &shape, &x)?;
+    let tract_seconds = start.elapsed().as_secs_f64();
+    let compiled = Compiled::from_parts(package.model, package.program);
+    let start = Instant::now();
+    let native = compiled.run_native(&x)?.output();
+    let native_seconds = start.elapsed().as_secs_f64();
+    if native.len() != want.len() {
+        bail!(
+            "verdict gives {} values, tract {}",
+            native.len(),
+            want.len()
+        );
+    }
+    let diff = Diff::of(&native, &want);
+    let close = Diff::within(&native, &want, rtol, atol);
+    let vm_equal = if vm {
+        let y = compiled.run_vm(&x)?.output;
+        Some(
+            y.iter()
+                .map(|v| v.to_bits())
+                .eq(native.iter().map(|v| v.to_bits())),
+        )
+    } else {
+        None
+    };
+    let ok = close && vm_equal != Some(false);
+    if json {
+        let v = json!({
+            "ok": ok,
+            "tract_vs_native": diff,
+            "within_tolerance": close,
+            "vm_equals_native": vm_equal,
+            "argmax": {"tract": argmax(&want), "verdict": argmax(&native)},
+            "seconds": {"tract": tract_seconds, "native": native_seconds},
+        });
+        emit(&format!("{}\n", serde_json::to_string_pretty(&v)?))?;
+    } else {
+        let vm_line = match vm_equal {
+            Some(true) => "bit-identical",
+            Some(false) => "DIFFERENT BITS",
+            None => "not run (--no-vm)",
+        };
+        emit(&format!(
+            "tract vs verdict: max abs {:e}, max rel {:e}{} ({})\nVM vs native: {vm_line}\n\
+             argmax: tract {:?}, verdict {:?}; time: tract {tract_seconds:.3} s, native {native_seconds:.3} s\n",
+            diff.max_abs,
+            diff.max_rel,
+            if diff.nan_mismatches > 0 {
+                format!(", {} NaN mismatches", diff.nan_mismatches)
+            } else {
+                String::new()
+            },
+            if close {
+                "within tolerance"
+            } else {
+                "OUT OF TOLERANCE"
+            },
+            argmax(&want),
+            argmax(&native)
+        ))?;
+    }
+    Ok(ok)
+}

@@ -1,0 +1,199 @@
+//! Reading inputs and writing outputs: `.npy`, JSON (nested arrays of
+//! numbers) and, for image models, 8-bit PNG (scaled to `[0, 1]`, laid out
+//! as the model's `[1, C, H, W]` or `[1, H, W]` input).
+
+use std::path::Path;
+
+use crate::npy::{self, Array};
+
+/// Why a tensor file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct TensorIoError {
+    /// The file.
+    pub path: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+fn fail(path: &Path, message: impl std::fmt::Display) -> TensorIoError {
+    TensorIoError {
+        path: path.display().to_string(),
+        message: message.to_string(),
+    }
+}
+
+fn extension(path: &Path) -> String {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+/// Reads a tensor for a model input of shape `shape`; the file must hold
+/// as many values as the shape.
+///
+/// # Errors
+///
+/// [`TensorIoError`] naming the file.
+pub fn read_input(path: &Path, shape: &[usize]) -> Result<Vec<f32>, TensorIoError> {
+    let bytes = std::fs::read(path).map_err(|e| fail(path, e))?;
+    let data = match extension(path).as_str() {
+        "npy" => npy::read(&bytes).map_err(|e| fail(path, e))?.data,
+        "json" => {
+            let value: serde_json::Value =
+                serde_json::from_slice(&bytes).map_err(|e| fail(path, e))?;
+            let mut out = Vec::new();
+            flatten(&value, &mut out).map_err(|e| fail(path, e))?;
+            out
+        }
+        "png" => read_png(&bytes, shape).map_err(|e| fail(path, e))?,
+        "pb" => decode_pb(&bytes).map_err(|e| fail(path, e))?.data,
+        other => {
+            return Err(fail(
+                path,
+                format!("unknown extension `{other}`: use .npy, .json, .png or .pb"),
+            ));
+        }
+    };
+    let want: usize = shape.iter().product();
+    if data.len() != want {
+        return Err(fail(
+            path,
+            format!(
+                "{} values, the model input {shape:?} takes {want}",
+                data.len()
+            ),
+        ));
+    }
+    Ok(data)
+}
+
+/// Reads an ONNX `TensorProto` file (as the ONNX test data sets hold) of
+/// floats.
+///
+/// # Errors
+///
+/// [`TensorIoError`] naming the file.
+pub fn read_pb(path: &Path) -> Result<Array, TensorIoError> {
+    let bytes = std::fs::read(path).map_err(|e| fail(path, e))?;
+    decode_pb(&bytes).map_err(|e| fail(path, e))
+}
+
+fn decode_pb(bytes: &[u8]) -> Result<Array, String> {
+    let proto = tract_onnx::tensor::proto_from_reader(bytes).map_err(|e| format!("{e:#}"))?;
+    let tensor = tract_onnx::tensor::load_tensor(
+        &tract_onnx::data_resolver::FopenDataResolver,
+        &proto,
+        None,
+    )
+    .map_err(|e| format!("{e:#}"))?;
+    if !tensor.datum_type().is_float() {
+        return Err(format!(
+            "a {:?} tensor; floats are needed",
+            tensor.datum_type()
+        ));
+    }
+    let data = tensor
+        .cast_to::<f32>()
+        .and_then(|t| {
+            t.try_as_plain_ram()
+                .and_then(|v| v.as_slice::<f32>().map(<[f32]>::to_vec))
+        })
+        .map_err(|e| format!("{e:#}"))?;
+    Ok(Array {
+        shape: tensor.shape().to_vec(),
+        data,
+    })
+}
+
+fn flatten(v: &serde_json::Value, out: &mut Vec<f32>) -> Result<(), String> {
+    match v {
+        serde_json::Value::Array(items) => items.iter().try_for_each(|i| flatten(i, out)),
+        serde_json::Value::Number(n) => {
+            out.push(n.as_f64().ok_or("a number out of range")? as f32);
+            Ok(())
+        }
+        other => Err(format!("expected numbers or arrays, found {other}")),
+    }
+}
+
+/// Decodes an 8-bit PNG into the `[1, C, H, W]` (or `[1, H, W]`, `[H, W]`)
+/// layout of `shape`, channel-major, each value divided by 255.
+fn read_png(bytes: &[u8], shape: &[usize]) -> Result<Vec<f32>, String> {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().map_err(|e| e.to_string())?;
+    let mut buf = vec![0; reader.output_buffer_size().ok_or("image too large")?];
+    let info = reader.next_frame(&mut buf).map_err(|e| e.to_string())?;
+    let (w, h) = (info.width as usize, info.height as usize);
+    let channels = info.color_type.samples();
+    let (c, mh, mw) = match shape {
+        [1, c, mh, mw] => (*c, *mh, *mw),
+        [1, mh, mw] | [mh, mw] => (1, *mh, *mw),
+        _ => return Err(format!("the model input {shape:?} is not an image")),
+    };
+    if (mh, mw) != (h, w) {
+        return Err(format!("image is {w}x{h}, the model takes {mw}x{mh}"));
+    }
+    let pixels = &buf[..h * w * channels];
+    let gray = |p: &[u8]| match p.len() {
+        1 | 2 => f32::from(p[0]),
+        _ => (f32::from(p[0]) + f32::from(p[1]) + f32::from(p[2])) / 3.0,
+    };
+    let mut out = Vec::with_capacity(c * h * w);
+    for ch in 0..c {
+        for p in pixels.chunks_exact(channels) {
+            let v = match (c, channels) {
+                (1, _) => gray(p),
+                (3, 3 | 4) => f32::from(p[ch]),
+                (3, 1 | 2) => f32::from(p[0]),
+                _ => return Err(format!("cannot map {channels} channels onto {c}")),
+            };
+            out.push(v / 255.0);
+        }
+    }
+    Ok(out)
+}
+
+/// Writes an output tensor: `.npy`, or `.json` (a nested array).
+///
+/// # Errors
+///
+/// [`TensorIoError`] naming the file.
+pub fn write_output(path: &Path, shape: &[usize], data: &[f32]) -> Result<(), TensorIoError> {
+    let bytes = match extension(path).as_str() {
+        "npy" => npy::write(&Array {
+            shape: shape.to_vec(),
+            data: data.to_vec(),
+        }),
+        "json" => to_json(shape, data).to_string().into_bytes(),
+        other => {
+            return Err(fail(
+                path,
+                format!("unknown extension `{other}`: use .npy or .json"),
+            ));
+        }
+    };
+    std::fs::write(path, bytes).map_err(|e| fail(path, e))
+}
+
+/// A tensor as nested JSON arrays (non-finite values as null).
+pub fn to_json(shape: &[usize], data: &[f32]) -> serde_json::Value {
+    match shape.split_first() {
+        None => data
+            .first()
+            .map_or(serde_json::Value::Null, |&x| json_number(x)),
+        Some((_, [])) => data.iter().map(|&x| json_number(x)).collect(),
+        Some((&n, rest)) => {
+            let step: usize = rest.iter().product();
+            (0..n)
+                .map(|i| to_json(rest, &data[i * step..(i + 1) * step]))
+                .collect()
+        }
+    }
+}
+
+fn json_number(x: f32) -> serde_json::Value {
+    serde_json::Number::from_f64(f64::from(x)).map_or(serde_json::Value::Null, Into::into)
+}

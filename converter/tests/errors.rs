@@ -1,0 +1,98 @@
+//! Conversion errors name the problem: symbolic input shapes, models with
+//! several inputs, unsupported nodes (all of them at once).
+
+use tract_onnx::pb::ModelProto;
+use tract_onnx::pb::tensor_shape_proto::dimension::Value as Dim;
+use tract_onnx::pb::type_proto::Value as Type;
+use tract_onnx::prelude::Framework;
+use verdict_converter::error::ConvertError;
+use verdict_converter::{InputShape, load, lower};
+
+fn digits_mlp() -> ModelProto {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/digits_mlp.onnx");
+    tract_onnx::onnx()
+        .proto_model_for_path(path)
+        .expect("models/digits_mlp.onnx")
+}
+
+fn convert(proto: &ModelProto, shapes: &[InputShape]) -> Result<(), ConvertError> {
+    let model = load::parse_proto(proto, None)?;
+    let typed = load::typed_model(model, shapes)?;
+    lower::lower(&typed, "test", &mut |_, _| {}).map(|_| ())
+}
+
+/// The MLP with a symbolic batch dimension `N`.
+fn symbolic() -> ModelProto {
+    let mut proto = digits_mlp();
+    let graph = proto.graph.as_mut().expect("graph");
+    for io in graph.input.iter_mut().chain(graph.output.iter_mut()) {
+        let Some(Type::TensorType(t)) = io.r#type.as_mut().and_then(|t| t.value.as_mut()) else {
+            panic!("tensor type");
+        };
+        t.shape.as_mut().expect("shape").dim[0].value = Some(Dim::DimParam("N".into()));
+    }
+    proto
+}
+
+#[test]
+fn symbolic_input_asks_for_a_shape() {
+    let e = convert(&symbolic(), &[]).expect_err("symbolic");
+    let message = e.to_string();
+    assert!(matches!(e, ConvertError::SymbolicInput { .. }), "{message}");
+    assert!(message.contains("--input-shape x="), "{message}");
+    let shape: InputShape = "x=1x64".parse().expect("parses");
+    convert(&symbolic(), &[shape]).expect("converts with the shape given");
+}
+
+#[test]
+fn bad_input_shapes_are_rejected() {
+    for spec in ["x=1x0", "x=1xq", "=1x64"] {
+        assert!(spec.parse::<InputShape>().is_err(), "{spec}");
+    }
+    let wrong: InputShape = "y=1x64".parse().expect("parses");
+    let e = convert(&digits_mlp(), &[wrong]).expect_err("no input y");
+    assert!(e.to_string().contains("inputs are: x"), "{e}");
+}
+
+#[test]
+fn several_inputs_are_rejected() {
+    let mut proto = digits_mlp();
+    let graph = proto.graph.as_mut().expect("graph");
+    // Make the first weight a graph input instead of an initializer.
+    let w1 = graph.initializer.remove(0);
+    let mut input = graph.input[0].clone();
+    input.name = w1.name.clone();
+    graph.input.push(input);
+    let e = convert(&proto, &[]).expect_err("two inputs");
+    assert!(
+        matches!(e, ConvertError::Arity { inputs: 2, .. })
+            || matches!(e, ConvertError::Tract { .. }),
+        "{e}"
+    );
+}
+
+#[test]
+fn every_unsupported_node_is_listed() {
+    let mut proto = digits_mlp();
+    let graph = proto.graph.as_mut().expect("graph");
+    for node in &mut graph.node {
+        if node.op_type == "Relu" {
+            node.op_type = "Floor".into();
+        }
+        if node.op_type == "Softmax" {
+            node.op_type = "Round".into();
+            node.attribute.clear();
+        }
+    }
+    let e = convert(&proto, &[]).expect_err("unsupported");
+    let ConvertError::Unsupported(nodes) = &e else {
+        panic!("{e}");
+    };
+    assert_eq!(nodes.0.len(), 2, "{e}");
+    let message = e.to_string();
+    assert!(
+        message.contains("Floor") && message.contains("Round"),
+        "{message}"
+    );
+    assert!(message.contains("supported tract ops: EinSum"), "{message}");
+}

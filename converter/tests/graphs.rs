@@ -1,0 +1,186 @@
+//! Small hand-built ONNX graphs for the lowering paths the single-input
+//! node tests do not reach: batched and transposed products, Einsum with a
+//! constant operand, Clip, Expand. Each is checked against tract, and the
+//! VM against the native engine bit for bit.
+
+use tract_onnx::pb::attribute_proto::AttributeType;
+use tract_onnx::pb::tensor_proto::DataType;
+use tract_onnx::pb::tensor_shape_proto::Dimension;
+use tract_onnx::pb::tensor_shape_proto::dimension::Value as Dim;
+use tract_onnx::pb::type_proto::Value as Type;
+use tract_onnx::pb::{AttributeProto, ModelProto, NodeProto, TensorProto};
+use tract_onnx::prelude::Framework;
+use verdict_converter::check::{Diff, run_tract};
+use verdict_converter::{load, lower};
+use verdict_dnn::engine::Compiled;
+
+fn node(op: &str, inputs: &[&str], attributes: Vec<AttributeProto>) -> NodeProto {
+    NodeProto {
+        op_type: op.into(),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec!["y".into()],
+        attribute: attributes,
+        ..NodeProto::default()
+    }
+}
+
+fn ints(name: &str, v: &[i64]) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::Ints as i32,
+        ints: v.to_vec(),
+        ..AttributeProto::default()
+    }
+}
+
+fn string(name: &str, v: &str) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::String as i32,
+        s: v.as_bytes().to_vec(),
+        ..AttributeProto::default()
+    }
+}
+
+fn floats(name: &str, dims: &[i64]) -> TensorProto {
+    let n: i64 = dims.iter().product();
+    TensorProto {
+        name: name.into(),
+        dims: dims.to_vec(),
+        data_type: DataType::Float as i32,
+        float_data: (0..n)
+            .map(|i| ((i * 37 % 23) as f32 - 11.0) / 8.0)
+            .collect(),
+        ..TensorProto::default()
+    }
+}
+
+fn int64s(name: &str, values: &[i64]) -> TensorProto {
+    TensorProto {
+        name: name.into(),
+        dims: vec![values.len() as i64],
+        data_type: DataType::Int64 as i32,
+        int64_data: values.to_vec(),
+        ..TensorProto::default()
+    }
+}
+
+/// A model computing `nodes` (the last one writes `y`) on input `x`.
+fn model(shape: &[i64], mut nodes: Vec<NodeProto>, initializer: Vec<TensorProto>) -> ModelProto {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/digits_mlp.onnx");
+    let mut proto = tract_onnx::onnx()
+        .proto_model_for_path(path)
+        .expect("template model");
+    let graph = proto.graph.as_mut().expect("graph");
+    let n = nodes.len();
+    for (i, node) in nodes.iter_mut().enumerate().take(n - 1) {
+        node.output = vec![format!("t{i}")];
+    }
+    graph.node = nodes;
+    graph.initializer = initializer;
+    let Some(Type::TensorType(t)) = graph.input[0]
+        .r#type
+        .as_mut()
+        .and_then(|t| t.value.as_mut())
+    else {
+        panic!("tensor input");
+    };
+    t.shape.as_mut().expect("shape").dim = shape
+        .iter()
+        .map(|&d| Dimension {
+            value: Some(Dim::DimValue(d)),
+            ..Dimension::default()
+        })
+        .collect();
+    graph.output[0].name = "y".into();
+    graph.output[0].r#type = None;
+    proto
+}
+
+/// Converts and checks the model; returns its verdict op names.
+fn check(proto: &ModelProto, shape: &[usize]) -> Vec<&'static str> {
+    let inference = load::parse_proto(proto, None).expect("parses");
+    let typed = load::typed_model(inference, &[]).expect("types");
+    let model = lower::lower(&typed, "graph", &mut |_, _| {}).expect("lowers");
+    let ops = model.nodes.iter().map(|n| n.op.name()).collect();
+    let compiled = Compiled::new(model).expect("compiles");
+    let x: Vec<f32> = (0..shape.iter().product::<usize>())
+        .map(|i| ((i * 13 % 17) as f32 - 8.0) / 4.0)
+        .collect();
+    let native = compiled.run_native(&x).expect("native").output();
+    let vm = compiled.run_vm(&x).expect("VM").output;
+    assert!(
+        vm.iter()
+            .map(|v| v.to_bits())
+            .eq(native.iter().map(|v| v.to_bits()))
+    );
+    let want = run_tract(&typed, shape, &x).expect("tract");
+    assert!(
+        Diff::within(&native, &want, 1e-5, 1e-6),
+        "{:?}",
+        Diff::of(&native, &want)
+    );
+    ops
+}
+
+fn count(ops: &[&str], op: &str) -> usize {
+    ops.iter().filter(|&&o| o == op).count()
+}
+
+#[test]
+fn batched_matmul_with_a_constant() {
+    let m = model(
+        &[2, 3, 4],
+        vec![node("MatMul", &["x", "w"], vec![])],
+        vec![floats("w", &[2, 4, 5])],
+    );
+    let ops = check(&m, &[2, 3, 4]);
+    assert_eq!(count(&ops, "Gemm"), 2, "{ops:?}");
+}
+
+#[test]
+fn batched_matmul_of_the_input_with_itself() {
+    let nodes = vec![
+        node("Transpose", &["x"], vec![ints("perm", &[0, 2, 1])]),
+        node("MatMul", &["x", "t0"], vec![]),
+    ];
+    let ops = check(&model(&[2, 3, 4], nodes, vec![]), &[2, 3, 4]);
+    assert_eq!(count(&ops, "Gemm"), 2, "{ops:?}");
+}
+
+#[test]
+fn einsum_with_a_transposed_constant() {
+    let nodes = vec![node(
+        "Einsum",
+        &["x", "w"],
+        vec![string("equation", "bij,kj->kbi")],
+    )];
+    check(
+        &model(&[2, 3, 4], nodes, vec![floats("w", &[5, 4])]),
+        &[2, 3, 4],
+    );
+}
+
+#[test]
+fn clip_and_expand() {
+    let lo = TensorProto {
+        dims: vec![],
+        float_data: vec![-0.5],
+        ..floats("lo", &[])
+    };
+    let hi = TensorProto {
+        dims: vec![],
+        float_data: vec![0.75],
+        ..floats("hi", &[])
+    };
+    let nodes = vec![
+        node("Clip", &["x", "lo", "hi"], vec![]),
+        node("Expand", &["t0", "shape"], vec![]),
+    ];
+    let m = model(&[3, 1], nodes, vec![lo, hi, int64s("shape", &[2, 3, 4])]);
+    let ops = check(&m, &[3, 1]);
+    assert!(
+        count(&ops, "Concat") >= 2 && count(&ops, "Min") == 1,
+        "{ops:?}"
+    );
+}
