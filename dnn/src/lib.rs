@@ -3,6 +3,8 @@
 pub mod compile;
 pub mod emit;
 pub mod engine;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod ir;
 pub mod math;
 pub mod ops;

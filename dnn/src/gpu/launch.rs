@@ -1,0 +1,351 @@
+//! What each op launches: kernel names, parameter blocks and work sizes,
+//! computed once per model from the op's attributes and the memory layout.
+//! The parameter layouts are those stated above each kernel in `kernels/`.
+
+use verdict_vm::CODE_END;
+
+use super::recipes::{binary_code, unary_code};
+use crate::engine::Compiled;
+use crate::ir::{TensorId, numel};
+use crate::ops::binary::broadcast_strides;
+use crate::ops::pool::PoolKind;
+use crate::ops::reduce::ReduceKind;
+use crate::ops::window::Window;
+use crate::ops::{OpKind, strides};
+use crate::plan::WEIGHTS_BASE;
+
+/// Work-group side of the tiled GEMM kernel (`GEMM_TILE` in gemm.cl).
+const GEMM_TILE: usize = 16;
+
+/// A launch before its parameters are uploaded.
+pub(super) struct Plan {
+    /// The kernel's name in the program.
+    pub(super) kernel: &'static str,
+    /// Its parameter block.
+    pub(super) params: Vec<i32>,
+    /// Work items per dimension (rounded up to `local` at launch).
+    pub(super) global: Vec<usize>,
+    /// The work-group size, for kernels that need one.
+    pub(super) local: Option<Vec<usize>>,
+}
+
+impl Plan {
+    /// A one-dimensional launch over `count` work items.
+    fn flat(kernel: &'static str, params: Vec<i32>, count: usize) -> Plan {
+        Plan {
+            kernel,
+            params,
+            global: vec![count],
+            local: None,
+        }
+    }
+}
+
+/// Word offset of an address in the arena.
+pub(super) fn arena_at(addr: u32) -> i32 {
+    ((addr - CODE_END) / 4) as i32
+}
+
+/// An input operand: which buffer (0 the arena, 1 the weights) and the word
+/// offset in it.
+fn operand(c: &Compiled, t: TensorId) -> [i32; 2] {
+    let addr = c.program.layout.tensors[t];
+    if c.model.tensors[t].data.is_some() {
+        [1, ((addr - WEIGHTS_BASE) / 4) as i32]
+    } else {
+        [0, arena_at(addr)]
+    }
+}
+
+/// A size or offset as a kernel parameter.
+fn int(x: usize) -> i32 {
+    i32::try_from(x).expect("model sizes fit in i32 (the arena is below 4 GiB)")
+}
+
+/// Sizes as kernel parameters.
+fn ints(xs: &[usize]) -> impl Iterator<Item = i32> + '_ {
+    xs.iter().map(|&x| int(x))
+}
+
+/// Row-major strides of `shape` as i32.
+fn contiguous(shape: &[usize]) -> Vec<i32> {
+    ints(&strides(shape)).collect()
+}
+
+/// A strided copy of `dims` words from `src` (operand with `src_off` added)
+/// to the arena at `dst` with the given strides.
+fn copy(
+    mut src: [i32; 2],
+    src_off: i32,
+    dst: i32,
+    dims: &[usize],
+    src_strides: &[i32],
+    dst_strides: &[i32],
+) -> Plan {
+    src[1] += src_off;
+    let mut p = vec![src[0], src[1], dst, int(numel(dims)), int(dims.len())];
+    p.extend(ints(dims));
+    p.extend(src_strides);
+    p.extend(dst_strides);
+    Plan::flat("copy_strided", p, numel(dims))
+}
+
+/// The copy of `[planes, h, w]` words of `src` into the interior of the
+/// padded scratch buffer at `dst`, after filling it with `fill` if given:
+/// what `Window::emit_pad` writes.
+fn pad_copy(
+    win: &Window,
+    src: [i32; 2],
+    dst: i32,
+    [planes, h, w]: [usize; 3],
+    fill: Option<u32>,
+) -> Vec<Plan> {
+    let (hp, wp) = win.padded(h, w);
+    let mut out = Vec::new();
+    if let Some(v) = fill {
+        out.push(Plan::flat(
+            "fill",
+            vec![dst, int(planes * hp * wp), v as i32],
+            planes * hp * wp,
+        ));
+    }
+    let interior = dst + int(win.pads[0] * wp + win.pads[1]);
+    out.push(copy(
+        src,
+        0,
+        interior,
+        &[planes, h, w],
+        &contiguous(&[planes, h, w]),
+        &[int(hp * wp), int(wp), 1],
+    ));
+    out
+}
+
+/// The launches of node `n`, in order.
+pub(super) fn plan_node(c: &Compiled, n: usize) -> Vec<Plan> {
+    let model = &c.model;
+    let layout = &c.program.layout;
+    let node = &model.nodes[n];
+    let shape = |t: TensorId| model.tensors[t].shape.as_slice();
+    let out_shape = shape(node.output);
+    let count = numel(out_shape);
+    let y = arena_at(layout.tensors[node.output]);
+    let x = operand(c, node.inputs[0]);
+    match &node.op {
+        OpKind::Gemm(g) => {
+            let (a, b) = (shape(node.inputs[0]), shape(node.inputs[1]));
+            let (m, k, a_strides) = if g.trans_a {
+                (a[1], a[0], [1, a[1]])
+            } else {
+                let k = a[a.len() - 1];
+                (numel(&a[..a.len() - 1]), k, [k, 1])
+            };
+            let (nn, b_strides) = if g.trans_b {
+                (b[0], [1, k])
+            } else {
+                (b[1], [b[1], 1])
+            };
+            let (cop, c_strides) = match node.inputs.get(2) {
+                Some(&t) => (operand(c, t), broadcast_strides(shape(t), &[m, nn])),
+                None => ([0, 0], vec![0, 0]),
+            };
+            let mut p = vec![x[0], x[1]];
+            p.extend(operand(c, node.inputs[1]));
+            p.extend(cop);
+            p.extend([y, int(m), int(nn), int(k)]);
+            p.extend(ints(&a_strides));
+            p.extend(ints(&b_strides));
+            p.extend(ints(&c_strides));
+            p.extend([
+                i32::from(node.inputs.len() == 3),
+                i32::from(g.alpha != 1.0),
+                g.alpha.to_bits() as i32,
+                i32::from(g.beta == 1.0),
+                g.beta.to_bits() as i32,
+            ]);
+            vec![Plan {
+                kernel: "gemm",
+                params: p,
+                global: vec![nn, m],
+                local: Some(vec![GEMM_TILE, GEMM_TILE]),
+            }]
+        }
+        OpKind::Conv(conv) => {
+            let (xs, ws) = (shape(node.inputs[0]), shape(node.inputs[1]));
+            let win = &conv.window;
+            let [nb, ch, h, w] = [xs[0], xs[1], xs[2], xs[3]];
+            let (oc, kh, kw) = (ws[0], ws[2], ws[3]);
+            let (oh, ow) = win.output(h, w).expect("validated model");
+            let (hp, wp) = win.padded(h, w);
+            let mut plans = Vec::new();
+            let xp = match layout.scratch[n].first() {
+                Some(&(addr, _)) => {
+                    plans.extend(pad_copy(win, x, arena_at(addr), [nb * ch, h, w], None));
+                    [0, arena_at(addr)]
+                }
+                None => x,
+            };
+            let bias = node.inputs.get(2).map_or([0, 0], |&t| operand(c, t));
+            let mut p = vec![xp[0], xp[1]];
+            p.extend(operand(c, node.inputs[1]));
+            p.extend(bias);
+            p.extend([i32::from(node.inputs.len() == 3), y, int(count)]);
+            p.extend(ints(&[ch, hp, wp, oc, conv.group, kh, kw, oh, ow]));
+            p.extend(ints(&win.strides));
+            p.extend(ints(&win.dilations));
+            plans.push(Plan::flat("conv", p, count));
+            plans
+        }
+        OpKind::Pool(pool) => {
+            let xs = shape(node.inputs[0]);
+            let [nb, ch, h, w] = [xs[0], xs[1], xs[2], xs[3]];
+            let win = match pool.kind {
+                PoolKind::GlobalAvg | PoolKind::GlobalMax => Window::new([h, w]),
+                PoolKind::Max | PoolKind::Avg { .. } => pool.window.clone(),
+            };
+            let is_max = matches!(pool.kind, PoolKind::Max | PoolKind::GlobalMax);
+            let (oh, ow) = win.output(h, w).expect("validated model");
+            let (hp, wp) = win.padded(h, w);
+            let mut plans = Vec::new();
+            let xp = match layout.scratch[n].first() {
+                Some(&(addr, _)) => {
+                    let fill = is_max.then_some(0xFF80_0000);
+                    plans.extend(pad_copy(&win, x, arena_at(addr), [nb * ch, h, w], fill));
+                    [0, arena_at(addr)]
+                }
+                None => x,
+            };
+            let divisors = node.inputs.get(1).map_or([0, 0], |&t| operand(c, t));
+            let mut p = vec![xp[0], xp[1], divisors[0], divisors[1]];
+            p.extend([i32::from(node.inputs.len() == 2), y, int(count)]);
+            p.extend(ints(&[hp, wp, oh, ow]));
+            p.extend(ints(&win.kernel));
+            p.extend(ints(&win.strides));
+            p.extend(ints(&win.dilations));
+            p.push(i32::from(is_max));
+            p.push(((win.kernel[0] * win.kernel[1]) as f32).to_bits() as i32);
+            plans.push(Plan::flat("pool", p, count));
+            plans
+        }
+        OpKind::Binary(b) => {
+            let mut p = vec![x[0], x[1]];
+            p.extend(operand(c, node.inputs[1]));
+            p.extend([
+                y,
+                int(count),
+                binary_code(b.op) as i32,
+                int(out_shape.len()),
+            ]);
+            p.extend(ints(out_shape));
+            for &t in &node.inputs {
+                p.extend(ints(&broadcast_strides(shape(t), out_shape)));
+            }
+            vec![Plan::flat("binary", p, count)]
+        }
+        OpKind::Unary(u) => {
+            let (code, a0, a1) = unary_code(u.op);
+            let p = vec![x[0], x[1], y, int(count), code as i32, a0 as i32, a1 as i32];
+            vec![Plan::flat("unary", p, count)]
+        }
+        OpKind::Reshape(_) => vec![copy(x, 0, y, &[count], &[1], &[1])],
+        OpKind::Transpose(t) => {
+            let s = contiguous(shape(node.inputs[0]));
+            let src: Vec<i32> = t.perm.iter().map(|&d| s[d]).collect();
+            vec![copy(x, 0, y, out_shape, &src, &contiguous(out_shape))]
+        }
+        OpKind::Slice(sl) => {
+            let s = contiguous(shape(node.inputs[0]));
+            let offset = sl
+                .ranges
+                .iter()
+                .zip(&s)
+                .map(|(r, &st)| int(r.start) * st)
+                .sum();
+            let src: Vec<i32> = sl
+                .ranges
+                .iter()
+                .zip(&s)
+                .map(|(r, &st)| i32::try_from(r.step).expect("step fits in i32") * st)
+                .collect();
+            vec![copy(x, offset, y, out_shape, &src, &contiguous(out_shape))]
+        }
+        OpKind::Concat(cat) => {
+            let out = contiguous(out_shape);
+            let mut at = 0;
+            node.inputs
+                .iter()
+                .map(|&t| {
+                    let xs = shape(t);
+                    let plan = copy(
+                        operand(c, t),
+                        0,
+                        y + at * out[cat.axis],
+                        xs,
+                        &contiguous(xs),
+                        &out,
+                    );
+                    at += int(xs[cat.axis]);
+                    plan
+                })
+                .collect()
+        }
+        OpKind::Pad(pad) => {
+            let out = contiguous(out_shape);
+            let xs = shape(node.inputs[0]);
+            let offset: i32 = pad.begin.iter().zip(&out).map(|(&b, &s)| int(b) * s).sum();
+            vec![
+                Plan::flat(
+                    "fill",
+                    vec![y, int(count), pad.value.to_bits() as i32],
+                    count,
+                ),
+                copy(x, 0, y + offset, xs, &contiguous(xs), &out),
+            ]
+        }
+        OpKind::Reduce(r) => {
+            let xs = shape(node.inputs[0]);
+            let s = contiguous(xs);
+            let (mut kd, mut ks, mut rd, mut rs) = (vec![], vec![], vec![], vec![]);
+            for d in 0..xs.len() {
+                if r.axes.contains(&d) {
+                    rd.push(xs[d]);
+                    rs.push(s[d]);
+                } else {
+                    kd.push(xs[d]);
+                    ks.push(s[d]);
+                }
+            }
+            let kind = match r.kind {
+                ReduceKind::Sum => 0,
+                ReduceKind::Mean => 1,
+                ReduceKind::Max => 2,
+                ReduceKind::Min => 3,
+            };
+            let inner = numel(&rd);
+            let mut p = vec![x[0], x[1], y, int(count), kind];
+            p.push((inner as f32).to_bits() as i32);
+            p.extend([int(inner), int(kd.len()), int(rd.len())]);
+            p.extend(ints(&kd));
+            p.extend(ks);
+            p.extend(ints(&rd));
+            p.extend(rs);
+            vec![Plan::flat("reduce", p, count)]
+        }
+        OpKind::Softmax(sm) => {
+            let xs = shape(node.inputs[0]);
+            let outer = numel(&xs[..sm.axis]);
+            let inner = numel(&xs[sm.axis + 1..]);
+            let rows = outer * inner;
+            let p = vec![
+                x[0],
+                x[1],
+                y,
+                int(rows),
+                int(xs[sm.axis]),
+                int(inner),
+                i32::from(sm.log),
+            ];
+            vec![Plan::flat("softmax", p, rows)]
+        }
+    }
+}
