@@ -39,6 +39,24 @@ impl Default for Config {
     }
 }
 
+impl Config {
+    /// The creation code of a `ClaimManager` with this configuration over
+    /// `registry` and `verifier`: the bytecode and its constructor arguments.
+    pub fn manager_code(&self, registry: Address, verifier: Address) -> Bytes {
+        let args = ClaimManager::constructorCall {
+            registry_: registry,
+            verifier_: verifier,
+            minClaimBond_: self.min_claim_bond,
+            minChallengeBond_: self.min_challenge_bond,
+            challengeWindow_: self.challenge_window,
+            clockBudget_: self.clock_budget,
+            requestTtl_: self.request_ttl,
+        }
+        .abi_encode();
+        [ClaimManager::BYTECODE.as_ref(), &args].concat().into()
+    }
+}
+
 /// Revert data, decoded as the custom error of whichever contract raised it
 /// (errors of the registry and the verifier reach callers of the manager
 /// unchanged).
@@ -129,18 +147,7 @@ impl Deployment {
         let mut evm = Evm::new();
         let verifier = evm.deploy(VerdictVM::BYTECODE.clone())?;
         let registry = evm.deploy(ModelRegistry::BYTECODE.clone())?;
-        let args = ClaimManager::constructorCall {
-            registry_: registry,
-            verifier_: verifier,
-            minClaimBond_: config.min_claim_bond,
-            minChallengeBond_: config.min_challenge_bond,
-            challengeWindow_: config.challenge_window,
-            clockBudget_: config.clock_budget,
-            requestTtl_: config.request_ttl,
-        }
-        .abi_encode();
-        let code = [ClaimManager::BYTECODE.as_ref(), &args].concat();
-        let manager = evm.deploy(code.into())?;
+        let manager = evm.deploy(config.manager_code(registry, verifier))?;
         Ok(Deployment {
             evm,
             verifier,

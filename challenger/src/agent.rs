@@ -1,0 +1,713 @@
+//! The agent: follows the contracts' events, defends the claims its account
+//! posted, challenges the claims its own runs refute, plays every game it is
+//! in to the end, finalizes, refunds and withdraws. One loop serves the
+//! submitter and the watchdog; what differs is [`AgentConfig`].
+//!
+//! Each [`Agent::tick`] reads the events since its cursor, records them,
+//! saves the record, then acts on the chain's current state. Because every
+//! action is decided from the chain (the game's position, whose turn it is),
+//! an agent killed at any point and restarted from its record carries on
+//! where it was: nothing is done twice, nothing is skipped.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy_primitives::{B256, Bytes, U256, keccak256};
+use alloy_sol_types::{SolCall, SolEventInterface};
+use tokio::sync::{mpsc, watch};
+use verdict_contracts::bindings::ClaimManager::{self, ClaimManagerEvents as Ev};
+use verdict_contracts::bindings::ModelRegistry::{self, ModelRegistryEvents};
+use verdict_dnn::engine::RunError;
+
+use crate::chain::{Chain, ChainError};
+use crate::deployment::Deployment;
+use crate::game::{self, CHALLENGER, Choice, DEFENDER, GAME_OPEN};
+use crate::model::ModelInfo;
+use crate::store::{
+    AgentState, ClaimRecord, ClaimStatus, GameRecord, GameStatus, Role, Store, StoreError, Verdict,
+};
+use crate::trace::{ClaimData, Tamper, Trace, f32s};
+
+/// How an agent plays.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// Where its record lives.
+    pub data_dir: PathBuf,
+    /// Challenge the claims its own runs refute (the watchdog).
+    pub watch: bool,
+    /// The bond it posts with a challenge, in wei.
+    pub challenge_bond: U256,
+    /// How it picks parts as a challenger.
+    pub choice: Choice,
+    /// Challenge every true claim of its models with an invented final
+    /// state: a dishonest challenger, for demonstrations and tests.
+    pub grief: bool,
+    /// Time between ticks.
+    pub poll: Duration,
+}
+
+impl AgentConfig {
+    /// An honest agent recording in `data_dir`.
+    pub fn new(data_dir: PathBuf, challenge_bond: U256) -> AgentConfig {
+        AgentConfig {
+            data_dir,
+            watch: false,
+            challenge_bond,
+            choice: Choice::Honest,
+            grief: false,
+            poll: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Something the agent did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Activity {
+    /// Posted a claim.
+    Submitted {
+        /// The claim.
+        claim_id: u64,
+        /// Gas used.
+        gas: u64,
+    },
+    /// Challenged a claim.
+    Challenged {
+        /// The claim.
+        claim_id: u64,
+        /// The game it opened.
+        game_id: u64,
+        /// Gas used.
+        gas: u64,
+    },
+    /// Made a move.
+    Moved {
+        /// The game.
+        game_id: u64,
+        /// The function.
+        name: &'static str,
+        /// Gas used.
+        gas: u64,
+    },
+    /// A game it played ended.
+    GameEnded {
+        /// The game.
+        game_id: u64,
+        /// How.
+        status: GameStatus,
+    },
+    /// Finalized a claim.
+    Finalized {
+        /// The claim.
+        claim_id: u64,
+    },
+    /// Withdrew its credit.
+    Withdrew {
+        /// Wei.
+        amount: U256,
+    },
+}
+
+/// Why an agent stopped or a tick failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The chain failed.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// The record could not be read or written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A model could not run on a claim's input.
+    #[error("claim {claim_id}: {source}")]
+    Run {
+        /// The claim.
+        claim_id: u64,
+        /// Why.
+        source: RunError,
+    },
+    /// A claim's model is not one the agent has.
+    #[error("claim {0}: the agent has no package for its model")]
+    UnknownModel(u64),
+}
+
+/// An agent on one account.
+#[derive(Debug)]
+pub struct Agent {
+    chain: Chain,
+    deployment: Deployment,
+    config: AgentConfig,
+    /// Packages by package hash.
+    packages: HashMap<B256, Arc<ModelInfo>>,
+    store: Store,
+    /// True runs by claim id, rebuilt from the record when missing.
+    traces: HashMap<u64, Trace>,
+}
+
+impl Agent {
+    /// An agent with `models`, resuming from its record if there is one.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError::Store`] if the record cannot be read.
+    pub fn new(
+        chain: Chain,
+        deployment: Deployment,
+        config: AgentConfig,
+        models: Vec<Arc<ModelInfo>>,
+    ) -> Result<Agent, AgentError> {
+        let store = Store::open(&config.data_dir, deployment.start_block)?;
+        let packages = models.into_iter().map(|m| (m.package_hash, m)).collect();
+        Ok(Agent {
+            chain,
+            deployment,
+            config,
+            packages,
+            store,
+            traces: HashMap::new(),
+        })
+    }
+
+    /// The chain access.
+    pub fn chain(&self) -> &Chain {
+        &self.chain
+    }
+
+    /// What the agent has recorded.
+    pub fn state(&self) -> &AgentState {
+        &self.store.state
+    }
+
+    fn model(&self, model_id: &B256) -> Option<Arc<ModelInfo>> {
+        let hash = self.store.state.models.get(model_id)?;
+        self.packages.get(hash).cloned()
+    }
+
+    /// Posts the claim of `model` on `input` (with `tamper`, a wrong one)
+    /// with `bond`, and records it so that the agent defends it.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError`] if the run or the transaction fails.
+    pub async fn submit(
+        &mut self,
+        model: &Arc<ModelInfo>,
+        input: &[f32],
+        tamper: Option<Tamper>,
+        bond: U256,
+    ) -> Result<(u64, ClaimData, Vec<Activity>), AgentError> {
+        let trace = Trace::new(model.clone(), input).map_err(|source| AgentError::Run {
+            claim_id: 0,
+            source,
+        })?;
+        let claim = trace.claim(model.model_id(), tamper);
+        let sent = self
+            .chain
+            .send(self.deployment.manager, &claim.call, bond)
+            .await?;
+        let claim_id = sent
+            .logs()
+            .find_map(|l| match Ev::decode_log(l).map(|l| l.data) {
+                Ok(Ev::ClaimSubmitted(e)) => Some(e.claimId.to::<u64>()),
+                _ => None,
+            })
+            .ok_or(ChainError::Decode { function: "submit" })?;
+        self.store
+            .state
+            .models
+            .insert(model.model_id(), model.package_hash);
+        self.traces.insert(claim_id, trace);
+        let activity = vec![Activity::Submitted {
+            claim_id,
+            gas: sent.gas_used(),
+        }];
+        Ok((claim_id, claim, activity))
+    }
+
+    /// Reads the events since the cursor, then acts. Returns what it did.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError`]; a transient chain error leaves the record as it was
+    /// before the tick, to be retried.
+    pub async fn tick(&mut self) -> Result<Vec<Activity>, AgentError> {
+        let mut done = vec![];
+        let latest = self.chain.block_number().await?;
+        if self.store.state.cursor <= latest {
+            let addresses = vec![self.deployment.registry, self.deployment.manager];
+            let logs = self
+                .chain
+                .logs(addresses, self.store.state.cursor, latest)
+                .await?;
+            for log in logs {
+                self.apply(&log.inner, &mut done)?;
+            }
+            self.store.state.cursor = latest + 1;
+            self.store.save()?;
+        }
+        self.act(&mut done).await?;
+        self.store.save()?;
+        Ok(done)
+    }
+
+    /// Records one event.
+    fn apply(
+        &mut self,
+        log: &alloy_primitives::Log,
+        done: &mut Vec<Activity>,
+    ) -> Result<(), AgentError> {
+        let me = self.chain.account();
+        if log.address == self.deployment.registry {
+            if let Ok(ModelRegistryEvents::ModelRegistered(e)) =
+                ModelRegistry::ModelRegistryEvents::decode_log(log).map(|l| l.data)
+                && self.packages.contains_key(&e.packageHash)
+            {
+                self.store.state.models.insert(e.modelId, e.packageHash);
+            }
+            return Ok(());
+        }
+        let Ok(event) = ClaimManager::ClaimManagerEvents::decode_log(log).map(|l| l.data) else {
+            return Ok(());
+        };
+        let state = &mut self.store.state;
+        match event {
+            Ev::ClaimSubmitted(e) => {
+                let claim_id = e.claimId.to::<u64>();
+                let mine = e.submitter == me;
+                let verdict = match self.model(&e.modelId) {
+                    Some(model) if self.config.watch || self.config.grief || mine => {
+                        let input = f32s(&e.input);
+                        let trace = Trace::new(model, &input)
+                            .map_err(|source| AgentError::Run { claim_id, source })?;
+                        let verdict = if trace.final_hash() == e.finalStateHash {
+                            Verdict::True
+                        } else {
+                            Verdict::False
+                        };
+                        self.traces.insert(claim_id, trace);
+                        verdict
+                    }
+                    _ => Verdict::Unknown,
+                };
+                self.store.state.claims.insert(
+                    claim_id,
+                    ClaimRecord {
+                        model_id: e.modelId,
+                        input: e.input,
+                        final_hash: e.finalStateHash,
+                        submitter: e.submitter,
+                        deadline: e.challengeDeadline,
+                        verdict,
+                        status: ClaimStatus::Pending,
+                        challenged: false,
+                    },
+                );
+            }
+            Ev::GameStarted(e) => {
+                let claim_id = e.claimId.to::<u64>();
+                let Some(claim) = state.claims.get_mut(&claim_id) else {
+                    return Ok(());
+                };
+                let role = if e.challenger == me {
+                    claim.challenged = true;
+                    Role::Challenger
+                } else if claim.submitter == me {
+                    Role::Defender
+                } else {
+                    return Ok(());
+                };
+                state
+                    .games
+                    .entry(e.gameId.to::<u64>())
+                    .or_insert(GameRecord {
+                        claim_id,
+                        role,
+                        posted: vec![],
+                        status: GameStatus::Open,
+                        moves: 0,
+                        gas: 0,
+                    });
+            }
+            Ev::Bisected(e) => {
+                if let Some(g) = state.games.get_mut(&e.gameId.to::<u64>()) {
+                    g.posted = e.hashes;
+                }
+            }
+            Ev::GameResolved(e) => {
+                let game_id = e.gameId.to::<u64>();
+                if let Some(g) = state.games.get_mut(&game_id)
+                    && g.status == GameStatus::Open
+                {
+                    let ours = match g.role {
+                        Role::Defender => DEFENDER,
+                        Role::Challenger => CHALLENGER,
+                    };
+                    g.status = if e.winner == ours {
+                        GameStatus::Won
+                    } else {
+                        GameStatus::Lost
+                    };
+                    done.push(Activity::GameEnded {
+                        game_id,
+                        status: g.status,
+                    });
+                }
+            }
+            Ev::GameRefunded(e) => {
+                let game_id = e.gameId.to::<u64>();
+                if let Some(g) = state.games.get_mut(&game_id)
+                    && g.status == GameStatus::Open
+                {
+                    g.status = GameStatus::Refunded;
+                    done.push(Activity::GameEnded {
+                        game_id,
+                        status: g.status,
+                    });
+                }
+            }
+            Ev::ClaimRejectedBy(e) => {
+                if let Some(c) = state.claims.get_mut(&e.claimId.to::<u64>()) {
+                    c.status = ClaimStatus::Rejected;
+                }
+            }
+            Ev::ClaimFinalized(e) => {
+                if let Some(c) = state.claims.get_mut(&e.claimId.to::<u64>()) {
+                    c.status = ClaimStatus::Finalized;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The true run of claim `claim_id`, rebuilt from the record if needed.
+    fn trace(&mut self, claim_id: u64) -> Result<&mut Trace, AgentError> {
+        if !self.traces.contains_key(&claim_id) {
+            let claim = &self.store.state.claims[&claim_id];
+            let model = self
+                .model(&claim.model_id)
+                .ok_or(AgentError::UnknownModel(claim_id))?;
+            let trace = Trace::new(model, &f32s(&claim.input))
+                .map_err(|source| AgentError::Run { claim_id, source })?;
+            self.traces.insert(claim_id, trace);
+        }
+        Ok(self.traces.get_mut(&claim_id).expect("inserted"))
+    }
+
+    /// Acts on the chain's current state.
+    async fn act(&mut self, done: &mut Vec<Activity>) -> Result<(), AgentError> {
+        let now = self.chain.timestamp().await?;
+        tracing::trace!(now, account = %self.chain.account(), "act");
+        let me = self.chain.account();
+        let to_challenge: Vec<(u64, B256)> = self
+            .store
+            .state
+            .claims
+            .iter()
+            .filter(|(_, c)| c.status == ClaimStatus::Pending && !c.challenged && now < c.deadline)
+            .filter(|(_, c)| c.submitter != me && c.verdict != Verdict::Unknown)
+            .filter_map(|(&id, c)| {
+                if self.config.grief && c.verdict == Verdict::True {
+                    Some((
+                        id,
+                        keccak256([b"grief".as_slice(), &id.to_be_bytes()].concat()),
+                    ))
+                } else if self.config.watch && c.verdict == Verdict::False {
+                    self.traces.get(&id).map(|t| (id, t.final_hash()))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        for (claim_id, final_hash) in to_challenge {
+            self.challenge(claim_id, final_hash, done).await?;
+        }
+        let open: Vec<u64> = self
+            .store
+            .state
+            .games
+            .iter()
+            .filter(|(_, g)| g.status == GameStatus::Open)
+            .map(|(&id, _)| id)
+            .collect();
+        for game_id in open {
+            self.play(game_id, now, done).await?;
+        }
+        self.finalize_mine(now, done).await?;
+        let credit = self
+            .chain
+            .view(
+                self.deployment.manager,
+                &ClaimManager::creditCall { account: me },
+            )
+            .await?;
+        if credit > U256::ZERO {
+            self.chain
+                .send(
+                    self.deployment.manager,
+                    &ClaimManager::withdrawCall {},
+                    U256::ZERO,
+                )
+                .await?;
+            done.push(Activity::Withdrew { amount: credit });
+        }
+        Ok(())
+    }
+
+    async fn challenge(
+        &mut self,
+        claim_id: u64,
+        final_hash: B256,
+        done: &mut Vec<Activity>,
+    ) -> Result<(), AgentError> {
+        let call = ClaimManager::challengeCall {
+            claimId: U256::from(claim_id),
+            finalStateHash: final_hash,
+        };
+        let sent = match self
+            .chain
+            .send(self.deployment.manager, &call, self.config.challenge_bond)
+            .await
+        {
+            Ok(sent) => sent,
+            Err(e) if !e.is_transient() => {
+                tracing::warn!(claim_id, "challenge not accepted: {e}");
+                self.store
+                    .state
+                    .claims
+                    .get_mut(&claim_id)
+                    .expect("known")
+                    .challenged = true;
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let claim = self.store.state.claims.get_mut(&claim_id).expect("known");
+        claim.challenged = true;
+        for log in sent.logs() {
+            if let Ok(Ev::GameStarted(e)) = Ev::decode_log(log).map(|l| l.data) {
+                let game_id = e.gameId.to::<u64>();
+                self.store.state.games.insert(
+                    game_id,
+                    GameRecord {
+                        claim_id,
+                        role: Role::Challenger,
+                        posted: vec![],
+                        status: GameStatus::Open,
+                        moves: 1,
+                        gas: sent.gas_used(),
+                    },
+                );
+                tracing::info!(claim_id, game_id, "challenged");
+                done.push(Activity::Challenged {
+                    claim_id,
+                    game_id,
+                    gas: sent.gas_used(),
+                });
+            }
+        }
+        self.store.save()?;
+        Ok(())
+    }
+
+    /// Makes this agent's move in `game_id` if it is its turn, or claims the
+    /// win if the other side ran out of time.
+    async fn play(
+        &mut self,
+        game_id: u64,
+        now: u64,
+        done: &mut Vec<Activity>,
+    ) -> Result<(), AgentError> {
+        let manager = self.deployment.manager;
+        let g = self
+            .chain
+            .view(
+                manager,
+                &ClaimManager::getGameCall {
+                    gameId: U256::from(game_id),
+                },
+            )
+            .await?;
+        let record = self.store.state.games[&game_id].clone();
+        if g.status != GAME_OPEN {
+            return Ok(());
+        }
+        let claim = self.store.state.claims[&record.claim_id].clone();
+        let ours = match record.role {
+            Role::Defender => DEFENDER,
+            Role::Challenger => CHALLENGER,
+        };
+        let id = U256::from(game_id);
+        if claim.status == ClaimStatus::Rejected {
+            if record.role == Role::Challenger {
+                self.send_move(
+                    game_id,
+                    "refund",
+                    ClaimManager::refundCall { gameId: id }.abi_encode().into(),
+                    done,
+                )
+                .await?;
+            }
+            return Ok(());
+        }
+        if g.turn != ours {
+            let theirs = if g.turn == DEFENDER {
+                g.defenderClock
+            } else {
+                g.challengerClock
+            };
+            if now.saturating_sub(g.lastMoveAt) > theirs {
+                self.send_move(
+                    game_id,
+                    "timeout",
+                    ClaimManager::timeoutCall { gameId: id }.abi_encode().into(),
+                    done,
+                )
+                .await?;
+            }
+            return Ok(());
+        }
+        let choice = self.config.choice;
+        let trace = self.trace(record.claim_id)?;
+        let mv = match record.role {
+            Role::Defender => game::defend(id, &g, trace, claim.final_hash),
+            Role::Challenger => {
+                let commitment =
+                    keccak256(record.posted.iter().flat_map(|h| h.0).collect::<Vec<u8>>());
+                if commitment != g.dissection {
+                    // The defender's dissection is not read yet: next tick.
+                    return Ok(());
+                }
+                game::challenge(id, &g, record.posted.clone(), trace, choice)
+            }
+        };
+        self.send_move(game_id, mv.name(), mv.calldata(), done)
+            .await
+    }
+
+    async fn send_move(
+        &mut self,
+        game_id: u64,
+        name: &'static str,
+        data: Bytes,
+        done: &mut Vec<Activity>,
+    ) -> Result<(), AgentError> {
+        let manager = self.deployment.manager;
+        match self
+            .chain
+            .send_calldata(name, manager, data, U256::ZERO)
+            .await
+        {
+            Ok(sent) => {
+                let g = self.store.state.games.get_mut(&game_id).expect("known");
+                g.moves += 1;
+                g.gas += sent.gas_used();
+                tracing::info!(game_id, name, gas = sent.gas_used(), "moved");
+                done.push(Activity::Moved {
+                    game_id,
+                    name,
+                    gas: sent.gas_used(),
+                });
+                self.store.save()?;
+                Ok(())
+            }
+            Err(e) if !e.is_transient() => {
+                // The position moved under us (another move landed first):
+                // the next tick decides again from the chain.
+                tracing::warn!(game_id, name, "move not accepted: {e}");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Finalizes this account's claims whose window has passed with no game open.
+    async fn finalize_mine(
+        &mut self,
+        now: u64,
+        done: &mut Vec<Activity>,
+    ) -> Result<(), AgentError> {
+        let me = self.chain.account();
+        let ripe: Vec<u64> = self
+            .store
+            .state
+            .claims
+            .iter()
+            .filter(|(_, c)| {
+                c.submitter == me && c.status == ClaimStatus::Pending && now >= c.deadline
+            })
+            .map(|(&id, _)| id)
+            .collect();
+        for claim_id in ripe {
+            let c = self
+                .chain
+                .view(
+                    self.deployment.manager,
+                    &ClaimManager::getClaimCall {
+                        claimId: U256::from(claim_id),
+                    },
+                )
+                .await?;
+            tracing::debug!(
+                claim_id,
+                open_games = c.openGames,
+                status = c.status,
+                "ripe claim"
+            );
+            if c.openGames > 0 || c.status != game::CLAIM_PENDING {
+                continue;
+            }
+            let call = ClaimManager::finalizeCall {
+                claimId: U256::from(claim_id),
+            };
+            match self
+                .chain
+                .send(self.deployment.manager, &call, U256::ZERO)
+                .await
+            {
+                Ok(_) => done.push(Activity::Finalized { claim_id }),
+                Err(e) if !e.is_transient() => tracing::warn!(claim_id, "finalize: {e}"),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs ticks until `stop` turns true or `until` holds of the record,
+    /// sending what it does to `activity`; a failing node is retried with
+    /// backoff (up to 5 s), the record kept.
+    pub async fn run(
+        mut self,
+        mut stop: watch::Receiver<bool>,
+        activity: Option<mpsc::UnboundedSender<Activity>>,
+        until: impl Fn(&AgentState) -> bool + Send,
+    ) -> Agent {
+        let mut backoff = self.config.poll;
+        loop {
+            match self.tick().await {
+                Ok(done) => {
+                    backoff = self.config.poll;
+                    if let Some(tx) = &activity {
+                        for a in done {
+                            let _ = tx.send(a);
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("tick failed, retrying in {backoff:?}: {e}");
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+            if until(&self.store.state) {
+                return self;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = stop.changed() => {}
+            }
+            if *stop.borrow() {
+                return self;
+            }
+        }
+    }
+}

@@ -1,0 +1,548 @@
+//! The end-to-end demonstration (`verdict demo`): on a chain (the embedded
+//! devnet unless told otherwise), deploy, register the digits model, post an
+//! honest claim that finalizes, a fraudulent claim that the watchdog refutes,
+//! and have a dishonest challenger lose against the honest claim; then
+//! account for every bond. Every expectation is checked; a failed one makes
+//! the report's `ok` false.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alloy::signers::local::PrivateKeySigner;
+use alloy_primitives::{Address, U256};
+use anyhow::{Context, bail};
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+use verdict_contracts::bindings::ClaimManager;
+use verdict_contracts::protocol::Config;
+
+use crate::agent::{Activity, Agent, AgentConfig};
+use crate::chain::Chain;
+use crate::deployment::Deployment;
+use crate::game::Choice;
+use crate::model::ModelInfo;
+use crate::trace::Tamper;
+
+/// `ClaimStatus.Rejected` and `Finalized` as the ABI carries them.
+const CLAIM_REJECTED: u8 = 2;
+const CLAIM_FINALIZED: u8 = 3;
+
+/// One ether, in wei.
+pub fn ether() -> U256 {
+    U256::from(10u64).pow(U256::from(18u64))
+}
+
+/// What the demonstration runs on.
+#[derive(Clone, Debug)]
+pub struct DemoConfig {
+    /// JSON-RPC URL of the chain.
+    pub rpc_url: String,
+    /// Keys of the five parties: deployer, honest submitter, fraudulent
+    /// submitter, watchdog, dishonest challenger.
+    pub keys: [PrivateKeySigner; 5],
+    /// The model package.
+    pub model: Arc<ModelInfo>,
+    /// Two inputs: the honest claim's and the fraudulent claim's.
+    pub inputs: [Vec<f32>; 2],
+    /// Where the agents keep their records.
+    pub data_dir: PathBuf,
+    /// Give up waiting for a phase after this long.
+    pub phase_timeout: Duration,
+}
+
+/// A phase and how long it took.
+#[derive(Clone, Debug, Serialize)]
+pub struct Phase {
+    /// What happened.
+    pub name: String,
+    /// Seconds.
+    pub seconds: f64,
+}
+
+/// One game, as played.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct GameSummary {
+    /// The game.
+    pub game_id: u64,
+    /// The claim disputed.
+    pub claim_id: u64,
+    /// Moves of both sides, the challenge included.
+    pub moves: u32,
+    /// Gas of those moves.
+    pub gas: u64,
+    /// The winner's name.
+    pub winner: String,
+}
+
+/// Where one party's bonds went.
+#[derive(Clone, Debug, Serialize)]
+pub struct Account {
+    /// The party.
+    pub name: String,
+    /// Its address.
+    pub address: Address,
+    /// Change of its balance, in wei (signed, as a decimal string).
+    pub balance_change: String,
+    /// Of which transaction fees paid, in wei.
+    pub fees: String,
+}
+
+/// What the demonstration did and whether everything happened as it should.
+#[derive(Clone, Debug, Serialize)]
+pub struct DemoReport {
+    /// Every expectation held.
+    pub ok: bool,
+    /// Expectations that failed.
+    pub failures: Vec<String>,
+    /// Phases in order.
+    pub phases: Vec<Phase>,
+    /// The games.
+    pub games: Vec<GameSummary>,
+    /// Each party's account.
+    pub accounts: Vec<Account>,
+    /// Wei burned by the manager.
+    pub burned: String,
+    /// The honest claim's id and final status.
+    pub honest_claim: (u64, String),
+    /// The fraudulent claim's id and final status.
+    pub fraudulent_claim: (u64, String),
+    /// Seconds in all.
+    pub seconds: f64,
+}
+
+const NAMES: [&str; 5] = [
+    "deployer",
+    "alice (honest submitter)",
+    "mallory (fraudulent submitter)",
+    "walter (watchdog)",
+    "grace (dishonest challenger)",
+];
+
+/// Runs the demonstration, calling `say` with each line of progress.
+///
+/// # Errors
+///
+/// Any chain or agent failure; an expectation that fails is not an error but
+/// a failure in the report.
+pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::Result<DemoReport> {
+    let start = Instant::now();
+    let mut phases = vec![];
+    let mut failures = vec![];
+    let phase = |name: String, t: Instant, phases: &mut Vec<Phase>| {
+        let seconds = t.elapsed().as_secs_f64();
+        say(format!("✓ {name} ({seconds:.2} s)"));
+        phases.push(Phase { name, seconds });
+    };
+    let chains = config
+        .keys
+        .iter()
+        .map(|k| Chain::connect(&config.rpc_url, k.clone()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let addresses: Vec<Address> = chains.iter().map(Chain::account).collect();
+    let mut before = vec![];
+    for a in &addresses {
+        before.push(chains[0].balance(*a).await?);
+    }
+
+    let t = Instant::now();
+    let protocol = Config::default();
+    let deployment = Deployment::deploy(&chains[0], &protocol)
+        .await
+        .context("deploying")?;
+    phase(
+        format!(
+            "deployed VerdictVM {}, ModelRegistry {}, ClaimManager {}",
+            deployment.verifier, deployment.registry, deployment.manager
+        ),
+        t,
+        &mut phases,
+    );
+
+    let t = Instant::now();
+    let model = config.model.clone();
+    let sent = chains[0]
+        .send(deployment.registry, &model.register_call(), U256::ZERO)
+        .await
+        .context("registering the model")?;
+    phase(
+        format!(
+            "registered model {} ({} ops, {} VM steps, {} gas)",
+            model.model_id(),
+            model.ops(),
+            model.total_steps(),
+            sent.gas_used()
+        ),
+        t,
+        &mut phases,
+    );
+
+    let (activity_tx, mut activity_rx) = mpsc::unbounded_channel::<(usize, Activity)>();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let make = |i: usize, watch: bool, grief: bool| -> anyhow::Result<Agent> {
+        let mut c = AgentConfig::new(
+            config.data_dir.join(format!("agent-{i}")),
+            protocol.min_challenge_bond,
+        );
+        c.watch = watch;
+        c.grief = grief;
+        if grief {
+            c.choice = Choice::Random(7);
+        }
+        c.poll = Duration::from_millis(50);
+        Ok(Agent::new(
+            chains[i].clone(),
+            deployment.clone(),
+            c,
+            vec![model.clone()],
+        )?)
+    };
+
+    let t = Instant::now();
+    let mut alice = make(1, false, false)?;
+    let mut mallory = make(2, false, false)?;
+    let (honest_id, honest, _) = alice
+        .submit(&model, &config.inputs[0], None, ether())
+        .await?;
+    let label = argmax(&honest.output);
+    phase(
+        format!("alice claimed model(input 0) = class {label} (claim {honest_id}, bond 1 ETH)"),
+        t,
+        &mut phases,
+    );
+    let t = Instant::now();
+    let truth = crate::trace::Trace::new(model.clone(), &config.inputs[1])?;
+    let true_label = argmax(&truth.output());
+    let tamper = Tamper {
+        index: (true_label + 1) % truth.output().len(),
+        delta: 100.0,
+    };
+    let (fraud_id, fraud, _) = mallory
+        .submit(&model, &config.inputs[1], Some(tamper), ether())
+        .await?;
+    phase(
+        format!(
+            "mallory claimed model(input 1) = class {} (claim {fraud_id}, bond 1 ETH); the true class is {true_label}",
+            argmax(&fraud.output)
+        ),
+        t,
+        &mut phases,
+    );
+
+    let mut tasks = vec![];
+    for (i, agent) in [
+        (1, alice),
+        (2, mallory),
+        (3, make(3, true, false)?),
+        (4, make(4, false, true)?),
+    ] {
+        let tx = activity_tx.clone();
+        let (atx, mut arx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(a) = arx.recv().await {
+                let _ = tx.send((i, a));
+            }
+        });
+        tasks.push(tokio::spawn(
+            agent.run(stop_rx.clone(), Some(atx), |_| false),
+        ));
+    }
+    say("  watchdog walter and dishonest challenger grace are watching".into());
+
+    let mut games: BTreeMap<u64, GameSummary> = BTreeMap::new();
+    let manager = deployment.manager;
+    let viewer = &chains[0];
+    let claim_status = |id: u64| async move {
+        viewer
+            .view(
+                manager,
+                &ClaimManager::getClaimCall {
+                    claimId: U256::from(id),
+                },
+            )
+            .await
+            .map(|c| c.status)
+    };
+    let drain = |rx: &mut mpsc::UnboundedReceiver<(usize, Activity)>,
+                 games: &mut BTreeMap<u64, GameSummary>| {
+        while let Ok((i, a)) = rx.try_recv() {
+            match a {
+                Activity::Challenged {
+                    claim_id,
+                    game_id,
+                    gas,
+                } => {
+                    say(format!(
+                        "  {} challenged claim {claim_id}: game {game_id} ({gas} gas)",
+                        NAMES[i]
+                    ));
+                    let g = games.entry(game_id).or_default();
+                    g.game_id = game_id;
+                    g.claim_id = claim_id;
+                    g.moves += 1;
+                    g.gas += gas;
+                }
+                Activity::Moved { game_id, name, gas } => {
+                    say(format!("  game {game_id}: {} {name} ({gas} gas)", short(i)));
+                    let g = games.entry(game_id).or_default();
+                    g.moves += 1;
+                    g.gas += gas;
+                }
+                Activity::GameEnded { game_id, status } => {
+                    say(format!("  game {game_id}: {} {status:?}", short(i)));
+                    if status == crate::store::GameStatus::Won {
+                        games.entry(game_id).or_default().winner = NAMES[i].into();
+                    }
+                }
+                Activity::Finalized { claim_id } => {
+                    say(format!("  {} finalized claim {claim_id}", short(i)))
+                }
+                Activity::Withdrew { amount } => {
+                    say(format!("  {} withdrew {} ETH", short(i), fmt_eth(amount)))
+                }
+                Activity::Submitted { .. } => {}
+            }
+        }
+    };
+
+    let t = Instant::now();
+    let deadline = Instant::now() + config.phase_timeout;
+    loop {
+        drain(&mut activity_rx, &mut games);
+        let fraud_done = claim_status(fraud_id).await? == CLAIM_REJECTED;
+        let griefed = games
+            .values()
+            .any(|g| g.claim_id == honest_id && !g.winner.is_empty());
+        if fraud_done && griefed {
+            break;
+        }
+        if Instant::now() > deadline {
+            failures.push(format!("games did not end within {:?} (fraud rejected: {fraud_done}, grief game decided: {griefed})", config.phase_timeout));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    phase("games played to the end".into(), t, &mut phases);
+
+    let t = Instant::now();
+    let window_end = chains[0]
+        .view(
+            manager,
+            &ClaimManager::getClaimCall {
+                claimId: U256::from(honest_id),
+            },
+        )
+        .await?
+        .challengeDeadline;
+    chains[0].advance_past(window_end).await?;
+    let deadline = Instant::now() + config.phase_timeout;
+    loop {
+        drain(&mut activity_rx, &mut games);
+        let credits = {
+            let mut any = false;
+            for a in &addresses[1..] {
+                any |= chains[0]
+                    .view(manager, &ClaimManager::creditCall { account: *a })
+                    .await?
+                    > U256::ZERO;
+            }
+            any
+        };
+        if claim_status(honest_id).await? == CLAIM_FINALIZED && !credits {
+            break;
+        }
+        if Instant::now() > deadline {
+            failures
+                .push("the honest claim did not finalize, or credits were not withdrawn".into());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    phase(
+        format!("challenge window passed; claim {honest_id} finalized, every credit withdrawn"),
+        t,
+        &mut phases,
+    );
+    stop_tx.send(true)?;
+    for task in tasks {
+        task.await?;
+    }
+    drain(&mut activity_rx, &mut games);
+
+    let honest_status = claim_status(honest_id).await?;
+    let fraud_status = claim_status(fraud_id).await?;
+    if honest_status != CLAIM_FINALIZED {
+        failures.push(format!(
+            "honest claim {honest_id} is not finalized (status {honest_status})"
+        ));
+    }
+    if fraud_status != CLAIM_REJECTED {
+        failures.push(format!(
+            "fraudulent claim {fraud_id} is not rejected (status {fraud_status})"
+        ));
+    }
+    for g in games.values() {
+        let expected = if g.claim_id == fraud_id {
+            NAMES[3]
+        } else {
+            NAMES[1]
+        };
+        if g.winner != expected {
+            failures.push(format!(
+                "game {} on claim {} won by {:?}, expected {expected}",
+                g.game_id, g.claim_id, g.winner
+            ));
+        }
+    }
+    if games.len() != 2 {
+        failures.push(format!("{} games were played, expected 2", games.len()));
+    }
+
+    let burned = chains[0]
+        .view(manager, &ClaimManager::burnedCall {})
+        .await?;
+    let mut accounts = vec![];
+    for (i, a) in addresses.iter().enumerate() {
+        let after = chains[0].balance(*a).await?;
+        let fees = fees_paid(&chains[0], *a).await?;
+        let change = signed(after, before[i]);
+        accounts.push(Account {
+            name: NAMES[i].into(),
+            address: *a,
+            balance_change: change.clone(),
+            fees: fees.to_string(),
+        });
+        // Bond flows net of fees: alice +0.25 (half grace's bond), mallory −1,
+        // walter +0.5 (half mallory's bond), grace −0.5.
+        let net = signed(after + fees, before[i]);
+        let want = [
+            "0",
+            "250000000000000000",
+            "-1000000000000000000",
+            "500000000000000000",
+            "-500000000000000000",
+        ][i];
+        if net != want {
+            failures.push(format!(
+                "{}: bonds moved {net} wei, expected {want}",
+                NAMES[i]
+            ));
+        }
+    }
+    let want_burned = ether() / U256::from(2) + ether() / U256::from(4);
+    if burned != want_burned {
+        failures.push(format!("burned {burned} wei, expected {want_burned}"));
+    }
+    Ok(DemoReport {
+        ok: failures.is_empty(),
+        failures,
+        phases,
+        games: games.into_values().collect(),
+        accounts,
+        burned: burned.to_string(),
+        honest_claim: (honest_id, status_name(honest_status).into()),
+        fraudulent_claim: (fraud_id, status_name(fraud_status).into()),
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Wei `account` paid in fees since the start of the chain: the sum over its
+/// transactions of gas used times the effective gas price.
+async fn fees_paid(chain: &Chain, account: Address) -> anyhow::Result<U256> {
+    use alloy::providers::Provider;
+    let latest = chain.block_number().await?;
+    let mut fees = U256::ZERO;
+    for n in 0..=latest {
+        let Some(block) = chain
+            .provider()
+            .get_block_by_number(n.into())
+            .full()
+            .await?
+        else {
+            continue;
+        };
+        for tx in block.transactions.txns() {
+            if tx.inner.signer() != account {
+                continue;
+            }
+            if let Some(r) = chain
+                .provider()
+                .get_transaction_receipt(*tx.inner.tx_hash())
+                .await?
+            {
+                fees += U256::from(r.gas_used) * U256::from(r.effective_gas_price);
+            }
+        }
+    }
+    Ok(fees)
+}
+
+fn signed(after: U256, before: U256) -> String {
+    if after >= before {
+        (after - before).to_string()
+    } else {
+        format!("-{}", before - after)
+    }
+}
+
+fn short(i: usize) -> &'static str {
+    NAMES[i].split(' ').next().unwrap_or(NAMES[i])
+}
+
+fn status_name(status: u8) -> &'static str {
+    match status {
+        1 => "Pending",
+        CLAIM_REJECTED => "Rejected",
+        CLAIM_FINALIZED => "Finalized",
+        _ => "None",
+    }
+}
+
+/// `wei` in ether with up to 6 decimals.
+pub fn fmt_eth(wei: U256) -> String {
+    let micro = wei / U256::from(1_000_000_000_000u64);
+    let micro: u128 = micro.to();
+    format!("{}.{:06}", micro / 1_000_000, micro % 1_000_000)
+}
+
+/// The index of the largest value.
+pub fn argmax(values: &[f32]) -> usize {
+    values
+        .iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 { (i, v) } else { best }
+        })
+        .0
+}
+
+/// The bundled demo model and two of its sample inputs, from the repository's
+/// `models/` folder: the digits MLP converted from ONNX.
+///
+/// # Errors
+///
+/// If the files are missing or do not convert.
+pub fn bundled(models: &Path) -> anyhow::Result<(Arc<ModelInfo>, [Vec<f32>; 2])> {
+    let onnx = models.join("digits_mlp.onnx");
+    let converted = verdict_converter::convert_file(&onnx, &[], &mut |_, _| {})?;
+    let package = verdict_dnn::package::Package::build(converted.model)?;
+    let samples: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(models.join("samples.json"))
+            .with_context(|| format!("reading {}", models.join("samples.json").display()))?,
+    )?;
+    let input = |i: usize| -> anyhow::Result<Vec<f32>> {
+        let Some(values) = samples["samples"][i]["input"].as_array() else {
+            bail!("samples.json: no sample {i}");
+        };
+        values
+            .iter()
+            .map(|v| {
+                v.as_f64()
+                    .map(|x| x as f32)
+                    .context("samples.json: a non-number input value")
+            })
+            .collect()
+    };
+    Ok((Arc::new(ModelInfo::new(package)), [input(0)?, input(1)?]))
+}

@@ -1,0 +1,23 @@
+//! verdict's off-chain side: the agents that submit and challenge claims, and
+//! an embedded devnet ([`devnet`]) to run them against.
+//!
+//! - [`model`]: a `.dnn` package as the protocol sees it (registry record,
+//!   level-1 points, Merkle paths);
+//! - [`trace`]: the trace provider (true states from the native engine at op
+//!   boundaries and the VM inside one op);
+//! - [`game`]: the moves of a dispute as pure functions;
+//! - [`chain`]: one account on a chain over JSON-RPC (alloy);
+//! - [`deployment`]: deploying the contracts and the deployment file;
+//! - [`store`]: an agent's record in its data directory;
+//! - [`agent`]: the submitter and watchdog loop;
+//! - [`demo`]: the end-to-end demonstration on the embedded devnet.
+
+pub mod agent;
+pub mod chain;
+pub mod demo;
+pub mod deployment;
+pub mod devnet;
+pub mod game;
+pub mod model;
+pub mod store;
+pub mod trace;

@@ -1,0 +1,162 @@
+//! A model package as the protocol sees it: the registry record it commits
+//! to (docs/spec/protocol.md §2), its level-1 points and the Merkle paths the
+//! contracts ask for.
+
+use std::path::Path;
+
+use alloy_primitives::{B256, U256, keccak256};
+use alloy_sol_types::SolValue;
+use verdict_contracts::bindings::ModelRegistry;
+use verdict_dnn::engine::Compiled;
+use verdict_dnn::ir::numel;
+use verdict_dnn::package::{Package, PackageError};
+use verdict_dnn::plan::Region;
+use verdict_vm::Machine;
+use verdict_vm::merkle::{LEAF_BITS, hash_pair};
+
+/// A compiled model with everything a registration, a claim or a game needs.
+#[derive(Debug)]
+pub struct ModelInfo {
+    /// The model, compiled for both engines.
+    pub compiled: Compiled,
+    /// keccak256 of the package file: the registry's `packageHash`.
+    pub package_hash: B256,
+    /// The step of every level-1 point: the op boundary table, then the
+    /// total step count.
+    pub points: Vec<u64>,
+    /// The input region's siblings in the image (input zero), lowest first.
+    pub input_path: Vec<B256>,
+    /// The boundary table tree, leaves first, up to the root.
+    boundary_levels: Vec<Vec<B256>>,
+}
+
+impl ModelInfo {
+    /// Reads a `.dnn` package (its hash and program checked on load).
+    ///
+    /// # Errors
+    ///
+    /// [`PackageError`] if the file is missing, corrupt or does not compile.
+    pub fn load(path: &Path) -> Result<ModelInfo, PackageError> {
+        Ok(ModelInfo::new(Package::load(path)?))
+    }
+
+    /// The protocol view of `package`.
+    pub fn new(package: Package) -> ModelInfo {
+        let package_hash = package.hash();
+        let compiled = Compiled::from_parts(package.model, package.program);
+        let p = &compiled.program;
+        let mut points = p.boundaries.clone();
+        points.push(p.total_steps);
+        let zero = vec![0.0; tensor_len(&compiled, compiled.model.input)];
+        let image = compiled
+            .initial_machine(&zero)
+            .expect("a zero input has the input's length");
+        let input_path = region_path(&image, p.layout.input);
+        let depth = points.len().next_power_of_two().trailing_zeros();
+        let mut level: Vec<B256> = (0..1usize << depth)
+            .map(|i| B256::from(U256::from(points.get(i).copied().unwrap_or(0))))
+            .collect();
+        let mut boundary_levels = vec![level.clone()];
+        while level.len() > 1 {
+            level = level.chunks(2).map(|c| hash_pair(&c[0], &c[1])).collect();
+            boundary_levels.push(level.clone());
+        }
+        ModelInfo {
+            compiled,
+            package_hash,
+            points,
+            input_path,
+            boundary_levels,
+        }
+    }
+
+    /// The number of ops `n` (the level-1 points are `0 ..= n + 1`).
+    pub fn ops(&self) -> u64 {
+        self.points.len() as u64 - 2
+    }
+
+    /// The last level-1 point, `n + 1`: the final state.
+    pub fn last_point(&self) -> u64 {
+        self.points.len() as u64 - 1
+    }
+
+    /// Steps from the initial state to the final state.
+    pub fn total_steps(&self) -> u64 {
+        *self.points.last().expect("at least three points")
+    }
+
+    /// Bytes of the input tensor.
+    pub fn input_bytes(&self) -> usize {
+        4 * tensor_len(&self.compiled, self.compiled.model.input)
+    }
+
+    /// Bytes of the output tensor.
+    pub fn output_bytes(&self) -> usize {
+        4 * tensor_len(&self.compiled, self.compiled.model.output)
+    }
+
+    /// The registry's region record of `region` holding `bytes` bytes.
+    fn region(region: Region, bytes: usize) -> ModelRegistry::Region {
+        ModelRegistry::Region {
+            addr: region.addr,
+            size: region.size,
+            length: bytes as u32,
+        }
+    }
+
+    /// The `register` call that records this model.
+    pub fn register_call(&self) -> ModelRegistry::registerCall {
+        let layout = &self.compiled.program.layout;
+        ModelRegistry::registerCall {
+            imageRoot: self.compiled.image_root(),
+            input: ModelInfo::region(layout.input, self.input_bytes()),
+            output: ModelInfo::region(layout.output, self.output_bytes()),
+            pointSteps: self.points.iter().map(|&s| U256::from(s)).collect(),
+            inputPath: self.input_path.clone(),
+            packageHash: self.package_hash,
+        }
+    }
+
+    /// The registry's record of this model.
+    pub fn record(&self) -> ModelRegistry::Model {
+        let call = self.register_call();
+        ModelRegistry::Model {
+            imageRoot: call.imageRoot,
+            input: call.input,
+            output: call.output,
+            opCount: self.ops() as u32,
+            totalSteps: self.total_steps(),
+            boundaryRoot: self.boundary_levels.last().expect("a root")[0],
+            boundaryDepth: (self.boundary_levels.len() - 1) as u8,
+            packageHash: self.package_hash,
+        }
+    }
+
+    /// The model id the registry gives this model: keccak256 of its record.
+    pub fn model_id(&self) -> B256 {
+        keccak256(self.record().abi_encode())
+    }
+
+    /// Level-1 point `p`'s siblings in the boundary table tree, lowest first.
+    pub fn boundary_path(&self, p: u64) -> Vec<B256> {
+        let mut index = p as usize;
+        let mut path = vec![];
+        for level in &self.boundary_levels[..self.boundary_levels.len() - 1] {
+            path.push(level[index ^ 1]);
+            index /= 2;
+        }
+        path
+    }
+}
+
+/// `region`'s siblings in `machine`'s memory, from the region's own level up.
+pub fn region_path(machine: &Machine, region: Region) -> Vec<B256> {
+    let height = (region.size.trailing_zeros() - LEAF_BITS) as usize;
+    let mut memory = machine.memory().clone();
+    memory.path(region.addr >> LEAF_BITS)[height..].to_vec()
+}
+
+/// Elements of tensor `id` of `compiled`.
+fn tensor_len(compiled: &Compiled, id: usize) -> usize {
+    numel(&compiled.model.tensors[id].shape)
+}

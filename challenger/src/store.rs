@@ -1,0 +1,197 @@
+//! What an agent records in its data directory: how far it has read the
+//! chain, the models it plays, the claims and games it follows. One JSON
+//! document, replaced atomically (written beside, synced, renamed), so a
+//! `kill -9` leaves either the old or the new record, never a torn one.
+//! Everything else an agent knows it re-reads from the chain.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use alloy_primitives::{Address, B256, Bytes};
+use serde::{Deserialize, Serialize};
+
+/// The record's file name in the data directory.
+pub const STATE_FILE: &str = "agent.json";
+
+/// What the agent thinks of a claim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verdict {
+    /// Its final state is the true one.
+    True,
+    /// Its final state is not the true one.
+    False,
+    /// Its model is not one this agent has.
+    Unknown,
+}
+
+/// Where a claim stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClaimStatus {
+    /// In its window, or with games open.
+    Pending,
+    /// Final.
+    Finalized,
+    /// Lost a game.
+    Rejected,
+}
+
+/// A claim the agent follows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimRecord {
+    /// Its model.
+    pub model_id: B256,
+    /// Its input bytes.
+    pub input: Bytes,
+    /// Its final state hash.
+    pub final_hash: B256,
+    /// Who posted it (the defender of its games).
+    pub submitter: Address,
+    /// Challenges are accepted strictly before this time.
+    pub deadline: u64,
+    /// What the agent's own run says.
+    pub verdict: Verdict,
+    /// Where it stands.
+    pub status: ClaimStatus,
+    /// Whether this agent has challenged it.
+    pub challenged: bool,
+}
+
+/// The agent's side in a game.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    /// The claim's submitter.
+    Defender,
+    /// The challenger.
+    Challenger,
+}
+
+/// How a game ended for the agent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GameStatus {
+    /// Still being played.
+    Open,
+    /// The agent won.
+    Won,
+    /// The agent lost.
+    Lost,
+    /// The claim was rejected by another game; the challenge bond came back.
+    Refunded,
+}
+
+/// A game the agent plays.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GameRecord {
+    /// The claim disputed.
+    pub claim_id: u64,
+    /// The agent's side.
+    pub role: Role,
+    /// The defender's last dissection, from its `Bisected` event.
+    pub posted: Vec<B256>,
+    /// Where it stands.
+    pub status: GameStatus,
+    /// Moves the agent made.
+    pub moves: u32,
+    /// Gas the agent's moves used.
+    pub gas: u64,
+}
+
+/// Everything the agent records.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentState {
+    /// The next block to read events from.
+    pub cursor: u64,
+    /// The models the agent has packages for: model id to package hash.
+    pub models: BTreeMap<B256, B256>,
+    /// Claims by id.
+    pub claims: BTreeMap<u64, ClaimRecord>,
+    /// Games the agent plays, by id.
+    pub games: BTreeMap<u64, GameRecord>,
+}
+
+/// The record on disk.
+#[derive(Debug)]
+pub struct Store {
+    path: PathBuf,
+    /// The record in memory; [`Store::save`] writes it.
+    pub state: AgentState,
+}
+
+/// The record could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A file operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// The file is not an agent record.
+    #[error("{path}: not an agent record: {source}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The failure.
+        source: serde_json::Error,
+    },
+}
+
+impl Store {
+    /// Opens the record in `dir` (created if missing), or starts a new one
+    /// reading the chain from block `start`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] naming the file.
+    pub fn open(dir: &Path, start: u64) -> Result<Store, StoreError> {
+        let io = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| StoreError::Io { path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let path = dir.join(STATE_FILE);
+        let state = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| StoreError::Parse {
+                path: path.display().to_string(),
+                source,
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => AgentState {
+                cursor: start,
+                ..AgentState::default()
+            },
+            Err(e) => return Err(io(&path)(e)),
+        };
+        Ok(Store { path, state })
+    }
+
+    /// Writes the record.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Io`] naming the file.
+    pub fn save(&self) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec_pretty(&self.state).expect("the record serialises");
+        write_atomic(&self.path, &bytes).map_err(|source| StoreError::Io {
+            path: self.path.display().to_string(),
+            source,
+        })
+    }
+}
+
+/// Replaces `path` with `bytes` atomically: a reader (or a restart after a
+/// crash) sees the old content or the new, never part of it.
+///
+/// # Errors
+///
+/// The I/O error.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}

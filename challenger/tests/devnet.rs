@@ -1,0 +1,620 @@
+//! The embedded devnet through what agents use: an alloy HTTP provider with
+//! a local signer, and raw JSON-RPC where alloy would hide the answer.
+
+use std::borrow::Cow;
+
+use alloy::consensus::Transaction as _;
+use alloy::eips::BlockNumberOrTag;
+use alloy::network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::client::ClientBuilder;
+use alloy::rpc::types::{Filter, TransactionReceipt, TransactionRequest};
+use alloy::signers::local::PrivateKeySigner;
+use alloy::transports::TransportError;
+use alloy::transports::http::reqwest;
+use alloy_primitives::{Address, B256, BloomInput, Bytes, U64, U256, address, keccak256};
+use alloy_sol_types::{SolCall, SolEvent, sol};
+use serde_json::{Value, json};
+use verdict_challenger::devnet::{BASE_FEE_PER_GAS, Devnet, DevnetConfig, DevnetHandle};
+use verdict_contracts::bindings::ModelRegistry;
+
+sol! {
+    /// What the hand-assembled emitter logs for each value it stores.
+    event Stored(uint256 indexed value, uint256 copy);
+}
+
+/// Runtime code of a tiny contract: called with no data it returns storage
+/// slot 0; called with a word `x` it stores `x` in slot 0 and emits
+/// `Stored(x, x)`.
+fn emitter_runtime() -> Vec<u8> {
+    let mut code = vec![
+        0x36, 0x60, 0x0f, 0x57, // CALLDATASIZE PUSH1 store JUMPI
+        0x60, 0x00, 0x54, 0x60, 0x00, 0x52, // SLOAD(0), MSTORE at 0
+        0x60, 0x20, 0x60, 0x00, 0xf3, // RETURN(0, 32)
+        0x5b, // store: JUMPDEST
+        0x60, 0x00, 0x35, // CALLDATALOAD(0)
+        0x80, 0x60, 0x00, 0x55, // SSTORE(0, x)
+        0x80, 0x60, 0x00, 0x52, // MSTORE(0, x)
+        0x7f, // PUSH32 topic0
+    ];
+    code.extend_from_slice(Stored::SIGNATURE_HASH.as_slice());
+    code.extend_from_slice(&[0x60, 0x20, 0x60, 0x00, 0xa2, 0x00]); // LOG2(0, 32, t0, x) STOP
+    code
+}
+
+/// Creation code that deploys [`emitter_runtime`].
+fn emitter_creation() -> Bytes {
+    let runtime = emitter_runtime();
+    let len = u8::try_from(runtime.len()).expect("the runtime fits a PUSH1 length");
+    let mut code = vec![
+        0x60, len, 0x60, 12, 0x60, 0x00, 0x39, // CODECOPY(0, 12, len)
+        0x60, len, 0x60, 0x00, 0xf3, // RETURN(0, len)
+    ];
+    code.extend_from_slice(&runtime);
+    code.into()
+}
+
+/// A provider that signs as dev account `index` of `devnet`.
+fn provider(devnet: &DevnetHandle, index: usize) -> DynProvider {
+    let signer = PrivateKeySigner::from_bytes(&devnet.accounts()[index].private_key).unwrap();
+    ProviderBuilder::new()
+        .wallet(EthereumWallet::from(signer))
+        .connect_http(devnet.url().parse().unwrap())
+        .erased()
+}
+
+async fn start() -> (DevnetHandle, DynProvider) {
+    let devnet = Devnet::start(DevnetConfig::default()).await.unwrap();
+    let provider = provider(&devnet, 0);
+    (devnet, provider)
+}
+
+async fn send(provider: &DynProvider, tx: TransactionRequest) -> TransactionReceipt {
+    provider
+        .send_transaction(tx)
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap()
+}
+
+async fn deploy_emitter(provider: &DynProvider) -> Address {
+    let tx = TransactionRequest::default().with_deploy_code(emitter_creation());
+    let receipt = send(provider, tx).await;
+    assert!(receipt.status());
+    receipt.contract_address.unwrap()
+}
+
+async fn store(provider: &DynProvider, emitter: Address, value: u64) -> TransactionReceipt {
+    let data = B256::from(U256::from(value));
+    let tx = TransactionRequest::default()
+        .with_to(emitter)
+        .with_input(data.to_vec());
+    send(provider, tx).await
+}
+
+/// A raw JSON-RPC exchange (a request or a batch) with the devnet.
+async fn raw(devnet: &DevnetHandle, body: &Value) -> Value {
+    reqwest::Client::new()
+        .post(devnet.url())
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The JSON-RPC error object of a failed call.
+fn error_of(error: &TransportError) -> (i64, String) {
+    let payload = error.as_error_resp().expect("a JSON-RPC error response");
+    (payload.code, payload.message.to_string())
+}
+
+fn ether(n: u64) -> U256 {
+    U256::from(n) * U256::from(10u64).pow(U256::from(18u64))
+}
+
+#[tokio::test]
+async fn deploys_a_contract_and_reads_receipts_logs_and_state() {
+    let (devnet, provider) = start().await;
+    assert_eq!(provider.get_chain_id().await.unwrap(), 31337);
+    assert_eq!(provider.get_block_number().await.unwrap(), 0);
+    let me = devnet.accounts()[0].address;
+    assert_eq!(
+        me,
+        address!("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"),
+        "account 0 is anvil's"
+    );
+
+    let emitter = deploy_emitter(&provider).await;
+    assert_eq!(emitter, me.create(0));
+    let code = provider.get_code_at(emitter).await.unwrap();
+    assert_eq!(code.as_ref(), emitter_runtime().as_slice());
+
+    let receipt = store(&provider, emitter, 42).await;
+    assert!(receipt.status());
+    assert_eq!(receipt.block_number, Some(2), "one block per transaction");
+    assert_eq!(receipt.from, me);
+    assert_eq!(receipt.to, Some(emitter));
+    assert!(receipt.gas_used > 21_000);
+    assert!(receipt.effective_gas_price >= u128::from(BASE_FEE_PER_GAS));
+    let logs = receipt.inner.logs();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].address(), emitter);
+    assert_eq!(logs[0].transaction_hash, Some(receipt.transaction_hash));
+    let event = Stored::decode_log(&logs[0].inner).unwrap();
+    assert_eq!((event.value, event.copy), (U256::from(42), U256::from(42)));
+
+    let block = provider
+        .get_block_by_number(BlockNumberOrTag::Latest)
+        .full()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(Some(block.header.hash), receipt.block_hash);
+    assert_eq!(block.header.gas_used, receipt.gas_used);
+    assert!(
+        block
+            .header
+            .logs_bloom
+            .contains_input(BloomInput::Raw(emitter.as_slice()))
+    );
+    let by_hash = provider
+        .get_block_by_hash(block.header.hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        by_hash.transactions.hashes().collect::<Vec<_>>(),
+        vec![receipt.transaction_hash]
+    );
+    let parent = provider
+        .get_block_by_number(1.into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(block.header.parent_hash, parent.header.hash);
+
+    let tx = provider
+        .get_transaction_by_hash(receipt.transaction_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(tx.block_number, Some(2));
+    assert_eq!(tx.inner.signer(), me);
+    assert_eq!(tx.inner.to(), Some(emitter));
+
+    let stored = provider
+        .call(TransactionRequest::default().with_to(emitter))
+        .await
+        .unwrap();
+    assert_eq!(U256::from_be_slice(&stored), U256::from(42));
+    let slot = provider.get_storage_at(emitter, U256::ZERO).await.unwrap();
+    assert_eq!(slot, U256::from(42));
+    assert!(
+        provider
+            .get_transaction_receipt(B256::ZERO)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    devnet.stop().await;
+}
+
+#[tokio::test]
+async fn reverts_carry_custom_errors() {
+    let (devnet, provider) = start().await;
+    let tx = TransactionRequest::default().with_deploy_code(ModelRegistry::BYTECODE.clone());
+    let registry = send(&provider, tx).await.contract_address.unwrap();
+    let model_id = B256::repeat_byte(0x11);
+    let call = TransactionRequest::default()
+        .with_to(registry)
+        .with_input(ModelRegistry::modelCall { modelId: model_id }.abi_encode());
+
+    let error = provider.call(call.clone()).await.unwrap_err();
+    assert_eq!(error_of(&error), (3, "execution reverted".to_owned()));
+    let decoded = error
+        .as_error_resp()
+        .unwrap()
+        .as_decoded_interface_error::<ModelRegistry::ModelRegistryErrors>();
+    assert_eq!(
+        decoded,
+        Some(ModelRegistry::ModelRegistryErrors::UnknownModel(
+            ModelRegistry::UnknownModel { modelId: model_id }
+        ))
+    );
+    let error = provider.estimate_gas(call.clone()).await.unwrap_err();
+    assert_eq!(error_of(&error).0, 3);
+
+    // A reverting transaction sent anyway is mined, with status 0 and no logs.
+    let receipt = send(&provider, call.with_gas_limit(200_000)).await;
+    assert!(!receipt.status());
+    assert!(receipt.inner.logs().is_empty());
+    assert_eq!(
+        provider
+            .get_transaction_count(devnet.accounts()[0].address)
+            .await
+            .unwrap(),
+        2
+    );
+    devnet.stop().await;
+}
+
+#[tokio::test]
+async fn transfers_move_balances_and_nonces() {
+    let (devnet, provider) = start().await;
+    let me = devnet.accounts()[0].address;
+    let to = Address::repeat_byte(0x42);
+    assert_eq!(provider.get_balance(me).await.unwrap(), ether(10_000));
+    assert_eq!(provider.get_balance(to).await.unwrap(), U256::ZERO);
+
+    let eip1559 = TransactionRequest::default()
+        .with_to(to)
+        .with_value(ether(1));
+    let legacy = eip1559
+        .clone()
+        .with_gas_price(u128::from(BASE_FEE_PER_GAS) * 3);
+    let eip2930 = legacy.clone().with_access_list(Default::default());
+    let mut paid = U256::ZERO;
+    for (tx, ty) in [(eip1559, 2), (legacy, 0), (eip2930, 1)] {
+        let receipt = send(&provider, tx).await;
+        assert!(receipt.status());
+        assert_eq!(receipt.gas_used, 21_000);
+        assert_eq!(receipt.inner.tx_type() as u8, ty);
+        paid += U256::from(receipt.gas_used) * U256::from(receipt.effective_gas_price);
+    }
+    assert_eq!(provider.get_balance(to).await.unwrap(), ether(3));
+    assert_eq!(
+        provider.get_balance(me).await.unwrap(),
+        ether(10_000) - ether(3) - paid
+    );
+    assert_eq!(provider.get_transaction_count(me).await.unwrap(), 3);
+
+    // eth_sendTransaction signs for a dev account (no local signer here).
+    let plain = ProviderBuilder::new().connect_http(devnet.url().parse().unwrap());
+    let other = devnet.accounts()[1].address;
+    let tx = TransactionRequest::default()
+        .with_from(other)
+        .with_to(to)
+        .with_value(U256::from(5));
+    let receipt = plain
+        .send_transaction(tx)
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert_eq!(receipt.from, other);
+    assert_eq!(
+        provider.get_balance(to).await.unwrap(),
+        ether(3) + U256::from(5)
+    );
+    assert_eq!(provider.get_transaction_count(other).await.unwrap(), 1);
+
+    let fees = provider
+        .get_fee_history(4, BlockNumberOrTag::Latest, &[50.0])
+        .await
+        .unwrap();
+    assert_eq!(fees.oldest_block, 1);
+    assert_eq!(fees.base_fee_per_gas, vec![u128::from(BASE_FEE_PER_GAS); 5]);
+    assert_eq!(
+        fees.reward.unwrap()[1],
+        vec![u128::from(BASE_FEE_PER_GAS) * 2]
+    );
+    assert_eq!(
+        provider.get_gas_price().await.unwrap(),
+        u128::from(BASE_FEE_PER_GAS)
+    );
+    devnet.stop().await;
+}
+
+#[tokio::test]
+async fn time_moves_with_increase_time_and_set_timestamp() {
+    let (devnet, provider) = start().await;
+    let timestamp = |block: u64| {
+        let provider = provider.clone();
+        async move {
+            let block = provider
+                .get_block_by_number(block.into())
+                .await
+                .unwrap()
+                .unwrap();
+            block.header.timestamp
+        }
+    };
+    let genesis = timestamp(0).await;
+    let offset: i64 = provider
+        .raw_request(Cow::Borrowed("evm_increaseTime"), (3600,))
+        .await
+        .unwrap();
+    assert_eq!(offset, 3600);
+    let _: String = provider
+        .raw_request(Cow::Borrowed("evm_mine"), ())
+        .await
+        .unwrap();
+    assert!(timestamp(1).await >= genesis + 3600);
+
+    let next = timestamp(1).await + 100_000;
+    let _: Value = provider
+        .raw_request(Cow::Borrowed("evm_setNextBlockTimestamp"), (next,))
+        .await
+        .unwrap();
+    let receipt = send(
+        &provider,
+        TransactionRequest::default().with_to(Address::ZERO),
+    )
+    .await;
+    assert_eq!(receipt.block_number, Some(2));
+    assert_eq!(timestamp(2).await, next);
+
+    let _: String = provider
+        .raw_request(
+            Cow::Borrowed("evm_mine"),
+            (json!({ "timestamp": next + 50, "blocks": 3 }),),
+        )
+        .await
+        .unwrap();
+    assert_eq!(provider.get_block_number().await.unwrap(), 5);
+    assert_eq!(timestamp(3).await, next + 50);
+    assert!(
+        timestamp(5).await > timestamp(4).await,
+        "timestamps rise strictly"
+    );
+
+    let error = provider
+        .raw_request::<_, Value>(Cow::Borrowed("evm_setNextBlockTimestamp"), (genesis,))
+        .await
+        .unwrap_err();
+    assert_eq!(error_of(&error).0, -32602);
+    devnet.stop().await;
+}
+
+#[tokio::test]
+async fn get_logs_filters_by_block_address_and_topics() {
+    let (devnet, provider) = start().await;
+    let emitter = deploy_emitter(&provider).await;
+    let other = deploy_emitter(&provider).await;
+    for value in [1, 2, 3] {
+        store(&provider, emitter, value).await;
+    }
+    let last = store(&provider, other, 2).await;
+    let topic = |value: u64| B256::from(U256::from(value));
+    let values = |logs: Vec<alloy::rpc::types::Log>| -> Vec<(Address, U256)> {
+        logs.iter()
+            .map(|log| (log.address(), U256::from_be_bytes(log.topics()[1].0)))
+            .collect()
+    };
+    let everything = Filter::new().from_block(0);
+    let all = provider.get_logs(&everything).await.unwrap();
+    assert_eq!(all.len(), 4);
+    assert_eq!(all[0].block_number, Some(3));
+    assert_eq!(all[3].transaction_hash, Some(last.transaction_hash));
+
+    let logs = provider
+        .get_logs(&everything.clone().address(emitter))
+        .await
+        .unwrap();
+    assert_eq!(values(logs).len(), 3);
+    let logs = provider
+        .get_logs(&everything.clone().address(vec![emitter, other]))
+        .await
+        .unwrap();
+    assert_eq!(logs.len(), 4);
+    let logs = provider
+        .get_logs(&everything.clone().topic1(topic(2)))
+        .await
+        .unwrap();
+    assert_eq!(
+        values(logs),
+        vec![(emitter, U256::from(2)), (other, U256::from(2))]
+    );
+    let logs = provider
+        .get_logs(
+            &everything
+                .clone()
+                .address(emitter)
+                .topic1(vec![topic(1), topic(3)]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        values(logs),
+        vec![(emitter, U256::from(1)), (emitter, U256::from(3))]
+    );
+    let logs = provider
+        .get_logs(&everything.clone().event_signature(B256::ZERO))
+        .await
+        .unwrap();
+    assert!(logs.is_empty());
+    let logs = provider
+        .get_logs(&Filter::new().from_block(4).to_block(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        values(logs),
+        vec![(emitter, U256::from(2)), (emitter, U256::from(3))]
+    );
+    let logs = provider
+        .get_logs(&Filter::new().at_block_hash(last.block_hash.unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(values(logs), vec![(other, U256::from(2))]);
+    let latest = provider.get_logs(&Filter::new()).await.unwrap();
+    assert_eq!(latest.len(), 1, "the default range is the latest block");
+
+    // Nulls in the topic list are wildcards.
+    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": "eth_getLogs", "params": [{
+        "fromBlock": "0x0", "toBlock": "latest", "topics": [null, [topic(3)]]
+    }]});
+    let response = raw(&devnet, &body).await;
+    assert_eq!(response["result"].as_array().unwrap().len(), 1);
+    devnet.stop().await;
+}
+
+#[tokio::test]
+async fn batches_and_bad_input_get_json_rpc_answers() {
+    let (devnet, provider) = start().await;
+    let client = ClientBuilder::default().http(devnet.url().parse().unwrap());
+    let mut batch = client.new_batch();
+    let chain_id = batch.add_call::<_, U64>("eth_chainId", &()).unwrap();
+    let number = batch.add_call::<_, U64>("eth_blockNumber", &()).unwrap();
+    let accounts = batch
+        .add_call::<_, Vec<Address>>("eth_accounts", &())
+        .unwrap();
+    batch.send().await.unwrap();
+    assert_eq!(chain_id.await.unwrap(), U64::from(31337));
+    assert_eq!(number.await.unwrap(), U64::ZERO);
+    assert_eq!(accounts.await.unwrap().len(), 10);
+
+    let body = json!([
+        { "jsonrpc": "2.0", "id": 1, "method": "net_version" },
+        { "jsonrpc": "2.0", "id": 2, "method": "eth_noSuchMethod", "params": [] },
+        { "jsonrpc": "2.0", "id": 3, "method": "eth_getBalance", "params": ["nope", "latest"] },
+        { "jsonrpc": "2.0", "id": 4, "method": "eth_getBalance", "params": [] },
+        { "jsonrpc": "2.0", "id": 5, "method": "eth_getBalance",
+          "params": [Address::ZERO, "0x7"] },
+        "not a request",
+    ]);
+    let answers = raw(&devnet, &body).await;
+    let answers = answers.as_array().unwrap();
+    assert_eq!(answers.len(), 6);
+    assert_eq!(
+        answers[0],
+        json!({ "jsonrpc": "2.0", "id": 1, "result": "31337" })
+    );
+    assert_eq!(answers[1]["error"]["code"], -32601);
+    assert!(
+        answers[1]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("eth_noSuchMethod")
+    );
+    assert_eq!(answers[2]["error"]["code"], -32602);
+    assert!(
+        answers[2]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("address")
+    );
+    assert!(
+        answers[3]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing parameter 0")
+    );
+    assert!(
+        answers[4]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("only the latest state")
+    );
+    assert_eq!(answers[5]["error"]["code"], -32600);
+
+    let parse = reqwest::Client::new()
+        .post(devnet.url())
+        .body("{not json")
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(parse["error"]["code"], -32700);
+    let get = reqwest::get(devnet.url()).await.unwrap();
+    assert_eq!(get.status(), reqwest::StatusCode::METHOD_NOT_ALLOWED);
+
+    // Raw transactions: garbage, another chain's, a replay, a gap in nonces.
+    let error = provider
+        .send_raw_transaction(&[0x02, 0x12, 0x34])
+        .await
+        .unwrap_err();
+    let (code, message) = error_of(&error);
+    assert_eq!(code, -32602);
+    assert!(message.contains("invalid raw transaction"), "{message}");
+
+    let signer = PrivateKeySigner::from_bytes(&devnet.accounts()[0].private_key).unwrap();
+    let wallet = EthereumWallet::from(signer);
+    let tx = |chain_id: u64, nonce: u64| {
+        TransactionRequest::default()
+            .with_to(Address::ZERO)
+            .with_chain_id(chain_id)
+            .with_nonce(nonce)
+            .with_gas_limit(21_000)
+            .with_max_fee_per_gas(u128::from(BASE_FEE_PER_GAS) * 2)
+            .with_max_priority_fee_per_gas(0)
+    };
+    let encode = |request: TransactionRequest| {
+        let wallet = wallet.clone();
+        async move {
+            use alloy::eips::Encodable2718;
+            request.build(&wallet).await.unwrap().encoded_2718()
+        }
+    };
+    let error = provider
+        .send_raw_transaction(&encode(tx(1, 0)).await)
+        .await
+        .unwrap_err();
+    assert!(error_of(&error).1.contains("chain id 1"), "{error}");
+    let good = encode(tx(31337, 0)).await;
+    provider
+        .send_raw_transaction(&good)
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let error = provider.send_raw_transaction(&good).await.unwrap_err();
+    assert!(error_of(&error).1.contains("already known"), "{error}");
+    let replaced = encode(tx(31337, 0).with_value(U256::from(1))).await;
+    let error = provider.send_raw_transaction(&replaced).await.unwrap_err();
+    assert!(error_of(&error).1.contains("nonce too low"), "{error}");
+    let error = provider
+        .send_raw_transaction(&encode(tx(31337, 5)).await)
+        .await
+        .unwrap_err();
+    assert!(error_of(&error).1.contains("nonce too high"), "{error}");
+    let broke = TransactionRequest::default()
+        .with_to(Address::ZERO)
+        .with_value(ether(1_000_000));
+    let error = provider.send_transaction(broke).await.unwrap_err();
+    assert_eq!(error_of(&error).0, -32000, "{error}");
+    devnet.stop().await;
+}
+
+#[tokio::test]
+async fn stop_and_resume_keep_the_chain() {
+    let (devnet, provider) = start().await;
+    let emitter = deploy_emitter(&provider).await;
+    let receipt = store(&provider, emitter, 7).await;
+    let addr = devnet.addr();
+    let chain = devnet.stop().await;
+    assert_eq!(chain.block_number(), 2);
+    assert!(
+        provider.get_block_number().await.is_err(),
+        "nobody listens while stopped"
+    );
+
+    let devnet = Devnet::resume(chain, addr).await.unwrap();
+    assert_eq!(devnet.addr(), addr);
+    assert_eq!(provider.get_block_number().await.unwrap(), 2);
+    let again = provider
+        .get_transaction_receipt(receipt.transaction_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.block_hash, receipt.block_hash);
+    assert_eq!(
+        provider.get_storage_at(emitter, U256::ZERO).await.unwrap(),
+        U256::from(7)
+    );
+    let receipt = store(&provider, emitter, 8).await;
+    assert_eq!(receipt.block_number, Some(3));
+    assert_eq!(
+        keccak256(provider.get_code_at(emitter).await.unwrap()),
+        keccak256(emitter_runtime())
+    );
+    devnet.stop().await;
+}

@@ -1,0 +1,390 @@
+//! End to end: the agents against the embedded devnet and against anvil,
+//! with the bundled digits model.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alloy::signers::local::PrivateKeySigner;
+use alloy_primitives::U256;
+use tokio::sync::{mpsc, watch};
+use verdict_challenger::agent::{Activity, Agent, AgentConfig};
+use verdict_challenger::chain::Chain;
+use verdict_challenger::demo::{self, DemoConfig, ether};
+use verdict_challenger::deployment::Deployment;
+use verdict_challenger::devnet::{self, Devnet, DevnetConfig, DevnetHandle};
+use verdict_challenger::model::ModelInfo;
+use verdict_challenger::store::{ClaimStatus, GameStatus};
+use verdict_challenger::trace::Tamper;
+use verdict_contracts::bindings::ClaimManager;
+use verdict_contracts::protocol::Config;
+
+/// Logs to the test's output (`RUST_LOG` picks what).
+fn logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+fn models() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    logs();
+    let dir = std::env::temp_dir().join(format!("verdict-e2e-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn keys(devnet: &DevnetHandle, n: usize) -> Vec<PrivateKeySigner> {
+    devnet.accounts()[..n]
+        .iter()
+        .map(|a| a.signer().unwrap())
+        .collect()
+}
+
+fn demo_config(url: String, keys: Vec<PrivateKeySigner>, name: &str) -> DemoConfig {
+    let (model, inputs) = demo::bundled(&models()).unwrap();
+    DemoConfig {
+        rpc_url: url,
+        keys: keys.try_into().unwrap(),
+        model,
+        inputs,
+        data_dir: scratch(name),
+        phase_timeout: Duration::from_secs(30),
+    }
+}
+
+fn check_demo(report: &demo::DemoReport) {
+    assert!(report.ok, "demo failures: {:?}", report.failures);
+    assert_eq!(report.games.len(), 2);
+    assert_eq!(report.honest_claim.1, "Finalized");
+    assert_eq!(report.fraudulent_claim.1, "Rejected");
+    for g in &report.games {
+        // At least challenge, bisect, chooseOp, proveStep; at most
+        // 2 + 2·(⌈log16 5⌉ + ⌈log16 L2⌉) = 12 for the digits MLP's 4 ops
+        // and 9,754 steps (L2 < 16^4).
+        assert!(
+            (4..=12).contains(&g.moves),
+            "game {} took {} moves",
+            g.game_id,
+            g.moves
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn demo_on_devnet() {
+    let devnet = Devnet::start(DevnetConfig::default()).await.unwrap();
+    let config = demo_config(devnet.url(), keys(&devnet, 5), "demo-devnet");
+    let report = demo::run(config, &|line| eprintln!("{line}"))
+        .await
+        .unwrap();
+    check_demo(&report);
+}
+
+/// anvil from the npm package the test command installs.
+struct Anvil(Child);
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The anvil binary of the npm package's platform build (started directly,
+/// not through the package's node launcher, so that killing it stops it).
+fn anvil_binary() -> PathBuf {
+    let scope = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts/node_modules/@foundry-rs");
+    std::fs::read_dir(&scope)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin/anvil"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "no anvil binary under {}: run `npm ci` in contracts/ (scripts/test does)",
+                scope.display()
+            )
+        })
+}
+
+fn start_anvil() -> (Anvil, String) {
+    let bin = anvil_binary();
+    let port = free_port();
+    let child = Command::new(&bin)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--hardfork",
+            "osaka",
+            "--silent",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "anvil did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (Anvil(child), url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn demo_on_anvil() {
+    let (_anvil, url) = start_anvil();
+    let keys = devnet::dev_accounts(5)
+        .unwrap()
+        .iter()
+        .map(|a| a.signer().unwrap())
+        .collect();
+    let report = demo::run(demo_config(url, keys, "demo-anvil"), &|line| {
+        eprintln!("{line}")
+    })
+    .await
+    .unwrap();
+    check_demo(&report);
+}
+
+/// A deployed protocol with the digits model registered, on a devnet.
+struct Setup {
+    devnet: Option<DevnetHandle>,
+    chains: Vec<Chain>,
+    deployment: Deployment,
+    model: Arc<ModelInfo>,
+    inputs: [Vec<f32>; 2],
+}
+
+async fn setup(accounts: usize) -> Setup {
+    let devnet = Devnet::start(DevnetConfig::default()).await.unwrap();
+    let chains: Vec<Chain> = keys(&devnet, accounts)
+        .into_iter()
+        .map(|k| Chain::connect(&devnet.url(), k).unwrap())
+        .collect();
+    let config = Config::default();
+    let deployment = Deployment::deploy(&chains[0], &config).await.unwrap();
+    let (model, inputs) = demo::bundled(&models()).unwrap();
+    chains[0]
+        .send(deployment.registry, &model.register_call(), U256::ZERO)
+        .await
+        .unwrap();
+    Setup {
+        devnet: Some(devnet),
+        chains,
+        deployment,
+        model,
+        inputs,
+    }
+}
+
+impl Setup {
+    fn agent(&self, i: usize, dir: &Path, watch: bool) -> Agent {
+        let mut c = AgentConfig::new(dir.join(format!("agent-{i}")), ether() / U256::from(2));
+        c.watch = watch;
+        c.poll = Duration::from_millis(30);
+        Agent::new(
+            self.chains[i].clone(),
+            self.deployment.clone(),
+            c,
+            vec![self.model.clone()],
+        )
+        .unwrap()
+    }
+
+    async fn claim_status(&self, id: u64) -> u8 {
+        self.chains[0]
+            .view(
+                self.deployment.manager,
+                &ClaimManager::getClaimCall {
+                    claimId: U256::from(id),
+                },
+            )
+            .await
+            .unwrap()
+            .status
+    }
+
+    async fn wait_status(&self, id: u64, status: u8, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.claim_status(id).await != status {
+            assert!(
+                Instant::now() < deadline,
+                "claim {id} never reached status {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+type Running = (
+    watch::Sender<bool>,
+    tokio::task::JoinHandle<Agent>,
+    mpsc::UnboundedReceiver<Activity>,
+);
+
+fn spawn(agent: Agent) -> Running {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (tx, rx) = mpsc::unbounded_channel();
+    (
+        stop_tx,
+        tokio::spawn(agent.run(stop_rx, Some(tx), |_| false)),
+        rx,
+    )
+}
+
+/// Waits until the agent has made `n` moves, a challenge counting as one.
+async fn wait_moves(rx: &mut mpsc::UnboundedReceiver<Activity>, n: usize) {
+    let mut moves = 0;
+    while moves < n {
+        let a = tokio::time::timeout(Duration::from_secs(60), rx.recv())
+            .await
+            .expect("the agent keeps moving")
+            .expect("the agent runs");
+        if matches!(a, Activity::Moved { .. } | Activity::Challenged { .. }) {
+            moves += 1;
+        }
+    }
+}
+
+fn tamper() -> Option<Tamper> {
+    Some(Tamper {
+        index: 3,
+        delta: 1.0,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn watchdog_killed_mid_game_resumes_and_wins() {
+    let s = setup(3).await;
+    let dir = scratch("kill");
+    let mut mallory = s.agent(1, &dir, false);
+    let (fraud, _, _) = mallory
+        .submit(&s.model, &s.inputs[1], tamper(), ether())
+        .await
+        .unwrap();
+    let (_m_stop, _m_task, _m_rx) = spawn(mallory);
+    let (_stop, task, mut rx) = spawn(s.agent(2, &dir, true));
+    wait_moves(&mut rx, 1).await;
+    // As kill -9: the task dies wherever it is; only the record on disk stays.
+    task.abort();
+    let _ = task.await;
+    let before = s.claim_status(fraud).await;
+    assert_eq!(before, 1, "the game is still on when the watchdog dies");
+    let restarted = s.agent(2, &dir, true);
+    assert!(
+        !restarted.state().games.is_empty(),
+        "the record holds the game"
+    );
+    let (_stop2, task2, _rx2) = spawn(restarted);
+    s.wait_status(fraud, 2, Duration::from_secs(60)).await;
+    _stop2.send(true).unwrap();
+    let agent = task2.await.unwrap();
+    let won = agent
+        .state()
+        .games
+        .values()
+        .filter(|g| g.status == GameStatus::Won)
+        .count();
+    assert_eq!(won, 1, "the restarted watchdog won its game");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn node_restarted_mid_game() {
+    let mut s = setup(3).await;
+    let dir = scratch("node");
+    let mut mallory = s.agent(1, &dir, false);
+    let (fraud, _, _) = mallory
+        .submit(&s.model, &s.inputs[1], tamper(), ether())
+        .await
+        .unwrap();
+    let (_m_stop, _m_task, _m_rx) = spawn(mallory);
+    let (_stop, _task, mut rx) = spawn(s.agent(2, &dir, true));
+    wait_moves(&mut rx, 1).await;
+    let devnet = s.devnet.take().unwrap();
+    let addr = devnet.addr();
+    let chain = devnet.stop().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    s.devnet = Some(Devnet::resume(chain, addr).await.unwrap());
+    s.wait_status(fraud, 2, Duration::from_secs(60)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_claims_all_end_correctly() {
+    let s = setup(5).await;
+    let dir = scratch("fifty");
+    let mut submitters = vec![s.agent(1, &dir, false), s.agent(2, &dir, false)];
+    let mut claims = vec![];
+    for i in 0..50 {
+        let fraudulent = i % 4 == 1;
+        let input: Vec<f32> = s.inputs[i % 2]
+            .iter()
+            .map(|v| v * (1.0 + i as f32 / 64.0))
+            .collect();
+        let agent = &mut submitters[i % 2];
+        let tamper = fraudulent.then_some(Tamper {
+            index: i % 10,
+            delta: 0.5,
+        });
+        let (id, _, _) = agent
+            .submit(&s.model, &input, tamper, ether())
+            .await
+            .unwrap();
+        claims.push((id, fraudulent));
+    }
+    let mut running: Vec<Running> = submitters.into_iter().map(spawn).collect();
+    running.push(spawn(s.agent(3, &dir, true)));
+    for &(id, fraudulent) in &claims {
+        if fraudulent {
+            s.wait_status(id, 2, Duration::from_secs(300)).await;
+        }
+    }
+    let last = claims.last().unwrap().0;
+    let deadline = s.chains[0]
+        .view(
+            s.deployment.manager,
+            &ClaimManager::getClaimCall {
+                claimId: U256::from(last),
+            },
+        )
+        .await
+        .unwrap()
+        .challengeDeadline;
+    s.chains[0].advance_past(deadline).await.unwrap();
+    for &(id, fraudulent) in &claims {
+        if !fraudulent {
+            s.wait_status(id, 3, Duration::from_secs(120)).await;
+        }
+    }
+    for (stop, task, _) in running {
+        stop.send(true).unwrap();
+        let mut agent = task.await.unwrap();
+        // One more tick reads the events since its last one.
+        agent.tick().await.unwrap();
+        assert_eq!(agent.state().claims.len(), claims.len());
+        for (id, c) in &agent.state().claims {
+            let fraudulent = claims.iter().any(|&(i, f)| i == *id && f);
+            let want = if fraudulent {
+                ClaimStatus::Rejected
+            } else {
+                ClaimStatus::Finalized
+            };
+            assert_eq!(c.status, want, "claim {id}");
+        }
+    }
+}
