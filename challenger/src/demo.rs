@@ -108,6 +108,9 @@ pub struct DemoReport {
     pub honest_claim: (u64, String),
     /// The fraudulent claim's id and final status.
     pub fraudulent_claim: (u64, String),
+    /// Milliseconds from the fraudulent claim's transaction to the
+    /// watchdog's challenge transaction, both mined.
+    pub challenge_latency_ms: Option<f64>,
     /// Seconds in all.
     pub seconds: f64,
 }
@@ -178,7 +181,7 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
         &mut phases,
     );
 
-    let (activity_tx, mut activity_rx) = mpsc::unbounded_channel::<(usize, Activity)>();
+    let (activity_tx, mut activity_rx) = mpsc::unbounded_channel::<(usize, Instant, Activity)>();
     let (stop_tx, stop_rx) = watch::channel(false);
     let make = |i: usize, watch: bool, grief: bool| -> anyhow::Result<Agent> {
         let mut c = AgentConfig::new(
@@ -198,6 +201,12 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
             vec![model.clone()],
         )?)
     };
+
+    let watchers = [
+        spawn_agent(3, make(3, true, false)?, &activity_tx, &stop_rx),
+        spawn_agent(4, make(4, false, true)?, &activity_tx, &stop_rx),
+    ];
+    say("  watchdog walter and dishonest challenger grace are watching".into());
 
     let t = Instant::now();
     let mut alice = make(1, false, false)?;
@@ -221,6 +230,7 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
     let (fraud_id, fraud, _) = mallory
         .submit(&model, &config.inputs[1], Some(tamper), ether())
         .await?;
+    let fraud_posted = Instant::now();
     phase(
         format!(
             "mallory claimed model(input 1) = class {} (claim {fraud_id}, bond 1 ETH); the true class is {true_label}",
@@ -230,25 +240,11 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
         &mut phases,
     );
 
-    let mut tasks = vec![];
-    for (i, agent) in [
-        (1, alice),
-        (2, mallory),
-        (3, make(3, true, false)?),
-        (4, make(4, false, true)?),
-    ] {
-        let tx = activity_tx.clone();
-        let (atx, mut arx) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            while let Some(a) = arx.recv().await {
-                let _ = tx.send((i, a));
-            }
-        });
-        tasks.push(tokio::spawn(
-            agent.run(stop_rx.clone(), Some(atx), |_| false),
-        ));
-    }
-    say("  watchdog walter and dishonest challenger grace are watching".into());
+    let mut tasks = vec![
+        spawn_agent(1, alice, &activity_tx, &stop_rx),
+        spawn_agent(2, mallory, &activity_tx, &stop_rx),
+    ];
+    tasks.extend(watchers);
 
     let mut games: BTreeMap<u64, GameSummary> = BTreeMap::new();
     let manager = deployment.manager;
@@ -264,9 +260,10 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
             .await
             .map(|c| c.status)
     };
-    let drain = |rx: &mut mpsc::UnboundedReceiver<(usize, Activity)>,
-                 games: &mut BTreeMap<u64, GameSummary>| {
-        while let Ok((i, a)) = rx.try_recv() {
+    let mut latency = None;
+    let mut drain = |rx: &mut mpsc::UnboundedReceiver<(usize, Instant, Activity)>,
+                     games: &mut BTreeMap<u64, GameSummary>| {
+        while let Ok((i, at, a)) = rx.try_recv() {
             match a {
                 Activity::Challenged {
                     claim_id,
@@ -277,6 +274,13 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
                         "  {} challenged claim {claim_id}: game {game_id} ({gas} gas)",
                         NAMES[i]
                     ));
+                    if claim_id == fraud_id {
+                        let ms = at.duration_since(fraud_posted).as_secs_f64() * 1e3;
+                        say(format!(
+                            "  (the challenge landed {ms:.0} ms after the claim)"
+                        ));
+                        latency = Some(ms);
+                    }
                     let g = games.entry(game_id).or_default();
                     g.game_id = game_id;
                     g.claim_id = claim_id;
@@ -443,8 +447,27 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
         burned: burned.to_string(),
         honest_claim: (honest_id, status_name(honest_status).into()),
         fraudulent_claim: (fraud_id, status_name(fraud_status).into()),
+        challenge_latency_ms: latency,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// Runs `agent` (party `i`) until `stop`, forwarding what it does, stamped
+/// with when it arrived, to `activity`.
+fn spawn_agent(
+    i: usize,
+    agent: Agent,
+    activity: &mpsc::UnboundedSender<(usize, Instant, Activity)>,
+    stop: &watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<Agent> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let activity = activity.clone();
+    tokio::spawn(async move {
+        while let Some(a) = rx.recv().await {
+            let _ = activity.send((i, Instant::now(), a));
+        }
+    });
+    tokio::spawn(agent.run(stop.clone(), Some(tx), |_| false))
 }
 
 /// Wei `account` paid in fees since the start of the chain: the sum over its

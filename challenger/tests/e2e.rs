@@ -63,6 +63,10 @@ fn check_demo(report: &demo::DemoReport) {
     assert_eq!(report.games.len(), 2);
     assert_eq!(report.honest_claim.1, "Finalized");
     assert_eq!(report.fraudulent_claim.1, "Rejected");
+    assert!(
+        report.challenge_latency_ms.is_some(),
+        "the watchdog challenged the fraudulent claim"
+    );
     for g in &report.games {
         // At least challenge, bisect, chooseOp, proveStep; at most
         // 2 + 2·(⌈log16 5⌉ + ⌈log16 L2⌉) = 12 for the digits MLP's 4 ops
