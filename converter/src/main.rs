@@ -62,6 +62,11 @@ enum Command {
         /// Which engine runs it.
         #[arg(long, value_enum, default_value_t = Engine::Native)]
         engine: Engine,
+        /// The OpenCL device of `--engine gpu`: `default` (the first exact
+        /// GPU, else the first exact device) or PLATFORM:DEVICE from `dnnc
+        /// devices`.
+        #[arg(long, env = "VERDICT_GPU_DEVICE", default_value = "default")]
+        device: String,
         /// Write the output here (`.npy` or `.json`) instead of printing it.
         #[arg(short, long)]
         output: Option<PathBuf>,
@@ -92,6 +97,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the OpenCL devices and whether each can run the GPU engine
+    /// bit-exactly (needs a build with the `gpu` feature).
+    Devices {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the supported ops (the table of docs/ops.md).
     Ops {
         /// Print JSON.
@@ -106,6 +118,8 @@ enum Engine {
     Native,
     /// The dispute VM (the reference; slow).
     Vm,
+    /// The OpenCL engine (a build with the `gpu` feature), same bits.
+    Gpu,
 }
 
 fn main() -> std::process::ExitCode {
@@ -175,9 +189,13 @@ fn run(command: Command) -> Result<bool> {
             package,
             input,
             engine,
+            device,
             output,
             json,
-        } => run_package(&package, &input, engine, output.as_deref(), json).map(|()| true),
+        } => {
+            run_package(&package, &input, (engine, &device), output.as_deref(), json).map(|()| true)
+        }
+        Command::Devices { json } => list_devices(json).map(|()| true),
         Command::Check {
             model,
             package,
@@ -264,6 +282,42 @@ fn input_shape(package: &Package) -> Vec<usize> {
     package.model.tensors[package.model.input].shape.clone()
 }
 
+#[cfg(feature = "gpu")]
+fn run_gpu(compiled: &Compiled, x: &[f32], device: &str) -> Result<Vec<f32>> {
+    let choice = device.parse().map_err(anyhow::Error::msg)?;
+    let engine = verdict_dnn::gpu::GpuEngine::new(compiled, choice)?;
+    info!(device = %engine.device(), "gpu engine");
+    Ok(engine.run(x)?.output())
+}
+
+#[cfg(not(feature = "gpu"))]
+fn run_gpu(_: &Compiled, _: &[f32], _: &str) -> Result<Vec<f32>> {
+    bail!(NO_GPU)
+}
+
+#[cfg(not(feature = "gpu"))]
+const NO_GPU: &str = "this dnnc was built without the GPU engine: build it with `--features gpu`";
+
+#[cfg(feature = "gpu")]
+fn list_devices(json: bool) -> Result<()> {
+    let devices = verdict_dnn::gpu::devices()?;
+    if json {
+        let list: Vec<_> = devices
+            .iter()
+            .map(|d| json!({"device": d.to_string(), "exact": d.is_exact()}))
+            .collect();
+        emit(&format!("{}\n", serde_json::to_string_pretty(&list)?))
+    } else {
+        let lines: String = devices.iter().map(|d| format!("{d}\n")).collect();
+        emit(&lines)
+    }
+}
+
+#[cfg(not(feature = "gpu"))]
+fn list_devices(_: bool) -> Result<()> {
+    bail!(NO_GPU)
+}
+
 fn argmax(v: &[f32]) -> Option<usize> {
     (0..v.len()).max_by(|&a, &b| v[a].total_cmp(&v[b]))
 }
@@ -271,7 +325,7 @@ fn argmax(v: &[f32]) -> Option<usize> {
 fn run_package(
     path: &Path,
     input: &Path,
-    engine: Engine,
+    (engine, device): (Engine, &str),
     output: Option<&Path>,
     json: bool,
 ) -> Result<()> {
@@ -283,6 +337,7 @@ fn run_package(
     let y = match engine {
         Engine::Native => compiled.run_native(&x)?.output(),
         Engine::Vm => compiled.run_vm(&x)?.output,
+        Engine::Gpu => run_gpu(&compiled, &x, device)?,
     };
     let seconds = start.elapsed().as_secs_f64();
     info!(seconds, "ran");
