@@ -19,12 +19,11 @@ use alloy_sol_types::{SolCall, SolEventInterface};
 use tokio::sync::{mpsc, watch};
 use verdict_contracts::bindings::ClaimManager::{self, ClaimManagerEvents as Ev};
 use verdict_contracts::bindings::ModelRegistry::{self, ModelRegistryEvents};
-use verdict_dnn::engine::RunError;
 
 use crate::chain::{Chain, ChainError};
 use crate::deployment::Deployment;
 use crate::game::{self, CHALLENGER, Choice, DEFENDER, GAME_OPEN};
-use crate::model::ModelInfo;
+use crate::model::{EngineError, ModelInfo};
 use crate::store::{
     AgentState, ClaimRecord, ClaimStatus, GameRecord, GameStatus, Role, Store, StoreError, Verdict,
 };
@@ -124,7 +123,7 @@ pub enum AgentError {
         /// The claim.
         claim_id: u64,
         /// Why.
-        source: RunError,
+        source: EngineError,
     },
     /// A claim's model is not one the agent has.
     #[error("claim {0}: the agent has no package for its model")]

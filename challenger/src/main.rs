@@ -136,7 +136,43 @@ enum Command {
         /// Challenge bond, in ether [default: the deployment's minimum].
         #[arg(long)]
         bond: Option<String>,
+        #[command(flatten)]
+        engine: EngineArgs,
     },
+}
+
+/// Which engine computes claims.
+#[derive(Args, Clone)]
+struct EngineArgs {
+    /// `native`, or `gpu` (the OpenCL engine: a build with `--features gpu`).
+    #[arg(long, default_value = "native", value_parser = ["native", "gpu"])]
+    engine: String,
+    /// The OpenCL device of `--engine gpu`: `default` or PLATFORM:DEVICE.
+    #[arg(long, env = "VERDICT_GPU_DEVICE", default_value = "default")]
+    device: String,
+}
+
+impl EngineArgs {
+    /// Sets `model` up to run on the chosen engine.
+    fn prepare(&self, model: &mut ModelInfo) -> anyhow::Result<()> {
+        if self.engine != "gpu" {
+            return Ok(());
+        }
+        #[cfg(feature = "gpu")]
+        {
+            let choice = self.device.parse().map_err(anyhow::Error::msg)?;
+            model.use_gpu(choice)?;
+            Ok(())
+        }
+        #[cfg(not(feature = "gpu"))]
+        {
+            let _ = model;
+            bail!(
+                "this verdict was built without the GPU engine (device {}): build it with `--features gpu`",
+                self.device
+            )
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -165,6 +201,8 @@ enum ClaimCommand {
         /// Post and return without defending.
         #[arg(long)]
         no_defend: bool,
+        #[command(flatten)]
+        engine: EngineArgs,
     },
     /// A claim's record on-chain.
     Status {
@@ -382,8 +420,9 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                     input,
                     bond,
                     no_defend,
+                    engine,
                 },
-        } => submit(&s, &model, &input, bond.as_deref(), no_defend).await,
+        } => submit(&s, (&model, &engine), &input, bond.as_deref(), no_defend).await,
         Command::Claim {
             command: ClaimCommand::Status { id },
         } => {
@@ -458,14 +497,19 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             }
             Ok(true)
         }
-        Command::Watch { models, bond } => {
+        Command::Watch {
+            models,
+            bond,
+            engine,
+        } => {
             let d = s.deployment()?;
             let infos = models
                 .iter()
                 .map(|m| {
-                    ModelInfo::load(m)
-                        .map(Arc::new)
-                        .with_context(|| format!("loading {}", m.display()))
+                    let mut info =
+                        ModelInfo::load(m).with_context(|| format!("loading {}", m.display()))?;
+                    engine.prepare(&mut info)?;
+                    Ok(Arc::new(info))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let bond = match bond {
@@ -512,13 +556,15 @@ async fn run_until_ctrl_c(
 
 async fn submit(
     s: &Settings,
-    model: &Path,
+    (model, engine): (&Path, &EngineArgs),
     input: &Path,
     bond: Option<&str>,
     no_defend: bool,
 ) -> anyhow::Result<bool> {
     let d = s.deployment()?;
-    let info = Arc::new(ModelInfo::load(model)?);
+    let mut info = ModelInfo::load(model)?;
+    engine.prepare(&mut info)?;
+    let info = Arc::new(info);
     let shape = info.compiled.model.tensors[info.compiled.model.input]
         .shape
         .clone();

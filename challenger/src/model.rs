@@ -3,22 +3,39 @@
 //! contracts ask for.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use alloy_primitives::{B256, U256, keccak256};
 use alloy_sol_types::SolValue;
 use verdict_contracts::bindings::ModelRegistry;
-use verdict_dnn::engine::Compiled;
+use verdict_dnn::engine::{Compiled, RunError};
 use verdict_dnn::ir::numel;
 use verdict_dnn::package::{Package, PackageError};
 use verdict_dnn::plan::Region;
 use verdict_vm::Machine;
 use verdict_vm::merkle::{LEAF_BITS, hash_pair};
 
+/// A run that could not produce the op-boundary images.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The native engine refused the input.
+    #[error(transparent)]
+    Native(#[from] RunError),
+    /// The GPU engine failed.
+    #[cfg(feature = "gpu")]
+    #[error(transparent)]
+    Gpu(#[from] verdict_dnn::gpu::GpuError),
+}
+
 /// A compiled model with everything a registration, a claim or a game needs.
 #[derive(Debug)]
 pub struct ModelInfo {
-    /// The model, compiled for both engines.
-    pub compiled: Compiled,
+    /// The model, compiled for every engine.
+    pub compiled: Arc<Compiled>,
+    /// The GPU engine that runs its claims, when one was chosen: its weights
+    /// stay on the device for the model's lifetime.
+    #[cfg(feature = "gpu")]
+    gpu: Option<verdict_dnn::gpu::GpuEngine>,
     /// keccak256 of the package file: the registry's `packageHash`.
     pub package_hash: B256,
     /// The step of every level-1 point: the op boundary table, then the
@@ -43,7 +60,7 @@ impl ModelInfo {
     /// The protocol view of `package`.
     pub fn new(package: Package) -> ModelInfo {
         let package_hash = package.hash();
-        let compiled = Compiled::from_parts(package.model, package.program);
+        let compiled = Arc::new(Compiled::from_parts(package.model, package.program));
         let p = &compiled.program;
         let mut points = p.boundaries.clone();
         points.push(p.total_steps);
@@ -63,11 +80,47 @@ impl ModelInfo {
         }
         ModelInfo {
             compiled,
+            #[cfg(feature = "gpu")]
+            gpu: None,
             package_hash,
             points,
             input_path,
             boundary_levels,
         }
+    }
+
+    /// Runs this model's claims on the GPU engine on `choice` from now on.
+    ///
+    /// # Errors
+    ///
+    /// The GPU engine's error when no usable device is found.
+    #[cfg(feature = "gpu")]
+    pub fn use_gpu(
+        &mut self,
+        choice: verdict_dnn::gpu::DeviceChoice,
+    ) -> Result<(), verdict_dnn::gpu::GpuError> {
+        self.gpu = Some(verdict_dnn::gpu::GpuEngine::new(
+            self.compiled.clone(),
+            choice,
+        )?);
+        Ok(())
+    }
+
+    /// The machine at the start of every op and at the final `halt`, for
+    /// `input`: from the GPU engine if one was chosen, else the native one.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError`] if the input has the wrong length or the device fails.
+    pub fn boundaries(&self, input: &[f32]) -> Result<Vec<Machine>, EngineError> {
+        let ops = 0..=self.ops() as usize;
+        #[cfg(feature = "gpu")]
+        if let Some(gpu) = &self.gpu {
+            let run = gpu.run(input)?;
+            return Ok(ops.map(|op| run.machine_at(op)).collect::<Result<_, _>>()?);
+        }
+        let run = self.compiled.run_native(input)?;
+        Ok(ops.map(|op| run.machine_at(op)).collect::<Result<_, _>>()?)
     }
 
     /// The number of ops `n` (the level-1 points are `0 ..= n + 1`).

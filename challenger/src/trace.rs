@@ -8,10 +8,9 @@ use std::sync::Arc;
 
 use alloy_primitives::{B256, Bytes};
 use verdict_contracts::bindings::ClaimManager;
-use verdict_dnn::engine::RunError;
 use verdict_vm::Machine;
 
-use crate::model::{ModelInfo, region_path};
+use crate::model::{EngineError, ModelInfo, region_path};
 
 /// Snapshots kept at most; past it the oldest are dropped.
 const MAX_SNAPSHOTS: usize = 64;
@@ -50,19 +49,15 @@ pub struct ClaimData {
 }
 
 impl Trace {
-    /// Runs `model` on `input` with the native engine.
+    /// Runs `model` on `input` with its engine (native, or GPU if chosen).
     ///
     /// # Errors
     ///
-    /// [`RunError`] if the input has the wrong length.
-    pub fn new(model: Arc<ModelInfo>, input: &[f32]) -> Result<Trace, RunError> {
-        let native = model.compiled.run_native(input)?;
-        let boundaries = (0..=model.ops() as usize)
-            .map(|op| native.machine_at(op))
-            .collect::<Result<Vec<_>, _>>()?;
+    /// [`EngineError`] if the input has the wrong length or the device fails.
+    pub fn new(model: Arc<ModelInfo>, input: &[f32]) -> Result<Trace, EngineError> {
+        let boundaries = model.boundaries(input)?;
         let mut last = boundaries.last().expect("a halt boundary").clone();
         last.step();
-        drop(native);
         Ok(Trace {
             model,
             input: input.to_vec(),

@@ -285,7 +285,7 @@ fn input_shape(package: &Package) -> Vec<usize> {
 #[cfg(feature = "gpu")]
 fn run_gpu(compiled: &Compiled, x: &[f32], device: &str) -> Result<Vec<f32>> {
     let choice = device.parse().map_err(anyhow::Error::msg)?;
-    let engine = verdict_dnn::gpu::GpuEngine::new(compiled, choice)?;
+    let engine = verdict_dnn::gpu::GpuEngine::new(std::sync::Arc::new(compiled.clone()), choice)?;
     info!(device = %engine.device(), "gpu engine");
     Ok(engine.run(x)?.output())
 }

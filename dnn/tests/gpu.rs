@@ -4,6 +4,8 @@
 //! on the CPU will do): without one these tests fail, they do not skip.
 #![cfg(feature = "gpu")]
 
+use std::sync::Arc;
+
 use proptest::prelude::*;
 use verdict_dnn::engine::Compiled;
 use verdict_dnn::gpu::{DeviceChoice, GpuEngine, devices};
@@ -40,8 +42,8 @@ fn choice() -> DeviceChoice {
 
 /// The engine for `c` on the chosen device, or a failure that says why
 /// there is none.
-fn engine(c: &Compiled) -> GpuEngine<'_> {
-    GpuEngine::new(c, choice()).unwrap_or_else(|e| {
+fn engine(c: &Compiled) -> GpuEngine {
+    GpuEngine::new(Arc::new(c.clone()), choice()).unwrap_or_else(|e| {
         panic!("the GPU tests need an OpenCL device (scripts/test installs PoCL): {e}")
     })
 }

@@ -26,15 +26,15 @@ struct Launch {
 
 /// A model ready to run on one OpenCL device: its weights and the
 /// parameters of every launch live on the device.
-pub struct GpuEngine<'a> {
-    compiled: &'a Compiled,
+pub struct GpuEngine {
+    compiled: Arc<Compiled>,
     shared: Arc<Shared>,
     weights: Buffer<u32>,
     launches: Vec<Launch>,
     arena_words: usize,
 }
 
-impl std::fmt::Debug for GpuEngine<'_> {
+impl std::fmt::Debug for GpuEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GpuEngine")
             .field("model", &self.compiled.model.name)
@@ -47,7 +47,7 @@ impl std::fmt::Debug for GpuEngine<'_> {
 /// One run's result: the arena stays on the device, and op-boundary images
 /// are read back from it on demand.
 pub struct GpuRun<'a> {
-    engine: &'a GpuEngine<'a>,
+    engine: &'a GpuEngine,
     input: Vec<f32>,
     arena: Buffer<u32>,
     output: Vec<u32>,
@@ -81,7 +81,7 @@ fn upload<T: Copy + Default>(shared: &Shared, data: &[T]) -> Result<Buffer<T>, G
     .map_err(|e| GpuError::cl("clCreateBuffer", e))
 }
 
-impl<'a> GpuEngine<'a> {
+impl GpuEngine {
     /// Prepares `compiled` on the device `choice` names: uploads its weights
     /// and the parameters of every kernel launch, and builds the program if
     /// this process has not built it for that device yet.
@@ -90,7 +90,7 @@ impl<'a> GpuEngine<'a> {
     ///
     /// [`GpuError`] when no usable device is found or the device refuses
     /// the program or a buffer.
-    pub fn new(compiled: &'a Compiled, choice: DeviceChoice) -> Result<GpuEngine<'a>, GpuError> {
+    pub fn new(compiled: Arc<Compiled>, choice: DeviceChoice) -> Result<GpuEngine, GpuError> {
         let shared = shared(choose(choice)?)?;
         let layout = &compiled.program.layout;
         let mut image = vec![0u32; ((layout.weights_end - WEIGHTS_BASE) / 4) as usize];
@@ -104,7 +104,7 @@ impl<'a> GpuEngine<'a> {
         }
         let weights = upload(&shared, &image)?;
         let plans: Vec<Plan> = (0..compiled.model.nodes.len())
-            .flat_map(|n| plan_node(compiled, n))
+            .flat_map(|n| plan_node(&compiled, n))
             .filter(|p| p.global.iter().all(|&g| g > 0))
             .collect();
         let launches = plans
@@ -261,7 +261,7 @@ impl GpuRun<'_> {
     ///
     /// [`GpuError::Cl`] when the read fails.
     pub fn tensor(&self, id: TensorId) -> Result<Vec<u32>, GpuError> {
-        let c = self.engine.compiled;
+        let c = &self.engine.compiled;
         let t = &c.model.tensors[id];
         match &t.data {
             Some(d) => Ok(d.iter().map(|x| x.to_bits()).collect()),
@@ -279,7 +279,7 @@ impl GpuRun<'_> {
     ///
     /// [`GpuError::Run`] past the end, [`GpuError::Cl`] when a read fails.
     pub fn machine_at(&self, op: usize) -> Result<Machine, GpuError> {
-        let c = self.engine.compiled;
+        let c = &self.engine.compiled;
         let p = &c.program;
         if op >= p.boundaries.len() {
             return Err(RunError::Boundary(op).into());
