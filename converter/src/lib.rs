@@ -46,10 +46,26 @@ pub fn convert_bytes(
     shapes: &[InputShape],
     progress: Progress<'_>,
 ) -> Result<Converted, ConvertError> {
-    let inference = load::parse_onnx(bytes, dir)?;
-    let tract = load::typed_model(inference, shapes)?;
-    let model = lower::lower(&tract, name, progress)?;
-    Ok(Converted { tract, model })
+    // tract indexes its tables by names read from the file and can panic on
+    // a malformed model the checks before it do not catch: that is an error
+    // of this file, never a crash of the caller.
+    let convert = std::panic::AssertUnwindSafe(|| {
+        let inference = load::parse_onnx(bytes, dir)?;
+        let tract = load::typed_model(inference, shapes)?;
+        let model = lower::lower(&tract, name, progress)?;
+        Ok(Converted { tract, model })
+    });
+    std::panic::catch_unwind(convert).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "an internal error".to_owned());
+        Err(ConvertError::Tract {
+            stage: "converting",
+            message: format!("tract failed on this model: {message}"),
+        })
+    })
 }
 
 /// Why an ONNX file could not be converted.

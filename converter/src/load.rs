@@ -68,6 +68,28 @@ pub fn parse_onnx(bytes: &[u8], dir: Option<&Path>) -> Result<InferenceModel, Co
 ///
 /// [`ConvertError::Tract`] when tract cannot read the graph.
 pub fn parse_proto(proto: &ModelProto, dir: Option<&Path>) -> Result<InferenceModel, ConvertError> {
+    if let Some(graph) = &proto.graph {
+        let defined: std::collections::HashSet<&str> = graph
+            .node
+            .iter()
+            .flat_map(|n| n.output.iter().map(String::as_str))
+            .chain(graph.input.iter().map(|i| i.name.as_str()))
+            .chain(graph.initializer.iter().map(|t| t.name.as_str()))
+            .collect();
+        if let Some(missing) = graph
+            .output
+            .iter()
+            .find(|o| !defined.contains(o.name.as_str()))
+        {
+            return Err(ConvertError::Tract {
+                stage: "reading the ONNX graph",
+                message: format!(
+                    "graph output `{}` is produced by no node, input or initializer",
+                    missing.name
+                ),
+            });
+        }
+    }
     let onnx = tract_onnx::onnx();
     let dir = dir.and_then(Path::to_str);
     let parsed = onnx

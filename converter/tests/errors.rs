@@ -1,5 +1,6 @@
 //! Conversion errors name the problem: symbolic input shapes, models with
-//! several inputs, unsupported nodes (all of them at once).
+//! several inputs, unsupported nodes (all of them at once), graph outputs
+//! that nothing produces.
 
 use tract_onnx::pb::ModelProto;
 use tract_onnx::pb::tensor_shape_proto::dimension::Value as Dim;
@@ -95,4 +96,16 @@ fn every_unsupported_node_is_listed() {
         "{message}"
     );
     assert!(message.contains("supported tract ops: EinSum"), "{message}");
+}
+
+#[test]
+fn an_output_nothing_produces_is_named() {
+    let mut proto = digits_mlp();
+    proto.graph.as_mut().expect("graph").output[0].name = "prob".into();
+    let e = convert(&proto, &[]).expect_err("undefined output");
+    let message = e.to_string();
+    assert!(
+        message.contains("graph output `prob` is produced by no node"),
+        "{message}"
+    );
 }
