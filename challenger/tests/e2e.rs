@@ -295,10 +295,12 @@ async fn watchdog_killed_mid_game_resumes_and_wins() {
         !restarted.state().games.is_empty(),
         "the record holds the game"
     );
-    let (_stop2, task2, _rx2) = spawn(restarted);
+    let (stop2, task2, _rx2) = spawn(restarted);
     s.wait_status(fraud, 2, Duration::from_secs(60)).await;
-    _stop2.send(true).unwrap();
-    let agent = task2.await.unwrap();
+    stop2.send(true).unwrap();
+    let mut agent = task2.await.unwrap();
+    // The game may have ended after its last tick: one more reads that.
+    agent.tick().await.unwrap();
     let won = agent
         .state()
         .games
