@@ -273,18 +273,25 @@ fn tamper() -> Option<Tamper> {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn watchdog_killed_mid_game_resumes_and_wins() {
-    let s = setup(3).await;
-    let dir = scratch("kill");
-    let mut mallory = s.agent(1, &dir, false);
+/// A fraudulent claim by account 1, defended by its agent, and the watchdog
+/// (account 2) running once it has challenged it.
+async fn fraud_under_challenge(s: &Setup, dir: &Path) -> (u64, Running, Running) {
+    let mut mallory = s.agent(1, dir, false);
     let (fraud, _, _) = mallory
         .submit(&s.model, &s.inputs[1], tamper(), ether())
         .await
         .unwrap();
-    let (_m_stop, _m_task, _m_rx) = spawn(mallory);
-    let (_stop, task, mut rx) = spawn(s.agent(2, &dir, true));
+    let mallory = spawn(mallory);
+    let (stop, task, mut rx) = spawn(s.agent(2, dir, true));
     wait_moves(&mut rx, 1).await;
+    (fraud, mallory, (stop, task, rx))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn watchdog_killed_mid_game_resumes_and_wins() {
+    let s = setup(3).await;
+    let dir = scratch("kill");
+    let (fraud, _mallory, (_stop, task, _rx)) = fraud_under_challenge(&s, &dir).await;
     // As kill -9: the task dies wherever it is; only the record on disk stays.
     task.abort();
     let _ = task.await;
@@ -314,14 +321,7 @@ async fn watchdog_killed_mid_game_resumes_and_wins() {
 async fn node_restarted_mid_game() {
     let mut s = setup(3).await;
     let dir = scratch("node");
-    let mut mallory = s.agent(1, &dir, false);
-    let (fraud, _, _) = mallory
-        .submit(&s.model, &s.inputs[1], tamper(), ether())
-        .await
-        .unwrap();
-    let (_m_stop, _m_task, _m_rx) = spawn(mallory);
-    let (_stop, _task, mut rx) = spawn(s.agent(2, &dir, true));
-    wait_moves(&mut rx, 1).await;
+    let (fraud, _mallory, _watchdog) = fraud_under_challenge(&s, &dir).await;
     let devnet = s.devnet.take().unwrap();
     let addr = devnet.addr();
     let chain = devnet.stop().await;
