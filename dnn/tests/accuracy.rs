@@ -9,6 +9,7 @@ use verdict_dnn::ir::{Model, ModelBuilder};
 use verdict_dnn::ops::OpKind;
 use verdict_dnn::ops::conv::Conv;
 use verdict_dnn::ops::gemm::Gemm;
+use verdict_dnn::ops::norm::{Norm, NormKind};
 use verdict_dnn::ops::pool::{Pool, PoolKind};
 use verdict_dnn::ops::softmax::Softmax;
 use verdict_dnn::ops::window::Window;
@@ -104,4 +105,49 @@ proptest! {
             prop_assert!((f64::from(out[c]) - exact).abs() <= 65.0 * EPS * scale);
         }
     }
+
+    /// LayerNorm: the sums carry n·eps relative errors, so the result is
+    /// within a few n·eps of the f64 value, scaled by how far the inputs are
+    /// from their mean (max|x| / standard deviation).
+    #[test]
+    fn layer_norm_is_close_to_the_f64_layer_norm(x in prop::collection::vec(-2.0f32..2.0, 2..64)) {
+        let n = x.len();
+        let out = run(norm(NormKind::Layer, n), &x);
+        let xs: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+        let mean = xs.iter().sum::<f64>() / n as f64;
+        let var = xs.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n as f64;
+        let std = (var + 1e-5).sqrt();
+        let spread = xs.iter().map(|v| v.abs()).fold(0.0, f64::max) / std;
+        for (o, v) in out.iter().zip(&xs) {
+            let exact = (v - mean) / std;
+            let bound = (4 * n + 16) as f64 * EPS * (spread + exact.abs());
+            prop_assert!((f64::from(*o) - exact).abs() <= bound, "{o} vs {exact} (bound {bound})");
+        }
+    }
+
+    /// RmsNorm: every step is a relative error, n + 8 of them at most.
+    #[test]
+    fn rms_norm_is_close_to_the_f64_rms_norm(x in prop::collection::vec(-2.0f32..2.0, 1..64)) {
+        let n = x.len();
+        let out = run(norm(NormKind::Rms, n), &x);
+        let xs: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+        let rms = (xs.iter().map(|v| v * v).sum::<f64>() / n as f64 + 1e-5).sqrt();
+        for (o, v) in out.iter().zip(&xs) {
+            let exact = v / rms;
+            let bound = (n + 8) as f64 * EPS * exact.abs() + 1e-30;
+            prop_assert!((f64::from(*o) - exact).abs() <= bound, "{o} vs {exact} (bound {bound})");
+        }
+    }
+}
+
+/// A normalisation of a vector of `n` with epsilon 1e-5 and no scale or bias.
+fn norm(kind: NormKind, n: usize) -> Model {
+    let mut mb = ModelBuilder::new("n", &[n]);
+    let op = OpKind::Norm(Norm {
+        kind,
+        axes: 0..1,
+        epsilon: 1e-5,
+    });
+    let y = mb.node("n", op, &[mb.input()]).unwrap();
+    mb.finish(y)
 }

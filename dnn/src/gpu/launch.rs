@@ -8,6 +8,7 @@ use super::recipes::{binary_code, unary_code};
 use crate::engine::Compiled;
 use crate::ir::{TensorId, numel};
 use crate::ops::binary::broadcast_strides;
+use crate::ops::norm::NormKind;
 use crate::ops::pool::PoolKind;
 use crate::ops::reduce::ReduceKind;
 use crate::ops::window::Window;
@@ -346,6 +347,33 @@ pub(super) fn plan_node(c: &Compiled, n: usize) -> Vec<Plan> {
                 i32::from(sm.log),
             ];
             vec![Plan::flat("softmax", p, rows)]
+        }
+        OpKind::Norm(norm) => {
+            let xs = shape(node.inputs[0]);
+            let (outer, len) = (numel(&xs[..norm.axes.start]), numel(&xs[norm.axes.clone()]));
+            let inner = numel(&xs[norm.axes.end..]);
+            let affine = |k: usize| node.inputs.get(k).map_or([0, 0], |&t| operand(c, t));
+            let mut p = vec![x[0], x[1]];
+            p.extend(affine(1));
+            p.extend(affine(2));
+            p.extend([y, int(outer * inner), int(len), int(inner)]);
+            p.extend([
+                i32::from(norm.kind == NormKind::Layer),
+                i32::from(node.inputs.len() > 1),
+                i32::from(node.inputs.len() > 2),
+                (len as f32).to_bits() as i32,
+                norm.epsilon.to_bits() as i32,
+            ]);
+            vec![Plan::flat("norm", p, outer * inner)]
+        }
+        OpKind::Gather(g) => {
+            let xs = shape(node.inputs[0]);
+            let indices = numel(shape(node.inputs[1]));
+            let mut p = vec![x[0], x[1]];
+            p.extend(operand(c, node.inputs[1]));
+            p.extend([y, int(count), int(indices), int(xs[g.axis])]);
+            p.push(int(numel(&xs[g.axis + 1..])));
+            vec![Plan::flat("gather", p, count)]
         }
     }
 }

@@ -21,7 +21,7 @@ pub(super) const BUILD_OPTIONS: &str = "-cl-fp32-correctly-rounded-divide-sqrt -
 
 /// The kernel files, one per op family, after `common.cl` and the generated
 /// recipes.
-const KERNELS: [&str; 7] = [
+const KERNELS: [&str; 9] = [
     include_str!("kernels/elementwise.cl"),
     include_str!("kernels/copy.cl"),
     include_str!("kernels/gemm.cl"),
@@ -29,10 +29,12 @@ const KERNELS: [&str; 7] = [
     include_str!("kernels/pool.cl"),
     include_str!("kernels/reduce.cl"),
     include_str!("kernels/softmax.cl"),
+    include_str!("kernels/norm.cl"),
+    include_str!("kernels/gather.cl"),
 ];
 
 /// Every kernel the program defines.
-pub(super) const KERNEL_NAMES: [&str; 9] = [
+pub(super) const KERNEL_NAMES: [&str; 11] = [
     "unary",
     "binary",
     "copy_strided",
@@ -42,6 +44,8 @@ pub(super) const KERNEL_NAMES: [&str; 9] = [
     "pool",
     "reduce",
     "softmax",
+    "norm",
+    "gather",
 ];
 
 /// The whole program source.

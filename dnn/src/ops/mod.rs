@@ -11,7 +11,9 @@ pub mod binary;
 pub mod concat;
 pub mod conv;
 mod copy;
+pub mod gather;
 pub mod gemm;
+pub mod norm;
 pub mod pad;
 pub mod pool;
 pub mod reduce;
@@ -82,6 +84,10 @@ pub enum OpKind {
     Reduce(reduce::Reduce),
     /// Softmax or LogSoftmax along an axis.
     Softmax(softmax::Softmax),
+    /// LayerNormalization or RmsNorm over consecutive axes.
+    Norm(norm::Norm),
+    /// Rows of a tensor picked by indices (embeddings).
+    Gather(gather::Gather),
 }
 
 /// Calls `$call` on the op inside any [`OpKind`].
@@ -100,6 +106,8 @@ macro_rules! each_op {
             OpKind::Pad($op) => $call,
             OpKind::Reduce($op) => $call,
             OpKind::Softmax($op) => $call,
+            OpKind::Norm($op) => $call,
+            OpKind::Gather($op) => $call,
         }
     };
 }
@@ -131,6 +139,8 @@ impl OpKind {
                     "Softmax"
                 }
             }
+            OpKind::Norm(n) => n.name(),
+            OpKind::Gather(_) => "Gather",
         }
     }
 
