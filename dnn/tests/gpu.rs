@@ -122,8 +122,160 @@ fn median_seconds(runs: usize, mut f: impl FnMut()) -> f64 {
     times[runs / 2]
 }
 
+/// One op on an input of `shape`, with weights of `weights` shapes.
+fn single(name: &str, op: OpKind, shape: &[usize], weights: &[&[usize]]) -> Model {
+    let mut mb = ModelBuilder::new(name, shape);
+    let mut inputs = vec![mb.input()];
+    for (i, w) in weights.iter().enumerate() {
+        inputs.push(
+            mb.weight(&format!("w{i}"), w, values(50 + i as u64, numel(w)))
+                .unwrap(),
+        );
+    }
+    let y = mb.node(name, op, &inputs).unwrap();
+    mb.finish(y)
+}
+
+/// Representative sizes of each op family, as in a small image or text
+/// model, with their floating-point operation counts where they matter.
+fn per_op_models() -> Vec<(&'static str, Model, Option<f64>)> {
+    use verdict_dnn::ops::binary::{Binary, BinaryOp};
+    use verdict_dnn::ops::conv::Conv;
+    use verdict_dnn::ops::gather::Gather;
+    use verdict_dnn::ops::norm::{Norm, NormKind};
+    use verdict_dnn::ops::pool::{Pool, PoolKind};
+    use verdict_dnn::ops::reduce::{Reduce, ReduceKind};
+    use verdict_dnn::ops::softmax::Softmax;
+    use verdict_dnn::ops::transpose::Transpose;
+    use verdict_dnn::ops::unary::{Unary, UnaryOp};
+    use verdict_dnn::ops::window::Window;
+    let image = [1, 32, 56, 56];
+    let conv = Conv {
+        window: Window {
+            pads: [1; 4],
+            ..Window::new([3, 3])
+        },
+        group: 1,
+    };
+    let conv_flop = 2.0 * (32 * 56 * 56 * 32 * 9) as f64;
+    let max_pool = Pool {
+        kind: PoolKind::Max,
+        window: Window {
+            strides: [2, 2],
+            ..Window::new([2, 2])
+        },
+    };
+    let layer_norm = Norm {
+        kind: NormKind::Layer,
+        axes: 1..2,
+        epsilon: 1e-5,
+    };
+    let mut mb = ModelBuilder::new("gather", &[128]);
+    let table = mb
+        .weight("table", &[1000, 256], values(60, 256_000))
+        .unwrap();
+    let rows = mb
+        .node(
+            "gather",
+            OpKind::Gather(Gather { axis: 0 }),
+            &[table, mb.input()],
+        )
+        .unwrap();
+    let gather = mb.finish(rows);
+    vec![
+        (
+            "Conv 3x3 32->32 on 56x56",
+            single(
+                "conv",
+                OpKind::Conv(conv),
+                &image,
+                &[&[32, 32, 3, 3], &[32]],
+            ),
+            Some(conv_flop),
+        ),
+        (
+            "MaxPool 2x2/2 on 32x56x56",
+            single("pool", OpKind::Pool(max_pool), &image, &[]),
+            None,
+        ),
+        (
+            "Add 32x56x56 + per-channel",
+            single(
+                "add",
+                OpKind::Binary(Binary { op: BinaryOp::Add }),
+                &image,
+                &[&[32, 1, 1]],
+            ),
+            None,
+        ),
+        (
+            "Gelu (erf) 32x56x56",
+            single(
+                "gelu",
+                OpKind::Unary(Unary {
+                    op: UnaryOp::GeluExact,
+                }),
+                &image,
+                &[],
+            ),
+            None,
+        ),
+        (
+            "Transpose NCHW->NHWC 32x56x56",
+            single(
+                "transpose",
+                OpKind::Transpose(Transpose {
+                    perm: vec![0, 2, 3, 1],
+                }),
+                &image,
+                &[],
+            ),
+            None,
+        ),
+        (
+            "ReduceMean over HW 32x56x56",
+            single(
+                "reduce",
+                OpKind::Reduce(Reduce {
+                    kind: ReduceKind::Mean,
+                    axes: vec![2, 3],
+                    keepdims: true,
+                }),
+                &image,
+                &[],
+            ),
+            None,
+        ),
+        (
+            "Softmax 128 rows of 1000",
+            single(
+                "softmax",
+                OpKind::Softmax(Softmax {
+                    axis: 1,
+                    log: false,
+                }),
+                &[128, 1000],
+                &[],
+            ),
+            None,
+        ),
+        (
+            "LayerNorm 128 rows of 768",
+            single(
+                "norm",
+                OpKind::Norm(layer_norm),
+                &[128, 768],
+                &[&[768], &[768]],
+            ),
+            None,
+        ),
+        ("Gather 128 rows of 256 from 1000", gather, None),
+    ]
+}
+
 /// Throughput of the GPU engine against the native engine, same process:
-/// the digits-sized MLP and a 256x256x256 GEMM (`scripts/gpu-check` runs
+/// the digits-sized MLP, a 256x256x256 GEMM and one model per op family
+/// (`scripts/gpu-check` runs
 /// it; `cargo test -p verdict-dnn --features gpu --test gpu -- --ignored
 /// --nocapture throughput`).
 #[test]
@@ -139,16 +291,20 @@ fn throughput() {
         .unwrap();
     let gemm = mb.finish(y);
     let flop = 2.0 * (size * size * size) as f64;
-    for (name, model, input, flop) in [
-        ("784-56-10 MLP", mlp(), values(9, 784), None),
-        (
-            "GEMM 256x256x256",
-            gemm,
-            values(42, size * size),
-            Some(flop),
-        ),
-    ] {
+    let mut cases = vec![
+        ("784-56-10 MLP", mlp(), None),
+        ("GEMM 256x256x256", gemm, Some(flop)),
+    ];
+    cases.extend(per_op_models());
+    for (name, model, flop) in cases {
         let c = Compiled::new(model).unwrap();
+        let n = numel(&c.model.tensors[c.model.input].shape);
+        // Token ids for the embedding lookup, values in [-1, 1) elsewhere.
+        let input = if name.starts_with("Gather") {
+            (0..n).map(|i| (i * 7919 % 1000) as f32).collect()
+        } else {
+            values(42, n)
+        };
         let e = engine(&c);
         assert_eq!(
             e.run(&input).unwrap().output(),
