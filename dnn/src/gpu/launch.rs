@@ -18,6 +18,9 @@ use crate::plan::WEIGHTS_BASE;
 /// Work-group side of the tiled GEMM kernel (`GEMM_TILE` in gemm.cl).
 const GEMM_TILE: usize = 16;
 
+/// Work-group side of the tiled Conv kernel (`CONV_TILE` in conv.cl).
+const CONV_TILE: usize = 16;
+
 /// A launch before its parameters are uploaded.
 pub(super) struct Plan {
     /// The kernel's name in the program.
@@ -194,7 +197,12 @@ pub(super) fn plan_node(c: &Compiled, n: usize) -> Vec<Plan> {
             p.extend(ints(&[ch, hp, wp, oc, conv.group, kh, kw, oh, ow]));
             p.extend(ints(&win.strides));
             p.extend(ints(&win.dilations));
-            plans.push(Plan::flat("conv", p, count));
+            plans.push(Plan {
+                kernel: "conv",
+                params: p,
+                global: vec![oh * ow, oc / conv.group, nb * conv.group],
+                local: Some(vec![CONV_TILE, CONV_TILE, 1]),
+            });
             plans
         }
         OpKind::Pool(pool) => {

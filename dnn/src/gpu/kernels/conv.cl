@@ -5,35 +5,58 @@
 //       acc = fma(Xp[n, g*C/G + ic, oh*sh + kh*dh, ow*sw + kw*dw], W[oc, ic, kh, kw], acc)
 //   if B: acc = acc + B[oc]
 // The padded copy is made beforehand by copy_strided.
+//
+// Tiled through local memory as the GEMM is: within one (n, g), the
+// products are W[oc, r] * P[r, pixel] with r = (ic, kh, kw) flattened in
+// chain order and P the input patch (an im2col read on the fly). A work
+// group loads CONV_TILE x CONV_TILE panels of W and P; each work item runs
+// its own fma chain over r in increasing order, never past R (no padding
+// term enters a chain).
+
+#define CONV_TILE 16
 
 // p: Xp (2), W (2), B (2), has B, y offset, count, C, HP, WP, OC, G, KH, KW,
-// OH, OW, sh, sw, dh, dw.
-kernel void conv(KERNEL_ARGS) {
-    size_t idx = get_global_id(0);
-    if (idx >= (size_t)p[8]) return;
+// OH, OW, sh, sw, dh, dw. Global size: (OH*OW, OC/G, N*G), rounded up to
+// the tile; local size (CONV_TILE, CONV_TILE, 1).
+kernel __attribute__((reqd_work_group_size(CONV_TILE, CONV_TILE, 1)))
+void conv(KERNEL_ARGS) {
+    local float w_tile[CONV_TILE][CONV_TILE];
+    local float x_tile[CONV_TILE][CONV_TILE + 1];
     int c = p[9], hp = p[10], wp = p[11], oc_n = p[12], g_n = p[13];
     int kh_n = p[14], kw_n = p[15], oh_n = p[16], ow_n = p[17];
     int sh = p[18], sw = p[19], dh = p[20], dw = p[21];
-    int ow = (int)(idx % (size_t)ow_n);
-    int oh = (int)((idx / (size_t)ow_n) % (size_t)oh_n);
-    int oc = (int)((idx / ((size_t)ow_n * oh_n)) % (size_t)oc_n);
-    int n = (int)(idx / ((size_t)ow_n * oh_n * oc_n));
-    int cg = c / g_n;
-    int g = oc / (oc_n / g_n);
-    global const uint* x = OPERAND(0);
-    global const uint* w = OPERAND(2) + oc * cg * kh_n * kw_n;
+    int pixels = oh_n * ow_n, cg = c / g_n, ocg = oc_n / g_n;
+    int r_n = cg * kh_n * kw_n, taps = kh_n * kw_n;
+    int px = get_global_id(0), o = get_global_id(1);
+    int lx = get_local_id(0), lo = get_local_id(1);
+    int n = get_global_id(2) / g_n, g = get_global_id(2) % g_n;
+    global const uint* x = OPERAND(0) + (size_t)(n * c + g * cg) * hp * wp;
+    global const uint* w = OPERAND(2) + (size_t)(g * ocg) * r_n;
+    // The work item that loads P[t + lo, px] reads this pixel's patch.
+    int oh = px / ow_n, ow = px % ow_n;
+    // The work item that loads W[group row, t + lx] reads this row.
+    int w_row = get_group_id(1) * CONV_TILE + lo;
     float acc = 0.0f;
-    for (int ic = 0; ic < cg; ic++) {
-        global const uint* plane = x + ((n * c) + g * cg + ic) * hp * wp;
-        for (int kh = 0; kh < kh_n; kh++) {
-            global const uint* row = plane + (oh * sh + kh * dh) * wp + ow * sw;
-            for (int kw = 0; kw < kw_n; kw++) {
-                acc = fma(as_float(row[kw * dw]), as_float(*w), acc);
-                w++;
-            }
+    for (int t = 0; t < r_n; t += CONV_TILE) {
+        int rw = t + lx, rx = t + lo;
+        w_tile[lo][lx] = (w_row < ocg && rw < r_n) ? as_float(w[w_row * r_n + rw]) : 0.0f;
+        float v = 0.0f;
+        if (px < pixels && rx < r_n) {
+            int ic = rx / taps, tap = rx % taps;
+            int kh = tap / kw_n, kw = tap % kw_n;
+            v = as_float(x[(ic * hp + oh * sh + kh * dh) * wp + ow * sw + kw * dw]);
         }
+        x_tile[lo][lx] = v;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        int len = min(CONV_TILE, r_n - t);
+        for (int u = 0; u < len; u++) {
+            acc = fma(x_tile[u][lx], w_tile[lo][u], acc);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
     }
+    if (px >= pixels || o >= ocg) return;
+    int oc = g * ocg + o;
     uint y = canon(acc);
     if (p[6]) y = f_add(y, OPERAND(4)[oc]);
-    act[p[7] + idx] = y;
+    act[p[7] + (size_t)(n * oc_n + oc) * pixels + px] = y;
 }
