@@ -548,7 +548,11 @@ pub fn argmax(values: &[f32]) -> usize {
 /// If the files are missing or do not convert.
 pub fn bundled(models: &Path) -> anyhow::Result<(Arc<ModelInfo>, [Vec<f32>; 2])> {
     let onnx = models.join("digits_mlp.onnx");
-    let converted = verdict_converter::convert_file(&onnx, &[], &mut |_, _| {})?;
+    let converted = verdict_converter::convert_file(
+        &onnx,
+        &verdict_converter::Inputs::default(),
+        &mut |_, _| {},
+    )?;
     let package = verdict_dnn::package::Package::build(converted.model)?;
     let samples: serde_json::Value = serde_json::from_slice(
         &std::fs::read(models.join("samples.json"))

@@ -110,7 +110,12 @@ async fn deploy_register_submit_and_status() {
 /// The bundled digits MLP as `.dnn` package bytes.
 fn model_bytes(models: &Path) -> Vec<u8> {
     let onnx = models.join("digits_mlp.onnx");
-    let converted = verdict_converter::convert_file(&onnx, &[], &mut |_, _| {}).unwrap();
+    let converted = verdict_converter::convert_file(
+        &onnx,
+        &verdict_converter::Inputs::default(),
+        &mut |_, _| {},
+    )
+    .unwrap();
     verdict_dnn::package::Package::build(converted.model)
         .unwrap()
         .to_bytes()

@@ -60,6 +60,14 @@ pub enum ConvertError {
         /// What is wrong with it.
         message: String,
     },
+    /// A constant that binds no graph input or does not fit it.
+    #[error("constant for input `{name}`: {message}")]
+    Constant {
+        /// The input it was given for.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
     /// An input whose shape is not fully known.
     #[error(
         "input `{name}` has a symbolic shape {shape}; give it with --input-shape {name}=1x3x224x224 (your dimensions)"

@@ -22,7 +22,7 @@ use tract_onnx::prelude::TypedModel;
 use verdict_dnn::ir::Model;
 
 pub use error::ConvertError;
-pub use load::InputShape;
+pub use load::{Constant, InputShape, Inputs};
 pub use lower::Progress;
 
 /// A converted model, with the tract model it came from (for checks).
@@ -34,7 +34,8 @@ pub struct Converted {
     pub model: Model,
 }
 
-/// Converts ONNX bytes; `dir` is where external data files are looked up.
+/// Converts ONNX bytes; `dir` is where external data files are looked up,
+/// `inputs` fixes the graph inputs' shapes and binds constants.
 ///
 /// # Errors
 ///
@@ -43,15 +44,15 @@ pub fn convert_bytes(
     bytes: &[u8],
     dir: Option<&Path>,
     name: &str,
-    shapes: &[InputShape],
+    inputs: &Inputs,
     progress: Progress<'_>,
 ) -> Result<Converted, ConvertError> {
     // tract indexes its tables by names read from the file and can panic on
     // a malformed model the checks before it do not catch: that is an error
     // of this file, never a crash of the caller.
     let convert = std::panic::AssertUnwindSafe(|| {
-        let inference = load::parse_onnx(bytes, dir)?;
-        let tract = load::typed_model(inference, shapes)?;
+        let inference = load::parse_onnx(bytes, dir, &inputs.constants)?;
+        let tract = load::typed_model(inference, &inputs.shapes)?;
         let model = lower::lower(&tract, name, progress)?;
         Ok(Converted { tract, model })
     });
@@ -96,7 +97,7 @@ pub enum FileError {
 /// [`FileError`] naming the file.
 pub fn convert_file(
     path: &Path,
-    shapes: &[InputShape],
+    inputs: &Inputs,
     progress: Progress<'_>,
 ) -> Result<Converted, FileError> {
     let shown = path.display().to_string();
@@ -105,7 +106,7 @@ pub fn convert_file(
         source,
     })?;
     let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
-    convert_bytes(&bytes, path.parent(), name, shapes, progress).map_err(|source| {
+    convert_bytes(&bytes, path.parent(), name, inputs, progress).map_err(|source| {
         FileError::Convert {
             path: shown,
             source,

@@ -1,5 +1,5 @@
-//! Reading an ONNX model with tract-onnx: parse, fix input shapes, type,
-//! declutter.
+//! Reading an ONNX model with tract-onnx: bind constant inputs, parse, fix
+//! input shapes, type, declutter.
 
 use std::path::Path;
 
@@ -7,7 +7,10 @@ use tract_onnx::prelude::{
     DatumType, Framework, InferenceFact, InferenceModel, InferenceModelExt, TypedModel,
 };
 
-use tract_onnx::pb::ModelProto;
+use tract_onnx::pb::tensor_proto::DataType;
+use tract_onnx::pb::tensor_shape_proto::dimension;
+use tract_onnx::pb::type_proto::Value;
+use tract_onnx::pb::{ModelProto, TensorProto, ValueInfoProto};
 use tract_onnx::prelude::tract_data::internal::DimLike;
 use tract_onnx::tract_hir::infer::Factoid;
 
@@ -48,18 +51,156 @@ impl std::str::FromStr for InputShape {
     }
 }
 
-/// Parses ONNX bytes into tract's inference model. `dir` is where external
-/// tensor data files are looked up.
+/// A graph input bound to a constant tensor. verdict models take one input;
+/// the others a graph declares (weights, indices, shapes, axes given as
+/// inputs) are fixed at conversion time, and tract folds them like
+/// initializers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Constant {
+    /// The graph input's name.
+    pub name: String,
+    /// Its value, of any ONNX element type (see [`crate::tensor_io::read_tensor`]).
+    pub tensor: TensorProto,
+}
+
+/// How a model's graph inputs are fixed before tract analyses it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Inputs {
+    /// Shapes of inputs that stay inputs, needed where the declared shape is
+    /// symbolic.
+    pub shapes: Vec<InputShape>,
+    /// Inputs bound to constants.
+    pub constants: Vec<Constant>,
+}
+
+impl From<Vec<InputShape>> for Inputs {
+    fn from(shapes: Vec<InputShape>) -> Inputs {
+        Inputs {
+            shapes,
+            constants: Vec::new(),
+        }
+    }
+}
+
+/// Parses ONNX bytes into tract's inference model, with `constants` bound.
+/// `dir` is where external tensor data files are looked up.
 ///
 /// # Errors
 ///
 /// [`ConvertError::Tract`] when the bytes are not an ONNX model tract can
-/// read.
-pub fn parse_onnx(bytes: &[u8], dir: Option<&Path>) -> Result<InferenceModel, ConvertError> {
-    let proto = tract_onnx::onnx()
+/// read, [`ConvertError::Constant`] for a constant that binds no input or
+/// does not fit its input.
+pub fn parse_onnx(
+    bytes: &[u8],
+    dir: Option<&Path>,
+    constants: &[Constant],
+) -> Result<InferenceModel, ConvertError> {
+    let mut proto = tract_onnx::onnx()
         .proto_model_for_read(&mut &*bytes)
         .map_err(|e| ConvertError::tract("decoding the ONNX protobuf", e))?;
+    bind_constants(&mut proto, constants)?;
     parse_proto(&proto, dir)
+}
+
+/// Turns each bound graph input into an initializer of the graph, which is
+/// how ONNX gives an input a fixed value: tract then reads it as a constant.
+/// Fails naming the input when it is not a graph input, is bound twice, or
+/// the tensor's element type or shape does not fit the declared one.
+fn bind_constants(proto: &mut ModelProto, constants: &[Constant]) -> Result<(), ConvertError> {
+    let Some(graph) = proto.graph.as_mut() else {
+        return match constants.first() {
+            Some(c) => Err(constant_error(&c.name, "the model has no graph")),
+            None => Ok(()),
+        };
+    };
+    for (ix, constant) in constants.iter().enumerate() {
+        let name = &constant.name;
+        if constants[..ix].iter().any(|c| &c.name == name) {
+            return Err(constant_error(name, "bound twice"));
+        }
+        let input = graph
+            .input
+            .iter()
+            .find(|i| &i.name == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = graph.input.iter().map(|i| i.name.as_str()).collect();
+                constant_error(
+                    name,
+                    format!(
+                        "not a graph input; the graph inputs are: {}",
+                        names.join(", ")
+                    ),
+                )
+            })?;
+        check_fits(input, &constant.tensor).map_err(|message| constant_error(name, message))?;
+        graph.initializer.retain(|t| &t.name != name);
+        graph.initializer.push(TensorProto {
+            name: name.clone(),
+            ..constant.tensor.clone()
+        });
+    }
+    Ok(())
+}
+
+fn constant_error(name: &str, message: impl Into<String>) -> ConvertError {
+    ConvertError::Constant {
+        name: name.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// An ONNX element type's name (`FLOAT`, `INT64`, ...).
+fn type_name(data_type: i32) -> String {
+    DataType::try_from(data_type).map_or_else(
+        |_| format!("element type {data_type}"),
+        |t| t.as_str_name().to_owned(),
+    )
+}
+
+/// Whether a tensor has the element type and shape the input declares
+/// (symbolic or undeclared dimensions take any size); why not otherwise.
+fn check_fits(input: &ValueInfoProto, tensor: &TensorProto) -> Result<(), String> {
+    let Some(Value::TensorType(declared)) = input.r#type.as_ref().and_then(|t| t.value.as_ref())
+    else {
+        return Ok(());
+    };
+    if declared.elem_type != tensor.data_type {
+        return Err(format!(
+            "the tensor is {}, the input takes {}",
+            type_name(tensor.data_type),
+            type_name(declared.elem_type)
+        ));
+    }
+    let Some(shape) = &declared.shape else {
+        return Ok(());
+    };
+    let dims: Vec<String> = shape
+        .dim
+        .iter()
+        .map(|d| match &d.value {
+            Some(dimension::Value::DimValue(n)) => n.to_string(),
+            Some(dimension::Value::DimParam(p)) => p.clone(),
+            None => "?".to_owned(),
+        })
+        .collect();
+    let fits = shape.dim.len() == tensor.dims.len()
+        && shape
+            .dim
+            .iter()
+            .zip(&tensor.dims)
+            .all(|(d, &n)| match d.value {
+                Some(dimension::Value::DimValue(want)) => want == n,
+                _ => true,
+            });
+    if fits {
+        Ok(())
+    } else {
+        Err(format!(
+            "the tensor has shape {:?}, the input takes [{}]",
+            tensor.dims,
+            dims.join(", ")
+        ))
+    }
 }
 
 /// Reads a decoded ONNX model into tract's inference model.

@@ -11,7 +11,7 @@ use serde_json::json;
 use tracing::info;
 use verdict_converter::check::{Diff, run_tract};
 use verdict_converter::inspect::Summary;
-use verdict_converter::{InputShape, load, registry, tensor_io};
+use verdict_converter::{Constant, InputShape, Inputs, load, registry, tensor_io};
 use verdict_dnn::engine::Compiled;
 use verdict_dnn::package::Package;
 
@@ -39,6 +39,12 @@ enum Command {
         /// only input). Needed when the model's input shape is symbolic.
         #[arg(long = "input-shape", env = "DNNC_INPUT_SHAPE", value_delimiter = ';')]
         input_shape: Vec<String>,
+        /// Bind a graph input to a constant: `NAME=FILE`, FILE a `.npy` or
+        /// ONNX `.pb` tensor of the input's element type (int64 indices,
+        /// shapes, axes, weights). Repeat for several; the model must keep
+        /// exactly one other input.
+        #[arg(long = "constant", value_name = "NAME=FILE")]
+        constant: Vec<String>,
         /// Print a JSON summary.
         #[arg(long)]
         json: bool,
@@ -84,6 +90,9 @@ enum Command {
         /// The input: `.npy`, `.json` or `.png`.
         #[arg(short, long)]
         input: PathBuf,
+        /// The constants the package was converted with: `NAME=FILE`.
+        #[arg(long = "constant", value_name = "NAME=FILE")]
+        constant: Vec<String>,
         /// Skip the VM (slow on large models).
         #[arg(long)]
         no_vm: bool,
@@ -174,8 +183,18 @@ fn run(command: Command) -> Result<bool> {
             model,
             output,
             input_shape,
+            constant,
             json,
-        } => convert(&model, &output, &input_shape, json).map(|()| true),
+        } => {
+            let inputs = Inputs {
+                shapes: input_shape
+                    .iter()
+                    .map(|s| s.parse::<InputShape>())
+                    .collect::<Result<_, _>>()?,
+                constants: constants(&constant)?,
+            };
+            convert(&model, &output, &inputs, json).map(|()| true)
+        }
         Command::Inspect { package, json } => {
             let summary = Summary::of(&load_package(&package)?);
             if json {
@@ -200,11 +219,19 @@ fn run(command: Command) -> Result<bool> {
             model,
             package,
             input,
+            constant,
             no_vm,
             rtol,
             atol,
             json,
-        } => check(&model, &package, &input, !no_vm, (rtol, atol), json),
+        } => check(
+            &model,
+            &package,
+            (&input, &constants(&constant)?),
+            !no_vm,
+            (rtol, atol),
+            json,
+        ),
         Command::Ops { json } => {
             if json {
                 let ops: Vec<_> = registry::REGISTRY
@@ -224,11 +251,25 @@ fn load_package(path: &Path) -> Result<Package> {
     Package::load(path).with_context(|| format!("loading package {}", path.display()))
 }
 
-fn convert(model: &Path, output: &Path, shapes: &[String], json: bool) -> Result<()> {
-    let shapes = shapes
+/// Reads `--constant NAME=FILE` arguments.
+fn constants(specs: &[String]) -> Result<Vec<Constant>> {
+    specs
         .iter()
-        .map(|s| s.parse::<InputShape>())
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|spec| {
+            let (name, file) = spec
+                .split_once('=')
+                .filter(|(name, file)| !name.is_empty() && !file.is_empty())
+                .with_context(|| format!("--constant `{spec}`: expected NAME=FILE"))?;
+            let tensor = tensor_io::read_tensor(Path::new(file))?;
+            Ok(Constant {
+                name: name.to_owned(),
+                tensor,
+            })
+        })
+        .collect()
+}
+
+fn convert(model: &Path, output: &Path, inputs: &Inputs, json: bool) -> Result<()> {
     let start = Instant::now();
     let bar = ProgressBar::new(0).with_style(
         ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} nodes")
@@ -240,7 +281,7 @@ fn convert(model: &Path, output: &Path, shapes: &[String], json: bool) -> Result
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     };
-    let converted = verdict_converter::convert_file(model, &shapes, &mut progress)?;
+    let converted = verdict_converter::convert_file(model, inputs, &mut progress)?;
     bar.finish_and_clear();
     info!(
         nodes = converted.model.nodes.len(),
@@ -361,7 +402,7 @@ fn run_package(
 fn check(
     model: &Path,
     package: &Path,
-    input: &Path,
+    (input, constants): (&Path, &[Constant]),
     vm: bool,
     (rtol, atol): (f32, f32),
     json: bool,
@@ -370,7 +411,7 @@ fn check(
     let shape = input_shape(&package);
     let x = tensor_io::read_input(input, &shape)?;
     let bytes = std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;
-    let inference = load::parse_onnx(&bytes, model.parent())
+    let inference = load::parse_onnx(&bytes, model.parent(), constants)
         .with_context(|| format!("loading {}", model.display()))?;
     let spec = InputShape {
         name: None,

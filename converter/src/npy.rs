@@ -1,5 +1,7 @@
 //! The NumPy `.npy` format, for f32 tensors: reads little-endian `f4`, `f8`,
 //! `i4`, `i8`, `u1` arrays in C order (converted to f32) and writes `<f4`.
+//! [`read_raw`] keeps any numeric dtype's bytes, for constants whose element
+//! type matters (int64 indices, shapes).
 
 /// A tensor: shape and row-major values.
 #[derive(Clone, Debug, PartialEq)]
@@ -20,8 +22,13 @@ pub enum NpyError {
     #[error("malformed .npy header: {0}")]
     Header(String),
     /// A dtype this reader does not take.
-    #[error(".npy dtype `{0}` is not supported (little-endian f4, f8, i4, i8, u1 are)")]
-    Dtype(String),
+    #[error(".npy dtype `{descr}` is not supported ({supported} are)")]
+    Dtype {
+        /// The array's dtype.
+        descr: String,
+        /// The dtypes the reader takes.
+        supported: &'static str,
+    },
     /// Fortran order.
     #[error(".npy arrays in Fortran order are not supported")]
     FortranOrder,
@@ -60,12 +67,27 @@ fn field<'h>(header: &'h str, key: &str) -> Result<&'h str, NpyError> {
     Err(NpyError::Header(format!("`{key}` is not terminated")))
 }
 
-/// Parses `.npy` bytes.
+/// An array as stored: its dtype, shape and bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawArray {
+    /// The dtype as NumPy writes it (`<f4`, `<i8`, `|b1`, ...): byte order,
+    /// kind, width in bytes.
+    pub descr: String,
+    /// The shape.
+    pub shape: Vec<usize>,
+    /// The values, row-major, little-endian.
+    pub data: Vec<u8>,
+}
+
+/// The dtypes [`read_raw`] takes.
+const RAW_DTYPES: &str = "little-endian or one-byte f, i, u, b";
+
+/// Parses `.npy` bytes of any little-endian numeric dtype, keeping its bytes.
 ///
 /// # Errors
 ///
 /// An [`NpyError`] naming what is wrong.
-pub fn read(bytes: &[u8]) -> Result<Array, NpyError> {
+pub fn read_raw(bytes: &[u8]) -> Result<RawArray, NpyError> {
     if bytes.len() < 10 || &bytes[..6] != MAGIC {
         return Err(NpyError::Magic);
     }
@@ -102,8 +124,44 @@ pub fn read(bytes: &[u8]) -> Result<Array, NpyError> {
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .ok_or_else(|| NpyError::Header(format!("shape {shape_text} overflows")))?;
+    let width = dtype_width(descr).ok_or_else(|| NpyError::Dtype {
+        descr: descr.into(),
+        supported: RAW_DTYPES,
+    })?;
     let body = &bytes[end..];
-    let (width, decode): (usize, fn(&[u8]) -> f32) = match descr {
+    let want = count.saturating_mul(width);
+    if body.len() != want {
+        return Err(NpyError::Size {
+            got: body.len(),
+            want,
+        });
+    }
+    Ok(RawArray {
+        descr: descr.into(),
+        shape,
+        data: body.to_vec(),
+    })
+}
+
+/// The width in bytes of a numeric dtype stored little-endian (or of one
+/// byte, where order does not matter).
+fn dtype_width(descr: &str) -> Option<usize> {
+    let mut chars = descr.chars();
+    let order = chars.next()?;
+    let kind = chars.next()?;
+    let width: usize = chars.as_str().parse().ok()?;
+    let ordered = order == '<' || (order == '|' && width == 1);
+    (ordered && "fiub".contains(kind) && width > 0).then_some(width)
+}
+
+/// Parses `.npy` bytes into f32 values.
+///
+/// # Errors
+///
+/// An [`NpyError`] naming what is wrong.
+pub fn read(bytes: &[u8]) -> Result<Array, NpyError> {
+    let raw = read_raw(bytes)?;
+    let (width, decode): (usize, fn(&[u8]) -> f32) = match raw.descr.as_str() {
         "<f4" => (4, |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
         "<f8" => (8, |b| {
             f64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f32
@@ -113,17 +171,18 @@ pub fn read(bytes: &[u8]) -> Result<Array, NpyError> {
             i64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f32
         }),
         "|u1" => (1, |b| f32::from(b[0])),
-        other => return Err(NpyError::Dtype(other.into())),
+        other => {
+            return Err(NpyError::Dtype {
+                descr: other.into(),
+                supported: "little-endian f4, f8, i4, i8, u1",
+            });
+        }
     };
-    let want = count.saturating_mul(width);
-    if body.len() != want {
-        return Err(NpyError::Size {
-            got: body.len(),
-            want,
-        });
-    }
-    let data = body.chunks_exact(width).map(decode).collect();
-    Ok(Array { shape, data })
+    let data = raw.data.chunks_exact(width).map(decode).collect();
+    Ok(Array {
+        shape: raw.shape,
+        data,
+    })
 }
 
 /// Encodes an f32 array as `.npy` (version 1, `<f4`, C order).
@@ -182,7 +241,7 @@ mod tests {
         let big = b"\x93NUMPY\x01\x00\x40\x00{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }       \n";
         assert!(matches!(
             read(big),
-            Err(NpyError::Dtype(_)) | Err(NpyError::Header(_))
+            Err(NpyError::Dtype { .. }) | Err(NpyError::Header(_))
         ));
     }
 }

@@ -1,8 +1,12 @@
 //! Reading inputs and writing outputs: `.npy`, JSON (nested arrays of
 //! numbers) and, for image models, 8-bit PNG (scaled to `[0, 1]`, laid out
-//! as the model's `[1, C, H, W]` or `[1, H, W]` input).
+//! as the model's `[1, C, H, W]` or `[1, H, W]` input); and constants bound
+//! to graph inputs, of any element type (`.npy`, ONNX `.pb`).
 
 use std::path::Path;
+
+use tract_onnx::pb::TensorProto;
+use tract_onnx::pb::tensor_proto::DataType;
 
 use crate::npy::{self, Array};
 
@@ -67,6 +71,65 @@ pub fn read_input(path: &Path, shape: &[usize]) -> Result<Vec<f32>, TensorIoErro
         ));
     }
     Ok(data)
+}
+
+/// Reads a tensor of its own element type, for a constant input: `.npy`
+/// (numeric dtypes) or `.pb` (an ONNX `TensorProto`, as the ONNX test data
+/// sets hold).
+///
+/// # Errors
+///
+/// [`TensorIoError`] naming the file.
+pub fn read_tensor(path: &Path) -> Result<TensorProto, TensorIoError> {
+    let bytes = std::fs::read(path).map_err(|e| fail(path, e))?;
+    match extension(path).as_str() {
+        "npy" => {
+            let raw = npy::read_raw(&bytes).map_err(|e| fail(path, e))?;
+            let data_type = onnx_type(&raw.descr).ok_or_else(|| {
+                fail(
+                    path,
+                    format!(".npy dtype `{}` has no ONNX element type", raw.descr),
+                )
+            })?;
+            let dims = raw
+                .shape
+                .iter()
+                .map(|&d| i64::try_from(d).map_err(|_| fail(path, "a dimension overflows")))
+                .collect::<Result<_, _>>()?;
+            Ok(TensorProto {
+                dims,
+                data_type: data_type as i32,
+                raw_data: raw.data,
+                ..TensorProto::default()
+            })
+        }
+        "pb" => {
+            tract_onnx::tensor::proto_from_reader(&*bytes).map_err(|e| fail(path, format!("{e:#}")))
+        }
+        other => Err(fail(
+            path,
+            format!("unknown extension `{other}`: use .npy or .pb"),
+        )),
+    }
+}
+
+/// The ONNX element type stored as a `.npy` dtype.
+fn onnx_type(descr: &str) -> Option<DataType> {
+    Some(match descr {
+        "<f2" => DataType::Float16,
+        "<f4" => DataType::Float,
+        "<f8" => DataType::Double,
+        "|i1" => DataType::Int8,
+        "<i2" => DataType::Int16,
+        "<i4" => DataType::Int32,
+        "<i8" => DataType::Int64,
+        "|u1" => DataType::Uint8,
+        "<u2" => DataType::Uint16,
+        "<u4" => DataType::Uint32,
+        "<u8" => DataType::Uint64,
+        "|b1" => DataType::Bool,
+        _ => return None,
+    })
 }
 
 /// Reads an ONNX `TensorProto` file (as the ONNX test data sets hold) of

@@ -69,3 +69,111 @@ fn errors_name_the_problem() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("bad magic"));
 }
+
+/// `.npy` bytes of an int64 vector.
+fn int64_npy(values: &[i64]) -> Vec<u8> {
+    let mut header = format!(
+        "{{'descr': '<i8', 'fortran_order': False, 'shape': ({},), }}",
+        values.len()
+    );
+    header.push_str(&" ".repeat(63 - (10 + header.len()) % 64));
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&u16::try_from(header.len()).expect("short").to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for v in values {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+#[test]
+fn constant_binds_an_int64_input() {
+    let dir = std::env::temp_dir().join(format!("dnnc-constant-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    // Reshape(data, shape): `shape` is an int64 graph input.
+    let onnx = root().join("converter/tests/data/reshape_reordered_all_dims.onnx");
+    let (pkg, shape, input) = (dir.join("r.dnn"), dir.join("shape.npy"), dir.join("x.json"));
+    std::fs::write(&shape, int64_npy(&[4, 2, 3])).expect("write shape");
+    let x: Vec<f32> = (0..24).map(|i| i as f32).collect();
+    std::fs::write(&input, serde_json::to_string(&x).expect("json")).expect("write input");
+    let s = |p: &PathBuf| p.display().to_string();
+    let constant = format!("shape={}", s(&shape));
+
+    let o = dnnc(&["convert", &s(&onnx), "-o", &s(&pkg)]);
+    assert_eq!(o.status.code(), Some(2), "one input is left unbound");
+
+    let o = dnnc(&[
+        "convert",
+        &s(&onnx),
+        "-o",
+        &s(&pkg),
+        "--constant",
+        &constant,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = dnnc(&["inspect", &s(&pkg), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("inspect --json");
+    assert_eq!(v["input_shape"], serde_json::json!([2, 3, 4]));
+    assert_eq!(v["output_shape"], serde_json::json!([4, 2, 3]));
+    let o = dnnc(&["run", &s(&pkg), "-i", &s(&input), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("run --json");
+    let flat: Vec<f64> = v["output"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .flat_map(|m| m.as_array().expect("matrix").iter())
+        .flat_map(|r| r.as_array().expect("row").iter())
+        .map(|x| x.as_f64().expect("number"))
+        .collect();
+    assert_eq!(flat, (0..24).map(f64::from).collect::<Vec<_>>());
+    let o = dnnc(&[
+        "check",
+        &s(&onnx),
+        &s(&pkg),
+        "-i",
+        &s(&input),
+        "--constant",
+        &constant,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn constant_errors_name_the_input() {
+    let dir = std::env::temp_dir().join(format!("dnnc-constant-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let onnx = root().join("converter/tests/data/reshape_reordered_all_dims.onnx");
+    let (pkg, shape, long) = (dir.join("r.dnn"), dir.join("s.npy"), dir.join("l.npy"));
+    std::fs::write(&shape, int64_npy(&[4, 2, 3])).expect("write");
+    std::fs::write(&long, int64_npy(&[4, 2, 3, 1])).expect("write");
+    let floats = root().join("models/samples.json");
+    let s = |p: &PathBuf| p.display().to_string();
+    let cases = [
+        (
+            format!("nope={}", s(&shape)),
+            "constant for input `nope`: not a graph input; the graph inputs are: data, shape",
+        ),
+        (
+            format!("shape={}", s(&long)),
+            "constant for input `shape`: the tensor has shape [4], the input takes [3]",
+        ),
+        (
+            format!("data={}", s(&shape)),
+            "constant for input `data`: the tensor is INT64, the input takes FLOAT",
+        ),
+        (
+            format!("shape={}", s(&floats)),
+            "unknown extension `json`: use .npy or .pb",
+        ),
+        ("shape".to_owned(), "--constant `shape`: expected NAME=FILE"),
+    ];
+    for (spec, message) in cases {
+        let o = dnnc(&["convert", &s(&onnx), "-o", &s(&pkg), "--constant", &spec]);
+        assert_eq!(o.status.code(), Some(2), "{spec}");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(stderr.contains(message), "{spec}: {stderr}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -35,7 +35,8 @@ fn check(file: &str, shape: &[usize]) {
         name: None,
         dims: shape.to_vec(),
     };
-    let converted = convert_file(&models().join(file), &[spec], &mut |_, _| {}).expect("converts");
+    let converted =
+        convert_file(&models().join(file), &vec![spec].into(), &mut |_, _| {}).expect("converts");
     let tract = converted.tract.clone();
     let compiled = Compiled::new(converted.model).expect("compiles");
     let mut correct = 0;

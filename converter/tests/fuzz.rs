@@ -16,7 +16,7 @@ fn convert(bytes: &[u8]) -> bool {
         name: None,
         dims: vec![1, 64],
     };
-    convert_bytes(bytes, None, "fuzz", &[shape], &mut |_, _| {}).is_ok()
+    convert_bytes(bytes, None, "fuzz", &vec![shape].into(), &mut |_, _| {}).is_ok()
 }
 
 #[test]

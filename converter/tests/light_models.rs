@@ -54,8 +54,12 @@ fn check(dir: &Path, name: &str) {
         dims: SHAPE.to_vec(),
     };
     let start = Instant::now();
-    let converted = convert_file(&dir.join(format!("{name}.onnx")), &[spec], &mut |_, _| {})
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let converted = convert_file(
+        &dir.join(format!("{name}.onnx")),
+        &vec![spec].into(),
+        &mut |_, _| {},
+    )
+    .unwrap_or_else(|e| panic!("{name}: {e}"));
     let lowered = start.elapsed().as_secs_f64();
     let compiled = Compiled::new(converted.model).expect("compiles");
     let convert_s = start.elapsed().as_secs_f64();
@@ -112,9 +116,13 @@ fn models_with_lrn_are_refused() {
             name: None,
             dims: SHAPE.to_vec(),
         };
-        let e = convert_file(&dir.join(format!("{name}.onnx")), &[spec], &mut |_, _| {})
-            .err()
-            .unwrap_or_else(|| panic!("{name} converts now: check it like the others"));
+        let e = convert_file(
+            &dir.join(format!("{name}.onnx")),
+            &vec![spec].into(),
+            &mut |_, _| {},
+        )
+        .err()
+        .unwrap_or_else(|| panic!("{name} converts now: check it like the others"));
         assert!(e.to_string().contains(op), "{name}: {e}");
     }
 }
