@@ -79,6 +79,16 @@ pub fn run_plan(
 ) -> Result<Vec<f32>, ConvertError> {
     let x = Tensor::from_shape(shape, input)
         .map_err(|e| ConvertError::tract("building the input", e))?;
+    // An integer input (token ids) gets the integers the f32 values hold.
+    let dt = plan
+        .model()
+        .input_fact(0)
+        .map_err(|e| ConvertError::tract("reading the input fact", e))?
+        .datum_type;
+    let x = x
+        .cast_to_dt(dt)
+        .map_err(|e| ConvertError::tract("building the input", e))?
+        .into_owned();
     let out = plan
         .run(std::iter::once(x.into()).collect())
         .map_err(|e| ConvertError::tract("running", e))?;

@@ -1,6 +1,6 @@
 //! Small hand-built ONNX graphs for the lowering paths the single-input
 //! node tests do not reach: batched and transposed products, Einsum with a
-//! constant operand, Clip, Expand. Each is checked against tract, and the
+//! constant operand, Clip, Expand, Gather of an integer input, RmsNorm. Each is checked against tract, and the
 //! VM against the native engine bit for bit.
 
 use tract_onnx::pb::attribute_proto::AttributeType;
@@ -183,4 +183,65 @@ fn clip_and_expand() {
         count(&ops, "Concat") >= 2 && count(&ops, "Min") == 1,
         "{ops:?}"
     );
+}
+
+/// `model` with an int64 input.
+fn integer_input(mut proto: ModelProto) -> ModelProto {
+    let graph = proto.graph.as_mut().expect("graph");
+    let Some(Type::TensorType(t)) = graph.input[0]
+        .r#type
+        .as_mut()
+        .and_then(|t| t.value.as_mut())
+    else {
+        panic!("tensor input");
+    };
+    t.elem_type = DataType::Int64 as i32;
+    proto
+}
+
+#[test]
+fn embedding_lookup_of_integer_input() {
+    // Token ids in, rows of a [10, 6] table out; negative ids count from
+    // the end. Bit-exact with tract: a gather only copies.
+    let nodes = vec![node("Gather", &["w", "x"], vec![])];
+    let m = integer_input(model(&[2, 3], nodes, vec![floats("w", &[10, 6])]));
+    let inference = load::parse_proto(&m, None).expect("parses");
+    let typed = load::typed_model(inference, &[]).expect("types");
+    let model = lower::lower(&typed, "graph", &mut |_, _| {}).expect("lowers");
+    assert_eq!(
+        model.nodes.iter().map(|n| n.op.name()).collect::<Vec<_>>(),
+        ["Gather"]
+    );
+    let compiled = Compiled::new(model).expect("compiles");
+    let ids = [3.0f32, -1.0, 0.0, 9.0, -10.0, 4.0];
+    let native = compiled.run_native(&ids).expect("native").output();
+    let vm = compiled.run_vm(&ids).expect("VM").output;
+    assert_eq!(native, vm);
+    let want = run_tract(&typed, &[2, 3], &ids).expect("tract");
+    assert!(
+        native
+            .iter()
+            .map(|v| v.to_bits())
+            .eq(want.iter().map(|v| v.to_bits()))
+    );
+}
+
+#[test]
+fn gather_with_constant_indices_and_rms_normalization() {
+    let axis = |v: i64| AttributeProto {
+        name: "axis".into(),
+        r#type: AttributeType::Int as i32,
+        i: v,
+        ..AttributeProto::default()
+    };
+    let nodes = vec![
+        node("Gather", &["x", "idx"], vec![axis(1)]),
+        node("RMSNormalization", &["t0", "scale"], vec![axis(-1)]),
+    ];
+    let initializer = vec![int64s("idx", &[2, 0, -1, 2]), floats("scale", &[5])];
+    let mut m = model(&[3, 4, 5], nodes, initializer);
+    m.opset_import[0].version = 23;
+    let ops = check(&m, &[3, 4, 5]);
+    assert_eq!(count(&ops, "Gather"), 1, "{ops:?}");
+    assert_eq!(count(&ops, "RmsNorm"), 1, "{ops:?}");
 }

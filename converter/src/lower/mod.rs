@@ -12,6 +12,8 @@ mod broadcast;
 mod concat;
 mod conv;
 mod einsum;
+mod gather;
+mod norm;
 mod pool;
 mod reduce;
 mod slice;
@@ -36,6 +38,8 @@ pub(crate) use broadcast::convert as broadcast_op;
 pub(crate) use concat::{convert_concat as concat_op, convert_pad as pad_op};
 pub(crate) use conv::convert as conv_op;
 pub(crate) use einsum::convert as einsum_op;
+pub(crate) use gather::convert as gather_op;
+pub(crate) use norm::convert as rms_norm_op;
 pub(crate) use pool::{convert_max as max_pool_op, convert_sum as sum_pool_op};
 pub(crate) use reduce::convert as reduce_op;
 pub(crate) use slice::{
@@ -206,7 +210,8 @@ pub(crate) fn tensor_floats(t: &Tensor) -> Result<Vec<f32>, LowerError> {
 /// Progress of a conversion: nodes done out of the total.
 pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
 
-/// Lowers a decluttered tract model with one f32 input and one f32 output.
+/// Lowers a decluttered tract model with one f32 (or integer) input and one
+/// f32 output.
 ///
 /// # Errors
 ///
@@ -245,7 +250,10 @@ pub fn lower(
     let name_of = |o: OutletId| model.node(o.node).name.clone();
     for (what, o) in [("input", input), ("output", output)] {
         let dt = fact(o)?.datum_type;
-        if dt != DatumType::F32 {
+        // An integer input (token ids) is fed as binary32 values holding
+        // the integers; the ops that read it (Gather) take them so.
+        let integer_input = what == "input" && dt.is_integer();
+        if dt != DatumType::F32 && !integer_input {
             return Err(ConvertError::DatumType {
                 what,
                 name: name_of(o),

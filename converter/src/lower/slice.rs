@@ -88,7 +88,9 @@ pub(crate) fn convert_cast(cx: &mut Lowering<'_>, node: &TypedNode) -> Lowered {
         return unsupported("not a cast");
     };
     let from = cx.fact(node.inputs[0])?.datum_type;
-    if from != DatumType::F32 || op.to != DatumType::F32 {
+    // Integers reach a cast only from the model's input, which already
+    // holds them as binary32 values.
+    if !(from == DatumType::F32 || from.is_integer()) || op.to != DatumType::F32 {
         return unsupported(format!("cast from {from:?} to {:?}", op.to));
     }
     cx.raw(node.inputs[0])
