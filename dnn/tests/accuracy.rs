@@ -9,6 +9,7 @@ use verdict_dnn::ir::{Model, ModelBuilder};
 use verdict_dnn::ops::OpKind;
 use verdict_dnn::ops::conv::Conv;
 use verdict_dnn::ops::gemm::Gemm;
+use verdict_dnn::ops::lrn::Lrn;
 use verdict_dnn::ops::norm::{Norm, NormKind};
 use verdict_dnn::ops::pool::{Pool, PoolKind};
 use verdict_dnn::ops::softmax::Softmax;
@@ -136,6 +137,32 @@ proptest! {
             let exact = v / rms;
             let bound = (n + 8) as f64 * EPS * exact.abs() + 1e-30;
             prop_assert!((f64::from(*o) - exact).abs() <= bound, "{o} vs {exact} (bound {bound})");
+        }
+    }
+
+    /// LRN: the sum of squares carries (size + 1)·eps, the offset and scale
+    /// two more, `pow` its `2 + 2·|beta·ln t|` ulp, the division one.
+    #[test]
+    fn lrn_is_close_to_the_f64_lrn(
+        x in prop::collection::vec(-2.0f32..2.0, 6 * 4),
+        size in 1usize..6,
+        (alpha, beta, bias) in prop::sample::select(vec![(1e-4f32, 0.75f32, 1.0f32), (0.5, 0.5, 2.0), (1.0, 1.5, 0.5)]),
+    ) {
+        let mut mb = ModelBuilder::new("l", &[1, 6, 2, 2]);
+        let y = mb.node("l", OpKind::Lrn(Lrn { alpha, beta, bias, size }), &[mb.input()]).unwrap();
+        let out = run(mb.finish(y), &x);
+        let at = |c: usize, i: usize| f64::from(x[c * 4 + i]);
+        for c in 0usize..6 {
+            for i in 0..4 {
+                let (lo, hi) = (c.saturating_sub((size - 1) / 2), (c + size / 2).min(5));
+                let s: f64 = (lo..=hi).map(|w| at(w, i) * at(w, i)).sum();
+                let t = f64::from(bias) + f64::from(alpha) / size as f64 * s;
+                let exact = at(c, i) / t.powf(f64::from(beta));
+                let ulps = (size + 8) as f64 + 2.0 * (f64::from(beta) * t.ln()).abs();
+                let bound = ulps * EPS * exact.abs() + 1e-30;
+                let got = f64::from(out[c * 4 + i]);
+                prop_assert!((got - exact).abs() <= bound, "{got} vs {exact} (bound {bound})");
+            }
         }
     }
 }

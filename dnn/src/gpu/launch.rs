@@ -383,5 +383,13 @@ pub(super) fn plan_node(c: &Compiled, n: usize) -> Vec<Plan> {
             p.push(int(numel(&xs[g.axis + 1..])));
             vec![Plan::flat("gather", p, count)]
         }
+        OpKind::Lrn(lrn) => {
+            let xs = shape(node.inputs[0]);
+            let mut p = vec![x[0], x[1], y, int(count), int(xs[1]), int(numel(&xs[2..]))];
+            p.push(int(lrn.size));
+            let k = lrn.alpha / lrn.size as f32;
+            p.extend([k, lrn.bias, lrn.beta].map(|v| v.to_bits() as i32));
+            vec![Plan::flat("lrn", p, count)]
+        }
     }
 }

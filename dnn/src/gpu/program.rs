@@ -21,7 +21,7 @@ pub(super) const BUILD_OPTIONS: &str = "-cl-fp32-correctly-rounded-divide-sqrt -
 
 /// The kernel files, one per op family, after `common.cl` and the generated
 /// recipes.
-const KERNELS: [&str; 9] = [
+const KERNELS: [&str; 10] = [
     include_str!("kernels/elementwise.cl"),
     include_str!("kernels/copy.cl"),
     include_str!("kernels/gemm.cl"),
@@ -31,10 +31,11 @@ const KERNELS: [&str; 9] = [
     include_str!("kernels/softmax.cl"),
     include_str!("kernels/norm.cl"),
     include_str!("kernels/gather.cl"),
+    include_str!("kernels/lrn.cl"),
 ];
 
 /// Every kernel the program defines.
-pub(super) const KERNEL_NAMES: [&str; 11] = [
+pub(super) const KERNEL_NAMES: [&str; 12] = [
     "unary",
     "binary",
     "copy_strided",
@@ -46,6 +47,7 @@ pub(super) const KERNEL_NAMES: [&str; 11] = [
     "softmax",
     "norm",
     "gather",
+    "lrn",
 ];
 
 /// The whole program source.

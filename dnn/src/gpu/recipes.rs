@@ -197,7 +197,9 @@ pub(super) fn source() -> String {
         "// Generated from crate::math and the ops' apply (dnn/src/gpu/recipes.rs).\n\n",
     );
     writeln!(out, "#define UNARY_LEAKY_RELU {UNARY_LEAKY_RELU}u").expect("writing to a String");
-    writeln!(out, "#define UNARY_CLIP {UNARY_CLIP}u\n").expect("writing to a String");
+    writeln!(out, "#define UNARY_CLIP {UNARY_CLIP}u").expect("writing to a String");
+    let pow = binary_code(BinaryOp::Pow);
+    writeln!(out, "#define BINARY_POW {pow}u\n").expect("writing to a String");
     function(&mut out, "recipe_exp", "exp", 1, |w, a| math::exp(w, a[0]));
     function(&mut out, "recipe_log", "log", 1, |w, a| math::log(w, a[0]));
     for (code, op) in GENERATED_UNARY.iter().enumerate() {

@@ -13,6 +13,7 @@ pub mod conv;
 mod copy;
 pub mod gather;
 pub mod gemm;
+pub mod lrn;
 pub mod norm;
 pub mod pad;
 pub mod pool;
@@ -88,6 +89,8 @@ pub enum OpKind {
     Norm(norm::Norm),
     /// Rows of a tensor picked by indices (embeddings).
     Gather(gather::Gather),
+    /// Local response normalisation across channels.
+    Lrn(lrn::Lrn),
 }
 
 /// Calls `$call` on the op inside any [`OpKind`].
@@ -108,6 +111,7 @@ macro_rules! each_op {
             OpKind::Softmax($op) => $call,
             OpKind::Norm($op) => $call,
             OpKind::Gather($op) => $call,
+            OpKind::Lrn($op) => $call,
         }
     };
 }
@@ -141,6 +145,7 @@ impl OpKind {
             }
             OpKind::Norm(n) => n.name(),
             OpKind::Gather(_) => "Gather",
+            OpKind::Lrn(_) => "LRN",
         }
     }
 

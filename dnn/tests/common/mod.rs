@@ -319,6 +319,7 @@ macro_rules! engine_suite {
             use verdict_dnn::ops::binary::{Binary, BinaryOp};
             use verdict_dnn::ops::gather::Gather;
             use verdict_dnn::ops::gemm::Gemm;
+            use verdict_dnn::ops::lrn::Lrn;
             use verdict_dnn::ops::norm::{Norm, NormKind};
             use verdict_dnn::ops::unary::{Unary, UnaryOp};
 
@@ -614,6 +615,19 @@ macro_rules! engine_suite {
                     }
                     let y = mb.node("norm", OpKind::Norm(Norm { kind, axes, epsilon }), &inputs).unwrap();
                     check(mb.finish(y), &x[..shape.iter().product()])?;
+                }
+
+                #[test]
+                fn lrn(
+                    (n, c, h, w) in (1usize..3, 1usize..7, 1usize..4, 1usize..4),
+                    size in 1usize..6,
+                    (alpha, beta, bias) in prop::sample::select(vec![(1e-4f32, 0.75f32, 1.0f32), (0.5, 0.5, 2.0), (1.0, 1.0, 0.0)]),
+                    x in tensor(2 * 6 * 3 * 3),
+                ) {
+                    let mut mb = ModelBuilder::new("lrn", &[n, c, h, w]);
+                    let op = OpKind::Lrn(Lrn { alpha, beta, bias, size });
+                    let y = mb.node("lrn", op, &[mb.input()]).unwrap();
+                    check(mb.finish(y), &x[..n * c * h * w])?;
                 }
 
                 #[test]
