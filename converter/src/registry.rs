@@ -74,6 +74,7 @@ registry! {
     "Reduce<Min>" ["ReduceMin"] => "Reduce Min", lower::reduce_op;
     "Reduce<MeanOfSquares>" ["ReduceMean"] => "Binary Mul (x * x), Reduce Mean", lower::reduce_op;
     "RmsNorm" ["RMSNormalization"] => "Norm Rms over the axis (scale and bias: Binary Mul, Add)", lower::rms_norm_op;
+    "Lrn" ["LRN"] => "LRN", lower::lrn_op;
     "Gather" ["Gather"] => "Gather (constant indices, or integer indices from the model input)", lower::gather_op;
     "Softmax" ["Softmax"] => "Softmax (contiguous axes folded into one)", lower::softmax_op;
     "LogSoftmax" ["LogSoftmax"] => "Softmax log (contiguous axes folded into one)", lower::softmax_op;

@@ -1,7 +1,8 @@
 //! The "light" real models of the onnx wheel (ResNet50, SqueezeNet, ...,
 //! with constant weights): converted, run natively, and compared with
-//! tract and with the expected output the wheel ships. SqueezeNet and
-//! ShuffleNet run by default; the heavy ones when `VERDICT_LIGHT_MODELS=1`.
+//! tract and with the expected output the wheel ships. SqueezeNet,
+//! ShuffleNet and Inception v1 run by default; the heavy ones when
+//! `VERDICT_LIGHT_MODELS=1`.
 //! Each model's conversion time and both run times are printed.
 
 use std::path::{Path, PathBuf};
@@ -14,21 +15,16 @@ use verdict_converter::{InputShape, convert_file};
 use verdict_dnn::engine::Compiled;
 
 /// Models quick enough for every test run.
-const QUICK: &[&str] = &["light_squeezenet", "light_shufflenet"];
+const QUICK: &[&str] = &["light_squeezenet", "light_shufflenet", "light_inception_v1"];
 
 /// Models that convert and must keep matching, run on request.
 const HEAVY: &[&str] = &[
+    "light_bvlc_alexnet",
     "light_densenet121",
     "light_inception_v2",
     "light_resnet50",
     "light_vgg19",
-];
-
-/// Models that need an op verdict lacks, with tract's name for it.
-const UNSUPPORTED: &[(&str, &str)] = &[
-    ("light_bvlc_alexnet", "Lrn"),
-    ("light_inception_v1", "Lrn"),
-    ("light_zfnet512", "Lrn"),
+    "light_zfnet512",
 ];
 
 const SHAPE: [usize; 4] = [1, 3, 224, 224];
@@ -105,24 +101,5 @@ fn heavy_light_models_match() {
     }
     for name in HEAVY {
         check(&dir, name);
-    }
-}
-
-#[test]
-fn models_with_lrn_are_refused() {
-    let Some(dir) = light_dir() else { return };
-    for (name, op) in UNSUPPORTED {
-        let spec = InputShape {
-            name: None,
-            dims: SHAPE.to_vec(),
-        };
-        let e = convert_file(
-            &dir.join(format!("{name}.onnx")),
-            &vec![spec].into(),
-            &mut |_, _| {},
-        )
-        .err()
-        .unwrap_or_else(|| panic!("{name} converts now: check it like the others"));
-        assert!(e.to_string().contains(op), "{name}: {e}");
     }
 }
