@@ -10,6 +10,7 @@
 pub mod check;
 pub mod error;
 pub mod inspect;
+pub mod layer_norm;
 pub mod load;
 pub mod lower;
 pub mod npy;

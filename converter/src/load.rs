@@ -95,7 +95,7 @@ pub fn parse_onnx(
     dir: Option<&Path>,
     constants: &[Constant],
 ) -> Result<InferenceModel, ConvertError> {
-    let mut proto = tract_onnx::onnx()
+    let mut proto = crate::layer_norm::onnx()
         .proto_model_for_read(&mut &*bytes)
         .map_err(|e| ConvertError::tract("decoding the ONNX protobuf", e))?;
     bind_constants(&mut proto, constants)?;
@@ -231,7 +231,7 @@ pub fn parse_proto(proto: &ModelProto, dir: Option<&Path>) -> Result<InferenceMo
             });
         }
     }
-    let onnx = tract_onnx::onnx();
+    let onnx = crate::layer_norm::onnx();
     let dir = dir.and_then(Path::to_str);
     let parsed = onnx
         .parse(proto, dir)

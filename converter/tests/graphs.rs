@@ -245,3 +245,22 @@ fn gather_with_constant_indices_and_rms_normalization() {
     assert_eq!(count(&ops, "Gather"), 1, "{ops:?}");
     assert_eq!(count(&ops, "RmsNorm"), 1, "{ops:?}");
 }
+
+#[test]
+fn layer_normalization_is_one_op_with_a_broadcast_scale() {
+    let axis = AttributeProto {
+        name: "axis".into(),
+        r#type: AttributeType::Int as i32,
+        i: 1,
+        ..AttributeProto::default()
+    };
+    // The optional mean output is named but read by nothing.
+    let mut layer_norm = node("LayerNormalization", &["x", "scale", "bias"], vec![axis]);
+    layer_norm.output.push("mean".into());
+    let nodes = vec![layer_norm];
+    let initializer = vec![floats("scale", &[4, 1]), floats("bias", &[5])];
+    let mut m = model(&[3, 4, 5], nodes, initializer);
+    m.opset_import[0].version = 17;
+    let ops = check(&m, &[3, 4, 5]);
+    assert_eq!(ops, ["LayerNormalization"]);
+}

@@ -41,7 +41,7 @@ pub(crate) use conv::convert as conv_op;
 pub(crate) use einsum::convert as einsum_op;
 pub(crate) use gather::convert as gather_op;
 pub(crate) use lrn::convert as lrn_op;
-pub(crate) use norm::convert as rms_norm_op;
+pub(crate) use norm::{convert as rms_norm_op, convert_layer as layer_norm_op};
 pub(crate) use pool::{convert_max as max_pool_op, convert_sum as sum_pool_op};
 pub(crate) use reduce::convert as reduce_op;
 pub(crate) use slice::{
