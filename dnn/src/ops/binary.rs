@@ -5,7 +5,7 @@
 //! are the broadcast indices (a dimension of size 1 repeats).
 
 use serde::{Deserialize, Serialize};
-use verdict_vm::Op;
+use verdict_vm::{Op, semantics};
 
 use crate::emit::{Emitter, Trace};
 use crate::ops::{Io, NativeIo, strides};
@@ -107,18 +107,6 @@ pub(crate) fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
         .collect()
 }
 
-/// For each row-major index of `out`, the element offset given `strides`.
-pub(crate) fn offsets(out: &[usize], strides: &[usize]) -> Vec<usize> {
-    let mut offs = vec![0usize];
-    for (&n, &s) in out.iter().zip(strides) {
-        offs = offs
-            .iter()
-            .flat_map(|&o| (0..n).map(move |i| o + i * s))
-            .collect();
-    }
-    offs
-}
-
 /// Byte strides for [`Emitter::nd_loop`].
 pub(crate) fn byte_strides(strides: &[usize]) -> Vec<i64> {
     strides.iter().map(|&s| 4 * s as i64).collect()
@@ -157,11 +145,83 @@ impl Binary {
 
     pub(crate) fn native(&self, io: &Io, data: NativeIo<'_>) {
         let out = &io.output.shape;
-        let oa = offsets(out, &broadcast_strides(&io.inputs[0].shape, out));
-        let ob = offsets(out, &broadcast_strides(&io.inputs[1].shape, out));
-        let (a, b) = (data.inputs[0], data.inputs[1]);
-        for ((y, ia), ib) in data.output.iter_mut().zip(oa).zip(ob) {
-            *y = self.op.apply(&mut Eval, a[ia], b[ib]);
+        let (a, b) = (
+            (data.inputs[0], broadcast_strides(&io.inputs[0].shape, out)),
+            (data.inputs[1], broadcast_strides(&io.inputs[1].shape, out)),
+        );
+        let y = data.output;
+        match self.op {
+            BinaryOp::Add => elementwise(out, a, b, y, semantics::f32_add),
+            BinaryOp::Sub => elementwise(out, a, b, y, semantics::f32_sub),
+            BinaryOp::Mul => elementwise(out, a, b, y, semantics::f32_mul),
+            BinaryOp::Div => elementwise(out, a, b, y, semantics::f32_div),
+            BinaryOp::Max => elementwise(out, a, b, y, semantics::f32_max),
+            BinaryOp::Min => elementwise(out, a, b, y, semantics::f32_min),
+            BinaryOp::Pow => elementwise(out, a, b, y, |x, z| BinaryOp::Pow.apply(&mut Eval, x, z)),
+        }
+    }
+}
+
+/// `y = f(a, b)` over `out` in row-major order, each operand with its
+/// broadcast strides; a run of the last dimension at a time, so `f` is
+/// chosen once per op rather than once per element.
+fn elementwise(
+    out: &[usize],
+    (a, sa): (&[u32], Vec<usize>),
+    (b, sb): (&[u32], Vec<usize>),
+    y: &mut [u32],
+    f: impl Fn(u32, u32) -> u32,
+) {
+    if y.is_empty() {
+        return;
+    }
+    let Some((&inner, outer)) = out.split_last() else {
+        y[0] = f(a[0], b[0]);
+        return;
+    };
+    let r = outer.len();
+    let (ia, ib) = (sa[r], sb[r]);
+    let mut index = vec![0usize; r];
+    let (mut oa, mut ob) = (0usize, 0usize);
+    for run in y.chunks_exact_mut(inner) {
+        match (ia, ib) {
+            (1, 1) => {
+                for ((y, &x), &z) in run
+                    .iter_mut()
+                    .zip(&a[oa..oa + inner])
+                    .zip(&b[ob..ob + inner])
+                {
+                    *y = f(x, z);
+                }
+            }
+            (1, 0) => {
+                let z = b[ob];
+                for (y, &x) in run.iter_mut().zip(&a[oa..oa + inner]) {
+                    *y = f(x, z);
+                }
+            }
+            (0, 1) => {
+                let x = a[oa];
+                for (y, &z) in run.iter_mut().zip(&b[ob..ob + inner]) {
+                    *y = f(x, z);
+                }
+            }
+            _ => {
+                for (i, y) in run.iter_mut().enumerate() {
+                    *y = f(a[oa + i * ia], b[ob + i * ib]);
+                }
+            }
+        }
+        for k in (0..r).rev() {
+            index[k] += 1;
+            oa += sa[k];
+            ob += sb[k];
+            if index[k] < outer[k] {
+                break;
+            }
+            oa -= sa[k] * outer[k];
+            ob -= sb[k] * outer[k];
+            index[k] = 0;
         }
     }
 }

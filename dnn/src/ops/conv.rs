@@ -13,14 +13,16 @@
 //! ```
 //!
 //! Padding taps take part as `+0.0` products. The native engine reaches the
-//! same order through im2col and the GEMM kernel.
+//! same order through im2col (straight into the GEMM kernel's packed
+//! panels) and the GEMM kernel, one task per image and group.
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use verdict_vm::Op;
 use verdict_vm::semantics;
 
 use crate::emit::Emitter;
-use crate::ops::gemm::matmul;
+use crate::ops::gemm::{matmul_packed, pack_panels};
 use crate::ops::window::Window;
 use crate::ops::{Io, NativeIo};
 
@@ -187,6 +189,9 @@ impl Conv {
         let (cg, ocg) = (d.c / d.g, d.oc / d.g);
         let k = cg * d.kh * d.kw;
         let p = d.oh * d.ow;
+        if data.output.is_empty() {
+            return;
+        }
         let converted;
         let weights: &[f32] = match data.prepared {
             Some(w) => w,
@@ -198,27 +203,33 @@ impl Conv {
                 &converted
             }
         };
-        let mut col = vec![0f32; k * p];
-        for n in 0..d.n {
-            for g in 0..d.g {
-                for ic in 0..cg {
-                    let plane = &x[((n * d.c) + g * cg + ic) * d.hp * d.wp..][..d.hp * d.wp];
-                    for kh in 0..d.kh {
-                        for kw in 0..d.kw {
-                            let r = (ic * d.kh + kh) * d.kw + kw;
-                            for oh in 0..d.oh {
-                                let y = oh * win.strides[0] + kh * win.dilations[0];
-                                for ow in 0..d.ow {
-                                    let xw = ow * win.strides[1] + kw * win.dilations[1];
-                                    col[r * p + oh * d.ow + ow] =
-                                        f32::from_bits(plane[y * d.wp + xw]);
-                                }
-                            }
-                        }
-                    }
-                }
-                let out = &mut data.output[(n * d.oc + g * ocg) * p..][..ocg * p];
-                matmul(
+        // im2col as offsets into one group's padded planes: tap `r` of the
+        // window at output position `j` reads `taps[r] + starts[j]`.
+        let plane = d.hp * d.wp;
+        let taps: Vec<usize> = (0..cg)
+            .flat_map(|ic| {
+                (0..d.kh).flat_map(move |kh| {
+                    (0..d.kw).map(move |kw| {
+                        ic * plane + kh * win.dilations[0] * d.wp + kw * win.dilations[1]
+                    })
+                })
+            })
+            .collect();
+        let starts: Vec<usize> = (0..d.oh)
+            .flat_map(|oh| {
+                (0..d.ow).map(move |ow| oh * win.strides[0] * d.wp + ow * win.strides[1])
+            })
+            .collect();
+        let bias = data.inputs.get(2).copied();
+        // Each (image, group) owns a contiguous run of output channels.
+        data.output
+            .par_chunks_mut(ocg * p)
+            .enumerate()
+            .for_each(|(ng, out)| {
+                let (n, g) = (ng / d.g, ng % d.g);
+                let xg = &x[(n * d.c + g * cg) * plane..][..cg * plane];
+                let col = pack_panels(k, p, |r, j| f32::from_bits(xg[taps[r] + starts[j]]));
+                matmul_packed(
                     &weights[g * ocg * k..(g + 1) * ocg * k],
                     &col,
                     ocg,
@@ -226,7 +237,7 @@ impl Conv {
                     k,
                     out,
                 );
-                if let Some(b) = data.inputs.get(2) {
+                if let Some(b) = bias {
                     for (o, chunk) in out.chunks_mut(p).enumerate() {
                         let bv = b[g * ocg + o];
                         for y in chunk {
@@ -234,7 +245,54 @@ impl Conv {
                         }
                     }
                 }
-            }
-        }
+            });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Compiled;
+    use crate::ir::ModelBuilder;
+    use crate::ops::OpKind;
+
+    fn values(seed: u32, n: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i as u32).wrapping_mul(2_654_435_761) ^ seed) as f32 / u32::MAX as f32 - 0.5)
+            .collect()
+    }
+
+    /// Enough output channels and positions for whole register tiles and
+    /// leftovers, with groups, pads, strides and a bias.
+    #[test]
+    fn native_matches_the_vm_on_whole_tiles() {
+        let window = Window {
+            kernel: [3, 3],
+            strides: [1, 2],
+            pads: [1, 1, 1, 0],
+            dilations: [1, 1],
+        };
+        let (n, c, h, w, oc, g) = (2, 6, 9, 14, 20, 2);
+        let mut b = ModelBuilder::new("conv", &[n, c, h, w]);
+        let wt = b
+            .weight("w", &[oc, c / g, 3, 3], values(1, oc * c / g * 9))
+            .expect("sized");
+        let bias = b.weight("b", &[oc], values(2, oc)).expect("sized");
+        let y = b
+            .node(
+                "conv",
+                OpKind::Conv(Conv { window, group: g }),
+                &[b.input(), wt, bias],
+            )
+            .expect("fits");
+        let model = Compiled::new(b.finish(y)).expect("compiles");
+        let x = values(3, n * c * h * w);
+        let vm = model.run_vm(&x).expect("runs").output;
+        let native = model.run_native(&x).expect("runs").output();
+        assert!(
+            vm.iter()
+                .map(|v| v.to_bits())
+                .eq(native.iter().map(|v| v.to_bits()))
+        );
     }
 }

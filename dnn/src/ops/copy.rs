@@ -35,32 +35,43 @@ pub(crate) fn emit_copy(e: &mut Emitter, dims: &[usize], src: &View, dst: &View)
     );
 }
 
-/// What [`emit_copy`]'s code does, on word slices.
+/// What [`emit_copy`]'s code does, on word slices: a run of the last
+/// dimension at a time, with the offsets stepped rather than recomputed.
 pub(crate) fn native_copy(dims: &[usize], src: &[u32], s: &View, dst: &mut [u32], d: &View) {
     if dims.contains(&0) {
         return;
     }
-    let mut index = vec![0usize; dims.len()];
+    let at = |o: i64| usize::try_from(o).expect("views stay inside their buffers");
+    let Some((&inner, outer)) = dims.split_last() else {
+        dst[at(d.offset)] = src[at(s.offset)];
+        return;
+    };
+    let r = outer.len();
+    let (ss, ds) = (s.strides[r], d.strides[r]);
+    let mut index = vec![0usize; r];
+    let (mut so, mut dof) = (s.offset, d.offset);
     loop {
-        let at = |v: &View| {
-            (v.offset
-                + index
-                    .iter()
-                    .zip(&v.strides)
-                    .map(|(&i, &st)| i as i64 * st)
-                    .sum::<i64>()) as usize
-        };
-        dst[at(d)] = src[at(s)];
-        let mut k = dims.len();
+        if ss == 1 && ds == 1 {
+            dst[at(dof)..at(dof) + inner].copy_from_slice(&src[at(so)..at(so) + inner]);
+        } else {
+            for i in 0..inner as i64 {
+                dst[at(dof + i * ds)] = src[at(so + i * ss)];
+            }
+        }
+        let mut k = r;
         loop {
             if k == 0 {
                 return;
             }
             k -= 1;
             index[k] += 1;
-            if index[k] < dims[k] {
+            so += s.strides[k];
+            dof += d.strides[k];
+            if index[k] < outer[k] {
                 break;
             }
+            so -= s.strides[k] * outer[k] as i64;
+            dof -= d.strides[k] * outer[k] as i64;
             index[k] = 0;
         }
     }

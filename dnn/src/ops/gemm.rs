@@ -11,7 +11,8 @@
 //! ```
 //!
 //! The native kernel keeps this order for every element: it vectorises
-//! across `j` and blocks across `i`, never across `k`.
+//! across `j` and blocks across `i`, never across `k`; each element's
+//! accumulator stays in a register from `k = 0` to the end.
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -196,14 +197,14 @@ impl Gemm {
         }
     }
 
-    /// `B` packed row-major as `[K, N]` floats, when it is a weight.
+    /// `B` packed into panels ([`pack_panels`]), when it is a weight.
     pub(crate) fn prepare(&self, io: &Io, weights: &[Option<&[u32]>]) -> Option<Vec<f32>> {
         let (d, _) = self.dims(&Self::shapes(io)).ok()?;
         weights
             .get(1)
             .copied()
             .flatten()
-            .map(|b| pack(b, d.k, d.n, d.b, d.n))
+            .map(|b| pack_b(b, d.k, d.n, d.b))
     }
 
     pub(crate) fn native(&self, io: &Io, data: NativeIo<'_>) {
@@ -213,12 +214,12 @@ impl Gemm {
         let b: &[f32] = match data.prepared {
             Some(b) => b,
             None => {
-                packed = pack(data.inputs[1], d.k, d.n, d.b, d.n);
+                packed = pack_b(data.inputs[1], d.k, d.n, d.b);
                 &packed
             }
         };
         let c = data.inputs.get(2).copied();
-        matmul(&a, b, d.m, d.n, d.k, data.output);
+        matmul_packed(&a, b, d.m, d.n, d.k, data.output);
         let (alpha, beta) = (self.alpha.to_bits(), self.beta.to_bits());
         for (idx, y) in data.output.iter_mut().enumerate() {
             let (i, j) = (idx / d.n, idx % d.n);
@@ -251,23 +252,107 @@ fn pack(src: &[u32], rows: usize, cols: usize, (rs, cs): (usize, usize), ld: usi
     out
 }
 
-/// Rows computed together by the native kernel (register blocking over `i`).
-const MR: usize = 4;
+/// Columns of one packed panel of `B`: the register tile's width, two
+/// AVX-512 vectors.
+const NR: usize = 32;
 
-/// `out[i*n + j] = fma-chain over k of a[i*k..] and b[..*n + j]`, from `+0`,
-/// in increasing `k`, NaN canonical.
-pub fn matmul(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, out: &mut [u32]) {
-    debug_assert_eq!(out.len(), m * n);
-    if n == 0 {
+/// Rows of one register tile.
+const MR: usize = 8;
+
+/// Rows of `A` and panels of `B` in one parallel task: a panel stays in
+/// cache while the task's rows pass over it.
+const TASK_ROWS: usize = 64;
+const TASK_PANELS: usize = 8;
+
+/// Floats in a `k x n` matrix packed by [`pack_panels`].
+pub fn packed_len(k: usize, n: usize) -> usize {
+    n.div_ceil(NR) * k * NR
+}
+
+/// A `k x n` matrix as column panels of [`NR`], so the kernel reads `B`
+/// contiguously: panel `p` holds row `0` of columns `p*NR..p*NR+NR`, then
+/// row `1`, and so on; `at(kk, j)` gives element `(kk, j)`, and columns past
+/// `n` are zero.
+pub fn pack_panels(k: usize, n: usize, at: impl Fn(usize, usize) -> f32 + Sync) -> Vec<f32> {
+    let mut out = vec![0f32; packed_len(k, n)];
+    if k == 0 {
+        return out;
+    }
+    out.par_chunks_mut(k * NR)
+        .enumerate()
+        .for_each(|(p, panel)| {
+            let j0 = p * NR;
+            let cols = NR.min(n - j0);
+            for (kk, row) in panel.chunks_exact_mut(NR).enumerate() {
+                for (l, y) in row[..cols].iter_mut().enumerate() {
+                    *y = at(kk, j0 + l);
+                }
+            }
+        });
+    out
+}
+
+/// A strided `k x n` matrix of bit patterns packed by [`pack_panels`].
+fn pack_b(src: &[u32], k: usize, n: usize, (rs, cs): (usize, usize)) -> Vec<f32> {
+    pack_panels(k, n, |kk, j| f32::from_bits(src[kk * rs + j * cs]))
+}
+
+/// The output pointer shared by tasks that write disjoint elements.
+struct Out(*mut u32);
+
+// SAFETY: the tasks of `matmul_packed` write disjoint elements.
+unsafe impl Sync for Out {}
+
+impl Out {
+    /// Writes element `idx`.
+    ///
+    /// # Safety
+    ///
+    /// `idx` is inside the output, and no other task writes it.
+    unsafe fn write(&self, idx: usize, v: u32) {
+        // SAFETY: as the caller promises.
+        unsafe { *self.0.add(idx) = v }
+    }
+}
+
+/// `out[i*n + j] = fma-chain over k of a[i*k..] and b[.., j]`, from `+0`,
+/// in increasing `k`, NaN canonical; `a` is row-major, `b` packed by
+/// [`pack_panels`]. Tasks of [`TASK_ROWS`]
+/// rows by [`TASK_PANELS`] panels run in parallel; each tile of [`MR`] rows
+/// by [`NR`] columns keeps its accumulators in registers over all of `k`.
+pub fn matmul_packed(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, out: &mut [u32]) {
+    assert!(out.len() == m * n && a.len() >= m * k && b.len() >= packed_len(k, n));
+    if k == 0 {
+        out.fill(0);
         return;
     }
-    out.par_chunks_mut(MR * n)
-        .enumerate()
-        .for_each(|(blk, rows)| {
-            let i0 = blk * MR;
-            let count = rows.len() / n;
-            kernel::rows(&a[i0 * k..(i0 + count) * k], b, n, k, rows);
-        });
+    let panels = n.div_ceil(NR);
+    let (row_tasks, col_tasks) = (m.div_ceil(TASK_ROWS), panels.div_ceil(TASK_PANELS));
+    let dst = Out(out.as_mut_ptr());
+    (0..row_tasks * col_tasks).into_par_iter().for_each(|t| {
+        let (i_end, p_end) = (
+            m.min((t / col_tasks + 1) * TASK_ROWS),
+            panels.min((t % col_tasks + 1) * TASK_PANELS),
+        );
+        for p in (t % col_tasks) * TASK_PANELS..p_end {
+            let panel = &b[p * k * NR..(p + 1) * k * NR];
+            let (j0, cols) = (p * NR, NR.min(n - p * NR));
+            let mut i = (t / col_tasks) * TASK_ROWS;
+            while i < i_end {
+                let rows = MR.min(i_end - i);
+                let mut tile = [0f32; MR * NR];
+                kernel::tile(&a[i * k..(i + rows) * k], panel, k, &mut tile);
+                for r in 0..rows {
+                    for (l, &v) in tile[r * NR..r * NR + cols].iter().enumerate() {
+                        // SAFETY: `(i + r, j0 + l)` is inside the `m x n`
+                        // output and in this task's rows and panels only.
+                        unsafe { dst.write((i + r) * n + j0 + l, canonicalize(v)) };
+                    }
+                }
+                i += rows;
+            }
+        }
+    });
 }
 
 /// The kernels: AVX-512, AVX2 with FMA, or scalar through the VM's own
@@ -275,36 +360,61 @@ pub fn matmul(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, out: &mut [u32
 mod kernel {
     use super::*;
 
-    /// Up to [`MR`] rows of `a` (`k` each) times `b`.
-    pub(super) fn rows(a: &[f32], b: &[f32], n: usize, k: usize, out: &mut [u32]) {
+    /// `a` (up to [`MR`] rows of `k`) times one panel, into `tile` (row `r`
+    /// at `r * NR`).
+    pub(super) fn tile(a: &[f32], panel: &[f32], k: usize, tile: &mut [f32; MR * NR]) {
+        let rows = a.len() / k;
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU has AVX-512F, checked just above.
-                unsafe { x86::rows_avx512(a, b, n, k, out) };
+                if rows == MR {
+                    // SAFETY: the CPU has AVX-512F, checked just above.
+                    unsafe { x86::tile_avx512::<MR>(a, panel, k, 0, tile) };
+                } else {
+                    for r in 0..rows {
+                        let (a, tile) = (&a[r * k..], &mut tile[r * NR..]);
+                        // SAFETY: the CPU has AVX-512F, checked just above.
+                        unsafe { x86::tile_avx512::<1>(a, panel, k, 0, tile) };
+                    }
+                }
                 return;
             }
             if std::arch::is_x86_feature_detected!("avx2")
                 && std::arch::is_x86_feature_detected!("fma")
             {
-                // SAFETY: the CPU has AVX2 and FMA, checked just above.
-                unsafe { x86::rows_avx2(a, b, n, k, out) };
+                // Sixteen registers: four rows by sixteen columns a pass.
+                const R: usize = 4;
+                let mut r = 0;
+                while r < rows {
+                    let step = if rows - r >= R { R } else { 1 };
+                    for c0 in [0, NR / 2] {
+                        let (a, tile) = (&a[r * k..], &mut tile[r * NR..]);
+                        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+                        unsafe {
+                            if step == R {
+                                x86::tile_avx2::<R>(a, panel, k, c0, tile);
+                            } else {
+                                x86::tile_avx2::<1>(a, panel, k, c0, tile);
+                            }
+                        }
+                    }
+                    r += step;
+                }
                 return;
             }
         }
-        for (r, row) in out.chunks_mut(n).enumerate() {
-            scalar(&a[r * k..(r + 1) * k], b, n, k, 0, row);
-        }
-    }
-
-    /// One row, columns `from..n` one at a time.
-    pub(super) fn scalar(a: &[f32], b: &[f32], n: usize, k: usize, from: usize, out: &mut [u32]) {
-        for (j, y) in out.iter_mut().enumerate().skip(from) {
-            let mut acc = 0u32;
-            for kk in 0..k {
-                acc = semantics::f32_fma(a[kk].to_bits(), b[kk * n + j].to_bits(), acc);
+        for r in 0..rows {
+            for l in 0..NR {
+                let mut acc = 0u32;
+                for kk in 0..k {
+                    acc = semantics::f32_fma(
+                        a[r * k + kk].to_bits(),
+                        panel[kk * NR + l].to_bits(),
+                        acc,
+                    );
+                }
+                tile[r * NR + l] = f32::from_bits(acc);
             }
-            *y = acc;
         }
     }
 
@@ -312,85 +422,55 @@ mod kernel {
     mod x86 {
         use std::arch::x86_64::*;
 
-        use super::{MR, scalar};
-        use crate::ops::gemm::canonicalize;
+        use super::NR;
 
-        macro_rules! rows_kernel {
+        macro_rules! tile_kernel {
             ($name:ident, $feature:literal, $lanes:literal, $vec:ty, $zero:ident, $set1:ident, $load:ident, $fma:ident, $store:ident) => {
-                /// `MR` rows by two vectors of columns per block; leftover
-                /// rows and columns go one row at a time, then scalar.
+                /// `R` rows of `a` (`k` each) times columns `c0..c0 + 2 *
+                /// lanes` of the panel, into `tile` (row `r` at `r * NR`).
                 #[target_feature(enable = $feature)]
-                pub(super) fn $name(a: &[f32], b: &[f32], n: usize, k: usize, out: &mut [u32]) {
-                    const W: usize = 2 * $lanes;
-                    let rows = out.len() / n;
-                    let mut j = 0;
-                    let mut tmp = [0f32; W];
-                    while j + W <= n {
-                        if rows == MR {
-                            let mut acc: [[$vec; 2]; MR] = [[$zero(); 2]; MR];
-                            for kk in 0..k {
-                                let panel = &b[kk * n + j..kk * n + j + W];
-                                // SAFETY: `panel` holds W floats.
-                                let (b0, b1) = unsafe {
-                                    ($load(panel.as_ptr()), $load(panel.as_ptr().add($lanes)))
-                                };
-                                for (r, acc) in acc.iter_mut().enumerate() {
-                                    let x = $set1(a[r * k + kk]);
-                                    acc[0] = $fma(x, b0, acc[0]);
-                                    acc[1] = $fma(x, b1, acc[1]);
-                                }
-                            }
-                            for (r, acc) in acc.iter().enumerate() {
-                                // SAFETY: `tmp` holds W floats.
-                                unsafe {
-                                    $store(tmp.as_mut_ptr(), acc[0]);
-                                    $store(tmp.as_mut_ptr().add($lanes), acc[1]);
-                                }
-                                for (y, v) in out[r * n + j..r * n + j + W].iter_mut().zip(tmp) {
-                                    *y = canonicalize(v);
-                                }
-                            }
-                        } else {
-                            for r in 0..rows {
-                                let (mut acc0, mut acc1) = ($zero(), $zero());
-                                for kk in 0..k {
-                                    let panel = &b[kk * n + j..kk * n + j + W];
-                                    let x = $set1(a[r * k + kk]);
-                                    // SAFETY: `panel` holds W floats.
-                                    let (b0, b1) = unsafe {
-                                        ($load(panel.as_ptr()), $load(panel.as_ptr().add($lanes)))
-                                    };
-                                    acc0 = $fma(x, b0, acc0);
-                                    acc1 = $fma(x, b1, acc1);
-                                }
-                                // SAFETY: `tmp` holds W floats.
-                                unsafe {
-                                    $store(tmp.as_mut_ptr(), acc0);
-                                    $store(tmp.as_mut_ptr().add($lanes), acc1);
-                                }
-                                for (y, v) in out[r * n + j..r * n + j + W].iter_mut().zip(tmp) {
-                                    *y = canonicalize(v);
-                                }
-                            }
+                pub(super) fn $name<const R: usize>(
+                    a: &[f32],
+                    panel: &[f32],
+                    k: usize,
+                    c0: usize,
+                    tile: &mut [f32],
+                ) {
+                    assert!(
+                        a.len() >= (R - 1) * k + k
+                            && panel.len() >= k * NR
+                            && c0 + 2 * $lanes <= NR
+                            && tile.len() >= (R - 1) * NR + c0 + 2 * $lanes
+                    );
+                    let (ap, bp) = (a.as_ptr(), panel.as_ptr());
+                    let mut acc: [[$vec; 2]; R] = [[$zero(); 2]; R];
+                    for kk in 0..k {
+                        // SAFETY: `kk * NR + c0 + 2 * lanes <= k * NR`, checked above.
+                        let (b0, b1) = unsafe {
+                            let p = bp.add(kk * NR + c0);
+                            ($load(p), $load(p.add($lanes)))
+                        };
+                        for (r, acc) in acc.iter_mut().enumerate() {
+                            // SAFETY: `r * k + kk < R * k <= a.len()`.
+                            let x = $set1(unsafe { *ap.add(r * k + kk) });
+                            acc[0] = $fma(x, b0, acc[0]);
+                            acc[1] = $fma(x, b1, acc[1]);
                         }
-                        j += W;
                     }
-                    for r in 0..rows {
-                        scalar(
-                            &a[r * k..(r + 1) * k],
-                            b,
-                            n,
-                            k,
-                            j,
-                            &mut out[r * n..(r + 1) * n],
-                        );
+                    for (r, acc) in acc.iter().enumerate() {
+                        // SAFETY: `r * NR + c0 + 2 * lanes <= tile.len()`.
+                        unsafe {
+                            let p = tile.as_mut_ptr().add(r * NR + c0);
+                            $store(p, acc[0]);
+                            $store(p.add($lanes), acc[1]);
+                        }
                     }
                 }
             };
         }
 
-        rows_kernel!(
-            rows_avx512,
+        tile_kernel!(
+            tile_avx512,
             "avx512f",
             16,
             __m512,
@@ -400,8 +480,8 @@ mod kernel {
             _mm512_fmadd_ps,
             _mm512_storeu_ps
         );
-        rows_kernel!(
-            rows_avx2,
+        tile_kernel!(
+            tile_avx2,
             "avx2,fma",
             8,
             __m256,
@@ -411,5 +491,68 @@ mod kernel {
             _mm256_fmadd_ps,
             _mm256_storeu_ps
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The canonical chain, one element at a time.
+    fn reference(a: &[f32], b: &[f32], m: usize, n: usize, k: usize) -> Vec<u32> {
+        let mut out = vec![0u32; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let mut acc = 0u32;
+                for kk in 0..k {
+                    acc = semantics::f32_fma(a[i * k + kk].to_bits(), b[kk * n + j].to_bits(), acc);
+                }
+                out[i * n + j] = acc;
+            }
+        }
+        out
+    }
+
+    /// Values with ties, subnormals, infinities and NaNs among them.
+    fn values(seed: usize, len: usize) -> Vec<f32> {
+        const SPECIAL: [f32; 6] = [
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            1e-40,
+            -0.0,
+            3.0e38,
+            f32::NAN,
+        ];
+        (0..len)
+            .map(|i| {
+                let h = (i + seed).wrapping_mul(2_654_435_761) >> 7;
+                if h.is_multiple_of(97) {
+                    SPECIAL[h / 97 % SPECIAL.len()]
+                } else {
+                    (h % 2001) as f32 / 333.0 - 3.0
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_tile_shape_matches_the_canonical_chain() {
+        for (m, n, k) in [
+            (1, 1, 1),
+            (1, 70, 33),
+            (7, 31, 5),
+            (8, 32, 64),
+            (9, 33, 17),
+            (17, 65, 3),
+            (64, 96, 40),
+            (70, 300, 11),
+            (3, 5, 0),
+        ] {
+            let (a, b) = (values(m, m * k), values(n, k * n));
+            let mut out = vec![1u32; m * n];
+            let packed = pack_panels(k, n, |kk, j| b[kk * n + j]);
+            matmul_packed(&a, &packed, m, n, k, &mut out);
+            assert_eq!(out, reference(&a, &b, m, n, k), "{m}x{n}x{k}");
+        }
     }
 }

@@ -14,6 +14,7 @@
 //! `[OH, OW]` that the model supplies as a second input
 //! ([`Pool::divisors`]). Global pools are windows the size of the input.
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use verdict_vm::Op;
 use verdict_vm::semantics;
@@ -235,30 +236,37 @@ impl Pool {
         };
         let is_max = self.is_max();
         let fixed = self.divisor(h, w);
-        for p in 0..n * c {
-            let plane = &x[p * hp * wp..(p + 1) * hp * wp];
-            for y in 0..oh {
-                for xo in 0..ow {
-                    let mut acc = if is_max { NEG_INF } else { 0 };
-                    for kh in 0..win.kernel[0] {
-                        for kw in 0..win.kernel[1] {
-                            let r = y * win.strides[0] + kh * win.dilations[0];
-                            let col = xo * win.strides[1] + kw * win.dilations[1];
-                            let v = plane[r * wp + col];
-                            acc = if is_max {
-                                semantics::f32_max(acc, v)
-                            } else {
-                                semantics::f32_add(acc, v)
-                            };
-                        }
-                    }
-                    if !is_max {
-                        let d = data.inputs.get(1).map_or(fixed, |t| t[y * ow + xo]);
-                        acc = semantics::f32_div(acc, d);
-                    }
-                    data.output[(p * oh + y) * ow + xo] = acc;
-                }
-            }
+        let divisors = data.inputs.get(1).copied();
+        if data.output.is_empty() {
+            return;
         }
+        data.output
+            .par_chunks_mut(oh * ow)
+            .enumerate()
+            .for_each(|(p, out)| {
+                let plane = &x[p * hp * wp..(p + 1) * hp * wp];
+                for y in 0..oh {
+                    for xo in 0..ow {
+                        let mut acc = if is_max { NEG_INF } else { 0 };
+                        for kh in 0..win.kernel[0] {
+                            let r = y * win.strides[0] + kh * win.dilations[0];
+                            for kw in 0..win.kernel[1] {
+                                let col = xo * win.strides[1] + kw * win.dilations[1];
+                                let v = plane[r * wp + col];
+                                acc = if is_max {
+                                    semantics::f32_max(acc, v)
+                                } else {
+                                    semantics::f32_add(acc, v)
+                                };
+                            }
+                        }
+                        if !is_max {
+                            let d = divisors.map_or(fixed, |t| t[y * ow + xo]);
+                            acc = semantics::f32_div(acc, d);
+                        }
+                        out[y * ow + xo] = acc;
+                    }
+                }
+            });
     }
 }

@@ -1,6 +1,7 @@
 //! Elementwise unary ops: `y[i] = f(x[i])` in index order, `f` a recipe
 //! shared by both engines.
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use verdict_vm::Op;
 
@@ -157,8 +158,14 @@ impl Unary {
     }
 
     pub(crate) fn native(&self, _io: &Io, data: NativeIo<'_>) {
-        for (y, &x) in data.output.iter_mut().zip(data.inputs[0]) {
-            *y = self.op.apply(&mut Eval, x);
-        }
+        const CHUNK: usize = 1 << 14;
+        data.output
+            .par_chunks_mut(CHUNK)
+            .zip(data.inputs[0].par_chunks(CHUNK))
+            .for_each(|(ys, xs)| {
+                for (y, &x) in ys.iter_mut().zip(xs) {
+                    *y = self.op.apply(&mut Eval, x);
+                }
+            });
     }
 }
