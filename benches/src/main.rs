@@ -6,6 +6,7 @@
 
 mod dnn;
 mod gas;
+mod models;
 mod vm;
 
 use std::time::{Duration, Instant};
@@ -48,6 +49,7 @@ fn main() {
     }
     let mut figures = vm::run(&opts);
     figures.extend(dnn::run(&opts));
+    figures.extend(models::run(&opts));
     figures.extend(gas::run());
     if opts.json {
         let mut map = Map::new();
