@@ -15,8 +15,12 @@ use crate::ops::window::Window;
 use crate::ops::{OpKind, strides};
 use crate::plan::WEIGHTS_BASE;
 
-/// Work-group side of the tiled GEMM kernel (`GEMM_TILE` in gemm.cl).
-const GEMM_TILE: usize = 16;
+/// Work-group side of the GEMM kernels (`GEMM_THREADS` and `THIN_TILE` in
+/// gemm.cl).
+const GEMM_THREADS: usize = 16;
+
+/// Side of the output block one GEMM work group computes (`GEMM_TILE`).
+const GEMM_TILE: usize = 64;
 
 /// Work-group side of the tiled Conv kernel (`CONV_TILE` in conv.cl).
 const CONV_TILE: usize = 16;
@@ -167,12 +171,26 @@ pub(super) fn plan_node(c: &Compiled, n: usize) -> Vec<Plan> {
                 i32::from(g.beta == 1.0),
                 g.beta.to_bits() as i32,
             ]);
-            vec![Plan {
-                kernel: "gemm",
-                params: p,
-                global: vec![nn, m],
-                local: Some(vec![GEMM_TILE, GEMM_TILE]),
-            }]
+            // Below a block's height most of a blocked work group would idle.
+            let plan = if m < GEMM_TILE {
+                Plan {
+                    kernel: "gemm_thin",
+                    params: p,
+                    global: vec![nn, m],
+                    local: Some(vec![GEMM_THREADS, GEMM_THREADS]),
+                }
+            } else {
+                Plan {
+                    kernel: "gemm",
+                    params: p,
+                    global: vec![
+                        nn.div_ceil(GEMM_TILE) * GEMM_THREADS,
+                        m.div_ceil(GEMM_TILE) * GEMM_THREADS,
+                    ],
+                    local: Some(vec![GEMM_THREADS, GEMM_THREADS]),
+                }
+            };
+            vec![plan]
         }
         OpKind::Conv(conv) => {
             let (xs, ws) = (shape(node.inputs[0]), shape(node.inputs[1]));

@@ -35,12 +35,13 @@ const KERNELS: [&str; 10] = [
 ];
 
 /// Every kernel the program defines.
-pub(super) const KERNEL_NAMES: [&str; 12] = [
+pub(super) const KERNEL_NAMES: [&str; 13] = [
     "unary",
     "binary",
     "copy_strided",
     "fill",
     "gemm",
+    "gemm_thin",
     "conv",
     "pool",
     "reduce",

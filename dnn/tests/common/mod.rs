@@ -336,6 +336,23 @@ macro_rules! engine_suite {
                 check(cnn(), &values(21, 64)).unwrap();
             }
 
+            /// Several GPU work-group tiles in each direction, ragged edges,
+            /// special values in some chains.
+            #[test]
+            fn gemm_across_tiles_is_bit_exact() {
+                let (m, k, n) = (70, 33, 130);
+                let mut mb = ModelBuilder::new("gemm", &[m, k]);
+                let w = mb.weight("b", &[n, k], values(71, n * k)).unwrap();
+                let c = mb.weight("c", &[n], values(72, n)).unwrap();
+                let gemm = Gemm { trans_b: true, alpha: 0.5, ..Gemm::default() };
+                let y = mb.node("gemm", OpKind::Gemm(gemm), &[mb.input(), w, c]).unwrap();
+                let mut x = values(73, m * k);
+                for (i, v) in [(5, f32::INFINITY), (100, f32::NAN), (200, -0.0), (2000, 1e-45)] {
+                    x[i] = v;
+                }
+                check(mb.finish(y), &x).unwrap();
+            }
+
             #[test]
             fn chain_of_every_op_family_is_bit_exact() {
                 check(chain(), &values(35, 2 * 4 * 81)).unwrap();

@@ -2,33 +2,100 @@
 //   acc = +0; for k = 0..K-1: acc = fma(A[i,k], B[k,j], acc)
 //   if alpha != 1: acc = acc * alpha
 //   if C: acc = beta == 1 ? acc + C[i,j] : fma(beta, C[i,j], acc)
-// Tiled through local memory: a work group loads GEMM_TILE x GEMM_TILE
-// panels of A and B, and each work item runs its own fma chain over the
-// panel in increasing k, never past K (no padding term enters a chain).
-// The chain needs no NaN canonicalisation until it ends: a NaN stays a NaN
-// through fma, and only its final bits are observed.
+// Tiled through local memory and blocked in registers: a work group of
+// GEMM_THREADS x GEMM_THREADS work items computes a GEMM_TILE x GEMM_TILE
+// block of outputs, GEMM_BLOCK x GEMM_BLOCK per work item (rows ty + 16*r,
+// columns tx + 16*c of the block), loading GEMM_TILE x GEMM_K panels of A
+// and GEMM_K x GEMM_TILE panels of B. Each output keeps its own fma chain
+// over k in increasing order, never past K (no padding term enters a
+// chain). The chain needs no NaN canonicalisation until it ends: a NaN
+// stays a NaN through fma, and only its final bits are observed.
 
-#define GEMM_TILE 16
+#define GEMM_THREADS 16
+#define GEMM_BLOCK 4
+#define GEMM_TILE (GEMM_THREADS * GEMM_BLOCK)
+#define GEMM_K 16
+
+// p: A (2), B (2), C (2), y offset, M, N, K, A strides (row, k),
+// B strides (k, column), C strides (row, column), has C, alpha != 1, alpha,
+// beta == 1, beta. Global size: (ceil(N / GEMM_TILE), ceil(M / GEMM_TILE))
+// work groups of (GEMM_THREADS, GEMM_THREADS).
+kernel __attribute__((reqd_work_group_size(GEMM_THREADS, GEMM_THREADS, 1)))
+void gemm(KERNEL_ARGS) {
+    local float a_tile[GEMM_TILE][GEMM_K + 1];
+    local float b_tile[GEMM_K][GEMM_TILE + 1];
+    int tx = get_local_id(0), ty = get_local_id(1);
+    int col0 = get_group_id(0) * GEMM_TILE, row0 = get_group_id(1) * GEMM_TILE;
+    int m = p[7], n = p[8], k = p[9];
+    global const uint* a = OPERAND(0);
+    global const uint* b = OPERAND(2);
+    int flat = ty * GEMM_THREADS + tx;
+    float acc[GEMM_BLOCK][GEMM_BLOCK];
+    for (int r = 0; r < GEMM_BLOCK; r++)
+        for (int c = 0; c < GEMM_BLOCK; c++) acc[r][c] = 0.0f;
+    for (int t = 0; t < k; t += GEMM_K) {
+        // GEMM_TILE * GEMM_K elements of each panel, GEMM_BLOCK per item.
+        for (int e = flat; e < GEMM_TILE * GEMM_K; e += GEMM_THREADS * GEMM_THREADS) {
+            int ar = e / GEMM_K, ak = e % GEMM_K;
+            int i = row0 + ar, kk = t + ak;
+            a_tile[ar][ak] = (i < m && kk < k) ? as_float(a[i * p[10] + kk * p[11]]) : 0.0f;
+            int bk = e / GEMM_TILE, bc = e % GEMM_TILE;
+            int j = col0 + bc, kb = t + bk;
+            b_tile[bk][bc] = (kb < k && j < n) ? as_float(b[kb * p[12] + j * p[13]]) : 0.0f;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        int len = min(GEMM_K, k - t);
+        for (int u = 0; u < len; u++) {
+            float av[GEMM_BLOCK], bv[GEMM_BLOCK];
+            for (int r = 0; r < GEMM_BLOCK; r++) av[r] = a_tile[ty + GEMM_THREADS * r][u];
+            for (int c = 0; c < GEMM_BLOCK; c++) bv[c] = b_tile[u][tx + GEMM_THREADS * c];
+            for (int r = 0; r < GEMM_BLOCK; r++)
+                for (int c = 0; c < GEMM_BLOCK; c++) acc[r][c] = fma(av[r], bv[c], acc[r][c]);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    for (int r = 0; r < GEMM_BLOCK; r++) {
+        int i = row0 + ty + GEMM_THREADS * r;
+        for (int c = 0; c < GEMM_BLOCK; c++) {
+            int j = col0 + tx + GEMM_THREADS * c;
+            if (i >= m || j >= n) continue;
+            uint y = canon(acc[r][c]);
+            if (p[17]) y = f_mul(y, (uint)p[18]);
+            if (p[16]) {
+                global const uint* cm = OPERAND(4);
+                uint cv = cm[i * p[14] + j * p[15]];
+                y = p[19] ? f_add(y, cv) : f_fma((uint)p[20], cv, y);
+            }
+            act[p[6] + i * n + j] = y;
+        }
+    }
+}
+
+// The same products for outputs with few rows (a batch-1 layer is a
+// matrix-vector product): one output per work item, THIN_TILE x THIN_TILE
+// panels of A and B through local memory; same parameters, global size
+// (N, M) rounded up to the tile.
+#define THIN_TILE 16
 
 // p: A (2), B (2), C (2), y offset, M, N, K, A strides (row, k),
 // B strides (k, column), C strides (row, column), has C, alpha != 1, alpha,
 // beta == 1, beta.
-kernel __attribute__((reqd_work_group_size(GEMM_TILE, GEMM_TILE, 1)))
-void gemm(KERNEL_ARGS) {
-    local float a_tile[GEMM_TILE][GEMM_TILE];
-    local float b_tile[GEMM_TILE][GEMM_TILE + 1];
+kernel __attribute__((reqd_work_group_size(THIN_TILE, THIN_TILE, 1)))
+void gemm_thin(KERNEL_ARGS) {
+    local float a_tile[THIN_TILE][THIN_TILE];
+    local float b_tile[THIN_TILE][THIN_TILE + 1];
     int j = get_global_id(0), i = get_global_id(1);
     int lj = get_local_id(0), li = get_local_id(1);
     int m = p[7], n = p[8], k = p[9];
     global const uint* a = OPERAND(0);
     global const uint* b = OPERAND(2);
     float acc = 0.0f;
-    for (int t = 0; t < k; t += GEMM_TILE) {
+    for (int t = 0; t < k; t += THIN_TILE) {
         int ka = t + lj, kb = t + li;
         a_tile[li][lj] = (i < m && ka < k) ? as_float(a[i * p[10] + ka * p[11]]) : 0.0f;
         b_tile[li][lj] = (kb < k && j < n) ? as_float(b[kb * p[12] + j * p[13]]) : 0.0f;
         barrier(CLK_LOCAL_MEM_FENCE);
-        int len = min(GEMM_TILE, k - t);
+        int len = min(THIN_TILE, k - t);
         for (int u = 0; u < len; u++) {
             acc = fma(a_tile[li][u], b_tile[u][lj], acc);
         }
