@@ -115,12 +115,16 @@ fn arrange(
     shape: &[usize],
 ) -> Lowered {
     let src_shape = cx.shape(outlet)?;
-    let identity = order.iter().enumerate().all(|(i, &p)| i == p);
+    // The axes `order` leaves out are broadcast axes of the other operand,
+    // of size 1 here: they go last. Moving axes of size 1 moves no data.
+    let mut perm = order.to_vec();
+    perm.extend((0..src_shape.len()).filter(|d| !order.contains(d)));
+    let identity = perm.iter().filter(|&&p| src_shape[p] != 1).is_sorted();
     if let Some(data) = cx.floats(outlet)? {
         let data = if identity {
             data
         } else {
-            permute(&data, &src_shape, order)
+            permute(&data, &src_shape, &perm)
         };
         return cx.weight(name, shape, data);
     }
@@ -129,7 +133,6 @@ fn arrange(
         return cx.reshape(name, t, shape);
     }
     let t = cx.operand(outlet)?;
-    let perm = order.to_vec();
     let t = cx.add(
         &format!("{name}.transpose"),
         OpKind::Transpose(Transpose { perm }),

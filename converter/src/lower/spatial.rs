@@ -16,13 +16,15 @@ pub(super) struct Spatial {
     pub(super) nchw: Vec<usize>,
     /// Whether tract's op is 1-D (verdict's kernel height is then 1).
     pub(super) one_d: bool,
+    /// The end pads added for ceil_mode, beyond the op's own: bottom, right.
+    pub(super) ceil_pads: [usize; 2],
 }
 
 /// How a window that ends past the input (ONNX `ceil_mode`) may be handled.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum CeilMode {
     /// Extra end padding gives the same result (max pooling: pads are
-    /// `-inf`).
+    /// `-inf`; average pooling: the divisors leave them out).
     PadEnd,
     /// Not expressible.
     Reject,
@@ -65,6 +67,7 @@ pub(super) fn spatial(
     nchw.extend(hw);
     let (h, w) = (nchw[2], nchw[3]);
     let want: Vec<usize> = padding.iter().map(|p| p.convoluted).collect();
+    let mut ceil_pads = [0; 2];
     loop {
         let (oh, ow) = window
             .output(h, w)
@@ -75,7 +78,10 @@ pub(super) fn spatial(
         }
         let short = (0..rank).find(|&a| got[first + a] < want[a]);
         match (short, ceil) {
-            (Some(a), CeilMode::PadEnd) => window.pads[first + a + 2] += 1,
+            (Some(a), CeilMode::PadEnd) => {
+                window.pads[first + a + 2] += 1;
+                ceil_pads[first + a] += 1;
+            }
             _ => {
                 return unsupported(format!(
                     "output {want:?} differs from the floor-mode output {:?} (ceil_mode)",
@@ -88,5 +94,6 @@ pub(super) fn spatial(
         window,
         nchw,
         one_d: rank == 1,
+        ceil_pads,
     })
 }
