@@ -109,6 +109,12 @@ fn an_exact_opencl_device_is_present() {
     );
 }
 
+/// A number from the environment, if set.
+fn env_number(name: &str) -> Option<f64> {
+    let v = std::env::var(name).ok()?;
+    Some(v.parse().unwrap_or_else(|e| panic!("{name}={v}: {e}")))
+}
+
 /// Median wall time of `runs` calls of `f`, in seconds.
 fn median_seconds(runs: usize, mut f: impl FnMut()) -> f64 {
     let mut times: Vec<f64> = (0..runs)
@@ -274,14 +280,17 @@ fn per_op_models() -> Vec<(&'static str, Model, Option<f64>)> {
 }
 
 /// Throughput of the GPU engine against the native engine, same process:
-/// the digits-sized MLP, a 256x256x256 GEMM and one model per op family
-/// (`scripts/gpu-check` runs
-/// it; `cargo test -p verdict-dnn --features gpu --test gpu -- --ignored
-/// --nocapture throughput`).
+/// the digits-sized MLP, a square GEMM and one model per op family. Whole
+/// runs are timed: input upload, every launch, output download
+/// (`scripts/gpu-check` runs it; `cargo test -p verdict-dnn --features gpu
+/// --test gpu -- --ignored --nocapture throughput`).
 #[test]
 #[ignore = "a benchmark: run explicitly"]
 fn throughput() {
-    let size = 256;
+    // A real GPU needs a larger product to fill it: scripts/gpu-check sets
+    // 2048; the device's fp32 FMA peak, if given, turns GFLOP/s into a share.
+    let size = env_number("VERDICT_GEMM_SIZE").map_or(256, |s| s as usize);
+    let peak = env_number("VERDICT_GPU_PEAK_GFLOPS");
     let mut mb = ModelBuilder::new("gemm", &[size, size]);
     let w = mb
         .weight("b", &[size, size], values(41, size * size))
@@ -291,10 +300,7 @@ fn throughput() {
         .unwrap();
     let gemm = mb.finish(y);
     let flop = 2.0 * (size * size * size) as f64;
-    let mut cases = vec![
-        ("784-56-10 MLP", mlp(), None),
-        ("GEMM 256x256x256", gemm, Some(flop)),
-    ];
+    let mut cases = vec![("784-56-10 MLP", mlp(), None), ("GEMM", gemm, Some(flop))];
     cases.extend(per_op_models());
     for (name, model, flop) in cases {
         let c = Compiled::new(model).unwrap();
@@ -317,8 +323,17 @@ fn throughput() {
             e.run(&input).unwrap();
         });
         let rate = |s: f64| flop.map_or(String::new(), |f| format!(", {:.2} GFLOP/s", f / s / 1e9));
+        let share = match (flop, peak) {
+            (Some(f), Some(p)) => format!(" ({:.1} % of {p} GFLOP/s)", 100.0 * f / gpu / 1e9 / p),
+            _ => String::new(),
+        };
+        let name = if name == "GEMM" {
+            format!("GEMM {size}x{size}x{size}")
+        } else {
+            name.to_string()
+        };
         println!(
-            "{name}: native {:.3} ms{}, GPU engine on {} {:.3} ms{}",
+            "{name}: native {:.3} ms{}, GPU engine on {} {:.3} ms{}{share}",
             native * 1e3,
             rate(native),
             e.device().name,
