@@ -68,6 +68,14 @@ pub enum ConvertError {
         /// What is wrong.
         message: String,
     },
+    /// A selected graph output the model does not have.
+    #[error("graph output `{name}` not found; the graph outputs are: {outputs}")]
+    Output {
+        /// The name asked for.
+        name: String,
+        /// The model's graph outputs.
+        outputs: String,
+    },
     /// An input whose shape is not fully known.
     #[error(
         "input `{name}` has a symbolic shape {shape}; give it with --input-shape {name}=1x3x224x224 (your dimensions)"

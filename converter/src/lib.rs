@@ -52,7 +52,7 @@ pub fn convert_bytes(
     // a malformed model the checks before it do not catch: that is an error
     // of this file, never a crash of the caller.
     let convert = std::panic::AssertUnwindSafe(|| {
-        let inference = load::parse_onnx(bytes, dir, &inputs.constants)?;
+        let inference = load::parse_onnx(bytes, dir, &inputs.constants, inputs.output.as_deref())?;
         let tract = load::typed_model(inference, &inputs.shapes)?;
         let model = lower::lower(&tract, name, progress)?;
         Ok(Converted { tract, model })

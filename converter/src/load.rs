@@ -71,6 +71,9 @@ pub struct Inputs {
     pub shapes: Vec<InputShape>,
     /// Inputs bound to constants.
     pub constants: Vec<Constant>,
+    /// The one graph output to convert, for a model with several (verdict
+    /// models have one); the others are dropped before tract reads it.
+    pub output: Option<String>,
 }
 
 impl From<Vec<InputShape>> for Inputs {
@@ -78,11 +81,13 @@ impl From<Vec<InputShape>> for Inputs {
         Inputs {
             shapes,
             constants: Vec::new(),
+            output: None,
         }
     }
 }
 
-/// Parses ONNX bytes into tract's inference model, with `constants` bound.
+/// Parses ONNX bytes into tract's inference model, with `constants` bound
+/// and, if given, only the graph `output` kept.
 /// `dir` is where external tensor data files are looked up.
 ///
 /// # Errors
@@ -94,12 +99,36 @@ pub fn parse_onnx(
     bytes: &[u8],
     dir: Option<&Path>,
     constants: &[Constant],
+    output: Option<&str>,
 ) -> Result<InferenceModel, ConvertError> {
     let mut proto = crate::layer_norm::onnx()
         .proto_model_for_read(&mut &*bytes)
         .map_err(|e| ConvertError::tract("decoding the ONNX protobuf", e))?;
     bind_constants(&mut proto, constants)?;
+    if let Some(name) = output {
+        select_output(&mut proto, name)?;
+    }
     parse_proto(&proto, dir)
+}
+
+/// Keeps only the graph output `name`: what computes nothing else is then
+/// left out by tract.
+fn select_output(proto: &mut ModelProto, name: &str) -> Result<(), ConvertError> {
+    let outputs = proto.graph.as_mut().map(|g| &mut g.output);
+    let Some(outputs) = outputs.filter(|o| o.iter().any(|o| o.name == name)) else {
+        let names: Vec<String> = proto
+            .graph
+            .iter()
+            .flat_map(|g| &g.output)
+            .map(|o| o.name.clone())
+            .collect();
+        return Err(ConvertError::Output {
+            name: name.to_owned(),
+            outputs: names.join(", "),
+        });
+    };
+    outputs.retain(|o| o.name == name);
+    Ok(())
 }
 
 /// Turns each bound graph input into an initializer of the graph, which is

@@ -45,6 +45,9 @@ enum Command {
         /// exactly one other input.
         #[arg(long = "constant", value_name = "NAME=FILE")]
         constant: Vec<String>,
+        /// Convert only this graph output, for a model with several.
+        #[arg(long = "graph-output", value_name = "NAME")]
+        graph_output: Option<String>,
         /// Print a JSON summary.
         #[arg(long)]
         json: bool,
@@ -93,6 +96,9 @@ enum Command {
         /// The constants the package was converted with: `NAME=FILE`.
         #[arg(long = "constant", value_name = "NAME=FILE")]
         constant: Vec<String>,
+        /// The graph output the package was converted for.
+        #[arg(long = "graph-output", value_name = "NAME")]
+        graph_output: Option<String>,
         /// Skip the VM (slow on large models).
         #[arg(long)]
         no_vm: bool,
@@ -184,6 +190,7 @@ fn run(command: Command) -> Result<bool> {
             output,
             input_shape,
             constant,
+            graph_output,
             json,
         } => {
             let inputs = Inputs {
@@ -192,6 +199,7 @@ fn run(command: Command) -> Result<bool> {
                     .map(|s| s.parse::<InputShape>())
                     .collect::<Result<_, _>>()?,
                 constants: constants(&constant)?,
+                output: graph_output,
             };
             convert(&model, &output, &inputs, json).map(|()| true)
         }
@@ -220,6 +228,7 @@ fn run(command: Command) -> Result<bool> {
             package,
             input,
             constant,
+            graph_output,
             no_vm,
             rtol,
             atol,
@@ -227,7 +236,7 @@ fn run(command: Command) -> Result<bool> {
         } => check(
             &model,
             &package,
-            (&input, &constants(&constant)?),
+            (&input, &constants(&constant)?, graph_output.as_deref()),
             !no_vm,
             (rtol, atol),
             json,
@@ -402,7 +411,7 @@ fn run_package(
 fn check(
     model: &Path,
     package: &Path,
-    (input, constants): (&Path, &[Constant]),
+    (input, constants, output): (&Path, &[Constant], Option<&str>),
     vm: bool,
     (rtol, atol): (f32, f32),
     json: bool,
@@ -411,7 +420,7 @@ fn check(
     let shape = input_shape(&package);
     let x = tensor_io::read_input(input, &shape)?;
     let bytes = std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;
-    let inference = load::parse_onnx(&bytes, model.parent(), constants)
+    let inference = load::parse_onnx(&bytes, model.parent(), constants, output)
         .with_context(|| format!("loading {}", model.display()))?;
     let spec = InputShape {
         name: None,

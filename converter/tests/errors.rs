@@ -1,13 +1,15 @@
 //! Conversion errors name the problem: symbolic input shapes, models with
 //! several inputs, unsupported nodes (all of them at once), graph outputs
-//! that nothing produces.
+//! that nothing produces; a model with several outputs converts the one
+//! selected.
 
+use prost::Message;
 use tract_onnx::pb::ModelProto;
 use tract_onnx::pb::tensor_shape_proto::dimension::Value as Dim;
 use tract_onnx::pb::type_proto::Value as Type;
 use tract_onnx::prelude::Framework;
 use verdict_converter::error::ConvertError;
-use verdict_converter::{InputShape, load, lower};
+use verdict_converter::{InputShape, Inputs, convert_bytes, load, lower};
 
 fn digits_mlp() -> ModelProto {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/digits_mlp.onnx");
@@ -108,4 +110,29 @@ fn an_output_nothing_produces_is_named() {
         message.contains("graph output `prob` is produced by no node"),
         "{message}"
     );
+}
+
+#[test]
+fn one_of_several_outputs_is_selected_by_name() {
+    let mut proto = digits_mlp();
+    let graph = proto.graph.as_mut().expect("graph");
+    let hidden = graph.node[0].output[0].clone();
+    let mut second = graph.output[0].clone();
+    second.name.clone_from(&hidden);
+    second.r#type = None;
+    graph.output.push(second);
+    let bytes = proto.encode_to_vec();
+    let with = |output: Option<&str>| Inputs {
+        output: output.map(str::to_owned),
+        ..Inputs::default()
+    };
+    let convert = |inputs: &Inputs| convert_bytes(&bytes, None, "two", inputs, &mut |_, _| {});
+    let e = convert(&with(None)).expect_err("two outputs");
+    assert!(matches!(e, ConvertError::Arity { outputs: 2, .. }), "{e}");
+    let e = convert(&with(Some("nope"))).expect_err("no such output");
+    assert!(matches!(e, ConvertError::Output { .. }), "{e}");
+    assert!(e.to_string().contains(&hidden), "{e}");
+    // The 64-32-10 MLP's first layer, not its ten scores.
+    let first = convert(&with(Some(&hidden))).expect("the hidden layer");
+    assert_eq!(first.model.tensors[first.model.output].shape, [1, 32]);
 }
