@@ -9,7 +9,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{mlp, values};
+use common::{chain, cnn, mlp, values};
 use proptest::prelude::*;
 use verdict_dnn::engine::Compiled;
 use verdict_dnn::gpu::{DeviceChoice, GpuEngine, devices};
@@ -280,7 +280,8 @@ fn per_op_models() -> Vec<(&'static str, Model, Option<f64>)> {
 }
 
 /// Throughput of the GPU engine against the native engine, same process:
-/// the digits-sized MLP, a square GEMM and one model per op family. Whole
+/// three whole models (the digits-sized MLP and CNN, the op-family chain),
+/// a square GEMM and one model per op family. Whole
 /// runs are timed: input upload, every launch, output download
 /// (`scripts/gpu-check` runs it; `cargo test -p verdict-dnn --features gpu
 /// --test gpu -- --ignored --nocapture throughput`).
@@ -300,7 +301,12 @@ fn throughput() {
         .unwrap();
     let gemm = mb.finish(y);
     let flop = 2.0 * (size * size * size) as f64;
-    let mut cases = vec![("784-56-10 MLP", mlp(), None), ("GEMM", gemm, Some(flop))];
+    let mut cases = vec![
+        ("784-56-10 MLP", mlp(), None),
+        ("digits CNN", cnn(), None),
+        ("op-family chain", chain(), None),
+        ("GEMM", gemm, Some(flop)),
+    ];
     cases.extend(per_op_models());
     for (name, model, flop) in cases {
         let c = Compiled::new(model).unwrap();
