@@ -7,7 +7,7 @@ use tract_onnx::pb::attribute_proto::AttributeType;
 use tract_onnx::pb::tensor_proto::DataType;
 use tract_onnx::pb::tensor_shape_proto::Dimension;
 use tract_onnx::pb::tensor_shape_proto::dimension::Value as Dim;
-use tract_onnx::pb::type_proto::Value as Type;
+use tract_onnx::pb::type_proto::{Tensor as TensorType, Value as Type};
 use tract_onnx::pb::{AttributeProto, ModelProto, NodeProto, TensorProto};
 use tract_onnx::prelude::Framework;
 use verdict_converter::check::{Diff, run_tract};
@@ -78,22 +78,15 @@ fn model(shape: &[i64], mut nodes: Vec<NodeProto>, initializer: Vec<TensorProto>
     }
     graph.node = nodes;
     graph.initializer = initializer;
-    let Some(Type::TensorType(t)) = graph.input[0]
-        .r#type
-        .as_mut()
-        .and_then(|t| t.value.as_mut())
-    else {
-        panic!("tensor input");
-    };
-    t.shape.as_mut().expect("shape").dim = shape
+    graph.output[0].name = "y".into();
+    graph.output[0].r#type = None;
+    input_type(&mut proto).shape.as_mut().expect("shape").dim = shape
         .iter()
         .map(|&d| Dimension {
             value: Some(Dim::DimValue(d)),
             ..Dimension::default()
         })
         .collect();
-    graph.output[0].name = "y".into();
-    graph.output[0].r#type = None;
     proto
 }
 
@@ -187,6 +180,12 @@ fn clip_and_expand() {
 
 /// `model` with an int64 input.
 fn integer_input(mut proto: ModelProto) -> ModelProto {
+    input_type(&mut proto).elem_type = DataType::Int64 as i32;
+    proto
+}
+
+/// The type of the model's input.
+fn input_type(proto: &mut ModelProto) -> &mut TensorType {
     let graph = proto.graph.as_mut().expect("graph");
     let Some(Type::TensorType(t)) = graph.input[0]
         .r#type
@@ -195,8 +194,7 @@ fn integer_input(mut proto: ModelProto) -> ModelProto {
     else {
         panic!("tensor input");
     };
-    t.elem_type = DataType::Int64 as i32;
-    proto
+    t
 }
 
 #[test]

@@ -16,6 +16,19 @@
 #define GEMM_TILE (GEMM_THREADS * GEMM_BLOCK)
 #define GEMM_K 16
 
+// The end of output (i, j)'s computation, its chain's sum in acc: alpha,
+// then C.
+void gemm_store(global uint* act, global const uint* wts, global const int* p,
+                int i, int j, float acc) {
+    uint y = canon(acc);
+    if (p[17]) y = f_mul(y, (uint)p[18]);
+    if (p[16]) {
+        uint cv = OPERAND(4)[i * p[14] + j * p[15]];
+        y = p[19] ? f_add(y, cv) : f_fma((uint)p[20], cv, y);
+    }
+    act[p[6] + i * p[8] + j] = y;
+}
+
 // p: A (2), B (2), C (2), y offset, M, N, K, A strides (row, k),
 // B strides (k, column), C strides (row, column), has C, alpha != 1, alpha,
 // beta == 1, beta. Global size: (ceil(N / GEMM_TILE), ceil(M / GEMM_TILE))
@@ -58,15 +71,7 @@ void gemm(KERNEL_ARGS) {
         int i = row0 + ty + GEMM_THREADS * r;
         for (int c = 0; c < GEMM_BLOCK; c++) {
             int j = col0 + tx + GEMM_THREADS * c;
-            if (i >= m || j >= n) continue;
-            uint y = canon(acc[r][c]);
-            if (p[17]) y = f_mul(y, (uint)p[18]);
-            if (p[16]) {
-                global const uint* cm = OPERAND(4);
-                uint cv = cm[i * p[14] + j * p[15]];
-                y = p[19] ? f_add(y, cv) : f_fma((uint)p[20], cv, y);
-            }
-            act[p[6] + i * n + j] = y;
+            if (i < m && j < n) gemm_store(act, wts, p, i, j, acc[r][c]);
         }
     }
 }
@@ -101,13 +106,5 @@ void gemm_thin(KERNEL_ARGS) {
         }
         barrier(CLK_LOCAL_MEM_FENCE);
     }
-    if (i >= m || j >= n) return;
-    uint y = canon(acc);
-    if (p[17]) y = f_mul(y, (uint)p[18]);
-    if (p[16]) {
-        global const uint* c = OPERAND(4);
-        uint cv = c[i * p[14] + j * p[15]];
-        y = p[19] ? f_add(y, cv) : f_fma((uint)p[20], cv, y);
-    }
-    act[p[6] + i * n + j] = y;
+    if (i < m && j < n) gemm_store(act, wts, p, i, j, acc);
 }
