@@ -13,6 +13,10 @@ use crate::compile::{CompileError, Program, compile, node_io};
 use crate::ir::{Model, TensorId, numel};
 use crate::ops::NativeIo;
 
+/// VM steps from which a native run moves onto the rayon pool (about a
+/// millisecond of native work).
+const PARALLEL_STEPS: u64 = 1 << 24;
+
 /// A model compiled and ready to run on either engine.
 #[derive(Clone, Debug)]
 pub struct Compiled {
@@ -202,37 +206,47 @@ impl Compiled {
         let model = &self.model;
         let mut buffers: Vec<Option<Vec<u32>>> = vec![None; model.tensors.len()];
         let mut scratch = Vec::with_capacity(model.nodes.len());
-        for (n, node) in model.nodes.iter().enumerate() {
-            let io = node_io(model, &self.program.layout, n);
-            let mut output = vec![0u32; numel(&model.tensors[node.output].shape)];
-            let mut bufs: Vec<Vec<u32>> =
-                io.scratch.iter().map(|s| vec![0u32; s.shape[0]]).collect();
-            let inputs: Vec<&[u32]> = node
-                .inputs
-                .iter()
-                .map(|&t| {
-                    if t == model.input {
-                        input.as_slice()
-                    } else if let Some(w) = self.weights.get(&t) {
-                        w.as_slice()
-                    } else {
-                        buffers[t]
-                            .as_deref()
-                            .expect("inputs are computed before use")
-                    }
-                })
-                .collect();
-            node.op.native(
-                &io,
-                NativeIo {
-                    inputs,
-                    output: &mut output,
-                    scratch: bufs.iter_mut().map(Vec::as_mut_slice).collect(),
-                    prepared: self.prepared[n].as_deref(),
-                },
-            );
-            buffers[node.output] = Some(output);
-            scratch.push(bufs);
+        let mut run = || {
+            for (n, node) in model.nodes.iter().enumerate() {
+                let io = node_io(model, &self.program.layout, n);
+                let mut output = vec![0u32; numel(&model.tensors[node.output].shape)];
+                let mut bufs: Vec<Vec<u32>> =
+                    io.scratch.iter().map(|s| vec![0u32; s.shape[0]]).collect();
+                let inputs: Vec<&[u32]> = node
+                    .inputs
+                    .iter()
+                    .map(|&t| {
+                        if t == model.input {
+                            input.as_slice()
+                        } else if let Some(w) = self.weights.get(&t) {
+                            w.as_slice()
+                        } else {
+                            buffers[t]
+                                .as_deref()
+                                .expect("inputs are computed before use")
+                        }
+                    })
+                    .collect();
+                node.op.native(
+                    &io,
+                    NativeIo {
+                        inputs,
+                        output: &mut output,
+                        scratch: bufs.iter_mut().map(Vec::as_mut_slice).collect(),
+                        prepared: self.prepared[n].as_deref(),
+                    },
+                );
+                buffers[node.output] = Some(output);
+                scratch.push(bufs);
+            }
+        };
+        // A model with real work runs on a rayon worker, so the kernels'
+        // parallel loops start without a hand-over from an outside thread at
+        // every op; a tiny one would pay more for the one hand-over.
+        if self.program.total_steps >= PARALLEL_STEPS {
+            rayon::scope(|_| run());
+        } else {
+            run();
         }
         Ok(NativeRun {
             compiled: self,

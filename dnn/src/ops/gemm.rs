@@ -264,6 +264,11 @@ const MR: usize = 8;
 const TASK_ROWS: usize = 64;
 const TASK_PANELS: usize = 8;
 
+/// Work below which waking another thread costs more than it saves: words
+/// copied, and fused multiply-adds.
+pub(crate) const PAR_WORDS: usize = 1 << 16;
+const PAR_FMAS: usize = 1 << 20;
+
 /// Floats in a `k x n` matrix packed by [`pack_panels`].
 pub fn packed_len(k: usize, n: usize) -> usize {
     n.div_ceil(NR) * k * NR
@@ -279,6 +284,7 @@ pub fn pack_panels(k: usize, n: usize, at: impl Fn(usize, usize) -> f32 + Sync) 
         return out;
     }
     out.par_chunks_mut(k * NR)
+        .with_min_len(PAR_WORDS.div_ceil(k * NR))
         .enumerate()
         .for_each(|(p, panel)| {
             let j0 = p * NR;
@@ -329,30 +335,34 @@ pub fn matmul_packed(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, out: &m
     let panels = n.div_ceil(NR);
     let (row_tasks, col_tasks) = (m.div_ceil(TASK_ROWS), panels.div_ceil(TASK_PANELS));
     let dst = Out(out.as_mut_ptr());
-    (0..row_tasks * col_tasks).into_par_iter().for_each(|t| {
-        let (i_end, p_end) = (
-            m.min((t / col_tasks + 1) * TASK_ROWS),
-            panels.min((t % col_tasks + 1) * TASK_PANELS),
-        );
-        for p in (t % col_tasks) * TASK_PANELS..p_end {
-            let panel = &b[p * k * NR..(p + 1) * k * NR];
-            let (j0, cols) = (p * NR, NR.min(n - p * NR));
-            let mut i = (t / col_tasks) * TASK_ROWS;
-            while i < i_end {
-                let rows = MR.min(i_end - i);
-                let mut tile = [0f32; MR * NR];
-                kernel::tile(&a[i * k..(i + rows) * k], panel, k, &mut tile);
-                for r in 0..rows {
-                    for (l, &v) in tile[r * NR..r * NR + cols].iter().enumerate() {
-                        // SAFETY: `(i + r, j0 + l)` is inside the `m x n`
-                        // output and in this task's rows and panels only.
-                        unsafe { dst.write((i + r) * n + j0 + l, canonicalize(v)) };
+    let task_fmas = TASK_ROWS.min(m) * TASK_PANELS * NR * k;
+    let tasks = (0..row_tasks * col_tasks).into_par_iter();
+    tasks
+        .with_min_len(PAR_FMAS.div_ceil(task_fmas))
+        .for_each(|t| {
+            let (i_end, p_end) = (
+                m.min((t / col_tasks + 1) * TASK_ROWS),
+                panels.min((t % col_tasks + 1) * TASK_PANELS),
+            );
+            for p in (t % col_tasks) * TASK_PANELS..p_end {
+                let panel = &b[p * k * NR..(p + 1) * k * NR];
+                let (j0, cols) = (p * NR, NR.min(n - p * NR));
+                let mut i = (t / col_tasks) * TASK_ROWS;
+                while i < i_end {
+                    let rows = MR.min(i_end - i);
+                    let mut tile = [0f32; MR * NR];
+                    kernel::tile(&a[i * k..(i + rows) * k], panel, k, &mut tile);
+                    for r in 0..rows {
+                        for (l, &v) in tile[r * NR..r * NR + cols].iter().enumerate() {
+                            // SAFETY: `(i + r, j0 + l)` is inside the `m x n`
+                            // output and in this task's rows and panels only.
+                            unsafe { dst.write((i + r) * n + j0 + l, canonicalize(v)) };
+                        }
                     }
+                    i += rows;
                 }
-                i += rows;
             }
-        }
-    });
+        });
 }
 
 /// The kernels: AVX-512, AVX2 with FMA, or scalar through the VM's own

@@ -20,6 +20,7 @@ use verdict_vm::Op;
 use verdict_vm::semantics;
 
 use crate::emit::Emitter;
+use crate::ops::gemm::PAR_WORDS;
 use crate::ops::window::Window;
 use crate::ops::{Io, NativeIo};
 
@@ -240,8 +241,10 @@ impl Pool {
         if data.output.is_empty() {
             return;
         }
+        let taps = oh * ow * win.kernel[0] * win.kernel[1];
         data.output
             .par_chunks_mut(oh * ow)
+            .with_min_len(PAR_WORDS.div_ceil(taps))
             .enumerate()
             .for_each(|(p, out)| {
                 let plane = &x[p * hp * wp..(p + 1) * hp * wp];

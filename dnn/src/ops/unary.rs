@@ -7,6 +7,7 @@ use verdict_vm::Op;
 
 use crate::emit::{Emitter, Trace};
 use crate::math;
+use crate::ops::gemm::PAR_WORDS;
 use crate::ops::{Io, NativeIo};
 use crate::scalar::{Eval, Scalar};
 
@@ -158,10 +159,9 @@ impl Unary {
     }
 
     pub(crate) fn native(&self, _io: &Io, data: NativeIo<'_>) {
-        const CHUNK: usize = 1 << 14;
         data.output
-            .par_chunks_mut(CHUNK)
-            .zip(data.inputs[0].par_chunks(CHUNK))
+            .par_chunks_mut(PAR_WORDS)
+            .zip(data.inputs[0].par_chunks(PAR_WORDS))
             .for_each(|(ys, xs)| {
                 for (y, &x) in ys.iter_mut().zip(xs) {
                     *y = self.op.apply(&mut Eval, x);
