@@ -262,3 +262,22 @@ fn layer_normalization_is_one_op_with_a_broadcast_scale() {
     let ops = check(&m, &[3, 4, 5]);
     assert_eq!(ops, ["LayerNormalization"]);
 }
+
+#[test]
+fn pointwise_convolutions_stay_convolutions() {
+    // tract turns a 1x1 Conv into an einsum; verdict keeps it a Conv, with
+    // no transpose on either side, batched or not.
+    let nodes = vec![
+        node("Conv", &["x", "w"], vec![]),
+        node("Relu", &["t0"], vec![]),
+        node("Conv", &["t1", "v"], vec![]),
+    ];
+    let m = model(
+        &[1, 4, 5, 6],
+        nodes,
+        vec![floats("w", &[8, 4, 1, 1]), floats("v", &[3, 8, 1, 1])],
+    );
+    let ops = check(&m, &[1, 4, 5, 6]);
+    assert_eq!(count(&ops, "Conv"), 2, "{ops:?}");
+    assert_eq!(count(&ops, "Transpose") + count(&ops, "Gemm"), 0, "{ops:?}");
+}

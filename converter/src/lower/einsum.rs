@@ -18,9 +18,11 @@ use verdict_dnn::ir::TensorId;
 use verdict_dnn::ops::OpKind;
 use verdict_dnn::ops::binary::broadcast;
 use verdict_dnn::ops::concat::Concat;
+use verdict_dnn::ops::conv::Conv;
 use verdict_dnn::ops::gemm::Gemm;
 use verdict_dnn::ops::slice::{Range, Slice};
 use verdict_dnn::ops::transpose::Transpose;
+use verdict_dnn::ops::window::Window;
 
 use super::{LowerError, Lowered, Lowering, unsupported};
 
@@ -172,6 +174,11 @@ pub(crate) fn convert(cx: &mut Lowering<'_>, node: &TypedNode) -> Lowered {
             "{nb} batch indices (at most {MAX_BATCH} are unrolled)"
         ));
     }
+    if nb == 1
+        && let Some(t) = pointwise_conv(cx, node, &r)?
+    {
+        return Ok(t);
+    }
     // Sort m and k by their place in A, n by its place in B, so operands
     // already in that order need no transpose.
     let mut r = r;
@@ -282,6 +289,89 @@ pub(crate) fn convert(cx: &mut Lowering<'_>, node: &TypedNode) -> Lowered {
     let kept_shape: Vec<usize> = kept.iter().map(|(_, s)| *s).collect();
     let t = cx.reshape(&format!("{name}.unfold"), product, &kept_shape)?;
     cx.add(name, OpKind::Transpose(Transpose { perm }), &[t])
+}
+
+/// A 1x1 convolution written as an einsum (what tract makes of one):
+/// `[1?, I, spatial..]` by a constant `[O, I]` (or `[I, O]`) into
+/// `[1?, O, spatial..]`, one or two spatial axes in the same order. As a
+/// verdict Conv with a 1x1 kernel it reads and writes NCHW as it is, where
+/// a Gemm needs the channels last on both sides (two transposes). Each
+/// output is the same `fma` chain over `I` either way.
+fn pointwise_conv(
+    cx: &mut Lowering<'_>,
+    node: &TypedNode,
+    r: &Roles<'_>,
+) -> Result<Option<TensorId>, LowerError> {
+    let [a_in, b_in] = node.inputs[..] else {
+        return Ok(None);
+    };
+    let (Some(w), None) = (cx.floats(b_in)?, cx.konst(a_in)) else {
+        return Ok(None);
+    };
+    let ([(i_axis, ic)], [(o_axis, oc)]) = (&r.k[..], &r.n[..]) else {
+        return Ok(None);
+    };
+    let at = |axis: &Axis, slot: usize, output: bool| {
+        let p = if output {
+            &axis.outputs[0]
+        } else {
+            &axis.inputs[slot]
+        };
+        p.first().copied()
+    };
+    // Axes of size 1 before the channels (a batch of one) move no data.
+    let spatial: Vec<&(&Axis, usize)> = r.m.iter().filter(|(_, n)| *n > 1).collect();
+    let in_order = |slot: usize, output: bool, channel: &Axis| {
+        let c = at(channel, slot, output);
+        let places: Vec<Option<usize>> = spatial.iter().map(|(a, _)| at(a, slot, output)).collect();
+        let rank = if output {
+            cx.shape(OutletId::new(node.id, 0))
+        } else {
+            cx.shape(a_in)
+        };
+        rank.is_ok_and(|shape| {
+            let last = shape.len().checked_sub(1);
+            c.is_some()
+                && places.iter().all(|p| p > &c)
+                && places.is_sorted()
+                && places.last().copied().flatten() == last.filter(|_| !places.is_empty())
+                && shape[..c.unwrap_or(0)].iter().all(|&d| d == 1)
+                && places.windows(2).all(|w| w[1] == w[0].map(|p| p + 1))
+                && places.first().is_none_or(|p| *p == c.map(|c| c + 1))
+        })
+    };
+    if spatial.is_empty()
+        || spatial.len() > 2
+        || !in_order(0, false, i_axis)
+        || !in_order(0, true, o_axis)
+    {
+        return Ok(None);
+    }
+    let w_shape = cx.shape(b_in)?;
+    let (Some(po), Some(pi), 2) = (at(o_axis, 1, false), at(i_axis, 1, false), w_shape.len())
+    else {
+        return Ok(None);
+    };
+    let kernel = if (po, pi) == (0, 1) {
+        w
+    } else {
+        permute(&w, &w_shape, &[1, 0])
+    };
+    let name = &node.name;
+    let kernel = cx.weight(&format!("{name}.kernel"), &[*oc, *ic, 1, 1], kernel)?;
+    let dims: Vec<usize> = spatial.iter().map(|(_, n)| *n).collect();
+    let (h, w) = if let [h, w] = dims[..] {
+        (h, w)
+    } else {
+        (1, dims[0])
+    };
+    let x = cx.raw(a_in)?;
+    let x = cx.reshape(&format!("{name}.nchw"), x, &[1, *ic, h, w])?;
+    let conv = Conv {
+        window: Window::new([1, 1]),
+        group: 1,
+    };
+    cx.add(name, OpKind::Conv(conv), &[x, kernel]).map(Some)
 }
 
 /// A constant bias added to the product and nothing else, which Gemm can add
