@@ -281,3 +281,32 @@ fn pointwise_convolutions_stay_convolutions() {
     assert_eq!(count(&ops, "Conv"), 2, "{ops:?}");
     assert_eq!(count(&ops, "Transpose") + count(&ops, "Gemm"), 0, "{ops:?}");
 }
+
+#[test]
+fn batch_normalization_folds_into_the_convolution_before_it() {
+    // tract leaves an inference BatchNormalization as a per-channel Mul and
+    // Add; both fold into the Conv before them, 3x3 or 1x1, with a bias or
+    // without.
+    let positive = |name: &str| TensorProto {
+        float_data: vec![0.5, 1.5, 2.0],
+        ..floats(name, &[3])
+    };
+    let nodes = vec![
+        node("Conv", &["x", "w", "b"], vec![ints("pads", &[1, 1, 1, 1])]),
+        node("BatchNormalization", &["t0", "g", "beta", "mean", "var"], vec![]),
+        node("Relu", &["t1"], vec![]),
+        node("Conv", &["t2", "v"], vec![]),
+        node("BatchNormalization", &["t3", "g", "beta", "mean", "var"], vec![]),
+    ];
+    let initializer = vec![
+        floats("w", &[3, 2, 3, 3]),
+        floats("b", &[3]),
+        floats("v", &[3, 3, 1, 1]),
+        floats("g", &[3]),
+        floats("beta", &[3]),
+        floats("mean", &[3]),
+        positive("var"),
+    ];
+    let ops = check(&model(&[1, 2, 5, 5], nodes, initializer), &[1, 2, 5, 5]);
+    assert_eq!(ops, ["Conv", "Relu", "Conv"]);
+}

@@ -24,7 +24,7 @@ use verdict_dnn::ops::slice::{Range, Slice};
 use verdict_dnn::ops::transpose::Transpose;
 use verdict_dnn::ops::window::Window;
 
-use super::{LowerError, Lowered, Lowering, unsupported};
+use super::{LowerError, Lowered, Lowering, fold, unsupported};
 
 /// Most batch indices unrolled into separate products.
 const MAX_BATCH: usize = 1024;
@@ -296,7 +296,8 @@ pub(crate) fn convert(cx: &mut Lowering<'_>, node: &TypedNode) -> Lowered {
 /// `[1?, O, spatial..]`, one or two spatial axes in the same order. As a
 /// verdict Conv with a 1x1 kernel it reads and writes NCHW as it is, where
 /// a Gemm needs the channels last on both sides (two transposes). Each
-/// output is the same `fma` chain over `I` either way.
+/// output is the same `fma` chain over `I` either way. A per-channel scale
+/// and shift after it are folded in ([`fold`]).
 fn pointwise_conv(
     cx: &mut Lowering<'_>,
     node: &TypedNode,
@@ -357,8 +358,18 @@ fn pointwise_conv(
     } else {
         permute(&w, &w_shape, &[1, 0])
     };
+    let channel = at(o_axis, 0, true).unwrap_or(0);
+    let folded = fold::after_conv(cx, node, channel, *oc)?;
+    let kernel = match &folded {
+        Some(f) => f.kernel(&kernel),
+        None => kernel,
+    };
     let name = &node.name;
     let kernel = cx.weight(&format!("{name}.kernel"), &[*oc, *ic, 1, 1], kernel)?;
+    let mut inputs = vec![kernel];
+    if let Some(b) = folded.as_ref().and_then(|f| f.bias(None)) {
+        inputs.push(cx.weight(&format!("{name}.bias"), &[*oc], b)?);
+    }
     let dims: Vec<usize> = spatial.iter().map(|(_, n)| *n).collect();
     let (h, w) = if let [h, w] = dims[..] {
         (h, w)
@@ -371,7 +382,13 @@ fn pointwise_conv(
         window: Window::new([1, 1]),
         group: 1,
     };
-    cx.add(name, OpKind::Conv(conv), &[x, kernel]).map(Some)
+    inputs.insert(0, x);
+    let t = cx.add(name, OpKind::Conv(conv), &inputs)?;
+    for outlet in folded.iter().flat_map(|f| &f.folded) {
+        // Read by nothing but the folded chain, whose end `t` now holds.
+        cx.alias(*outlet, t);
+    }
+    Ok(Some(t))
 }
 
 /// A constant bias added to the product and nothing else, which Gemm can add

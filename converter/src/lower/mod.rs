@@ -12,6 +12,7 @@ mod broadcast;
 mod concat;
 mod conv;
 mod einsum;
+mod fold;
 mod gather;
 mod lrn;
 mod norm;
