@@ -54,7 +54,7 @@ proptest! {
         let window = Window { pads: [pad; 4], ..Window::new([3, 3]) };
         let mut mb = ModelBuilder::new("c", &[1, 2, 5, 5]);
         let wt = mb.weight("w", &[3, 2, 3, 3], w[..54].to_vec()).unwrap();
-        let y = mb.node("c", OpKind::Conv(Conv { window, group: 1 }), &[mb.input(), wt]).unwrap();
+        let y = mb.node("c", OpKind::Conv(Conv { window, group: 1, relu: false }), &[mb.input(), wt]).unwrap();
         let out = run(mb.finish(y), &x[..50]);
         let side = 5 + 2 * pad - 2;
         let at = |c: usize, r: isize, q: isize| if (0..5).contains(&r) && (0..5).contains(&q) { f64::from(x[c * 25 + r as usize * 5 + q as usize]) } else { 0.0 };

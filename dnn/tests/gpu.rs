@@ -162,6 +162,7 @@ fn per_op_models() -> Vec<(&'static str, Model, Option<f64>)> {
             ..Window::new([3, 3])
         },
         group: 1,
+        relu: false,
     };
     let conv_flop = 2.0 * (32 * 56 * 56 * 32 * 9) as f64;
     let max_pool = Pool {

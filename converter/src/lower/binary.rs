@@ -31,20 +31,41 @@ pub(crate) fn convert(cx: &mut Lowering<'_>, node: &TypedNode) -> Lowered {
         "Pow" => (BinaryOp::Pow, a, b),
         other => return unsupported(format!("binary op {other}")),
     };
-    if kind == BinaryOp::Max {
-        let out_shape = cx.shape(OutletId::new(node.id, 0))?;
-        for (x, c) in [(a, b), (b, a)] {
-            let zero = cx
-                .floats(c)?
-                .is_some_and(|v| v.iter().all(|z| z.to_bits() == 0));
-            if zero && cx.konst(x).is_none() && cx.shape(x)? == out_shape {
-                let x = cx.raw(x)?;
-                return cx.add(&node.name, OpKind::Unary(Unary { op: UnaryOp::Relu }), &[x]);
-            }
-        }
+    if kind == BinaryOp::Max
+        && let Some(x) = relu_input(cx, node)?
+    {
+        let x = cx.raw(x)?;
+        return cx.add(&node.name, OpKind::Unary(Unary { op: UnaryOp::Relu }), &[x]);
     }
     let (ta, tb) = operands(cx, node, a, b)?;
     cx.add(&node.name, OpKind::Binary(Binary { op: kind }), &[ta, tb])
+}
+
+/// The computed operand `x` when `node` is tract's Relu, `Max(x, +0)` with
+/// the output of `x`'s shape.
+pub(crate) fn relu_input(
+    cx: &Lowering<'_>,
+    node: &TypedNode,
+) -> Result<Option<OutletId>, LowerError> {
+    let is_max = node
+        .op_as::<TypedBinOp>()
+        .is_some_and(|op| op.0.name() == "Max" && op.1.is_none());
+    let [a, b] = node.inputs[..] else {
+        return Ok(None);
+    };
+    if !is_max {
+        return Ok(None);
+    }
+    let out_shape = cx.shape(OutletId::new(node.id, 0))?;
+    for (x, c) in [(a, b), (b, a)] {
+        let zero = cx
+            .floats(c)?
+            .is_some_and(|v| v.iter().all(|z| z.to_bits() == 0));
+        if zero && cx.konst(x).is_none() && cx.shape(x)? == out_shape {
+            return Ok(Some(x));
+        }
+    }
+    Ok(None)
 }
 
 /// Shape without its leading 1s.

@@ -1,6 +1,6 @@
 //! tract's `Conv`: verdict Conv on NCHW, the OIHW kernel and the bias as
-//! weights (a zero bias is dropped), with a per-channel scale and shift that
-//! follows it folded in ([`fold`]).
+//! weights (a zero bias is dropped), with a per-channel scale and shift and
+//! a Relu that follow it folded in ([`fold`]).
 
 use tract_onnx::prelude::{OutletId, TypedNode};
 use tract_onnx::tract_core::ops::cnn::{Conv as TractConv, KernelFormat};
@@ -49,7 +49,7 @@ pub(crate) fn convert(cx: &mut Lowering<'_>, node: &TypedNode) -> Lowered {
     let kernel = match kernel_data {
         Some(data) => {
             let data = match &folded {
-                Some(f) => f.kernel(&data),
+                Some(f) => f.kernel(data),
                 None => data,
             };
             cx.weight(&format!("{name}.kernel"), &k_shape, data)?
@@ -61,7 +61,7 @@ pub(crate) fn convert(cx: &mut Lowering<'_>, node: &TypedNode) -> Lowered {
     };
     let bias_name = format!("{name}.bias");
     let bias = match (bias_data, &folded) {
-        (Some(b), Some(f)) => f.bias(b.as_deref()),
+        (Some(b), Some(f)) => f.bias(b, oc),
         (Some(b), None) => b,
         (None, _) if cx.shape(b_in)? == [oc] => None,
         (None, _) => return unsupported("a computed bias that is not one value per channel"),
@@ -78,6 +78,7 @@ pub(crate) fn convert(cx: &mut Lowering<'_>, node: &TypedNode) -> Lowered {
     let conv = Conv {
         window: geo.window,
         group: op.group,
+        relu: folded.as_ref().is_some_and(|f| f.relu),
     };
     let t = cx.add(name, OpKind::Conv(conv), &inputs)?;
     for outlet in folded.iter().flat_map(|f| &f.folded) {

@@ -297,7 +297,7 @@ pub(crate) fn convert(cx: &mut Lowering<'_>, node: &TypedNode) -> Lowered {
 /// verdict Conv with a 1x1 kernel it reads and writes NCHW as it is, where
 /// a Gemm needs the channels last on both sides (two transposes). Each
 /// output is the same `fma` chain over `I` either way. A per-channel scale
-/// and shift after it are folded in ([`fold`]).
+/// and shift and a Relu after it are folded in ([`fold`]).
 fn pointwise_conv(
     cx: &mut Lowering<'_>,
     node: &TypedNode,
@@ -361,13 +361,13 @@ fn pointwise_conv(
     let channel = at(o_axis, 0, true).unwrap_or(0);
     let folded = fold::after_conv(cx, node, channel, *oc)?;
     let kernel = match &folded {
-        Some(f) => f.kernel(&kernel),
+        Some(f) => f.kernel(kernel),
         None => kernel,
     };
     let name = &node.name;
     let kernel = cx.weight(&format!("{name}.kernel"), &[*oc, *ic, 1, 1], kernel)?;
     let mut inputs = vec![kernel];
-    if let Some(b) = folded.as_ref().and_then(|f| f.bias(None)) {
+    if let Some(b) = folded.as_ref().and_then(|f| f.bias(None, *oc)) {
         inputs.push(cx.weight(&format!("{name}.bias"), &[*oc], b)?);
     }
     let dims: Vec<usize> = spatial.iter().map(|(_, n)| *n).collect();
@@ -381,6 +381,7 @@ fn pointwise_conv(
     let conv = Conv {
         window: Window::new([1, 1]),
         group: 1,
+        relu: folded.as_ref().is_some_and(|f| f.relu),
     };
     inputs.insert(0, x);
     let t = cx.add(name, OpKind::Conv(conv), &inputs)?;

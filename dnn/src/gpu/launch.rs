@@ -215,6 +215,7 @@ pub(super) fn plan_node(c: &Compiled, n: usize) -> Vec<Plan> {
             p.extend(ints(&[ch, hp, wp, oc, conv.group, kh, kw, oh, ow]));
             p.extend(ints(&win.strides));
             p.extend(ints(&win.dilations));
+            p.push(i32::from(conv.relu));
             plans.push(Plan {
                 kernel: "conv",
                 params: p,

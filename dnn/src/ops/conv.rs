@@ -9,8 +9,13 @@
 //! for ic in 0..C/G, kh in 0..KH, kw in 0..KW (kw fastest):
 //!     acc = fma(Xp[n, g*C/G + ic, oh*sh + kh*dh, ow*sw + kw*dw], W[oc, ic, kh, kw], acc)
 //! if B present: acc = acc + B[oc]
+//! if relu:       acc = max(acc, +0)
 //! Y[n, oc, oh, ow] = acc
 //! ```
+//!
+//! The fused Relu is the Relu op's own `maximum(acc, +0)`, so a Conv with
+//! it writes what a Conv and a Relu after it would, without the tensor in
+//! between.
 //!
 //! Padding taps take part as `+0.0` products. The native engine reaches the
 //! same order through im2col (straight into the GEMM kernel's packed
@@ -19,6 +24,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use verdict_vm::Op;
+use verdict_vm::builder::ZERO;
 use verdict_vm::semantics;
 
 use crate::emit::Emitter;
@@ -33,6 +39,9 @@ pub struct Conv {
     pub window: Window,
     /// Number of groups.
     pub group: usize,
+    /// A Relu applied to each output, fused.
+    #[serde(default)]
+    pub relu: bool,
 }
 
 /// Sizes of one convolution.
@@ -127,6 +136,7 @@ impl Conv {
         let plane = (4 * d.hp * d.wp) as i64;
         let row = (4 * d.wp) as i64;
         let bias = io.inputs.get(2).map(|b| b.addr);
+        let relu = self.relu;
         let mut bases = vec![io.output.addr, x, io.inputs[1].addr];
         let mut strides = vec![
             vec![
@@ -168,6 +178,9 @@ impl Conv {
             if bias.is_some() {
                 e.b.load(Op::Lw, xv, p[3], 0);
                 e.b.float(Op::Fadd, acc, acc, xv);
+            }
+            if relu {
+                e.b.float(Op::Fmax, acc, acc, ZERO);
             }
             e.b.store(Op::Sw, acc, p[0], 0);
             for r in inner.into_iter().chain([xv, wv, acc]) {
@@ -245,6 +258,11 @@ impl Conv {
                         }
                     }
                 }
+                if self.relu {
+                    for y in out.iter_mut() {
+                        *y = semantics::f32_max(*y, 0);
+                    }
+                }
             });
     }
 }
@@ -281,7 +299,11 @@ mod tests {
         let y = b
             .node(
                 "conv",
-                OpKind::Conv(Conv { window, group: g }),
+                OpKind::Conv(Conv {
+                    window,
+                    group: g,
+                    relu: false,
+                }),
                 &[b.input(), wt, bias],
             )
             .expect("fits");

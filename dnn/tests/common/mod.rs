@@ -69,6 +69,7 @@ pub(crate) fn cnn() -> Model {
         OpKind::Conv(Conv {
             window: window.clone(),
             group: 1,
+            relu: false,
         })
     };
     let h = b.node("conv1", conv(&padded), &[x, w1, b1]).unwrap();
@@ -101,7 +102,7 @@ pub(crate) fn cnn() -> Model {
     b.finish(y)
 }
 
-/// A larger chain through every op family: a 3x3 padded conv with groups,
+/// A larger chain through every op family: a 3x3 padded conv with groups and a fused Relu,
 /// average pooling without counting pads, GELU, a transpose, a slice, a
 /// concat with a weight, a pad, a batched MatMul, a reduction, LayerNorm-like
 /// arithmetic with broadcasting, and a log-softmax.
@@ -126,6 +127,7 @@ pub(crate) fn chain() -> Model {
             ..Window::new([3, 3])
         },
         group: 2,
+        relu: true,
     };
     let h = b.node("conv", OpKind::Conv(conv), &[x, w1, b1]).unwrap();
     let pool = Pool {
@@ -495,6 +497,7 @@ macro_rules! engine_suite {
                     pads in prop::array::uniform4(0usize..2),
                     dil in (1usize..3, 1usize..2),
                     bias in any::<bool>(),
+                    relu in any::<bool>(),
                     x in tensor(2 * 4 * 7 * 7),
                     seed in any::<u64>(),
                 ) {
@@ -509,7 +512,7 @@ macro_rules! engine_suite {
                     if bias {
                         inputs.push(mb.weight("b", &[oc], values(seed ^ 5, oc)).unwrap());
                     }
-                    let y = mb.node("conv", OpKind::Conv(Conv { window, group: g }), &inputs).unwrap();
+                    let y = mb.node("conv", OpKind::Conv(Conv { window, group: g, relu }), &inputs).unwrap();
                     check(mb.finish(y), &x[..n * c * h * w])?;
                 }
 

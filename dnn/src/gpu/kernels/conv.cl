@@ -4,6 +4,7 @@
 //   for ic, kh, kw (kw fastest):
 //       acc = fma(Xp[n, g*C/G + ic, oh*sh + kh*dh, ow*sw + kw*dw], W[oc, ic, kh, kw], acc)
 //   if B: acc = acc + B[oc]
+//   if relu: acc = max(acc, +0)
 // The padded copy is made beforehand by copy_strided.
 //
 // Tiled through local memory as the GEMM is: within one (n, g), the
@@ -16,7 +17,7 @@
 #define CONV_TILE 16
 
 // p: Xp (2), W (2), B (2), has B, y offset, count, C, HP, WP, OC, G, KH, KW,
-// OH, OW, sh, sw, dh, dw. Global size: (OH*OW, OC/G, N*G), rounded up to
+// OH, OW, sh, sw, dh, dw, relu. Global size: (OH*OW, OC/G, N*G), rounded up to
 // the tile; local size (CONV_TILE, CONV_TILE, 1).
 kernel __attribute__((reqd_work_group_size(CONV_TILE, CONV_TILE, 1)))
 void conv(KERNEL_ARGS) {
@@ -58,5 +59,6 @@ void conv(KERNEL_ARGS) {
     int oc = g * ocg + o;
     uint y = canon(acc);
     if (p[6]) y = f_add(y, OPERAND(4)[oc]);
+    if (p[22]) y = f_max(y, 0u);
     act[p[7] + (size_t)(n * oc_n + oc) * pixels + px] = y;
 }
