@@ -40,7 +40,6 @@ pub struct Conv {
     /// Number of groups.
     pub group: usize,
     /// A Relu applied to each output, fused.
-    #[serde(default)]
     pub relu: bool,
 }
 
