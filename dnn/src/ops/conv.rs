@@ -19,7 +19,8 @@
 //!
 //! Padding taps take part as `+0.0` products. The native engine reaches the
 //! same order through im2col (straight into the GEMM kernel's packed
-//! panels) and the GEMM kernel, one task per image and group.
+//! panels, copying runs of consecutive inputs) and the GEMM kernel, one
+//! task per image and group.
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -28,7 +29,7 @@ use verdict_vm::builder::ZERO;
 use verdict_vm::semantics;
 
 use crate::emit::Emitter;
-use crate::ops::gemm::{matmul_packed, pack_panels};
+use crate::ops::gemm::{NR, PAR_WORDS, matmul_packed, packed_len};
 use crate::ops::window::Window;
 use crate::ops::{Io, NativeIo};
 
@@ -232,6 +233,7 @@ impl Conv {
                 (0..d.ow).map(move |ow| oh * win.strides[0] * d.wp + ow * win.strides[1])
             })
             .collect();
+        let runs = Runs::of(&starts);
         let bias = data.inputs.get(2).copied();
         // Each (image, group) owns a contiguous run of output channels.
         data.output
@@ -240,7 +242,7 @@ impl Conv {
             .for_each(|(ng, out)| {
                 let (n, g) = (ng / d.g, ng % d.g);
                 let xg = &x[(n * d.c + g * cg) * plane..][..cg * plane];
-                let col = pack_panels(k, p, |r, j| f32::from_bits(xg[taps[r] + starts[j]]));
+                let col = pack_im2col(xg, &taps, &runs, p);
                 matmul_packed(
                     &weights[g * ocg * k..(g + 1) * ocg * k],
                     &col,
@@ -264,6 +266,52 @@ impl Conv {
                 }
             });
     }
+}
+
+/// The output positions of each GEMM panel as runs whose input offsets are
+/// consecutive (a stride-1 row): `(first column in the panel, length,
+/// offset of the first)`, so im2col copies slices instead of gathering.
+struct Runs(Vec<Vec<(usize, usize, usize)>>);
+
+impl Runs {
+    fn of(starts: &[usize]) -> Runs {
+        let panels = starts.chunks(NR).map(|panel| {
+            let mut runs: Vec<(usize, usize, usize)> = Vec::new();
+            for (l, &s) in panel.iter().enumerate() {
+                match runs.last_mut() {
+                    Some((_, len, first)) if *first + *len == s => *len += 1,
+                    _ => runs.push((l, 1, s)),
+                }
+            }
+            runs
+        });
+        Runs(panels.collect())
+    }
+}
+
+/// im2col of one group's padded planes `xg` into the GEMM's packed panels
+/// (the layout of [`crate::ops::gemm::pack_panels`]): element `(r, j)` is
+/// `xg[taps[r] + starts[j]]`, columns past `p` zero.
+fn pack_im2col(xg: &[u32], taps: &[usize], runs: &Runs, p: usize) -> Vec<f32> {
+    let k = taps.len();
+    let mut out = vec![0f32; packed_len(k, p)];
+    if k == 0 {
+        return out;
+    }
+    out.par_chunks_mut(k * NR)
+        .with_min_len(PAR_WORDS.div_ceil(k * NR))
+        .zip(&runs.0)
+        .for_each(|(panel, runs)| {
+            for (row, &tap) in panel.chunks_exact_mut(NR).zip(taps) {
+                for &(l, len, first) in runs {
+                    let src = &xg[tap + first..][..len];
+                    for (y, &x) in row[l..l + len].iter_mut().zip(src) {
+                        *y = f32::from_bits(x);
+                    }
+                }
+            }
+        });
+    out
 }
 
 #[cfg(test)]

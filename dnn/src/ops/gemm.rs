@@ -254,7 +254,7 @@ fn pack(src: &[u32], rows: usize, cols: usize, (rs, cs): (usize, usize), ld: usi
 
 /// Columns of one packed panel of `B`: the register tile's width, two
 /// AVX-512 vectors.
-const NR: usize = 32;
+pub(crate) const NR: usize = 32;
 
 /// Rows of one register tile.
 const MR: usize = 8;
