@@ -12,7 +12,6 @@
 
 use tract_onnx::prelude::{DatumType, OutletId, TypedNode};
 use tract_onnx::tract_core::axes::{AxesMapping, Axis};
-use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 use verdict_dnn::ir::TensorId;
 use verdict_dnn::ops::OpKind;
@@ -401,20 +400,10 @@ fn fusable_bias(
     node: &TypedNode,
     mn: [usize; 2],
 ) -> Result<Option<(TensorId, OutletId)>, LowerError> {
-    let graph = cx.graph();
     let out = OutletId::new(node.id, 0);
-    let outputs = graph.output_outlets().map_or(&[][..], |o| o);
-    let [succ] = &node.outputs[0].successors[..] else {
+    let Some((add, c)) = fold::binary_reader(cx, out, "Add") else {
         return Ok(None);
     };
-    let add = graph.node(succ.node);
-    let is_add = add
-        .op_as::<TypedBinOp>()
-        .is_some_and(|op| op.0.name() == "Add" && op.1.is_none());
-    if !is_add || outputs.contains(&out) || add.inputs.len() != 2 {
-        return Ok(None);
-    }
-    let c = add.inputs[1 - succ.slot];
     let Some(data) = cx.floats(c)? else {
         return Ok(None);
     };

@@ -99,6 +99,23 @@ pub(crate) fn after_conv(
     Ok((!folded.folded.is_empty()).then_some(folded))
 }
 
+/// The binary op `op` (unquantized) that alone reads `outlet`, with its
+/// other operand.
+pub(crate) fn binary_reader<'m>(
+    cx: &Lowering<'m>,
+    outlet: OutletId,
+    op: &str,
+) -> Option<(&'m TypedNode, OutletId)> {
+    let node = only_reader(cx, outlet)?;
+    let is_op = node
+        .op_as::<TypedBinOp>()
+        .is_some_and(|b| b.0.name() == op && b.1.is_none());
+    match node.inputs[..] {
+        [a, b] if is_op => Some((node, if a == outlet { b } else { a })),
+        _ => None,
+    }
+}
+
 /// The node that alone reads `outlet`, which is not a graph output.
 fn only_reader<'m>(cx: &Lowering<'m>, outlet: OutletId) -> Option<&'m TypedNode> {
     let graph = cx.graph();
@@ -119,19 +136,9 @@ fn per_channel<'m>(
     channel: usize,
     oc: usize,
 ) -> Result<Option<(&'m TypedNode, Vec<f32>)>, LowerError> {
-    let Some(node) = only_reader(cx, outlet) else {
+    let Some((node, other)) = binary_reader(cx, outlet, op) else {
         return Ok(None);
     };
-    let is_op = node
-        .op_as::<TypedBinOp>()
-        .is_some_and(|b| b.0.name() == op && b.1.is_none());
-    let [a, b] = node.inputs[..] else {
-        return Ok(None);
-    };
-    if !is_op {
-        return Ok(None);
-    }
-    let other = if a == outlet { b } else { a };
     let Some(values) = cx.floats(other)? else {
         return Ok(None);
     };
