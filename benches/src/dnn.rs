@@ -6,7 +6,7 @@ use std::time::Instant;
 use verdict_dnn::engine::Compiled;
 use verdict_dnn::ir::{Model, ModelBuilder};
 use verdict_dnn::ops::OpKind;
-use verdict_dnn::ops::gemm::{Gemm, matmul_packed, pack_panels};
+use verdict_dnn::ops::gemm::{Epilogue, Gemm, matmul_packed, pack_panels};
 use verdict_dnn::ops::unary::{Unary, UnaryOp};
 
 use crate::{Figure, Options, median_time};
@@ -39,7 +39,13 @@ fn gflops(m: usize, n: usize, k: usize, runs: usize) -> f64 {
     // Packed once, as the engine packs a weight matrix once per model.
     let b = pack_panels(k, n, |kk, j| b[kk * n + j]);
     let mut out = vec![0u32; m * n];
-    let t = median_time(runs, || (), |()| matmul_packed(&a, &b, m, n, k, &mut out));
+    let t = median_time(
+        runs,
+        || (),
+        |()| {
+            matmul_packed(&a, &b, (m, n, k), Epilogue::default(), &mut out);
+        },
+    );
     2.0 * (m * n * k) as f64 / t.as_secs_f64() / 1e9
 }
 

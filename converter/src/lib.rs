@@ -4,7 +4,7 @@
 //! tract type and declutter it, and lowers tract's typed ops onto verdict
 //! ops ([`lower`], driven by the op list in [`registry`]). [`check`] runs
 //! tract and both verdict engines on one input and compares them;
-//! [`inspect`] summarises a package; [`tensor_io`] reads and writes the
+//! [`inspect`] summarises a package, [`profile`] times its ops; [`tensor_io`] reads and writes the
 //! tensors the command line takes (`.npy`, JSON, PNG).
 
 pub mod check;
@@ -14,6 +14,7 @@ pub mod layer_norm;
 pub mod load;
 pub mod lower;
 pub mod npy;
+pub mod profile;
 pub mod registry;
 pub mod tensor_io;
 

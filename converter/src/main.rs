@@ -11,6 +11,7 @@ use serde_json::json;
 use tracing::info;
 use verdict_converter::check::{Diff, run_tract};
 use verdict_converter::inspect::Summary;
+use verdict_converter::profile::Profile;
 use verdict_converter::{Constant, InputShape, Inputs, load, registry, tensor_io};
 use verdict_dnn::engine::Compiled;
 use verdict_dnn::package::Package;
@@ -79,6 +80,13 @@ enum Command {
         /// Write the output here (`.npy` or `.json`) instead of printing it.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Run this many times and report the median time.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        repeat: u32,
+        /// Time every op of the native engine (median over `--repeat`) and
+        /// print where the time goes.
+        #[arg(long)]
+        profile: bool,
         /// Print JSON (output, argmax, timing).
         #[arg(long)]
         json: bool,
@@ -218,10 +226,18 @@ fn run(command: Command) -> Result<bool> {
             engine,
             device,
             output,
+            repeat,
+            profile,
             json,
-        } => {
-            run_package(&package, &input, (engine, &device), output.as_deref(), json).map(|()| true)
-        }
+        } => run_package(
+            &package,
+            &input,
+            (engine, &device),
+            (repeat, profile),
+            output.as_deref(),
+            json,
+        )
+        .map(|()| true),
         Command::Devices { json } => list_devices(json).map(|()| true),
         Command::Check {
             model,
@@ -376,21 +392,38 @@ fn run_package(
     path: &Path,
     input: &Path,
     (engine, device): (Engine, &str),
+    (repeat, profile): (u32, bool),
     output: Option<&Path>,
     json: bool,
 ) -> Result<()> {
+    if profile && engine != Engine::Native {
+        bail!("--profile times the native engine's ops: drop `--engine` or use `--engine native`");
+    }
     let package = load_package(path)?;
     let x = tensor_io::read_input(input, &input_shape(&package))?;
     let out_shape = package.model.tensors[package.model.output].shape.clone();
     let compiled = Compiled::from_parts(package.model, package.program);
-    let start = Instant::now();
-    let y = match engine {
-        Engine::Native => compiled.run_native(&x)?.output(),
-        Engine::Vm => compiled.run_vm(&x)?.output,
-        Engine::Gpu => run_gpu(&compiled, &x, device)?,
-    };
-    let seconds = start.elapsed().as_secs_f64();
-    info!(seconds, "ran");
+    let mut times = Vec::new();
+    let mut op_times = Vec::new();
+    let mut y = Vec::new();
+    for _ in 0..repeat {
+        let start = Instant::now();
+        y = match engine {
+            Engine::Native if profile => {
+                let (run, ops) = compiled.run_native_profiled(&x)?;
+                op_times.push(ops);
+                run.output()
+            }
+            Engine::Native => compiled.run_native(&x)?.output(),
+            Engine::Vm => compiled.run_vm(&x)?.output,
+            Engine::Gpu => run_gpu(&compiled, &x, device)?,
+        };
+        times.push(start.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    let seconds = times[times.len() / 2];
+    info!(seconds, runs = repeat, "ran");
+    let profile = profile.then(|| Profile::of(&compiled.model, &op_times));
     if let Some(out) = output {
         tensor_io::write_output(out, &out_shape, &y)?;
     }
@@ -400,10 +433,17 @@ fn run_package(
             "output": if output.is_none() { tensor_io::to_json(&out_shape, &y) } else { json!(null) },
             "argmax": argmax(&y),
             "seconds": seconds,
+            "runs": repeat,
+            "profile": profile,
         });
         emit(&format!("{}\n", serde_json::to_string(&v)?))?;
-    } else if output.is_none() {
-        emit(&format!("{}\n", tensor_io::to_json(&out_shape, &y)))?;
+    } else {
+        if output.is_none() {
+            emit(&format!("{}\n", tensor_io::to_json(&out_shape, &y)))?;
+        }
+        if let Some(profile) = profile {
+            emit(&profile.to_string())?;
+        }
     }
     Ok(())
 }

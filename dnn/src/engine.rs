@@ -3,6 +3,8 @@
 //! op boundary.
 
 use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use alloy_primitives::B256;
 use verdict_vm::isa::INSTR_SIZE;
@@ -30,6 +32,53 @@ pub struct Compiled {
     weights: HashMap<TensorId, Vec<u32>>,
     /// Per node, what the native kernel prepared from its weights.
     prepared: Vec<Option<Vec<f32>>>,
+    /// Buffers of finished native runs, for the next one.
+    recycled: Recycled,
+}
+
+/// Buffers a finished native run gives back, so that the next run neither
+/// faults in fresh pages (costly under a hypervisor) nor keeps growing the
+/// heap.
+#[derive(Debug, Default)]
+struct Recycled(Mutex<Vec<Vec<u32>>>);
+
+impl Clone for Recycled {
+    /// A copy of the model starts with no buffers of its own.
+    fn clone(&self) -> Self {
+        Recycled::default()
+    }
+}
+
+impl Recycled {
+    /// `len` words, the smallest recycled buffer that holds them or a new
+    /// one: zero if `zero`, else whatever they held (for an op's output,
+    /// which the op writes in full).
+    fn take(&self, len: usize, zero: bool) -> Vec<u32> {
+        let found = {
+            let mut pool = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            let best = (0..pool.len())
+                .filter(|&i| pool[i].capacity() >= len)
+                .min_by_key(|&i| pool[i].capacity());
+            best.map(|i| pool.swap_remove(i))
+        };
+        match found {
+            Some(mut buf) => {
+                if zero {
+                    buf.clear();
+                } else {
+                    buf.truncate(len);
+                }
+                buf.resize(len, 0);
+                buf
+            }
+            None => vec![0; len],
+        }
+    }
+
+    fn give(&self, buffers: impl IntoIterator<Item = Vec<u32>>) {
+        let mut pool = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        pool.extend(buffers.into_iter().filter(|b| b.capacity() > 0));
+    }
 }
 
 /// Why a run could not start or finish.
@@ -125,6 +174,7 @@ impl Compiled {
             base,
             weights,
             prepared,
+            recycled: Recycled::default(),
         }
     }
 
@@ -202,16 +252,46 @@ impl Compiled {
     ///
     /// [`RunError::InputSize`].
     pub fn run_native(&self, input: &[f32]) -> Result<NativeRun<'_>, RunError> {
+        self.run_native_with(input, |_, _| ())
+    }
+
+    /// Runs the native engine and times each op (wall clock, node order):
+    /// where a model's time goes.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::InputSize`].
+    pub fn run_native_profiled(
+        &self,
+        input: &[f32],
+    ) -> Result<(NativeRun<'_>, Vec<Duration>), RunError> {
+        let mut times = vec![Duration::ZERO; self.model.nodes.len()];
+        let run = self.run_native_with(input, |n, t| times[n] = t)?;
+        Ok((run, times))
+    }
+
+    /// Runs the native engine, reporting each node's time to `timed`.
+    fn run_native_with(
+        &self,
+        input: &[f32],
+        mut timed: impl FnMut(usize, Duration) + Send,
+    ) -> Result<NativeRun<'_>, RunError> {
         let input = self.check_input(input)?;
         let model = &self.model;
         let mut buffers: Vec<Option<Vec<u32>>> = vec![None; model.tensors.len()];
         let mut scratch = Vec::with_capacity(model.nodes.len());
         let mut run = || {
             for (n, node) in model.nodes.iter().enumerate() {
+                let start = Instant::now();
                 let io = node_io(model, &self.program.layout, n);
-                let mut output = vec![0u32; numel(&model.tensors[node.output].shape)];
-                let mut bufs: Vec<Vec<u32>> =
-                    io.scratch.iter().map(|s| vec![0u32; s.shape[0]]).collect();
+                let mut output = self
+                    .recycled
+                    .take(numel(&model.tensors[node.output].shape), false);
+                let mut bufs: Vec<Vec<u32>> = io
+                    .scratch
+                    .iter()
+                    .map(|s| self.recycled.take(s.shape[0], true))
+                    .collect();
                 let inputs: Vec<&[u32]> = node
                     .inputs
                     .iter()
@@ -238,6 +318,7 @@ impl Compiled {
                 );
                 buffers[node.output] = Some(output);
                 scratch.push(bufs);
+                timed(n, start.elapsed());
             }
         };
         // A model with real work runs on a rayon worker, so the kernels'
@@ -254,6 +335,14 @@ impl Compiled {
             buffers,
             scratch,
         })
+    }
+}
+
+impl Drop for NativeRun<'_> {
+    fn drop(&mut self) {
+        let buffers = std::mem::take(&mut self.buffers).into_iter().flatten();
+        let scratch = std::mem::take(&mut self.scratch).into_iter().flatten();
+        self.compiled.recycled.give(buffers.chain(scratch));
     }
 }
 

@@ -22,14 +22,15 @@
 //! panels, copying runs of consecutive inputs) and the GEMM kernel, one
 //! task per image and group.
 
+use std::cell::Cell;
+
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use verdict_vm::Op;
 use verdict_vm::builder::ZERO;
-use verdict_vm::semantics;
 
 use crate::emit::Emitter;
-use crate::ops::gemm::{NR, PAR_WORDS, matmul_packed, packed_len};
+use crate::ops::gemm::{Epilogue, NR, PAR_WORDS, matmul_packed, packed_len};
 use crate::ops::window::Window;
 use crate::ops::{Io, NativeIo};
 
@@ -242,28 +243,20 @@ impl Conv {
             .for_each(|(ng, out)| {
                 let (n, g) = (ng / d.g, ng % d.g);
                 let xg = &x[(n * d.c + g * cg) * plane..][..cg * plane];
-                let col = pack_im2col(xg, &taps, &runs, p);
+                let mut col = COLUMNS.take();
+                pack_im2col(&mut col, xg, &taps, &runs, p);
+                let epilogue = Epilogue {
+                    bias: bias.map(|b| &b[g * ocg..(g + 1) * ocg]),
+                    relu: self.relu,
+                };
                 matmul_packed(
                     &weights[g * ocg * k..(g + 1) * ocg * k],
                     &col,
-                    ocg,
-                    p,
-                    k,
+                    (ocg, p, k),
+                    epilogue,
                     out,
                 );
-                if let Some(b) = bias {
-                    for (o, chunk) in out.chunks_mut(p).enumerate() {
-                        let bv = b[g * ocg + o];
-                        for y in chunk {
-                            *y = semantics::f32_add(*y, bv);
-                        }
-                    }
-                }
-                if self.relu {
-                    for y in out.iter_mut() {
-                        *y = semantics::f32_max(*y, 0);
-                    }
-                }
+                COLUMNS.set(col);
             });
     }
 }
@@ -289,19 +282,28 @@ impl Runs {
     }
 }
 
-/// im2col of one group's padded planes `xg` into the GEMM's packed panels
-/// (the layout of [`crate::ops::gemm::pack_panels`]): element `(r, j)` is
-/// `xg[taps[r] + starts[j]]`, columns past `p` zero.
-fn pack_im2col(xg: &[u32], taps: &[usize], runs: &Runs, p: usize) -> Vec<f32> {
+thread_local! {
+    /// The im2col panels of the last convolution task on this thread, kept
+    /// for the next one: a task takes them, so a nested task on the same
+    /// thread starts its own.
+    static COLUMNS: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+}
+
+/// im2col of one group's padded planes `xg` into `out`, as the GEMM's
+/// packed panels (the layout of [`crate::ops::gemm::pack_panels`]): element
+/// `(r, j)` is `xg[taps[r] + starts[j]]`, columns past `p` zero. Every
+/// element is written, so `out` may hold anything before.
+fn pack_im2col(out: &mut Vec<f32>, xg: &[u32], taps: &[usize], runs: &Runs, p: usize) {
     let k = taps.len();
-    let mut out = vec![0f32; packed_len(k, p)];
+    out.resize(packed_len(k, p), 0.0);
     if k == 0 {
-        return out;
+        return;
     }
     out.par_chunks_mut(k * NR)
         .with_min_len(PAR_WORDS.div_ceil(k * NR))
         .zip(&runs.0)
         .for_each(|(panel, runs)| {
+            let used = runs.last().map_or(0, |&(l, len, _)| l + len);
             for (row, &tap) in panel.chunks_exact_mut(NR).zip(taps) {
                 for &(l, len, first) in runs {
                     let src = &xg[tap + first..][..len];
@@ -309,9 +311,9 @@ fn pack_im2col(xg: &[u32], taps: &[usize], runs: &Runs, p: usize) -> Vec<f32> {
                         *y = f32::from_bits(x);
                     }
                 }
+                row[used..].fill(0.0);
             }
         });
-    out
 }
 
 #[cfg(test)]

@@ -17,11 +17,12 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use verdict_vm::Op;
-use verdict_vm::semantics::{self, canonicalize};
+use verdict_vm::semantics;
 
 use crate::emit::Emitter;
 use crate::ir::numel;
 use crate::ops::binary::{broadcast, broadcast_strides};
+use crate::ops::finish::{finish, finish_rows};
 use crate::ops::{Io, NativeIo};
 
 /// `K` elements handled per iteration of the VM's inner loop.
@@ -219,7 +220,7 @@ impl Gemm {
             }
         };
         let c = data.inputs.get(2).copied();
-        matmul_packed(&a, b, d.m, d.n, d.k, data.output);
+        matmul_packed(&a, b, (d.m, d.n, d.k), Epilogue::default(), data.output);
         let (alpha, beta) = (self.alpha.to_bits(), self.beta.to_bits());
         for (idx, y) in data.output.iter_mut().enumerate() {
             let (i, j) = (idx / d.n, idx % d.n);
@@ -310,26 +311,41 @@ struct Out(*mut u32);
 unsafe impl Sync for Out {}
 
 impl Out {
-    /// Writes element `idx`.
-    ///
-    /// # Safety
-    ///
-    /// `idx` is inside the output, and no other task writes it.
-    unsafe fn write(&self, idx: usize, v: u32) {
-        // SAFETY: as the caller promises.
-        unsafe { *self.0.add(idx) = v }
+    /// Element `idx` (inside the output: the callers' tiles are).
+    fn at(&self, idx: usize) -> *mut u32 {
+        self.0.wrapping_add(idx)
     }
 }
 
+/// What follows each output row's fma chains, fused into the GEMM so that
+/// the output is written once: `y = canonical(relu?(y + bias[row]?))`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Epilogue<'a> {
+    /// One value per row of the output.
+    pub bias: Option<&'a [u32]>,
+    /// Then `maximum(y, +0)`.
+    pub relu: bool,
+}
+
 /// `out[i*n + j] = fma-chain over k of a[i*k..] and b[.., j]`, from `+0`,
-/// in increasing `k`, NaN canonical; `a` is row-major, `b` packed by
-/// [`pack_panels`]. Tasks of [`TASK_ROWS`]
+/// in increasing `k`, then the [`Epilogue`]; `a` is row-major, `b` packed
+/// by [`pack_panels`]. Tasks of [`TASK_ROWS`]
 /// rows by [`TASK_PANELS`] panels run in parallel; each tile of [`MR`] rows
 /// by [`NR`] columns keeps its accumulators in registers over all of `k`.
-pub fn matmul_packed(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, out: &mut [u32]) {
+pub fn matmul_packed(
+    a: &[f32],
+    b: &[f32],
+    (m, n, k): (usize, usize, usize),
+    epilogue: Epilogue<'_>,
+    out: &mut [u32],
+) {
     assert!(out.len() == m * n && a.len() >= m * k && b.len() >= packed_len(k, n));
+    assert!(epilogue.bias.is_none_or(|b| b.len() >= m));
     if k == 0 {
         out.fill(0);
+        for (i, row) in out.chunks_mut(n.max(1)).enumerate() {
+            finish(row, epilogue.bias.map(|b| b[i]), epilogue.relu);
+        }
         return;
     }
     let panels = n.div_ceil(NR);
@@ -352,12 +368,19 @@ pub fn matmul_packed(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, out: &m
                     let rows = MR.min(i_end - i);
                     let mut tile = [0f32; MR * NR];
                     kernel::tile(&a[i * k..(i + rows) * k], panel, k, &mut tile);
-                    for r in 0..rows {
-                        for (l, &v) in tile[r * NR..r * NR + cols].iter().enumerate() {
-                            // SAFETY: `(i + r, j0 + l)` is inside the `m x n`
-                            // output and in this task's rows and panels only.
-                            unsafe { dst.write((i + r) * n + j0 + l, canonicalize(v)) };
-                        }
+                    // SAFETY: rows `i..i + rows`, columns `j0..j0 + cols`,
+                    // are inside the `m x n` output and this task's alone;
+                    // the tile holds `rows` rows of `NR`.
+                    unsafe {
+                        finish_rows(
+                            tile.as_ptr().cast(),
+                            NR,
+                            dst.at(i * n + j0),
+                            n,
+                            (rows, cols),
+                            epilogue.bias.map(|b| &b[i..i + rows]),
+                            epilogue.relu,
+                        );
                     }
                     i += rows;
                 }
@@ -561,7 +584,7 @@ mod tests {
             let (a, b) = (values(m, m * k), values(n, k * n));
             let mut out = vec![1u32; m * n];
             let packed = pack_panels(k, n, |kk, j| b[kk * n + j]);
-            matmul_packed(&a, &packed, m, n, k, &mut out);
+            matmul_packed(&a, &packed, (m, n, k), Epilogue::default(), &mut out);
             assert_eq!(out, reference(&a, &b, m, n, k), "{m}x{n}x{k}");
         }
     }

@@ -11,6 +11,7 @@ pub mod binary;
 pub mod concat;
 pub mod conv;
 mod copy;
+mod finish;
 pub mod gather;
 pub mod gemm;
 pub mod lrn;
