@@ -525,15 +525,18 @@ macro_rules! engine_suite {
                         verdict_dnn::ops::pool::PoolKind::GlobalAvg,
                         verdict_dnn::ops::pool::PoolKind::GlobalMax,
                     ]),
-                    (n, c, h, w) in (1usize..3, 1usize..3, 2usize..7, 2usize..7),
+                    // Rows from 1 to 45 outputs wide: the native engine pools
+                    // rows of 4 or more in vectors, narrower ones one by one.
+                    (n, c, h, w) in (1usize..3, 1usize..3, 2usize..7, 2usize..46),
                     (kh, kw) in (1usize..4, 1usize..4),
-                    strides in (1usize..3, 1usize..3),
+                    strides in (1usize..3, 1usize..4),
                     pads in prop::array::uniform4(0usize..2),
-                    x in tensor(2 * 2 * 6 * 6),
+                    dil in (1usize..3, 1usize..3),
+                    x in tensor(2 * 2 * 6 * 45),
                 ) {
                     use verdict_dnn::ops::pool::Pool;
                     use verdict_dnn::ops::window::Window;
-                    let window = Window { kernel: [kh, kw], strides: [strides.0, strides.1], pads, dilations: [1, 1] };
+                    let window = Window { kernel: [kh, kw], strides: [strides.0, strides.1], pads, dilations: [dil.0, dil.1] };
                     prop_assume!(window.output(h, w).is_ok() && pads[0] < kh && pads[2] < kh && pads[1] < kw && pads[3] < kw);
                     let pool = Pool { kind, window };
                     let mut mb = ModelBuilder::new("pool", &[n, c, h, w]);
