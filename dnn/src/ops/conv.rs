@@ -30,7 +30,7 @@ use verdict_vm::Op;
 use verdict_vm::builder::ZERO;
 
 use crate::emit::Emitter;
-use crate::ops::gemm::{Epilogue, NR, PAR_WORDS, matmul_packed, packed_len};
+use crate::ops::gemm::{Epilogue, NR, PAR_WORDS, matmul_packed, pack_panels, packed_len};
 use crate::ops::window::Window;
 use crate::ops::{Io, NativeIo};
 
@@ -206,15 +206,13 @@ impl Conv {
         if data.output.is_empty() {
             return;
         }
-        let converted;
+        let layout = d.layout();
+        let prepared;
         let weights: &[f32] = match data.prepared {
             Some(w) => w,
             None => {
-                converted = data.inputs[1]
-                    .iter()
-                    .map(|&b| f32::from_bits(b))
-                    .collect::<Vec<f32>>();
-                &converted
+                prepared = prepare_weights(&d, layout, data.inputs[1]);
+                &prepared
             }
         };
         // im2col as offsets into one group's padded planes: tap `r` of the
@@ -234,7 +232,7 @@ impl Conv {
                 (0..d.ow).map(move |ow| oh * win.strides[0] * d.wp + ow * win.strides[1])
             })
             .collect();
-        let runs = Runs::of(&starts);
+        let runs = (layout == Layout::Channels).then(|| Runs::of(&starts));
         let bias = data.inputs.get(2).copied();
         // Each (image, group) owns a contiguous run of output channels.
         data.output
@@ -243,37 +241,109 @@ impl Conv {
             .for_each(|(ng, out)| {
                 let (n, g) = (ng / d.g, ng % d.g);
                 let xg = &x[(n * d.c + g * cg) * plane..][..cg * plane];
-                let mut col = COLUMNS.take();
-                pack_im2col(&mut col, xg, &taps, &runs, p);
                 let epilogue = Epilogue {
                     bias: bias.map(|b| &b[g * ocg..(g + 1) * ocg]),
                     relu: self.relu,
+                    transposed: layout == Layout::Positions,
                 };
-                matmul_packed(
-                    &weights[g * ocg * k..(g + 1) * ocg * k],
-                    &col,
-                    (ocg, p, k),
-                    epilogue,
-                    out,
-                );
+                let mut col = COLUMNS.take();
+                match &runs {
+                    Some(runs) => {
+                        pack_im2col(&mut col, xg, &taps, runs, p);
+                        let w = &weights[g * ocg * k..(g + 1) * ocg * k];
+                        matmul_packed(w, &col, (ocg, p, k), epilogue, out);
+                    }
+                    None => {
+                        im2col_rows(&mut col, xg, &taps, &starts);
+                        let len = packed_len(k, ocg);
+                        let w = &weights[g * len..(g + 1) * len];
+                        matmul_packed(&col, w, (p, ocg, k), epilogue, out);
+                    }
+                }
                 COLUMNS.set(col);
             });
     }
+
+    /// The weights as the native kernel reads them, made once per model.
+    pub(crate) fn prepare(&self, io: &Io, weights: &[Option<&[u32]>]) -> Option<Vec<f32>> {
+        let d = self.geometry(&Self::shapes(io)).ok()?;
+        let w = weights.get(1).copied().flatten()?;
+        Some(prepare_weights(&d, d.layout(), w))
+    }
 }
 
-/// The output positions of each GEMM panel as runs whose input offsets are
-/// consecutive (a stride-1 row): `(first column in the panel, length,
-/// offset of the first)`, so im2col copies slices instead of gathering.
-struct Runs(Vec<Vec<(usize, usize, usize)>>);
+/// How the native engine lays one group's convolution out as a GEMM. Both
+/// give every output the canonical chain: `fma` is symmetric in its factors,
+/// and the GEMM keeps the taps' order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Layout {
+    /// `W (OC/G x K) · im2col (K x P)`: the GEMM's rows are channels, its
+    /// 32-column panels output positions.
+    Channels,
+    /// `im2col^T (P x K) · W^T (K x OC/G)`, stored transposed: for maps that
+    /// fill their last panel poorly (7x7 fills 49 of 64 columns) where the
+    /// channels fill whole panels.
+    Positions,
+}
+
+impl Geometry {
+    fn layout(&self) -> Layout {
+        let (p, ocg) = (self.oh * self.ow, self.oc / self.g);
+        let idle = p.div_ceil(NR) * NR - p;
+        if ocg.is_multiple_of(NR) && idle * 16 > p {
+            Layout::Positions
+        } else {
+            Layout::Channels
+        }
+    }
+}
+
+/// The weights `[OC, C/G, KH, KW]` as floats: as they are for
+/// [`Layout::Channels`], or each group's `W^T` packed into panels for
+/// [`Layout::Positions`].
+fn prepare_weights(d: &Geometry, layout: Layout, w: &[u32]) -> Vec<f32> {
+    match layout {
+        Layout::Channels => w.iter().map(|&b| f32::from_bits(b)).collect(),
+        Layout::Positions => {
+            let (ocg, k) = (d.oc / d.g, d.c / d.g * d.kh * d.kw);
+            (0..d.g)
+                .flat_map(|g| pack_panels(k, ocg, |r, o| f32::from_bits(w[(g * ocg + o) * k + r])))
+                .collect()
+        }
+    }
+}
+
+/// A run of output positions in one GEMM panel whose input offsets step
+/// evenly (an output row): `first + i * step` for `i < len`, landing in
+/// columns `at..at + len`.
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    at: usize,
+    len: usize,
+    first: usize,
+    step: usize,
+}
+
+/// The runs of each GEMM panel, so that im2col copies slices (stride 1) or
+/// strided rows instead of gathering one element at a time.
+struct Runs(Vec<Vec<Run>>);
 
 impl Runs {
     fn of(starts: &[usize]) -> Runs {
         let panels = starts.chunks(NR).map(|panel| {
-            let mut runs: Vec<(usize, usize, usize)> = Vec::new();
+            let mut runs: Vec<Run> = Vec::new();
             for (l, &s) in panel.iter().enumerate() {
                 match runs.last_mut() {
-                    Some((_, len, first)) if *first + *len == s => *len += 1,
-                    _ => runs.push((l, 1, s)),
+                    Some(run) if run.len == 1 && s > run.first => {
+                        (run.len, run.step) = (2, s - run.first);
+                    }
+                    Some(run) if s == run.first + run.len * run.step => run.len += 1,
+                    _ => runs.push(Run {
+                        at: l,
+                        len: 1,
+                        first: s,
+                        step: 1,
+                    }),
                 }
             }
             runs
@@ -303,15 +373,41 @@ fn pack_im2col(out: &mut Vec<f32>, xg: &[u32], taps: &[usize], runs: &Runs, p: u
         .with_min_len(PAR_WORDS.div_ceil(k * NR))
         .zip(&runs.0)
         .for_each(|(panel, runs)| {
-            let used = runs.last().map_or(0, |&(l, len, _)| l + len);
+            let used = runs.last().map_or(0, |r| r.at + r.len);
             for (row, &tap) in panel.chunks_exact_mut(NR).zip(taps) {
-                for &(l, len, first) in runs {
-                    let src = &xg[tap + first..][..len];
-                    for (y, &x) in row[l..l + len].iter_mut().zip(src) {
-                        *y = f32::from_bits(x);
+                for run in runs {
+                    let ys = &mut row[run.at..run.at + run.len];
+                    let src = &xg[tap + run.first..];
+                    if run.step == 1 {
+                        for (y, &x) in ys.iter_mut().zip(src) {
+                            *y = f32::from_bits(x);
+                        }
+                    } else {
+                        for (y, &x) in ys.iter_mut().zip(src.iter().step_by(run.step)) {
+                            *y = f32::from_bits(x);
+                        }
                     }
                 }
                 row[used..].fill(0.0);
+            }
+        });
+}
+
+/// im2col transposed, for [`Layout::Positions`]: row `j` of `out` holds
+/// `xg[taps[r] + starts[j]]` for every tap `r`. Every element is written.
+fn im2col_rows(out: &mut Vec<f32>, xg: &[u32], taps: &[usize], starts: &[usize]) {
+    let k = taps.len();
+    out.resize(starts.len() * k, 0.0);
+    if k == 0 {
+        return;
+    }
+    out.par_chunks_mut(k)
+        .with_min_len(PAR_WORDS.div_ceil(k))
+        .zip(starts)
+        .for_each(|(row, &start)| {
+            let x = &xg[start..];
+            for (y, &tap) in row.iter_mut().zip(taps) {
+                *y = f32::from_bits(x[tap]);
             }
         });
 }
@@ -329,32 +425,21 @@ mod tests {
             .collect()
     }
 
-    /// Enough output channels and positions for whole register tiles and
-    /// leftovers, with groups, pads, strides and a bias.
-    #[test]
-    fn native_matches_the_vm_on_whole_tiles() {
-        let window = Window {
-            kernel: [3, 3],
-            strides: [1, 2],
-            pads: [1, 1, 1, 0],
-            dilations: [1, 1],
-        };
-        let (n, c, h, w, oc, g) = (2, 6, 9, 14, 20, 2);
+    /// Runs one convolution on both engines, bias and Relu included.
+    fn check(window: Window, (n, c, h, w, oc, g): (usize, usize, usize, usize, usize, usize)) {
+        let [kh, kw] = window.kernel;
         let mut b = ModelBuilder::new("conv", &[n, c, h, w]);
         let wt = b
-            .weight("w", &[oc, c / g, 3, 3], values(1, oc * c / g * 9))
+            .weight("w", &[oc, c / g, kh, kw], values(1, oc * c / g * kh * kw))
             .expect("sized");
         let bias = b.weight("b", &[oc], values(2, oc)).expect("sized");
+        let conv = Conv {
+            window,
+            group: g,
+            relu: true,
+        };
         let y = b
-            .node(
-                "conv",
-                OpKind::Conv(Conv {
-                    window,
-                    group: g,
-                    relu: false,
-                }),
-                &[b.input(), wt, bias],
-            )
+            .node("conv", OpKind::Conv(conv), &[b.input(), wt, bias])
             .expect("fits");
         let model = Compiled::new(b.finish(y)).expect("compiles");
         let x = values(3, n * c * h * w);
@@ -365,5 +450,40 @@ mod tests {
                 .map(|v| v.to_bits())
                 .eq(native.iter().map(|v| v.to_bits()))
         );
+    }
+
+    /// Enough output channels and positions for whole register tiles and
+    /// leftovers, with groups, pads, strides (rows of inputs two apart)
+    /// and a bias: the channels layout.
+    #[test]
+    fn native_matches_the_vm_on_whole_tiles() {
+        let window = Window {
+            kernel: [3, 3],
+            strides: [1, 2],
+            pads: [1, 1, 1, 0],
+            dilations: [1, 1],
+        };
+        check(window, (2, 6, 9, 14, 20, 2));
+    }
+
+    /// A 7x7 map with 32 channels a group: the positions layout.
+    #[test]
+    fn native_matches_the_vm_on_small_maps() {
+        let window = Window {
+            kernel: [3, 3],
+            strides: [1, 1],
+            pads: [1, 1, 1, 1],
+            dilations: [1, 1],
+        };
+        let shape = (2, 4, 7, 7, 64, 2);
+        let geometry = Conv {
+            window: window.clone(),
+            group: 2,
+            relu: false,
+        }
+        .geometry(&[&[2, 4, 7, 7], &[64, 2, 3, 3]])
+        .expect("fits");
+        assert_eq!(geometry.layout(), Layout::Positions);
+        check(window, shape);
     }
 }

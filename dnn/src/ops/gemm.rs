@@ -317,14 +317,16 @@ impl Out {
     }
 }
 
-/// What follows each output row's fma chains, fused into the GEMM so that
-/// the output is written once: `y = canonical(relu?(y + bias[row]?))`.
+/// What follows each output's fma chain, fused into the GEMM so that the
+/// output is written once: `y = canonical(relu?(y + bias?))`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Epilogue<'a> {
-    /// One value per row of the output.
+    /// One value per row of the output (per column if `transposed`).
     pub bias: Option<&'a [u32]>,
     /// Then `maximum(y, +0)`.
     pub relu: bool,
+    /// Store the product transposed: element `(i, j)` at `out[j * m + i]`.
+    pub transposed: bool,
 }
 
 /// `out[i*n + j] = fma-chain over k of a[i*k..] and b[.., j]`, from `+0`,
@@ -340,10 +342,11 @@ pub fn matmul_packed(
     out: &mut [u32],
 ) {
     assert!(out.len() == m * n && a.len() >= m * k && b.len() >= packed_len(k, n));
-    assert!(epilogue.bias.is_none_or(|b| b.len() >= m));
+    let (out_rows, out_cols) = if epilogue.transposed { (n, m) } else { (m, n) };
+    assert!(epilogue.bias.is_none_or(|b| b.len() >= out_rows));
     if k == 0 {
         out.fill(0);
-        for (i, row) in out.chunks_mut(n.max(1)).enumerate() {
+        for (i, row) in out.chunks_mut(out_cols.max(1)).enumerate() {
             finish(row, epilogue.bias.map(|b| b[i]), epilogue.relu);
         }
         return;
@@ -368,19 +371,42 @@ pub fn matmul_packed(
                     let rows = MR.min(i_end - i);
                     let mut tile = [0f32; MR * NR];
                     kernel::tile(&a[i * k..(i + rows) * k], panel, k, &mut tile);
-                    // SAFETY: rows `i..i + rows`, columns `j0..j0 + cols`,
-                    // are inside the `m x n` output and this task's alone;
-                    // the tile holds `rows` rows of `NR`.
-                    unsafe {
-                        finish_rows(
-                            tile.as_ptr().cast(),
-                            NR,
-                            dst.at(i * n + j0),
-                            n,
-                            (rows, cols),
-                            epilogue.bias.map(|b| &b[i..i + rows]),
-                            epilogue.relu,
-                        );
+                    if epilogue.transposed {
+                        let mut t = [0f32; MR * NR];
+                        for r in 0..rows {
+                            for l in 0..cols {
+                                t[l * MR + r] = tile[r * NR + l];
+                            }
+                        }
+                        // SAFETY: output rows `j0..j0 + cols`, columns
+                        // `i..i + rows`, are inside the `n x m` output and
+                        // this task's alone; `t` holds `cols` rows of `MR`.
+                        unsafe {
+                            finish_rows(
+                                t.as_ptr().cast(),
+                                MR,
+                                dst.at(j0 * m + i),
+                                m,
+                                (cols, rows),
+                                epilogue.bias.map(|b| &b[j0..j0 + cols]),
+                                epilogue.relu,
+                            );
+                        }
+                    } else {
+                        // SAFETY: rows `i..i + rows`, columns `j0..j0 +
+                        // cols`, are inside the `m x n` output and this
+                        // task's alone; the tile holds `rows` rows of `NR`.
+                        unsafe {
+                            finish_rows(
+                                tile.as_ptr().cast(),
+                                NR,
+                                dst.at(i * n + j0),
+                                n,
+                                (rows, cols),
+                                epilogue.bias.map(|b| &b[i..i + rows]),
+                                epilogue.relu,
+                            );
+                        }
                     }
                     i += rows;
                 }
@@ -585,7 +611,22 @@ mod tests {
             let mut out = vec![1u32; m * n];
             let packed = pack_panels(k, n, |kk, j| b[kk * n + j]);
             matmul_packed(&a, &packed, (m, n, k), Epilogue::default(), &mut out);
-            assert_eq!(out, reference(&a, &b, m, n, k), "{m}x{n}x{k}");
+            let want = reference(&a, &b, m, n, k);
+            assert_eq!(out, want, "{m}x{n}x{k}");
+            // Transposed, with a bias per output row (a column of the
+            // product) and the Relu.
+            let bias: Vec<u32> = values(7, n).iter().map(|v| v.to_bits()).collect();
+            let epilogue = Epilogue {
+                bias: Some(&bias),
+                relu: true,
+                transposed: true,
+            };
+            matmul_packed(&a, &packed, (m, n, k), epilogue, &mut out);
+            for (idx, &y) in out.iter().enumerate() {
+                let (j, i) = (idx / m.max(1), idx % m.max(1));
+                let v = semantics::f32_max(semantics::f32_add(want[i * n + j], bias[j]), 0);
+                assert_eq!(y, v, "{m}x{n}x{k} transposed, element ({i}, {j})");
+            }
         }
     }
 }

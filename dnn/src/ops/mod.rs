@@ -179,11 +179,7 @@ impl OpKind {
     pub fn prepare(&self, io: &Io, weights: &[Option<&[u32]>]) -> Option<Vec<f32>> {
         match self {
             OpKind::Gemm(op) => op.prepare(io, weights),
-            OpKind::Conv(_) => weights
-                .get(1)
-                .copied()
-                .flatten()
-                .map(|w| w.iter().map(|&b| f32::from_bits(b)).collect()),
+            OpKind::Conv(op) => op.prepare(io, weights),
             _ => None,
         }
     }
