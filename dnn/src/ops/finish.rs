@@ -157,7 +157,7 @@ mod tests {
     #[test]
     fn rows_land_in_place() {
         let src: Vec<u32> = (0..4 * 8).map(|i| (i as f32 - 9.5).to_bits()).collect();
-        let mut dst = vec![7u32; 3 * 10];
+        let mut dst = [7u32; 3 * 10];
         let bias = [1.0f32.to_bits(), (-2.0f32).to_bits(), 0x7FC0_0001];
         // SAFETY: 3 rows of 5 inside `src` (ld 8) and `dst` (ld 10, from 2).
         unsafe {
