@@ -371,42 +371,29 @@ pub fn matmul_packed(
                     let rows = MR.min(i_end - i);
                     let mut tile = [0f32; MR * NR];
                     kernel::tile(&a[i * k..(i + rows) * k], panel, k, &mut tile);
-                    if epilogue.transposed {
-                        let mut t = [0f32; MR * NR];
+                    // The tile as the output's rows: its own, or its
+                    // transpose (`cols` rows of `MR`).
+                    let mut t = [0f32; MR * NR];
+                    let (src, src_ld, at, ld, dims, bias) = if epilogue.transposed {
                         for r in 0..rows {
                             for l in 0..cols {
                                 t[l * MR + r] = tile[r * NR + l];
                             }
                         }
-                        // SAFETY: output rows `j0..j0 + cols`, columns
-                        // `i..i + rows`, are inside the `n x m` output and
-                        // this task's alone; `t` holds `cols` rows of `MR`.
-                        unsafe {
-                            finish_rows(
-                                t.as_ptr().cast(),
-                                MR,
-                                dst.at(j0 * m + i),
-                                m,
-                                (cols, rows),
-                                epilogue.bias.map(|b| &b[j0..j0 + cols]),
-                                epilogue.relu,
-                            );
-                        }
+                        let bias = epilogue.bias.map(|b| &b[j0..j0 + cols]);
+                        (&t, MR, j0 * m + i, m, (cols, rows), bias)
                     } else {
-                        // SAFETY: rows `i..i + rows`, columns `j0..j0 +
-                        // cols`, are inside the `m x n` output and this
-                        // task's alone; the tile holds `rows` rows of `NR`.
-                        unsafe {
-                            finish_rows(
-                                tile.as_ptr().cast(),
-                                NR,
-                                dst.at(i * n + j0),
-                                n,
-                                (rows, cols),
-                                epilogue.bias.map(|b| &b[i..i + rows]),
-                                epilogue.relu,
-                            );
-                        }
+                        let bias = epilogue.bias.map(|b| &b[i..i + rows]);
+                        (&tile, NR, i * n + j0, n, (rows, cols), bias)
+                    };
+                    // SAFETY: the output block at `at`, `dims` with rows
+                    // `ld` apart, is inside the output and this task's
+                    // alone (rows `i..i + rows` by panel `p`'s columns of
+                    // the product), and `src` holds it with rows `src_ld`
+                    // apart.
+                    unsafe {
+                        let src = src.as_ptr().cast();
+                        finish_rows(src, src_ld, dst.at(at), ld, dims, bias, epilogue.relu);
                     }
                     i += rows;
                 }
