@@ -125,6 +125,8 @@ pub struct NativeRun<'a> {
     input: Vec<u32>,
     /// Each computed tensor, by tensor id.
     buffers: Vec<Option<Vec<u32>>>,
+    /// The tensor whose words each tensor shares instead of a buffer.
+    same: Vec<Option<TensorId>>,
     /// Scratch buffers by node.
     scratch: Vec<Vec<Vec<u32>>>,
 }
@@ -279,10 +281,18 @@ impl Compiled {
         let input = self.check_input(input)?;
         let model = &self.model;
         let mut buffers: Vec<Option<Vec<u32>>> = vec![None; model.tensors.len()];
+        let mut same: Vec<Option<TensorId>> = vec![None; model.tensors.len()];
         let mut scratch = Vec::with_capacity(model.nodes.len());
         let mut run = || {
             for (n, node) in model.nodes.iter().enumerate() {
                 let start = Instant::now();
+                if node.op.shares_input() {
+                    let x = node.inputs[0];
+                    same[node.output] = Some(same[x].unwrap_or(x));
+                    scratch.push(Vec::new());
+                    timed(n, start.elapsed());
+                    continue;
+                }
                 let io = node_io(model, &self.program.layout, n);
                 let mut output = self
                     .recycled
@@ -295,17 +305,7 @@ impl Compiled {
                 let inputs: Vec<&[u32]> = node
                     .inputs
                     .iter()
-                    .map(|&t| {
-                        if t == model.input {
-                            input.as_slice()
-                        } else if let Some(w) = self.weights.get(&t) {
-                            w.as_slice()
-                        } else {
-                            buffers[t]
-                                .as_deref()
-                                .expect("inputs are computed before use")
-                        }
-                    })
+                    .map(|&t| self.words(&input, &buffers, &same, t))
                     .collect();
                 node.op.native(
                     &io,
@@ -333,8 +333,30 @@ impl Compiled {
             compiled: self,
             input,
             buffers,
+            same,
             scratch,
         })
+    }
+
+    /// Tensor `t`'s words in a native run: the input, a weight, a buffer,
+    /// or those of the tensor it shares them with.
+    fn words<'w>(
+        &'w self,
+        input: &'w [u32],
+        buffers: &'w [Option<Vec<u32>>],
+        same: &[Option<TensorId>],
+        t: TensorId,
+    ) -> &'w [u32] {
+        let t = same[t].unwrap_or(t);
+        if t == self.model.input {
+            input
+        } else if let Some(w) = self.weights.get(&t) {
+            w
+        } else {
+            buffers[t]
+                .as_deref()
+                .expect("tensors are computed before use")
+        }
     }
 }
 
@@ -349,12 +371,15 @@ impl Drop for NativeRun<'_> {
 impl NativeRun<'_> {
     /// The output tensor's values.
     pub fn output(&self) -> Vec<f32> {
-        let out = self.compiled.model.output;
-        let words = match self.buffers[out].as_deref() {
-            Some(w) => w,
-            None => &self.input,
-        };
-        words.iter().map(|&w| f32::from_bits(w)).collect()
+        self.words(self.compiled.model.output)
+            .iter()
+            .map(|&w| f32::from_bits(w))
+            .collect()
+    }
+
+    fn words(&self, t: TensorId) -> &[u32] {
+        self.compiled
+            .words(&self.input, &self.buffers, &self.same, t)
     }
 
     /// The VM machine at the start of op `op` (`op = nodes` is the final
@@ -372,8 +397,7 @@ impl NativeRun<'_> {
         }
         let mut writes: Vec<(u32, &[u32])> = vec![(p.layout.input.addr, &self.input)];
         for (n, node) in c.model.nodes.iter().enumerate().take(op) {
-            let words = self.buffers[node.output].as_deref().expect("computed");
-            writes.push((p.layout.tensors[node.output], words));
+            writes.push((p.layout.tensors[node.output], self.words(node.output)));
             for (&(addr, _), buf) in p.layout.scratch[n].iter().zip(&self.scratch[n]) {
                 writes.push((addr, buf));
             }

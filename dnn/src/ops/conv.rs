@@ -30,7 +30,9 @@ use verdict_vm::Op;
 use verdict_vm::builder::ZERO;
 
 use crate::emit::Emitter;
+use crate::ops::finish::finish;
 use crate::ops::gemm::{Epilogue, NR, PAR_WORDS, matmul_packed, pack_panels, packed_len};
+use crate::ops::slide::{self, Fold};
 use crate::ops::window::Window;
 use crate::ops::{Io, NativeIo};
 
@@ -206,15 +208,6 @@ impl Conv {
         if data.output.is_empty() {
             return;
         }
-        let layout = d.layout();
-        let prepared;
-        let weights: &[f32] = match data.prepared {
-            Some(w) => w,
-            None => {
-                prepared = prepare_weights(&d, layout, data.inputs[1]);
-                &prepared
-            }
-        };
         // im2col as offsets into one group's padded planes: tap `r` of the
         // window at output position `j` reads `taps[r] + starts[j]`.
         let plane = d.hp * d.wp;
@@ -232,8 +225,37 @@ impl Conv {
                 (0..d.ow).map(move |ow| oh * win.strides[0] * d.wp + ow * win.strides[1])
             })
             .collect();
-        let runs = (layout == Layout::Channels).then(|| Runs::of(&starts));
         let bias = data.inputs.get(2).copied();
+        let layout = d.layout();
+        if layout == Layout::Depthwise {
+            // Each output plane from one input plane: a row at a time, the
+            // taps in canonical order (`taps` is one plane's window).
+            let kernel = d.kh * d.kw;
+            data.output
+                .par_chunks_mut(p)
+                .with_min_len(PAR_WORDS.div_ceil(p * kernel))
+                .enumerate()
+                .for_each(|(no, out)| {
+                    let (n, oc) = (no / d.oc, no % d.oc);
+                    let xp = &x[(n * d.c + oc / ocg) * plane..][..plane];
+                    let weights = &data.inputs[1][oc * kernel..(oc + 1) * kernel];
+                    for (y, row) in out.chunks_exact_mut(d.ow).enumerate() {
+                        let src = &xp[y * win.strides[0] * d.wp..];
+                        slide::row(row, src, &taps, win.strides[1], Fold::Dot { weights });
+                        finish(row, bias.map(|b| b[oc]), self.relu);
+                    }
+                });
+            return;
+        }
+        let prepared;
+        let weights: &[f32] = match data.prepared {
+            Some(w) => w,
+            None => {
+                prepared = prepare_weights(&d, layout, data.inputs[1]);
+                &prepared
+            }
+        };
+        let runs = (layout == Layout::Channels).then(|| Runs::of(&starts));
         // Each (image, group) owns a contiguous run of output channels.
         data.output
             .par_chunks_mut(ocg * p)
@@ -264,19 +286,26 @@ impl Conv {
             });
     }
 
-    /// The weights as the native kernel reads them, made once per model.
+    /// The weights as the native kernel's GEMM reads them, made once per
+    /// model.
     pub(crate) fn prepare(&self, io: &Io, weights: &[Option<&[u32]>]) -> Option<Vec<f32>> {
         let d = self.geometry(&Self::shapes(io)).ok()?;
         let w = weights.get(1).copied().flatten()?;
-        Some(prepare_weights(&d, d.layout(), w))
+        let layout = d.layout();
+        (layout != Layout::Depthwise).then(|| prepare_weights(&d, layout, w))
     }
 }
 
-/// How the native engine lays one group's convolution out as a GEMM. Both
-/// give every output the canonical chain: `fma` is symmetric in its factors,
-/// and the GEMM keeps the taps' order.
+/// How the native engine computes a convolution: as a GEMM per group in
+/// one of two layouts, or directly when each output reads one input
+/// channel. All give every output the canonical chain: `fma` is symmetric
+/// in its factors, and each keeps the taps' order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Layout {
+    /// One input channel per group (depthwise): a sliding window over each
+    /// plane, sixteen outputs a vector, where a GEMM of one row and `KH *
+    /// KW` terms would spend its time packing.
+    Depthwise,
     /// `W (OC/G x K) · im2col (K x P)`: the GEMM's rows are channels, its
     /// 32-column panels output positions.
     Channels,
@@ -290,7 +319,9 @@ impl Geometry {
     fn layout(&self) -> Layout {
         let (p, ocg) = (self.oh * self.ow, self.oc / self.g);
         let idle = p.div_ceil(NR) * NR - p;
-        if ocg.is_multiple_of(NR) && idle * 16 > p {
+        if self.c == self.g {
+            Layout::Depthwise
+        } else if ocg.is_multiple_of(NR) && idle * 16 > p {
             Layout::Positions
         } else {
             Layout::Channels
@@ -298,12 +329,12 @@ impl Geometry {
     }
 }
 
-/// The weights `[OC, C/G, KH, KW]` as floats: as they are for
-/// [`Layout::Channels`], or each group's `W^T` packed into panels for
-/// [`Layout::Positions`].
+/// The weights `[OC, C/G, KH, KW]` as floats for a GEMM layout: as they
+/// are for [`Layout::Channels`], or each group's `W^T` packed into panels
+/// for [`Layout::Positions`].
 fn prepare_weights(d: &Geometry, layout: Layout, w: &[u32]) -> Vec<f32> {
     match layout {
-        Layout::Channels => w.iter().map(|&b| f32::from_bits(b)).collect(),
+        Layout::Channels | Layout::Depthwise => w.iter().map(|&b| f32::from_bits(b)).collect(),
         Layout::Positions => {
             let (ocg, k) = (d.oc / d.g, d.c / d.g * d.kh * d.kw);
             (0..d.g)
@@ -485,5 +516,21 @@ mod tests {
         .expect("fits");
         assert_eq!(geometry.layout(), Layout::Positions);
         check(window, shape);
+    }
+
+    /// One input channel per group, two outputs per channel, over rows wide
+    /// enough for whole vectors and a masked tail, at strides 1, 2 and 3
+    /// (the three ways the vector path reads a row): the depthwise layout.
+    #[test]
+    fn native_matches_the_vm_depthwise() {
+        for strides in [[1, 1], [2, 2], [1, 3]] {
+            let window = Window {
+                kernel: [3, 3],
+                strides,
+                pads: [1, 1, 1, 1],
+                dilations: [1, 2],
+            };
+            check(window, (2, 6, 5, 37, 12, 6));
+        }
     }
 }

@@ -21,6 +21,7 @@ pub mod pool;
 pub mod reduce;
 pub mod reshape;
 pub mod slice;
+mod slide;
 pub mod softmax;
 pub mod transpose;
 pub mod unary;
@@ -182,6 +183,12 @@ impl OpKind {
             OpKind::Conv(op) => op.prepare(io, weights),
             _ => None,
         }
+    }
+
+    /// The output is the first input's words unchanged (Reshape): the
+    /// native engine lets it share them instead of copying.
+    pub fn shares_input(&self) -> bool {
+        matches!(self, OpKind::Reshape(_))
     }
 
     /// Runs the op natively, writing what the VM code writes.

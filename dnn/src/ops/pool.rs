@@ -20,10 +20,11 @@ use verdict_vm::Op;
 
 use crate::emit::Emitter;
 use crate::ops::gemm::PAR_WORDS;
+use crate::ops::slide::{self, Fold};
 use crate::ops::window::Window;
 use crate::ops::{Io, NativeIo};
 
-const NEG_INF: u32 = 0xFF80_0000;
+pub(crate) const NEG_INF: u32 = 0xFF80_0000;
 
 /// Which pooling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -246,11 +247,7 @@ impl Pool {
                 (0..win.kernel[1]).map(move |kw| kh * win.dilations[0] * wp + kw * win.dilations[1])
             })
             .collect();
-        let kind = if is_max {
-            rows::Kind::Max
-        } else {
-            rows::Kind::Avg
-        };
+
         data.output
             .par_chunks_mut(oh * ow)
             .with_min_len(PAR_WORDS.div_ceil(oh * ow * taps.len()))
@@ -258,171 +255,22 @@ impl Pool {
             .for_each(|(p, out)| {
                 let plane = &x[p * hp * wp..(p + 1) * hp * wp];
                 for (y, row) in out.chunks_exact_mut(ow).enumerate() {
-                    let divisors = divisors.map(|t| &t[y * ow..(y + 1) * ow]);
-                    let src = &plane[y * win.strides[0] * wp..];
-                    rows::pool(row, src, &taps, win.strides[1], (kind, divisors, fixed));
-                }
-            });
-    }
-}
-
-/// Pooling one row of outputs. AVX-512 where the CPU has it, sixteen
-/// outputs a vector, each accumulator in a register over all its taps;
-/// else the semantics' own scalar functions, which define the results. The
-/// vector path gives the same bits: IEEE add and divide with NaN made
-/// canonical at the end (an add chain's NaN stays NaN), and `maximum`
-/// built from compares.
-mod rows {
-    use verdict_vm::semantics;
-
-    use super::NEG_INF;
-
-    /// Maximum or average.
-    #[derive(Clone, Copy, PartialEq, Eq)]
-    pub(super) enum Kind {
-        Max,
-        Avg,
-    }
-
-    /// `out[x] = fold of op over src[x * stride + taps[t]]` for `t` in
-    /// order, from `-inf` (max) or `+0` (average, then divided by the
-    /// table's `divisors[x]` or else `fixed`).
-    pub(super) fn pool(
-        out: &mut [u32],
-        src: &[u32],
-        taps: &[usize],
-        stride: usize,
-        (kind, divisors, fixed): (Kind, Option<&[u32]>, u32),
-    ) {
-        let last = taps
-            .iter()
-            .max()
-            .map_or(0, |&t| t + out.len().saturating_sub(1) * stride);
-        assert!(out.is_empty() || taps.is_empty() || last < src.len());
-        assert!(divisors.is_none_or(|d| d.len() == out.len()));
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") && stride <= 1 << 20 {
-            // SAFETY: the CPU has AVX-512F; every element read is inside
-            // `src` and the table (checked above), and the stride fits the
-            // gather's indices.
-            unsafe { x86::pool(out, src, taps, stride, (kind, divisors, fixed)) };
-            return;
-        }
-        for (x, y) in out.iter_mut().enumerate() {
-            let at = |t: usize| src[x * stride + t];
-            *y = match kind {
-                Kind::Max => taps
-                    .iter()
-                    .fold(NEG_INF, |acc, &t| semantics::f32_max(acc, at(t))),
-                Kind::Avg => {
-                    let sum = taps
-                        .iter()
-                        .fold(0, |acc, &t| semantics::f32_add(acc, at(t)));
-                    semantics::f32_div(sum, divisors.map_or(fixed, |d| d[x]))
-                }
-            };
-        }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    mod x86 {
-        use std::arch::x86_64::*;
-
-        use verdict_vm::semantics::CANONICAL_NAN;
-
-        use super::{Kind, NEG_INF};
-
-        /// IEEE 754-2019 `maximum` with canonical NaN: `b` where `b > a`,
-        /// `a & b` where they are equal (`-0` and `+0` give `+0`), else `a`.
-        #[target_feature(enable = "avx512f")]
-        fn maximum(a: __m512, b: __m512) -> __m512 {
-            let greater = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(b, a);
-            let equal = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(a, b);
-            let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(a, b);
-            let (ai, bi) = (_mm512_castps_si512(a), _mm512_castps_si512(b));
-            let mut r = _mm512_mask_mov_epi32(ai, equal, _mm512_and_si512(ai, bi));
-            r = _mm512_mask_mov_epi32(r, greater, bi);
-            r = _mm512_mask_mov_epi32(r, nan, _mm512_set1_epi32(CANONICAL_NAN as i32));
-            _mm512_castsi512_ps(r)
-        }
-
-        /// The lowest `min(16, len)` lanes.
-        fn mask(len: usize) -> __mmask16 {
-            if len >= 16 { 0xFFFF } else { (1 << len) - 1 }
-        }
-
-        /// [`super::pool`], sixteen outputs a vector, the last one masked.
-        ///
-        /// # Safety
-        ///
-        /// As [`super::pool`] checks: every `src[x * stride + tap]` and
-        /// `divisors[x]` exists, and `stride * 15` fits an `i32`.
-        #[target_feature(enable = "avx512f")]
-        pub(super) unsafe fn pool(
-            out: &mut [u32],
-            src: &[u32],
-            taps: &[usize],
-            stride: usize,
-            (kind, divisors, fixed): (Kind, Option<&[u32]>, u32),
-        ) {
-            let lanes = _mm512_mullo_epi32(
-                _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                _mm512_set1_epi32(stride as i32),
-            );
-            let evens =
-                _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-            let zero = _mm512_setzero_ps();
-            let canonical = _mm512_set1_epi32(CANONICAL_NAN as i32);
-            for x in (0..out.len()).step_by(16) {
-                let count = (out.len() - x).min(16);
-                let m = mask(count);
-                let mut acc = match kind {
-                    Kind::Max => _mm512_set1_ps(f32::from_bits(NEG_INF)),
-                    Kind::Avg => zero,
-                };
-                for &t in taps {
-                    // SAFETY: lanes under the masks read `src[(x + lane) *
-                    // stride + t]` for `lane < count`, inside `src` as the
-                    // caller promises; masked-off lanes read nothing.
-                    let v = unsafe {
-                        let base = src.as_ptr().add(x * stride + t).cast::<f32>();
-                        match stride {
-                            1 => _mm512_maskz_loadu_ps(m, base),
-                            2 => {
-                                // The even elements of two vectors, up to
-                                // the last one used.
-                                let used = 2 * count - 1;
-                                let lo = _mm512_maskz_loadu_ps(mask(used), base);
-                                let hi = match used.checked_sub(16) {
-                                    Some(rest) if rest > 0 => {
-                                        _mm512_maskz_loadu_ps(mask(rest), base.add(16))
-                                    }
-                                    _ => zero,
-                                };
-                                _mm512_permutex2var_ps(lo, evens, hi)
-                            }
-                            _ => _mm512_mask_i32gather_ps::<4>(zero, m, lanes, base),
+                    let fold = if is_max {
+                        Fold::Max
+                    } else {
+                        Fold::Mean {
+                            divisors: divisors.map(|t| &t[y * ow..(y + 1) * ow]),
+                            fixed,
                         }
                     };
-                    acc = match kind {
-                        Kind::Max => maximum(acc, v),
-                        Kind::Avg => _mm512_add_ps(acc, v),
-                    };
+                    slide::row(
+                        row,
+                        &plane[y * win.strides[0] * wp..],
+                        &taps,
+                        win.strides[1],
+                        fold,
+                    );
                 }
-                if kind == Kind::Avg {
-                    let d = match divisors {
-                        // SAFETY: `divisors[x..x + count]` exist (checked by
-                        // the caller); the other lanes are not read.
-                        Some(d) => unsafe { _mm512_maskz_loadu_ps(m, d[x..].as_ptr().cast()) },
-                        None => _mm512_set1_ps(f32::from_bits(fixed)),
-                    };
-                    acc = _mm512_div_ps(acc, d);
-                }
-                let is_nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(acc, acc);
-                let bits = _mm512_mask_mov_epi32(_mm512_castps_si512(acc), is_nan, canonical);
-                // SAFETY: lanes under `m` are `out[x..x + count]`.
-                unsafe { _mm512_mask_storeu_epi32(out[x..].as_mut_ptr().cast(), m, bits) };
-            }
-        }
+            });
     }
 }
