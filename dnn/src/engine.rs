@@ -51,9 +51,9 @@ impl Clone for Recycled {
 
 impl Recycled {
     /// `len` words, the smallest recycled buffer that holds them or a new
-    /// one: zero if `zero`, else whatever they held (for an op's output,
-    /// which the op writes in full).
-    fn take(&self, len: usize, zero: bool) -> Vec<u32> {
+    /// one, holding whatever they held: ops write their outputs and
+    /// scratch in full.
+    fn take(&self, len: usize) -> Vec<u32> {
         let found = {
             let mut pool = self.0.lock().unwrap_or_else(PoisonError::into_inner);
             let best = (0..pool.len())
@@ -63,11 +63,7 @@ impl Recycled {
         };
         match found {
             Some(mut buf) => {
-                if zero {
-                    buf.clear();
-                } else {
-                    buf.truncate(len);
-                }
+                buf.truncate(len);
                 buf.resize(len, 0);
                 buf
             }
@@ -294,13 +290,11 @@ impl Compiled {
                     continue;
                 }
                 let io = node_io(model, &self.program.layout, n);
-                let mut output = self
-                    .recycled
-                    .take(numel(&model.tensors[node.output].shape), false);
+                let mut output = self.recycled.take(numel(&model.tensors[node.output].shape));
                 let mut bufs: Vec<Vec<u32>> = io
                     .scratch
                     .iter()
-                    .map(|s| self.recycled.take(s.shape[0], true))
+                    .map(|s| self.recycled.take(s.shape[0]))
                     .collect();
                 let inputs: Vec<&[u32]> = node
                     .inputs

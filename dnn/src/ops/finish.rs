@@ -17,6 +17,24 @@ pub(crate) fn finish(ys: &mut [u32], bias: Option<u32>, relu: bool) {
     unsafe { finish_rows(p, 0, p, 0, (1, ys.len()), bias, relu) };
 }
 
+/// `ys[i] = canonical(relu?(xs[i] + bias?))`.
+pub(crate) fn finish_into(ys: &mut [u32], xs: &[u32], bias: Option<u32>, relu: bool) {
+    assert_eq!(ys.len(), xs.len());
+    let bias = bias.as_ref().map(std::slice::from_ref);
+    // SAFETY: one row of `ys.len()` words in each, distinct slices.
+    unsafe {
+        finish_rows(
+            xs.as_ptr(),
+            0,
+            ys.as_mut_ptr(),
+            0,
+            (1, ys.len()),
+            bias,
+            relu,
+        )
+    };
+}
+
 /// `dst[r * dst_ld + l] = canonical(relu?(src[r * src_ld + l] + bias[r]?))`
 /// for `r < rows`, `l < cols`: a GEMM tile into the output, in one pass.
 ///

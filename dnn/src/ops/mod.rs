@@ -54,7 +54,8 @@ pub struct NativeIo<'a> {
     pub inputs: Vec<&'a [u32]>,
     /// The output, written in full.
     pub output: &'a mut [u32],
-    /// Scratch buffers, zero on entry, left as the VM code leaves them.
+    /// Scratch buffers, holding anything on entry: the op writes them in
+    /// full, as the VM code leaves them (from zero).
     pub scratch: Vec<&'a mut [u32]>,
     /// What [`OpKind::prepare`] made of the op's weights, if anything.
     pub prepared: Option<&'a [f32]>,

@@ -7,7 +7,7 @@ use verdict_vm::Op;
 
 use crate::emit::{Emitter, Trace};
 use crate::math;
-use crate::ops::finish::finish;
+use crate::ops::finish::finish_into;
 use crate::ops::gemm::PAR_WORDS;
 use crate::ops::{Io, NativeIo};
 use crate::scalar::{Eval, Scalar};
@@ -166,8 +166,7 @@ impl Unary {
             .for_each(|(ys, xs)| {
                 if self.op == UnaryOp::Relu {
                     // The same `maximum(x, +0)`, a vector at a time.
-                    ys.copy_from_slice(xs);
-                    finish(ys, None, true);
+                    finish_into(ys, xs, None, true);
                     return;
                 }
                 for (y, &x) in ys.iter_mut().zip(xs) {

@@ -100,7 +100,9 @@ impl Window {
         });
     }
 
-    /// What [`Window::emit_pad`]'s code writes into `dst`.
+    /// What [`Window::emit_pad`]'s code leaves in `dst`, which starts
+    /// zero in the VM: the pads hold `fill` (else `+0`), the interior
+    /// `src`. Every element is written, so `dst` may hold anything before.
     pub fn native_pad(
         &self,
         src: &[u32],
@@ -109,13 +111,53 @@ impl Window {
         fill: Option<u32>,
     ) {
         let (hp, wp) = self.padded(h, w);
-        if let Some(fill) = fill {
-            dst.fill(fill);
+        let fill = fill.unwrap_or(0);
+        let (top, left) = (self.pads[0], self.pads[1]);
+        for (plane, xs) in dst.chunks_exact_mut(hp * wp).zip(src.chunks_exact(h * w)) {
+            let (above, rest) = plane.split_at_mut(top * wp);
+            above.fill(fill);
+            let (body, below) = rest.split_at_mut(h * wp);
+            below.fill(fill);
+            for (row, x) in body.chunks_exact_mut(wp).zip(xs.chunks_exact(w)) {
+                row[..left].fill(fill);
+                row[left..left + w].copy_from_slice(x);
+                row[left + w..].fill(fill);
+            }
         }
-        for p in 0..planes {
-            for y in 0..h {
-                let d = p * hp * wp + (y + self.pads[0]) * wp + self.pads[1];
-                dst[d..d + w].copy_from_slice(&src[(p * h + y) * w..(p * h + y + 1) * w]);
+        debug_assert_eq!(dst.len(), planes * hp * wp);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every element of the padded planes is written, whatever the buffer
+    /// held: pads with the fill (`+0` without one), the interior with the
+    /// input.
+    #[test]
+    fn native_pad_writes_every_element() {
+        let win = Window {
+            kernel: [3, 3],
+            strides: [1, 1],
+            pads: [1, 2, 0, 1],
+            dilations: [1, 1],
+        };
+        let (planes, h, w) = (2, 3, 4);
+        let (hp, wp) = win.padded(h, w);
+        let src: Vec<u32> = (100..100 + (planes * h * w) as u32).collect();
+        for fill in [None, Some(0xFF80_0000)] {
+            let mut dst = vec![7u32; planes * hp * wp];
+            win.native_pad(&src, &mut dst, [planes, h, w], fill);
+            for (i, &v) in dst.iter().enumerate() {
+                let (p, y, x) = (i / (hp * wp), i / wp % hp, i % wp);
+                let inside = (1..1 + h).contains(&y) && (2..2 + w).contains(&x);
+                let want = if inside {
+                    src[(p * h + y - 1) * w + x - 2]
+                } else {
+                    fill.unwrap_or(0)
+                };
+                assert_eq!(v, want, "plane {p}, row {y}, column {x}");
             }
         }
     }
