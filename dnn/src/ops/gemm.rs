@@ -359,6 +359,9 @@ pub fn matmul_packed(
     tasks
         .with_min_len(PAR_FMAS.div_ceil(task_fmas))
         .for_each(|t| {
+            // The tile, and its transpose; each tile overwrites what it
+            // reads back, so they are zeroed once a task, not once a tile.
+            let (mut tile, mut transposed) = ([0f32; MR * NR], [0f32; MR * NR]);
             let (i_end, p_end) = (
                 m.min((t / col_tasks + 1) * TASK_ROWS),
                 panels.min((t % col_tasks + 1) * TASK_PANELS),
@@ -369,19 +372,17 @@ pub fn matmul_packed(
                 let mut i = (t / col_tasks) * TASK_ROWS;
                 while i < i_end {
                     let rows = MR.min(i_end - i);
-                    let mut tile = [0f32; MR * NR];
                     kernel::tile(&a[i * k..(i + rows) * k], panel, k, &mut tile);
                     // The tile as the output's rows: its own, or its
                     // transpose (`cols` rows of `MR`).
-                    let mut t = [0f32; MR * NR];
                     let (src, src_ld, at, ld, dims, bias) = if epilogue.transposed {
                         for r in 0..rows {
                             for l in 0..cols {
-                                t[l * MR + r] = tile[r * NR + l];
+                                transposed[l * MR + r] = tile[r * NR + l];
                             }
                         }
                         let bias = epilogue.bias.map(|b| &b[j0..j0 + cols]);
-                        (&t, MR, j0 * m + i, m, (cols, rows), bias)
+                        (&transposed, MR, j0 * m + i, m, (cols, rows), bias)
                     } else {
                         let bias = epilogue.bias.map(|b| &b[i..i + rows]);
                         (&tile, NR, i * n + j0, n, (rows, cols), bias)
