@@ -26,6 +26,17 @@ pub struct InputShape {
     pub dims: Vec<usize>,
 }
 
+impl std::fmt::Display for InputShape {
+    /// As written on the command line: `NAME=1x3x224x224`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(name) = &self.name {
+            write!(f, "{name}=")?;
+        }
+        let dims: Vec<String> = self.dims.iter().map(usize::to_string).collect();
+        f.write_str(&dims.join("x"))
+    }
+}
+
 impl std::str::FromStr for InputShape {
     type Err = ConvertError;
 
@@ -303,8 +314,18 @@ pub fn typed_model(
             None => None,
         }
         .ok_or_else(|| ConvertError::InputShape {
-            spec: format!("{spec:?}"),
-            message: format!("the model's inputs are: {}", names.join(", ")),
+            spec: spec.to_string(),
+            message: match &spec.name {
+                Some(_) => format!(
+                    "no such input; the model's inputs are: {}",
+                    names.join(", ")
+                ),
+                None => format!(
+                    "the model has {} inputs: name one (NAME=DIMS): {}",
+                    names.len(),
+                    names.join(", ")
+                ),
+            },
         })?;
         let old = model
             .input_fact(ix)

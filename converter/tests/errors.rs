@@ -55,6 +55,7 @@ fn bad_input_shapes_are_rejected() {
     let wrong: InputShape = "y=1x64".parse().expect("parses");
     let e = convert(&digits_mlp(), &[wrong]).expect_err("no input y");
     assert!(e.to_string().contains("inputs are: x"), "{e}");
+    assert!(e.to_string().contains("`y=1x64`"), "{e}");
 }
 
 #[test]
