@@ -6,7 +6,7 @@ use std::time::Instant;
 use verdict_dnn::engine::Compiled;
 use verdict_dnn::ir::{Model, ModelBuilder};
 use verdict_dnn::ops::OpKind;
-use verdict_dnn::ops::gemm::{Epilogue, Gemm, matmul_packed, pack_panels};
+use verdict_dnn::ops::gemm::{Epilogue, Gemm, Rhs, matmul_packed, pack_panels};
 use verdict_dnn::ops::unary::{Unary, UnaryOp};
 
 use crate::{Figure, Options, median_time};
@@ -43,7 +43,13 @@ fn gflops(m: usize, n: usize, k: usize, runs: usize) -> f64 {
         runs,
         || (),
         |()| {
-            matmul_packed(&a, &b, (m, n, k), Epilogue::default(), &mut out);
+            matmul_packed(
+                &a,
+                Rhs::Packed(&b),
+                (m, n, k),
+                Epilogue::default(),
+                &mut out,
+            );
         },
     );
     2.0 * (m * n * k) as f64 / t.as_secs_f64() / 1e9

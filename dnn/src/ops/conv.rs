@@ -31,7 +31,9 @@ use verdict_vm::builder::ZERO;
 
 use crate::emit::Emitter;
 use crate::ops::finish::finish;
-use crate::ops::gemm::{Epilogue, NR, PAR_WORDS, matmul_packed, pack_panels, packed_len};
+use crate::ops::gemm::{
+    Epilogue, NR, PAR_WORDS, Rhs, as_floats, matmul_packed, pack_panels, packed_len,
+};
 use crate::ops::slide::{self, Fold};
 use crate::ops::window::Window;
 use crate::ops::{Io, NativeIo};
@@ -256,6 +258,8 @@ impl Conv {
             }
         };
         let runs = (layout == Layout::Channels).then(|| Runs::of(&starts));
+        // A 1x1 window at stride 1 without pads: im2col would copy the input.
+        let pointwise = d.kh == 1 && d.kw == 1 && win.strides == [1, 1] && !win.is_padded();
         // Each (image, group) owns a contiguous run of output channels.
         data.output
             .par_chunks_mut(ocg * p)
@@ -270,16 +274,32 @@ impl Conv {
                 };
                 let mut col = COLUMNS.take();
                 match &runs {
+                    Some(_) if pointwise => {
+                        // The group's input is the GEMM's right-hand matrix
+                        // as it lies; only its last, narrower panel is
+                        // packed.
+                        let (full, xs) = (p / NR * NR, as_floats(xg));
+                        col.clear();
+                        if full < p {
+                            col.extend(pack_panels(k, p - full, |r, j| xs[r * p + full + j]));
+                        }
+                        let rhs = Rhs::Rows {
+                            data: xs,
+                            tail: &col,
+                        };
+                        let w = &weights[g * ocg * k..(g + 1) * ocg * k];
+                        matmul_packed(w, rhs, (ocg, p, k), epilogue, out);
+                    }
                     Some(runs) => {
                         pack_im2col(&mut col, xg, &taps, runs, p);
                         let w = &weights[g * ocg * k..(g + 1) * ocg * k];
-                        matmul_packed(w, &col, (ocg, p, k), epilogue, out);
+                        matmul_packed(w, Rhs::Packed(&col), (ocg, p, k), epilogue, out);
                     }
                     None => {
                         im2col_rows(&mut col, xg, &taps, &starts);
                         let len = packed_len(k, ocg);
                         let w = &weights[g * len..(g + 1) * len];
-                        matmul_packed(&col, w, (p, ocg, k), epilogue, out);
+                        matmul_packed(&col, Rhs::Packed(w), (p, ocg, k), epilogue, out);
                     }
                 }
                 COLUMNS.set(col);
@@ -531,6 +551,22 @@ mod tests {
                 dilations: [1, 2],
             };
             check(window, (2, 6, 5, 37, 12, 6));
+        }
+    }
+
+    /// 1x1 windows at stride 1 without pads, whose input the GEMM reads as
+    /// it lies: maps of whole panels (64 positions) and with a packed last
+    /// panel (45), grouped.
+    #[test]
+    fn native_matches_the_vm_pointwise() {
+        let window = Window {
+            kernel: [1, 1],
+            strides: [1, 1],
+            pads: [0; 4],
+            dilations: [1, 1],
+        };
+        for (h, w) in [(8, 8), (5, 9)] {
+            check(window.clone(), (2, 6, h, w, 20, 2));
         }
     }
 }

@@ -220,7 +220,13 @@ impl Gemm {
             }
         };
         let c = data.inputs.get(2).copied();
-        matmul_packed(&a, b, (d.m, d.n, d.k), Epilogue::default(), data.output);
+        matmul_packed(
+            &a,
+            Rhs::Packed(b),
+            (d.m, d.n, d.k),
+            Epilogue::default(),
+            data.output,
+        );
         let (alpha, beta) = (self.alpha.to_bits(), self.beta.to_bits());
         for (idx, y) in data.output.iter_mut().enumerate() {
             let (i, j) = (idx / d.n, idx % d.n);
@@ -304,6 +310,14 @@ fn pack_b(src: &[u32], k: usize, n: usize, (rs, cs): (usize, usize)) -> Vec<f32>
     pack_panels(k, n, |kk, j| f32::from_bits(src[kk * rs + j * cs]))
 }
 
+/// Bit patterns as the floats they encode, without a copy (NaN payloads
+/// kept: the kernels only load them into registers).
+pub(crate) fn as_floats(words: &[u32]) -> &[f32] {
+    // SAFETY: `u32` and `f32` have the same size and alignment, and every
+    // bit pattern is a valid `f32`.
+    unsafe { std::slice::from_raw_parts(words.as_ptr().cast(), words.len()) }
+}
+
 /// The output pointer shared by tasks that write disjoint elements.
 struct Out(*mut u32);
 
@@ -329,19 +343,53 @@ pub struct Epilogue<'a> {
     pub transposed: bool,
 }
 
+/// The right-hand `k x n` matrix as the kernel reads it: panels of [`NR`]
+/// columns whose rows are [`NR`] consecutive floats, a stride apart.
+#[derive(Clone, Copy, Debug)]
+pub enum Rhs<'a> {
+    /// Packed by [`pack_panels`] (rows `NR` apart).
+    Packed(&'a [f32]),
+    /// Row-major as it lies (rows `n` apart), for the whole panels: a 1x1
+    /// convolution's input needs no copy. The last panel, if narrower than
+    /// `NR`, is packed by [`pack_panels`] in `tail`.
+    Rows {
+        /// The `k x n` matrix.
+        data: &'a [f32],
+        /// Its last `n % NR` columns, packed (empty if none).
+        tail: &'a [f32],
+    },
+}
+
+impl<'a> Rhs<'a> {
+    /// Panel `p` and the distance between its rows.
+    fn panel(self, p: usize, k: usize, n: usize) -> (&'a [f32], usize) {
+        match self {
+            Rhs::Packed(b) => (&b[p * k * NR..(p + 1) * k * NR], NR),
+            Rhs::Rows { data, .. } if (p + 1) * NR <= n => (&data[p * NR..k * n], n),
+            Rhs::Rows { tail, .. } => (&tail[..k * NR], NR),
+        }
+    }
+}
+
 /// `out[i*n + j] = fma-chain over k of a[i*k..] and b[.., j]`, from `+0`,
-/// in increasing `k`, then the [`Epilogue`]; `a` is row-major, `b` packed
-/// by [`pack_panels`]. Tasks of [`TASK_ROWS`]
+/// in increasing `k`, then the [`Epilogue`]; `a` is row-major, `b` as
+/// [`Rhs`] says. Tasks of [`TASK_ROWS`]
 /// rows by [`TASK_PANELS`] panels run in parallel; each tile of [`MR`] rows
 /// by [`NR`] columns keeps its accumulators in registers over all of `k`.
 pub fn matmul_packed(
     a: &[f32],
-    b: &[f32],
+    b: Rhs<'_>,
     (m, n, k): (usize, usize, usize),
     epilogue: Epilogue<'_>,
     out: &mut [u32],
 ) {
-    assert!(out.len() == m * n && a.len() >= m * k && b.len() >= packed_len(k, n));
+    assert!(out.len() == m * n && a.len() >= m * k);
+    match b {
+        Rhs::Packed(b) => assert!(b.len() >= packed_len(k, n)),
+        Rhs::Rows { data, tail } => {
+            assert!(data.len() >= k * n && (n.is_multiple_of(NR) || tail.len() >= k * NR));
+        }
+    }
     let (out_rows, out_cols) = if epilogue.transposed { (n, m) } else { (m, n) };
     assert!(epilogue.bias.is_none_or(|b| b.len() >= out_rows));
     if k == 0 {
@@ -367,12 +415,12 @@ pub fn matmul_packed(
                 panels.min((t % col_tasks + 1) * TASK_PANELS),
             );
             for p in (t % col_tasks) * TASK_PANELS..p_end {
-                let panel = &b[p * k * NR..(p + 1) * k * NR];
+                let (panel, ldb) = b.panel(p, k, n);
                 let (j0, cols) = (p * NR, NR.min(n - p * NR));
                 let mut i = (t / col_tasks) * TASK_ROWS;
                 while i < i_end {
                     let rows = MR.min(i_end - i);
-                    kernel::tile(&a[i * k..(i + rows) * k], panel, k, &mut tile);
+                    kernel::tile(&a[i * k..(i + rows) * k], (panel, ldb), k, &mut tile);
                     // The tile as the output's rows: its own, or its
                     // transpose (`cols` rows of `MR`).
                     let (src, src_ld, at, ld, dims, bias) = if epilogue.transposed {
@@ -407,21 +455,27 @@ pub fn matmul_packed(
 mod kernel {
     use super::*;
 
-    /// `a` (up to [`MR`] rows of `k`) times one panel, into `tile` (row `r`
-    /// at `r * NR`).
-    pub(super) fn tile(a: &[f32], panel: &[f32], k: usize, tile: &mut [f32; MR * NR]) {
+    /// `a` (up to [`MR`] rows of `k`) times one panel (rows `ldb` apart),
+    /// into `tile` (row `r` at `r * NR`).
+    pub(super) fn tile(
+        a: &[f32],
+        (panel, ldb): (&[f32], usize),
+        k: usize,
+        tile: &mut [f32; MR * NR],
+    ) {
         let rows = a.len() / k;
+        assert!(ldb >= NR && panel.len() >= (k - 1) * ldb + NR);
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx512f") {
                 if rows == MR {
                     // SAFETY: the CPU has AVX-512F, checked just above.
-                    unsafe { x86::tile_avx512::<MR>(a, panel, k, 0, tile) };
+                    unsafe { x86::tile_avx512::<MR>(a, (panel, ldb), k, 0, tile) };
                 } else {
                     for r in 0..rows {
                         let (a, tile) = (&a[r * k..], &mut tile[r * NR..]);
                         // SAFETY: the CPU has AVX-512F, checked just above.
-                        unsafe { x86::tile_avx512::<1>(a, panel, k, 0, tile) };
+                        unsafe { x86::tile_avx512::<1>(a, (panel, ldb), k, 0, tile) };
                     }
                 }
                 return;
@@ -439,9 +493,9 @@ mod kernel {
                         // SAFETY: the CPU has AVX2 and FMA, checked just above.
                         unsafe {
                             if step == R {
-                                x86::tile_avx2::<R>(a, panel, k, c0, tile);
+                                x86::tile_avx2::<R>(a, (panel, ldb), k, c0, tile);
                             } else {
-                                x86::tile_avx2::<1>(a, panel, k, c0, tile);
+                                x86::tile_avx2::<1>(a, (panel, ldb), k, c0, tile);
                             }
                         }
                     }
@@ -456,7 +510,7 @@ mod kernel {
                 for kk in 0..k {
                     acc = semantics::f32_fma(
                         a[r * k + kk].to_bits(),
-                        panel[kk * NR + l].to_bits(),
+                        panel[kk * ldb + l].to_bits(),
                         acc,
                     );
                 }
@@ -474,27 +528,30 @@ mod kernel {
         macro_rules! tile_kernel {
             ($name:ident, $feature:literal, $lanes:literal, $vec:ty, $zero:ident, $set1:ident, $load:ident, $fma:ident, $store:ident) => {
                 /// `R` rows of `a` (`k` each) times columns `c0..c0 + 2 *
-                /// lanes` of the panel, into `tile` (row `r` at `r * NR`).
+                /// lanes` of the panel (rows `ldb` apart), into `tile` (row
+                /// `r` at `r * NR`).
                 #[target_feature(enable = $feature)]
                 pub(super) fn $name<const R: usize>(
                     a: &[f32],
-                    panel: &[f32],
+                    (panel, ldb): (&[f32], usize),
                     k: usize,
                     c0: usize,
                     tile: &mut [f32],
                 ) {
                     assert!(
-                        a.len() >= (R - 1) * k + k
-                            && panel.len() >= k * NR
+                        k > 0
+                            && a.len() >= (R - 1) * k + k
+                            && panel.len() >= (k - 1) * ldb + NR
                             && c0 + 2 * $lanes <= NR
                             && tile.len() >= (R - 1) * NR + c0 + 2 * $lanes
                     );
                     let (ap, bp) = (a.as_ptr(), panel.as_ptr());
                     let mut acc: [[$vec; 2]; R] = [[$zero(); 2]; R];
                     for kk in 0..k {
-                        // SAFETY: `kk * NR + c0 + 2 * lanes <= k * NR`, checked above.
+                        // SAFETY: `kk * ldb + c0 + 2 * lanes <= (k - 1) *
+                        // ldb + NR`, checked above.
                         let (b0, b1) = unsafe {
-                            let p = bp.add(kk * NR + c0);
+                            let p = bp.add(kk * ldb + c0);
                             ($load(p), $load(p.add($lanes)))
                         };
                         for (r, acc) in acc.iter_mut().enumerate() {
@@ -598,9 +655,25 @@ mod tests {
             let (a, b) = (values(m, m * k), values(n, k * n));
             let mut out = vec![1u32; m * n];
             let packed = pack_panels(k, n, |kk, j| b[kk * n + j]);
-            matmul_packed(&a, &packed, (m, n, k), Epilogue::default(), &mut out);
+            matmul_packed(
+                &a,
+                Rhs::Packed(&packed),
+                (m, n, k),
+                Epilogue::default(),
+                &mut out,
+            );
             let want = reference(&a, &b, m, n, k);
             assert_eq!(out, want, "{m}x{n}x{k}");
+            // B read as it lies, its last partial panel packed.
+            let full = n / NR * NR;
+            let tail = pack_panels(k, n - full, |kk, j| b[kk * n + full + j]);
+            out.fill(1);
+            let rhs = Rhs::Rows {
+                data: &b,
+                tail: &tail,
+            };
+            matmul_packed(&a, rhs, (m, n, k), Epilogue::default(), &mut out);
+            assert_eq!(out, want, "{m}x{n}x{k}, B as rows");
             // Transposed, with a bias per output row (a column of the
             // product) and the Relu.
             let bias: Vec<u32> = values(7, n).iter().map(|v| v.to_bits()).collect();
@@ -609,7 +682,7 @@ mod tests {
                 relu: true,
                 transposed: true,
             };
-            matmul_packed(&a, &packed, (m, n, k), epilogue, &mut out);
+            matmul_packed(&a, Rhs::Packed(&packed), (m, n, k), epilogue, &mut out);
             for (idx, &y) in out.iter().enumerate() {
                 let (j, i) = (idx / m.max(1), idx % m.max(1));
                 let v = semantics::f32_max(semantics::f32_add(want[i * n + j], bias[j]), 0);
