@@ -1,6 +1,8 @@
-//! Whole ONNX models: conversion time, then the native engine against
-//! tract's optimized plan on the same input in the same process, with one
-//! rayon thread and with all of them; the VM too where it is quick.
+//! Whole ONNX models: conversion time, then the native engine's inference
+//! (`Compiled::infer`) against tract's optimized plan on the same input in
+//! the same process, with one rayon thread and with all of them; the
+//! native run that keeps every tensor (a challenger's) on one thread; the
+//! VM too where it is quick.
 //!
 //! The digits models are bundled; the onnx wheel's light models are read
 //! from `$VERDICT_ONNX_NODE_DATA/../light` (as the converter's tests do) and
@@ -136,13 +138,15 @@ fn measure(case: &Case, runs: usize, one: &rayon::ThreadPool) -> Result<Vec<Figu
     let want = run_plan(&plan, &case.shape, &x)?;
     let diff = Diff::of(&native, &want);
 
+    let inferred = compiled
+        .infer(&x)
+        .context("running natively, output only")?;
     let t_tract = median_time(runs, || (), |()| run_plan(&plan, &case.shape, &x));
-    let t_native = median_time(
-        runs,
-        || (),
-        |()| compiled.run_native(&x).map(|r| r.output()),
-    );
-    let t_native_1 = one.install(|| {
+    let t_native = median_time(runs, || (), |()| compiled.infer(&x));
+    let t_native_1 = one.install(|| median_time(runs, || (), |()| compiled.infer(&x)));
+    // Keeping every tensor, as a challenger does to rebuild any op
+    // boundary's state.
+    let t_states_1 = one.install(|| {
         median_time(
             runs,
             || (),
@@ -151,6 +155,7 @@ fn measure(case: &Case, runs: usize, one: &rayon::ThreadPool) -> Result<Vec<Figu
     });
 
     let ms = |t: std::time::Duration| t.as_secs_f64() * 1e3;
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
     let name = case.name;
     let mut figures = vec![
         Figure {
@@ -179,6 +184,11 @@ fn measure(case: &Case, runs: usize, one: &rayon::ThreadPool) -> Result<Vec<Figu
             unit: "ms (all threads)",
         },
         Figure {
+            name: format!("{name}_native_with_states_ms_1thread"),
+            value: ms(t_states_1),
+            unit: "ms (every tensor kept)",
+        },
+        Figure {
             name: format!("{name}_native_1thread_over_tract"),
             value: t_native_1.as_secs_f64() / t_tract.as_secs_f64(),
             unit: "x (target <= 1)",
@@ -192,6 +202,11 @@ fn measure(case: &Case, runs: usize, one: &rayon::ThreadPool) -> Result<Vec<Figu
             name: format!("{name}_max_abs_diff_vs_tract"),
             value: f64::from(diff.max_abs),
             unit: "",
+        },
+        Figure {
+            name: format!("{name}_output_only_equals_native"),
+            value: f64::from(u8::from(bits(&inferred) == bits(&native))),
+            unit: "(1 = same bits)",
         },
     ];
     if case.vm {

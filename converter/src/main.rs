@@ -410,11 +410,11 @@ fn run_package(
         let start = Instant::now();
         y = match engine {
             Engine::Native if profile => {
-                let (run, ops) = compiled.run_native_profiled(&x)?;
+                let (y, ops) = compiled.infer_profiled(&x)?;
                 op_times.push(ops);
-                run.output()
+                y
             }
-            Engine::Native => compiled.run_native(&x)?.output(),
+            Engine::Native => compiled.infer(&x)?,
             Engine::Vm => compiled.run_vm(&x)?.output,
             Engine::Gpu => run_gpu(&compiled, &x, device)?,
         };

@@ -34,6 +34,22 @@ pub struct Compiled {
     prepared: Vec<Option<Vec<f32>>>,
     /// Buffers of finished native runs, for the next one.
     recycled: Recycled,
+    /// Per tensor, the tensor whose words it is (itself, or the input of
+    /// the op that shares them: [`crate::ops::OpKind::shares_input`]).
+    roots: Vec<TensorId>,
+    /// Per tensor, the last node that reads its words (through the tensors
+    /// that share them): where an output-only run gives its buffer back.
+    last_reader: Vec<Option<usize>>,
+}
+
+/// What a native run keeps of the tensors it computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Keep {
+    /// Every tensor: the run can rebuild the VM state at any op boundary.
+    Everything,
+    /// The output: a buffer goes back to the pool after its last reader,
+    /// so the next op writes into memory still warm in cache.
+    Output,
 }
 
 /// Buffers a finished native run gives back, so that the next run neither
@@ -50,16 +66,16 @@ impl Clone for Recycled {
 }
 
 impl Recycled {
-    /// `len` words, the smallest recycled buffer that holds them or a new
-    /// one, holding whatever they held: ops write their outputs and
-    /// scratch in full.
+    /// `len` words, the smallest recycled buffer that holds them (the one
+    /// given back last among equals: the warmest) or a new one, holding
+    /// whatever they held: ops write their outputs and scratch in full.
     fn take(&self, len: usize) -> Vec<u32> {
         let found = {
             let mut pool = self.0.lock().unwrap_or_else(PoisonError::into_inner);
             let best = (0..pool.len())
                 .filter(|&i| pool[i].capacity() >= len)
-                .min_by_key(|&i| pool[i].capacity());
-            best.map(|i| pool.swap_remove(i))
+                .min_by_key(|&i| (pool[i].capacity(), std::cmp::Reverse(i)));
+            best.map(|i| pool.remove(i))
         };
         match found {
             Some(mut buf) => {
@@ -119,10 +135,9 @@ pub struct VmRun {
 pub struct NativeRun<'a> {
     compiled: &'a Compiled,
     input: Vec<u32>,
-    /// Each computed tensor, by tensor id.
+    /// Each computed tensor, by tensor id (none for one sharing another's
+    /// words).
     buffers: Vec<Option<Vec<u32>>>,
-    /// The tensor whose words each tensor shares instead of a buffer.
-    same: Vec<Option<TensorId>>,
     /// Scratch buffers by node.
     scratch: Vec<Vec<Vec<u32>>>,
 }
@@ -166,6 +181,8 @@ impl Compiled {
                     .prepare(&node_io(&model, &program.layout, n), &consts)
             })
             .collect();
+        let roots = shared_roots(&model);
+        let last_reader = last_readers(&model, &roots);
         Compiled {
             model,
             program,
@@ -173,6 +190,8 @@ impl Compiled {
             weights,
             prepared,
             recycled: Recycled::default(),
+            roots,
+            last_reader,
         }
     }
 
@@ -250,41 +269,50 @@ impl Compiled {
     ///
     /// [`RunError::InputSize`].
     pub fn run_native(&self, input: &[f32]) -> Result<NativeRun<'_>, RunError> {
-        self.run_native_with(input, |_, _| ())
+        self.run_native_with(input, Keep::Everything, |_, _| ())
     }
 
-    /// Runs the native engine and times each op (wall clock, node order):
-    /// where a model's time goes.
+    /// Runs the native engine for the output alone (inference): each
+    /// tensor's buffer is reused once no later op reads it. The same bits
+    /// as [`Compiled::run_native`], without its op boundary states.
     ///
     /// # Errors
     ///
     /// [`RunError::InputSize`].
-    pub fn run_native_profiled(
-        &self,
-        input: &[f32],
-    ) -> Result<(NativeRun<'_>, Vec<Duration>), RunError> {
-        let mut times = vec![Duration::ZERO; self.model.nodes.len()];
-        let run = self.run_native_with(input, |n, t| times[n] = t)?;
-        Ok((run, times))
+    pub fn infer(&self, input: &[f32]) -> Result<Vec<f32>, RunError> {
+        Ok(self
+            .run_native_with(input, Keep::Output, |_, _| ())?
+            .output())
     }
 
-    /// Runs the native engine, reporting each node's time to `timed`.
+    /// [`Compiled::infer`], timing each op (wall clock, node order): where
+    /// a model's time goes.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::InputSize`].
+    pub fn infer_profiled(&self, input: &[f32]) -> Result<(Vec<f32>, Vec<Duration>), RunError> {
+        let mut times = vec![Duration::ZERO; self.model.nodes.len()];
+        let run = self.run_native_with(input, Keep::Output, |n, t| times[n] = t)?;
+        Ok((run.output(), times))
+    }
+
+    /// Runs the native engine, keeping what `keep` says and reporting each
+    /// node's time to `timed`.
     fn run_native_with(
         &self,
         input: &[f32],
+        keep: Keep,
         mut timed: impl FnMut(usize, Duration) + Send,
     ) -> Result<NativeRun<'_>, RunError> {
         let input = self.check_input(input)?;
         let model = &self.model;
         let mut buffers: Vec<Option<Vec<u32>>> = vec![None; model.tensors.len()];
-        let mut same: Vec<Option<TensorId>> = vec![None; model.tensors.len()];
         let mut scratch = Vec::with_capacity(model.nodes.len());
         let mut run = || {
             for (n, node) in model.nodes.iter().enumerate() {
                 let start = Instant::now();
                 if node.op.shares_input() {
-                    let x = node.inputs[0];
-                    same[node.output] = Some(same[x].unwrap_or(x));
                     scratch.push(Vec::new());
                     timed(n, start.elapsed());
                     continue;
@@ -299,7 +327,7 @@ impl Compiled {
                 let inputs: Vec<&[u32]> = node
                     .inputs
                     .iter()
-                    .map(|&t| self.words(&input, &buffers, &same, t))
+                    .map(|&t| self.words(&input, &buffers, t))
                     .collect();
                 node.op.native(
                     &io,
@@ -311,7 +339,19 @@ impl Compiled {
                     },
                 );
                 buffers[node.output] = Some(output);
-                scratch.push(bufs);
+                if keep == Keep::Output {
+                    self.recycled.give(bufs);
+                    let output = self.roots[model.output];
+                    let done = node.inputs.iter().chain([&node.output]).filter_map(|&t| {
+                        let root = self.roots[t];
+                        let read = self.last_reader[root].is_some_and(|last| last > n);
+                        (!read && root != output).then(|| buffers[root].take())?
+                    });
+                    self.recycled.give(done.collect::<Vec<_>>());
+                    scratch.push(Vec::new());
+                } else {
+                    scratch.push(bufs);
+                }
                 timed(n, start.elapsed());
             }
         };
@@ -327,7 +367,6 @@ impl Compiled {
             compiled: self,
             input,
             buffers,
-            same,
             scratch,
         })
     }
@@ -338,10 +377,9 @@ impl Compiled {
         &'w self,
         input: &'w [u32],
         buffers: &'w [Option<Vec<u32>>],
-        same: &[Option<TensorId>],
         t: TensorId,
     ) -> &'w [u32] {
-        let t = same[t].unwrap_or(t);
+        let t = self.roots[t];
         if t == self.model.input {
             input
         } else if let Some(w) = self.weights.get(&t) {
@@ -372,8 +410,7 @@ impl NativeRun<'_> {
     }
 
     fn words(&self, t: TensorId) -> &[u32] {
-        self.compiled
-            .words(&self.input, &self.buffers, &self.same, t)
+        self.compiled.words(&self.input, &self.buffers, t)
     }
 
     /// The VM machine at the start of op `op` (`op = nodes` is the final
@@ -418,4 +455,29 @@ impl NativeRun<'_> {
         m.step();
         m.state()
     }
+}
+
+/// Per tensor, the tensor whose words it is: itself, or for an op that
+/// shares its input's words ([`crate::ops::OpKind::shares_input`]), that
+/// input's.
+fn shared_roots(model: &Model) -> Vec<TensorId> {
+    let mut root: Vec<TensorId> = (0..model.tensors.len()).collect();
+    for node in &model.nodes {
+        if node.op.shares_input() {
+            root[node.output] = root[node.inputs[0]];
+        }
+    }
+    root
+}
+
+/// Per tensor, the last node reading its words through any tensor that
+/// shares them; `None` if no node does.
+fn last_readers(model: &Model, root: &[TensorId]) -> Vec<Option<usize>> {
+    let mut last = vec![None; model.tensors.len()];
+    for (n, node) in model.nodes.iter().enumerate() {
+        for &t in &node.inputs {
+            last[root[t]] = Some(n);
+        }
+    }
+    last
 }

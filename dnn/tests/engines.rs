@@ -26,6 +26,10 @@ fn check_engines_agree(model: Model, input: &[f32]) -> Result<Compiled, TestCase
         .map_err(|e| TestCaseError::fail(e.to_string()))?;
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     prop_assert_eq!(bits(&vm.output), bits(&native.output()), "outputs differ");
+    let inferred = c
+        .infer(input)
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(bits(&vm.output), bits(&inferred), "output-only run differs");
     let mut m = c.initial_machine(input).unwrap();
     for (op, &step) in c.program.boundaries.iter().enumerate() {
         m.run(step - m.core.step);
