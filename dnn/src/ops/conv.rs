@@ -18,9 +18,10 @@
 //! between.
 //!
 //! Padding taps take part as `+0.0` products. The native engine reaches the
-//! same order through im2col (straight into the GEMM kernel's packed
-//! panels, copying runs of consecutive inputs) and the GEMM kernel, one
-//! task per image and group.
+//! same order three ways ([`Layout`]): a GEMM per image and group over
+//! im2col (written straight into the GEMM kernel's packed panels, or for a
+//! 1x1 window at stride 1 the input as it lies), that GEMM transposed for
+//! small maps, or a sliding vector window for depthwise convolutions.
 
 use std::cell::Cell;
 
