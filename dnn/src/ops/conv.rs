@@ -18,7 +18,7 @@
 //! between.
 //!
 //! Padding taps take part as `+0.0` products. The native engine reaches the
-//! same order three ways ([`Layout`]): a GEMM per image and group over
+//! same order three ways (`Layout`): a GEMM per image and group over
 //! im2col (written straight into the GEMM kernel's packed panels, or for a
 //! 1x1 window at stride 1 the input as it lies), that GEMM transposed for
 //! small maps, or a sliding vector window for depthwise convolutions.

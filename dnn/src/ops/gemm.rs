@@ -343,19 +343,19 @@ pub struct Epilogue<'a> {
     pub transposed: bool,
 }
 
-/// The right-hand `k x n` matrix as the kernel reads it: panels of [`NR`]
-/// columns whose rows are [`NR`] consecutive floats, a stride apart.
+/// The right-hand `k x n` matrix as the kernel reads it: panels of 32
+/// columns whose rows are 32 consecutive floats, a stride apart.
 #[derive(Clone, Copy, Debug)]
 pub enum Rhs<'a> {
-    /// Packed by [`pack_panels`] (rows `NR` apart).
+    /// Packed by [`pack_panels`] (rows 32 apart).
     Packed(&'a [f32]),
     /// Row-major as it lies (rows `n` apart), for the whole panels: a 1x1
     /// convolution's input needs no copy. The last panel, if narrower than
-    /// `NR`, is packed by [`pack_panels`] in `tail`.
+    /// 32 columns, is packed by [`pack_panels`] in `tail`.
     Rows {
         /// The `k x n` matrix.
         data: &'a [f32],
-        /// Its last `n % NR` columns, packed (empty if none).
+        /// Its last `n % 32` columns, packed (empty if none).
         tail: &'a [f32],
     },
 }
