@@ -127,6 +127,40 @@ fn constant_binds_an_int64_input() {
         .map(|x| x.as_f64().expect("number"))
         .collect();
     assert_eq!(flat, (0..24).map(f64::from).collect::<Vec<_>>());
+    // Per-op times of the native engine, over three runs.
+    let o = dnnc(&[
+        "run",
+        &s(&pkg),
+        "-i",
+        &s(&input),
+        "--repeat",
+        "3",
+        "--profile",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("run --profile --json");
+    assert_eq!(v["runs"], 3);
+    let nodes = v["profile"]["nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), op_count(&pkg));
+    assert!(
+        nodes
+            .iter()
+            .all(|n| n["ms"].as_f64().is_some_and(|ms| ms >= 0.0))
+    );
+    let o = dnnc(&[
+        "run",
+        &s(&pkg),
+        "-i",
+        &s(&input),
+        "--profile",
+        "--engine",
+        "vm",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "--profile is for the native engine"
+    );
     let o = dnnc(&[
         "check",
         &s(&onnx),
@@ -176,4 +210,11 @@ fn constant_errors_name_the_input() {
         assert!(stderr.contains(message), "{spec}: {stderr}");
     }
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The number of ops in a package, by `dnnc inspect --json`.
+fn op_count(pkg: &std::path::Path) -> usize {
+    let o = dnnc(&["inspect", &pkg.display().to_string(), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("inspect --json");
+    v["ops"].as_array().expect("ops").len()
 }
