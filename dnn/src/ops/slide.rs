@@ -47,6 +47,12 @@ pub(crate) fn row(out: &mut [u32], src: &[u32], taps: &[usize], stride: usize, f
         unsafe { x86::row(out, src, taps, stride, fold) };
         return;
     }
+    row_scalar(out, src, taps, stride, fold);
+}
+
+/// [`row`] by the semantics' scalar functions: the definition the vector
+/// path keeps to.
+fn row_scalar(out: &mut [u32], src: &[u32], taps: &[usize], stride: usize, fold: Fold<'_>) {
     for (x, y) in out.iter_mut().enumerate() {
         let at = |t: usize| src[x * stride + t];
         *y = match fold {
@@ -167,6 +173,92 @@ mod x86 {
             let bits = _mm512_mask_mov_epi32(_mm512_castps_si512(acc), is_nan, canonical);
             // SAFETY: lanes under `m` are `out[x..x + count]`.
             unsafe { _mm512_mask_storeu_epi32(out[x..].as_mut_ptr().cast(), m, bits) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use verdict_vm::semantics::canonicalize;
+
+    use super::*;
+
+    /// Values with ties, signed zeros, subnormals, infinities and NaNs.
+    fn values(seed: usize, len: usize) -> Vec<u32> {
+        const SPECIAL: [u32; 8] = [
+            0,
+            0x8000_0000,
+            0x7F80_0000,
+            0xFF80_0000,
+            0x7FC0_0000,
+            0xFFC0_1234,
+            0x0000_0003,
+            0x8000_0005,
+        ];
+        (0..len)
+            .map(|i| {
+                let h = (i + seed).wrapping_mul(2_654_435_761) >> 5;
+                if h % 7 == 0 {
+                    SPECIAL[h / 7 % SPECIAL.len()]
+                } else {
+                    ((h % 41) as f32 / 8.0 - 2.5).to_bits()
+                }
+            })
+            .collect()
+    }
+
+    /// Every fold, at strides 1, 2 and 3 (the vector path's three reads),
+    /// over rows from 1 to 40 outputs (whole vectors and masked tails),
+    /// against the scalar definition.
+    #[test]
+    fn vector_rows_match_the_scalar_definition() {
+        let taps = [0, 1, 2, 9, 10, 11];
+        let weights = values(99, taps.len());
+        for width in 1..=40 {
+            for stride in 1..=3 {
+                let len = (width - 1) * stride + 12;
+                let src = values(width * 3 + stride, len);
+                // Windows whose maximum is a zero of either sign, or both.
+                let zeros: Vec<u32> = (0..len)
+                    .map(|i| [0, 0x8000_0000, 0xBF80_0000][(i * 7 + width) / 3 % 3])
+                    .collect();
+                let mut got = vec![1u32; width];
+                row(&mut got, &zeros, &taps, stride, Fold::Max);
+                let mut want = vec![2u32; width];
+                row_scalar(&mut want, &zeros, &taps, stride, Fold::Max);
+                assert_eq!(got, want, "zeros, width {width}, stride {stride}");
+                let divisors: Vec<u32> =
+                    (0..width).map(|x| ((x % 6 + 1) as f32).to_bits()).collect();
+                let folds = [
+                    Fold::Max,
+                    Fold::Mean {
+                        divisors: None,
+                        fixed: 6.0f32.to_bits(),
+                    },
+                    Fold::Mean {
+                        divisors: Some(&divisors),
+                        fixed: 0,
+                    },
+                    Fold::Dot { weights: &weights },
+                ];
+                for fold in folds {
+                    let (mut got, mut want) = (vec![1u32; width], vec![2u32; width]);
+                    row(&mut got, &src, &taps, stride, fold);
+                    row_scalar(&mut want, &src, &taps, stride, fold);
+                    // A dot product's NaN is made canonical later.
+                    let canonical = |v: &[u32]| -> Vec<u32> {
+                        v.iter().map(|&b| canonicalize(f32::from_bits(b))).collect()
+                    };
+                    assert_eq!(
+                        canonical(&got),
+                        canonical(&want),
+                        "{fold:?}, width {width}, stride {stride}"
+                    );
+                    if !matches!(fold, Fold::Dot { .. }) {
+                        assert_eq!(got, want, "{fold:?}, width {width}, stride {stride}");
+                    }
+                }
+            }
         }
     }
 }
