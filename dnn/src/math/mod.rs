@@ -8,7 +8,7 @@
 //! `docs/spec/kernels-math.md` states the sequence for the Solidity and GPU
 //! implementations. Nothing here branches on a value: special inputs are
 //! folded in with clamps (`fmin`/`fmax`), integer bit operations and
-//! [`blend`]. Constants are written as bit patterns, never as `f32`
+//! `blend`. Constants are written as bit patterns, never as `f32`
 //! literals, so that the values are those of the spec by construction.
 
 mod activation;

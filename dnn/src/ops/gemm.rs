@@ -281,7 +281,7 @@ pub fn packed_len(k: usize, n: usize) -> usize {
     n.div_ceil(NR) * k * NR
 }
 
-/// A `k x n` matrix as column panels of [`NR`], so the kernel reads `B`
+/// A `k x n` matrix as column panels of `NR` (32), so the kernel reads `B`
 /// contiguously: panel `p` holds row `0` of columns `p*NR..p*NR+NR`, then
 /// row `1`, and so on; `at(kk, j)` gives element `(kk, j)`, and columns past
 /// `n` are zero.
@@ -373,9 +373,9 @@ impl<'a> Rhs<'a> {
 
 /// `out[i*n + j] = fma-chain over k of a[i*k..] and b[.., j]`, from `+0`,
 /// in increasing `k`, then the [`Epilogue`]; `a` is row-major, `b` as
-/// [`Rhs`] says. Tasks of [`TASK_ROWS`]
-/// rows by [`TASK_PANELS`] panels run in parallel; each tile of [`MR`] rows
-/// by [`NR`] columns keeps its accumulators in registers over all of `k`.
+/// [`Rhs`] says. Tasks of 64 rows by 8 panels run in parallel; each tile of
+/// 8 rows by 32 columns keeps its accumulators in registers over all of
+/// `k`.
 pub fn matmul_packed(
     a: &[f32],
     b: Rhs<'_>,
