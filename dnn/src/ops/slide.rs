@@ -198,7 +198,7 @@ mod tests {
         (0..len)
             .map(|i| {
                 let h = (i + seed).wrapping_mul(2_654_435_761) >> 5;
-                if h % 7 == 0 {
+                if h.is_multiple_of(7) {
                     SPECIAL[h / 7 % SPECIAL.len()]
                 } else {
                     ((h % 41) as f32 / 8.0 - 2.5).to_bits()
