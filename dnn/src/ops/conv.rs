@@ -223,11 +223,6 @@ impl Conv {
                 })
             })
             .collect();
-        let starts: Vec<usize> = (0..d.oh)
-            .flat_map(|oh| {
-                (0..d.ow).map(move |ow| oh * win.strides[0] * d.wp + ow * win.strides[1])
-            })
-            .collect();
         let bias = data.inputs.get(2).copied();
         let layout = d.layout();
         if layout == Layout::Depthwise {
@@ -258,9 +253,15 @@ impl Conv {
                 &prepared
             }
         };
-        let runs = (layout == Layout::Channels).then(|| Runs::of(&starts));
-        // A 1x1 window at stride 1 without pads: im2col would copy the input.
+        let starts: Vec<usize> = (0..d.oh)
+            .flat_map(|oh| {
+                (0..d.ow).map(move |ow| oh * win.strides[0] * d.wp + ow * win.strides[1])
+            })
+            .collect();
+        // A 1x1 window at stride 1 without pads: im2col would copy the input,
+        // so the GEMM reads it as it lies.
         let pointwise = d.kh == 1 && d.kw == 1 && win.strides == [1, 1] && !win.is_padded();
+        let runs = (layout == Layout::Channels && !pointwise).then(|| Runs::of(&starts));
         // Each (image, group) owns a contiguous run of output channels.
         data.output
             .par_chunks_mut(ocg * p)
@@ -274,34 +275,32 @@ impl Conv {
                     transposed: layout == Layout::Positions,
                 };
                 let mut col = COLUMNS.take();
-                match &runs {
-                    Some(_) if pointwise => {
-                        // The group's input is the GEMM's right-hand matrix
-                        // as it lies; only its last, narrower panel is
-                        // packed.
-                        let (full, xs) = (p / NR * NR, as_floats(xg));
-                        col.clear();
-                        if full < p {
-                            col.extend(pack_panels(k, p - full, |r, j| xs[r * p + full + j]));
+                if layout == Layout::Positions {
+                    im2col_rows(&mut col, xg, &taps, &starts);
+                    let len = packed_len(k, ocg);
+                    let w = &weights[g * len..(g + 1) * len];
+                    matmul_packed(&col, Rhs::Packed(w), (p, ocg, k), epilogue, out);
+                } else {
+                    let w = &weights[g * ocg * k..(g + 1) * ocg * k];
+                    let rhs = match &runs {
+                        Some(runs) => {
+                            pack_im2col(&mut col, xg, &taps, runs, p);
+                            Rhs::Packed(&col)
                         }
-                        let rhs = Rhs::Rows {
-                            data: xs,
-                            tail: &col,
-                        };
-                        let w = &weights[g * ocg * k..(g + 1) * ocg * k];
-                        matmul_packed(w, rhs, (ocg, p, k), epilogue, out);
-                    }
-                    Some(runs) => {
-                        pack_im2col(&mut col, xg, &taps, runs, p);
-                        let w = &weights[g * ocg * k..(g + 1) * ocg * k];
-                        matmul_packed(w, Rhs::Packed(&col), (ocg, p, k), epilogue, out);
-                    }
-                    None => {
-                        im2col_rows(&mut col, xg, &taps, &starts);
-                        let len = packed_len(k, ocg);
-                        let w = &weights[g * len..(g + 1) * len];
-                        matmul_packed(&col, Rhs::Packed(w), (p, ocg, k), epilogue, out);
-                    }
+                        None => {
+                            // Only the last panel, if narrower, is packed.
+                            let (full, xs) = (p / NR * NR, as_floats(xg));
+                            col.clear();
+                            if full < p {
+                                col.extend(pack_panels(k, p - full, |r, j| xs[r * p + full + j]));
+                            }
+                            Rhs::Rows {
+                                data: xs,
+                                tail: &col,
+                            }
+                        }
+                    };
+                    matmul_packed(w, rhs, (ocg, p, k), epilogue, out);
                 }
                 COLUMNS.set(col);
             });
@@ -355,6 +354,7 @@ impl Geometry {
 /// for [`Layout::Positions`].
 fn prepare_weights(d: &Geometry, layout: Layout, w: &[u32]) -> Vec<f32> {
     match layout {
+        // Depthwise reads the weights' bits directly; never prepared.
         Layout::Channels | Layout::Depthwise => w.iter().map(|&b| f32::from_bits(b)).collect(),
         Layout::Positions => {
             let (ocg, k) = (d.oc / d.g, d.c / d.g * d.kh * d.kw);
