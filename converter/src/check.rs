@@ -18,6 +18,9 @@ pub struct Diff {
 
 impl Diff {
     /// The difference of `got` from `want` (same length).
+    ///
+    /// A report, not part of any engine's semantics: `is_nan` here asks only
+    /// whether a stored output is a NaN, which no payload changes.
     pub fn of(got: &[f32], want: &[f32]) -> Diff {
         let mut d = Diff::default();
         for (&a, &b) in got.iter().zip(want) {

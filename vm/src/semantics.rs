@@ -58,14 +58,37 @@ pub fn float(op: Op, a: u32, b: u32, c: u32) -> Option<u32> {
 /// The one NaN the VM ever produces.
 pub const CANONICAL_NAN: u32 = 0x7FC0_0000;
 
-/// Replaces any NaN by [`CANONICAL_NAN`].
+/// Replaces any NaN by [`CANONICAL_NAN`], deciding on the result's bits.
+///
+/// LLVM treats the payload of a NaN that a float operation returns as
+/// unspecified, so it may fold `is_nan(r) ? CANONICAL_NAN : r` into `r` (a
+/// release build kept `sqrt(0x7F800386)` as `0x7FC00386`), and it may turn
+/// an integer test of `r`'s bits back into a float compare. The bits
+/// therefore pass through [`opaque`] first: the test and the select then act
+/// on an integer the optimizer knows nothing about, in every build.
 #[inline(always)]
 pub fn canonicalize(x: f32) -> u32 {
-    if x.is_nan() {
-        CANONICAL_NAN
-    } else {
-        x.to_bits()
+    let bits = opaque(x.to_bits());
+    if is_nan(bits) { CANONICAL_NAN } else { bits }
+}
+
+/// `bits`, unchanged, through an empty inline `asm` block: the optimizer
+/// cannot see that the value came from a float operation. It costs no
+/// instruction (the value is in an integer register for the test anyway).
+#[inline(always)]
+fn opaque(mut bits: u32) -> u32 {
+    // SAFETY: the template is empty (a comment naming the operand); it
+    // touches one register, no memory, no stack and no flags.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        std::arch::asm!("/* {0:e} */", inout(reg) bits, options(pure, nomem, nostack, preserves_flags));
     }
+    // SAFETY: as above.
+    #[cfg(target_arch = "aarch64")]
+    unsafe {
+        std::arch::asm!("/* {0:w} */", inout(reg) bits, options(pure, nomem, nostack, preserves_flags));
+    }
+    bits
 }
 
 /// `true` for any NaN bit pattern.

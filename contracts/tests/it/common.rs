@@ -95,6 +95,9 @@ pub(crate) const SPECIAL_FLOATS: &[u32] = &[
     0x7FC0_0001, // quiet NaN with payload
     0x7F80_0001, // signalling NaN
     0xFF80_0001, // negative signalling NaN
+    0x7F80_0386, // signalling NaNs with other payloads
+    0x7FBF_FFFF,
+    0xFFA5_A5A5,
     0x4049_0FDB, // pi
     0xC2F6_E979, // -123.456
     0x3EAA_AAAB, // 1/3

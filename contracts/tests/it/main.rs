@@ -11,6 +11,7 @@ mod fuzz;
 mod game_gas;
 mod gas;
 mod golden;
+mod nan_inputs;
 mod players;
 mod program;
 mod softfloat;

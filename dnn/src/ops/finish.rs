@@ -3,9 +3,9 @@
 //!
 //! The rules are `verdict_vm::semantics`' `f32_add` and `f32_max(y, +0)`:
 //! the scalar path calls them, and the AVX-512 path computes the same bits
-//! (an IEEE add; `y > 0 ? y : +0`, which is `maximum(y, +0)` for every
-//! non-NaN `y`, `-0` included; a NaN before the Relu stays NaN, and every
-//! NaN leaves as the canonical one).
+//! (an IEEE add; `y` where `y > 0` or `y` is a NaN, else `+0`, which is
+//! `maximum(y, +0)`, `-0` included; every NaN leaves as the canonical one,
+//! decided on its bits).
 
 use verdict_vm::semantics::{self, CANONICAL_NAN, canonicalize};
 
@@ -82,10 +82,41 @@ fn scalar(y: u32, bias: Option<u32>, relu: bool) -> u32 {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(crate) mod x86 {
     use std::arch::x86_64::*;
 
     use super::CANONICAL_NAN;
+
+    /// The lanes of `bits` that hold a NaN, decided on the bits (the rule of
+    /// `verdict_vm::semantics::is_nan`), not by a float compare.
+    #[target_feature(enable = "avx512f")]
+    pub(crate) fn nan_lanes(bits: __m512i) -> __mmask16 {
+        let magnitude = _mm512_and_si512(bits, _mm512_set1_epi32(0x7FFF_FFFF));
+        _mm512_cmpgt_epi32_mask(magnitude, _mm512_set1_epi32(0x7F80_0000))
+    }
+
+    /// Sixteen float results as the VM writes them: each NaN the canonical
+    /// one. As in `verdict_vm::semantics::canonicalize`, the bits pass
+    /// through an empty `asm` block first, so that no optimizer can treat
+    /// the select as a choice between two NaNs and drop it.
+    #[target_feature(enable = "avx512f")]
+    pub(crate) fn canonical(v: __m512) -> __m512i {
+        let mut bits = _mm512_castps_si512(v);
+        // SAFETY: the template is empty (a comment naming the operand); it
+        // touches one register, no memory, no stack and no flags.
+        unsafe {
+            std::arch::asm!(
+                "/* {0} */",
+                inout(zmm_reg) bits,
+                options(pure, nomem, nostack, preserves_flags)
+            );
+        }
+        _mm512_mask_mov_epi32(
+            bits,
+            nan_lanes(bits),
+            _mm512_set1_epi32(CANONICAL_NAN as i32),
+        )
+    }
 
     /// [`super::finish_rows`], sixteen lanes at a time, the last vector of
     /// a row masked.
@@ -99,7 +130,6 @@ mod x86 {
         bias: Option<&[u32]>,
         relu: bool,
     ) {
-        let nan = _mm512_set1_epi32(CANONICAL_NAN as i32);
         let zero = _mm512_setzero_ps();
         for r in 0..rows {
             let b = _mm512_set1_ps(f32::from_bits(bias.map_or(0, |b| b[r])));
@@ -116,12 +146,13 @@ mod x86 {
                 if bias.is_some() {
                     v = _mm512_add_ps(v, b);
                 }
-                let is_nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
                 if relu {
-                    let positive = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, zero);
-                    v = _mm512_maskz_mov_ps(positive, v);
+                    // `maximum(v, +0)`: `v` where it is greater or a NaN
+                    // (unordered), else `+0`.
+                    let kept = _mm512_cmp_ps_mask::<_CMP_NLE_UQ>(v, zero);
+                    v = _mm512_maskz_mov_ps(kept, v);
                 }
-                let bits = _mm512_mask_mov_epi32(_mm512_castps_si512(v), is_nan, nan);
+                let bits = canonical(v);
                 // SAFETY: as the load; masked-off lanes are not written.
                 unsafe { _mm512_mask_storeu_epi32(dst.add(r * dst_ld + l).cast(), mask, bits) };
                 l += 16;

@@ -80,6 +80,7 @@ mod x86 {
     use verdict_vm::semantics::CANONICAL_NAN;
 
     use super::{Fold, NEG_INF};
+    use crate::ops::finish::x86::{canonical, nan_lanes};
 
     /// IEEE 754-2019 `maximum` with canonical NaN: `b` where `b > a`,
     /// `a & b` where they are equal (`-0` and `+0` give `+0`), else `a`.
@@ -87,8 +88,8 @@ mod x86 {
     fn maximum(a: __m512, b: __m512) -> __m512 {
         let greater = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(b, a);
         let equal = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(a, b);
-        let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(a, b);
         let (ai, bi) = (_mm512_castps_si512(a), _mm512_castps_si512(b));
+        let nan = nan_lanes(ai) | nan_lanes(bi);
         let mut r = _mm512_mask_mov_epi32(ai, equal, _mm512_and_si512(ai, bi));
         r = _mm512_mask_mov_epi32(r, greater, bi);
         r = _mm512_mask_mov_epi32(r, nan, _mm512_set1_epi32(CANONICAL_NAN as i32));
@@ -120,7 +121,6 @@ mod x86 {
         );
         let evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
         let zero = _mm512_setzero_ps();
-        let canonical = _mm512_set1_epi32(CANONICAL_NAN as i32);
         for x in (0..out.len()).step_by(16) {
             let count = (out.len() - x).min(16);
             let m = mask(count);
@@ -169,8 +169,7 @@ mod x86 {
                 };
                 acc = _mm512_div_ps(acc, d);
             }
-            let is_nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(acc, acc);
-            let bits = _mm512_mask_mov_epi32(_mm512_castps_si512(acc), is_nan, canonical);
+            let bits = canonical(acc);
             // SAFETY: lanes under `m` are `out[x..x + count]`.
             unsafe { _mm512_mask_storeu_epi32(out[x..].as_mut_ptr().cast(), m, bits) };
         }

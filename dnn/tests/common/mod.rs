@@ -239,8 +239,10 @@ pub(crate) fn chain() -> Model {
     b.finish(h)
 }
 
-/// Bit patterns where the arithmetic and the recipes change behaviour.
-pub(crate) const SPECIALS: [u32; 40] = [
+/// Bit patterns where the arithmetic and the recipes change behaviour,
+/// signalling NaNs with several payloads among them (a payload that some
+/// build lets through shows up only with such inputs).
+pub(crate) const SPECIALS: [u32; 45] = [
     0x0000_0000,
     0x8000_0000,
     0x7F80_0000,
@@ -250,6 +252,11 @@ pub(crate) const SPECIALS: [u32; 40] = [
     0x7F80_0001,
     0xFFBF_FFFF,
     0x7FC1_2345,
+    0x7F80_0386,
+    0x7FA0_0000,
+    0x7FBF_FFFF,
+    0xFF80_0001,
+    0xFFA5_A5A5,
     0x0000_0001,
     0x8000_0001,
     0x007F_FFFF,
@@ -291,7 +298,33 @@ pub(crate) fn f32_value() -> impl Strategy<Value = f32> {
             -f32::MIN_POSITIVE / 4.0, 1e-45, f32::MAX, -f32::MAX, 1.0, -1.0,
         ]),
         1 => any::<u32>().prop_map(f32::from_bits),
+        1 => signalling_nan(),
     ]
+}
+
+/// A signalling NaN: either sign, quiet bit clear, any nonzero payload.
+pub(crate) fn signalling_nan() -> impl Strategy<Value = f32> {
+    (any::<bool>(), 1u32..0x40_0000)
+        .prop_map(|(s, p)| f32::from_bits((s as u32) << 31 | 0x7F80_0000 | p))
+}
+
+/// `n` signalling NaNs with payloads spread over the range, both signs.
+pub(crate) fn signalling_nans(n: usize) -> Vec<f32> {
+    (0..n as u32)
+        .map(|i| {
+            f32::from_bits((i & 1) << 31 | 0x7F80_0000 | (i.wrapping_mul(0x9E37) % 0x3F_FFFF + 1))
+        })
+        .collect()
+}
+
+/// `values(seed, n)` with a signalling NaN at every seventh position.
+pub(crate) fn with_signalling_nans(seed: u64, n: usize) -> Vec<f32> {
+    let nans = signalling_nans(n);
+    let mut x = values(seed, n);
+    for i in (3..n).step_by(7) {
+        x[i] = nans[i];
+    }
+    x
 }
 
 pub(crate) fn tensor(n: usize) -> impl Strategy<Value = Vec<f32>> {
@@ -360,6 +393,16 @@ macro_rules! engine_suite {
                 check(chain(), &values(35, 2 * 4 * 81)).unwrap();
             }
 
+            /// Whole models on inputs that are all signalling NaNs, and on
+            /// ordinary inputs with some mixed in.
+            #[test]
+            fn signalling_nan_inputs_are_bit_exact() {
+                for (name, model, n) in [("mlp", mlp(), 784), ("cnn", cnn(), 64), ("chain", chain(), 2 * 4 * 81)] {
+                    check(model.clone(), &signalling_nans(n)).unwrap_or_else(|e| panic!("{name}, all NaN: {e}"));
+                    check(model, &with_signalling_nans(36, n)).unwrap_or_else(|e| panic!("{name}, mixed: {e}"));
+                }
+            }
+
             #[test]
             fn unary_special_values_are_bit_exact() {
                 let x: Vec<f32> = SPECIALS.iter().map(|&b| f32::from_bits(b)).collect();
@@ -390,7 +433,7 @@ macro_rules! engine_suite {
 
             #[test]
             fn binary_special_values_are_bit_exact() {
-                // Every pair of specials: the input is x, the weight y, as [40, 1] by [40].
+                // Every pair of specials: the input is x, the weight y, as [n, 1] by [n].
                 let n = SPECIALS.len();
                 let x: Vec<f32> = SPECIALS.iter().map(|&b| f32::from_bits(b)).collect();
                 for op in [

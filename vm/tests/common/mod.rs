@@ -40,6 +40,9 @@ pub fn f32_bits() -> impl Strategy<Value = u32> {
     prop_oneof![
         3 => any::<u32>(),
         2 => special,
+        // NaNs with payloads, signalling ones (quiet bit clear) and quiet.
+        1 => (any::<bool>(), any::<bool>(), 1u32..0x40_0000)
+            .prop_map(|(s, q, p)| (s as u32) << 31 | 0x7F80_0000 | (q as u32) << 22 | p),
         // Tiny values, whose products underflow into subnormals or zero.
         2 => (any::<bool>(), 0u32..0x0A00_0000).prop_map(|(s, m)| m | (s as u32) << 31),
         // Values near 1, where sums and products round.

@@ -20,8 +20,14 @@
 // weights), `at + 1` the word offset in it.
 #define OPERAND(at) ((p[(at)] ? wts : (global const uint*)act) + p[(at) + 1])
 
-uint canon(float x) { return isnan(x) ? CANONICAL_NAN : as_uint(x); }
+// NaN is decided on the bits, never by isnan() or a float compare: a
+// compiler may treat NaN payloads as unspecified and fold
+// `isnan(r) ? NaN : r` into `r`, keeping a signalling input's payload.
 int is_nan_bits(uint a) { return (a & MAGNITUDE) > 0x7F800000u; }
+uint canon(float x) {
+    uint bits = as_uint(x);
+    return is_nan_bits(bits) ? CANONICAL_NAN : bits;
+}
 
 uint f_add(uint a, uint b) { return canon(as_float(a) + as_float(b)); }
 uint f_sub(uint a, uint b) { return canon(as_float(a) - as_float(b)); }
