@@ -12,7 +12,7 @@ use verdict_vm::Machine;
 
 use crate::model::{EngineError, ModelInfo, region_path};
 
-/// Snapshots kept at most; past it the oldest are dropped.
+/// Snapshots kept at most; past it the one at the lowest step is dropped.
 const MAX_SNAPSHOTS: usize = 64;
 
 /// The true run of a model on one input.

@@ -270,6 +270,31 @@ mod tests {
         assert_eq!(Op::from_byte(0), None, "opcode 0 must stay undefined");
     }
 
+    /// `VerdictVM.sol` dispatches by opcode range (`op <= OP_SLTU` integer
+    /// ALU, `<= OP_SB` loads and stores, `<= OP_HALT` control flow, then
+    /// float): opcodes must ascend and each of those families must be one
+    /// unbroken run ending at the opcode the contract names.
+    #[test]
+    fn opcode_families_are_ascending_ranges() {
+        let family = |op: Op| match op.class() {
+            Class::Alu => 0,
+            Class::Load | Class::Store => 1,
+            Class::Branch | Class::Jump | Class::Halt => 2,
+            _ => 3,
+        };
+        for pair in Op::ALL.windows(2) {
+            assert!(pair[0].byte() < pair[1].byte(), "{pair:?} out of order");
+            assert!(
+                family(pair[0]) <= family(pair[1]),
+                "{pair:?} interleave families"
+            );
+        }
+        let last = |f| Op::ALL.iter().rev().find(|&&op| family(op) == f).copied();
+        assert_eq!(last(0), Some(Op::Sltu));
+        assert_eq!(last(1), Some(Op::Sb));
+        assert_eq!(last(2), Some(Op::Halt));
+    }
+
     #[test]
     fn register_fields_are_checked() {
         let good = Instr::new(Op::Add, 31, 31, 31, 7).encode();

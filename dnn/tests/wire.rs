@@ -1,0 +1,99 @@
+//! The `.dnn` package format pinned by committed fixtures. A package body is
+//! the bincode 2 encoding of `Package` (docs/spec/package.md), so the
+//! order of `OpKind`'s variants and of every op's fields is the wire format,
+//! and a round trip alone would not notice a reordering. Two small packages
+//! that hold every op kind between them are committed with their hashes;
+//! they must decode to the packages built now, byte for byte.
+//! `VERDICT_BLESS=1` rewrites them after a deliberate format change (with a
+//! new `PACKAGE_VERSION`).
+
+#[allow(dead_code, unused_macros, unused_imports)]
+mod common;
+
+use std::path::Path;
+
+use serde_json::{Map, Value, json};
+use verdict_dnn::ir::{Model, ModelBuilder};
+use verdict_dnn::ops::OpKind;
+use verdict_dnn::ops::gather::Gather;
+use verdict_dnn::ops::lrn::Lrn;
+use verdict_dnn::ops::norm::{Norm, NormKind};
+use verdict_dnn::ops::reshape::Reshape;
+use verdict_dnn::package::Package;
+
+/// The op kinds `common::chain` does not hold: Gather, Reshape, Lrn, Norm.
+fn rest() -> Model {
+    let mut b = ModelBuilder::new("rest", &[2, 3]);
+    let indices = b.weight("indices", &[2], vec![2.0, -3.0]).unwrap();
+    let h = b
+        .node(
+            "gather",
+            OpKind::Gather(Gather { axis: 1 }),
+            &[b.input(), indices],
+        )
+        .unwrap();
+    let reshape = OpKind::Reshape(Reshape {
+        shape: vec![1, 2, 1, 2],
+    });
+    let h = b.node("reshape", reshape, &[h]).unwrap();
+    let lrn = Lrn {
+        alpha: 1e-4,
+        beta: 0.75,
+        bias: 1.0,
+        size: 3,
+    };
+    let h = b.node("lrn", OpKind::Lrn(lrn), &[h]).unwrap();
+    let norm = Norm {
+        kind: NormKind::Layer,
+        axes: 3..4,
+        epsilon: 1e-5,
+    };
+    let y = b.node("norm", OpKind::Norm(norm), &[h]).unwrap();
+    b.finish(y)
+}
+
+#[test]
+fn committed_packages_decode_to_todays_bytes() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let meta = dir.join("packages.json");
+    let bless = std::env::var("VERDICT_BLESS").is_ok_and(|v| v == "1");
+    let mut facts = Map::new();
+    for (name, model) in [("chain", common::chain()), ("rest", rest())] {
+        let built = Package::build(model).unwrap();
+        let fresh = built.to_bytes();
+        let file = dir.join(format!("{name}.dnn"));
+        if bless {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&file, &fresh).unwrap();
+        }
+        facts.insert(
+            name.into(),
+            json!({
+                "package_hash": built.hash().to_string(),
+                "image_root": built.image_root.to_string(),
+                "ops": built.model.nodes.len(),
+            }),
+        );
+        let committed = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let decoded = Package::from_bytes(&committed).expect("the fixture decodes");
+        decoded.verify().expect("the fixture verifies");
+        assert_eq!(
+            decoded, built,
+            "{name}: the fixture decodes to another package"
+        );
+        assert!(
+            fresh == committed,
+            "{name}: the package encoding changed: bump PACKAGE_VERSION, then bless"
+        );
+    }
+    if bless {
+        let text = serde_json::to_string_pretty(&Value::Object(facts.clone())).unwrap();
+        std::fs::write(&meta, text + "\n").unwrap();
+    }
+    let want: Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    assert_eq!(
+        Value::Object(facts),
+        want,
+        "hashes differ from packages.json"
+    );
+}
