@@ -106,6 +106,23 @@ pub enum Activity {
         /// Wei.
         amount: U256,
     },
+    /// Its balance fell below the bonds of the challenges it owes: until it
+    /// is funded, false claims it found may finalize.
+    Underfunded {
+        /// Its balance, in wei.
+        balance: U256,
+        /// The bonds it needs, in wei.
+        needed: U256,
+    },
+    /// Ignored a registration that names one of its packages by hash but
+    /// records another model (another image, regions or boundary table):
+    /// judging that model's claims with the package would lose games.
+    SpoofedRegistration {
+        /// The registered model's id.
+        model_id: B256,
+        /// The package hash it names.
+        package_hash: B256,
+    },
 }
 
 /// Why an agent stopped or a tick failed.
@@ -136,11 +153,19 @@ pub struct Agent {
     chain: Chain,
     deployment: Deployment,
     config: AgentConfig,
-    /// Packages by package hash.
+    /// Packages by the model id derived from each package's own record:
+    /// the only models whose claims the agent judges.
     packages: HashMap<B256, Arc<ModelInfo>>,
     store: Store,
     /// True runs by claim id, rebuilt from the record when missing.
     traces: HashMap<u64, Trace>,
+    /// The cause of the last failed send of each action still to do, so
+    /// that a failure is logged when it starts or changes, not every tick.
+    failing: HashMap<String, String>,
+    /// Transactions refused or failed since the agent started.
+    sends_failed: u64,
+    /// Whether the last balance check found too little for the bonds owed.
+    underfunded: bool,
 }
 
 impl Agent {
@@ -156,7 +181,7 @@ impl Agent {
         models: Vec<Arc<ModelInfo>>,
     ) -> Result<Agent, AgentError> {
         let store = Store::open(&config.data_dir, deployment.start_block)?;
-        let packages = models.into_iter().map(|m| (m.package_hash, m)).collect();
+        let packages = models.into_iter().map(|m| (m.model_id(), m)).collect();
         Ok(Agent {
             chain,
             deployment,
@@ -164,6 +189,9 @@ impl Agent {
             packages,
             store,
             traces: HashMap::new(),
+            failing: HashMap::new(),
+            sends_failed: 0,
+            underfunded: false,
         })
     }
 
@@ -177,9 +205,87 @@ impl Agent {
         &self.store.state
     }
 
+    /// Transactions refused or failed since the agent started.
+    pub fn sends_failed(&self) -> u64 {
+        self.sends_failed
+    }
+
+    /// Notes a send of `action` that failed with a non-transient `error`:
+    /// counted, and logged when the action starts failing or fails for
+    /// another cause. The action is decided again from the chain next tick.
+    fn send_failed(&mut self, action: String, error: &ChainError) {
+        self.sends_failed += 1;
+        let cause = error.to_string();
+        if self.failing.get(&action) != Some(&cause) {
+            tracing::warn!(%action, %cause, "send failed; retrying next tick");
+            self.failing.insert(action, cause);
+        } else {
+            tracing::debug!(%action, %cause, "send failed again");
+        }
+    }
+
+    /// Notes that `action` went through.
+    fn send_succeeded(&mut self, action: &str) {
+        if self.failing.remove(action).is_some() {
+            tracing::info!(%action, "sent after failing");
+        }
+    }
+
+    /// Warns once when the balance falls short of `needed`, the bonds of the
+    /// challenges the agent owes, and once when it is enough again.
+    async fn check_funds(
+        &mut self,
+        needed: U256,
+        done: &mut Vec<Activity>,
+    ) -> Result<(), AgentError> {
+        let balance = self.chain.balance(self.chain.account()).await?;
+        let short = balance < needed;
+        if short && !self.underfunded {
+            tracing::warn!(
+                account = %self.chain.account(),
+                %balance,
+                %needed,
+                "balance below the bonds of the challenges owed: false claims may finalize until it is funded"
+            );
+            done.push(Activity::Underfunded { balance, needed });
+        } else if !short && self.underfunded {
+            tracing::info!(%balance, %needed, "funded again");
+        }
+        self.underfunded = short;
+        Ok(())
+    }
+
     fn model(&self, model_id: &B256) -> Option<Arc<ModelInfo>> {
-        let hash = self.store.state.models.get(model_id)?;
-        self.packages.get(hash).cloned()
+        self.packages.get(model_id).cloned()
+    }
+
+    /// This account's pending claim of `model_id` on `input` (compared bit
+    /// for bit) among the claims recorded, with the output its run gives.
+    /// Ticks read a claim posted before a crash from the chain's events,
+    /// even into an empty record.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError`] if the claim's run fails.
+    pub fn pending_claim(
+        &mut self,
+        model_id: B256,
+        input: &[f32],
+    ) -> Result<Option<(u64, B256, Vec<f32>)>, AgentError> {
+        let me = self.chain.account();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let found = self.store.state.claims.iter().find(|(_, c)| {
+            c.submitter == me
+                && c.status == ClaimStatus::Pending
+                && c.model_id == model_id
+                && bits(&f32s(&c.input)) == bits(input)
+        });
+        let Some((&claim_id, claim)) = found else {
+            return Ok(None);
+        };
+        let final_hash = claim.final_hash;
+        let output = self.trace(claim_id)?.output();
+        Ok(Some((claim_id, final_hash, output)))
     }
 
     /// Posts the claim of `model` on `input` (with `tamper`, a wrong one)
@@ -259,9 +365,8 @@ impl Agent {
         if log.address == self.deployment.registry {
             if let Ok(ModelRegistryEvents::ModelRegistered(e)) =
                 ModelRegistry::ModelRegistryEvents::decode_log(log).map(|l| l.data)
-                && self.packages.contains_key(&e.packageHash)
             {
-                self.store.state.models.insert(e.modelId, e.packageHash);
+                self.registered(e.modelId, e.packageHash, done);
             }
             return Ok(());
         }
@@ -275,16 +380,23 @@ impl Agent {
                 let mine = e.submitter == me;
                 let verdict = match self.model(&e.modelId) {
                     Some(model) if self.config.watch || self.config.grief || mine => {
-                        let input = f32s(&e.input);
-                        let trace = Trace::new(model, &input)
-                            .map_err(|source| AgentError::Run { claim_id, source })?;
-                        let verdict = if trace.final_hash() == e.finalStateHash {
-                            Verdict::True
-                        } else {
-                            Verdict::False
-                        };
-                        self.traces.insert(claim_id, trace);
-                        verdict
+                        match Trace::new(model, &f32s(&e.input)) {
+                            Ok(trace) => {
+                                let verdict = if trace.final_hash() == e.finalStateHash {
+                                    Verdict::True
+                                } else {
+                                    Verdict::False
+                                };
+                                self.traces.insert(claim_id, trace);
+                                verdict
+                            }
+                            // Failing the event would fail every later tick
+                            // on it, and every other claim with it.
+                            Err(source) => {
+                                tracing::error!(claim_id, cause = %source, "cannot run this claim: left unjudged");
+                                Verdict::Unknown
+                            }
+                        }
                     }
                     _ => Verdict::Unknown,
                 };
@@ -379,6 +491,31 @@ impl Agent {
         Ok(())
     }
 
+    /// Records a registration of `model_id` naming `package_hash`: one of
+    /// the agent's models if the id is the one its package derives, a spoof
+    /// (reported, never linked) if the hash is one of its packages' but the
+    /// id is not.
+    fn registered(&mut self, model_id: B256, package_hash: B256, done: &mut Vec<Activity>) {
+        if self.packages.contains_key(&model_id) {
+            self.store.state.models.insert(model_id, package_hash);
+        } else if self
+            .packages
+            .values()
+            .any(|m| m.package_hash == package_hash)
+        {
+            tracing::warn!(
+                %model_id,
+                %package_hash,
+                "ignoring a registration that names a package of this agent with another model record"
+            );
+            self.store.state.spoofed.insert(model_id, package_hash);
+            done.push(Activity::SpoofedRegistration {
+                model_id,
+                package_hash,
+            });
+        }
+    }
+
     /// The true run of claim `claim_id`, rebuilt from the record if needed.
     fn trace(&mut self, claim_id: u64) -> Result<&mut Trace, AgentError> {
         if !self.traces.contains_key(&claim_id) {
@@ -398,7 +535,9 @@ impl Agent {
         let now = self.chain.timestamp().await?;
         tracing::trace!(now, account = %self.chain.account(), "act");
         let me = self.chain.account();
-        let to_challenge: Vec<(u64, B256)> = self
+        // Each with the final state hash to challenge it with: `None` for
+        // the true run's, rebuilt from the recorded input after a restart.
+        let to_challenge: Vec<(u64, Option<B256>)> = self
             .store
             .state
             .claims
@@ -407,18 +546,30 @@ impl Agent {
             .filter(|(_, c)| c.submitter != me && c.verdict != Verdict::Unknown)
             .filter_map(|(&id, c)| {
                 if self.config.grief && c.verdict == Verdict::True {
-                    Some((
-                        id,
-                        keccak256([b"grief".as_slice(), &id.to_be_bytes()].concat()),
-                    ))
+                    let made_up = keccak256([b"grief".as_slice(), &id.to_be_bytes()].concat());
+                    Some((id, Some(made_up)))
                 } else if self.config.watch && c.verdict == Verdict::False {
-                    self.traces.get(&id).map(|t| (id, t.final_hash()))
+                    Some((id, None))
                 } else {
                     None
                 }
             })
             .collect();
+        if !to_challenge.is_empty() {
+            let needed = self.config.challenge_bond * U256::from(to_challenge.len());
+            self.check_funds(needed, done).await?;
+        }
         for (claim_id, final_hash) in to_challenge {
+            let final_hash = match final_hash {
+                Some(hash) => hash,
+                None => match self.trace(claim_id) {
+                    Ok(trace) => trace.final_hash(),
+                    Err(e) => {
+                        tracing::warn!(claim_id, cause = %e, "cannot challenge this claim");
+                        continue;
+                    }
+                },
+            };
             self.challenge(claim_id, final_hash, done).await?;
         }
         let open: Vec<u64> = self
@@ -430,7 +581,15 @@ impl Agent {
             .map(|(&id, _)| id)
             .collect();
         for game_id in open {
-            self.play(game_id, now, done).await?;
+            // A game whose claim cannot be run (its package is no longer
+            // given, the engine failed) must not hold up every other game.
+            match self.play(game_id, now, done).await {
+                Err(e @ (AgentError::Run { .. } | AgentError::UnknownModel(_))) => {
+                    let claim_id = self.store.state.games[&game_id].claim_id;
+                    tracing::warn!(game_id, claim_id, cause = %e, "cannot play this game");
+                }
+                played => played?,
+            }
         }
         self.finalize_mine(now, done).await?;
         let credit = self
@@ -441,14 +600,22 @@ impl Agent {
             )
             .await?;
         if credit > U256::ZERO {
-            self.chain
+            match self
+                .chain
                 .send(
                     self.deployment.manager,
                     &ClaimManager::withdrawCall {},
                     U256::ZERO,
                 )
-                .await?;
-            done.push(Activity::Withdrew { amount: credit });
+                .await
+            {
+                Ok(_) => {
+                    self.send_succeeded("withdraw");
+                    done.push(Activity::Withdrew { amount: credit });
+                }
+                Err(e) if !e.is_transient() => self.send_failed("withdraw".into(), &e),
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(())
     }
@@ -463,24 +630,22 @@ impl Agent {
             claimId: U256::from(claim_id),
             finalStateHash: final_hash,
         };
+        let action = format!("challenge claim {claim_id}");
         let sent = match self
             .chain
             .send(self.deployment.manager, &call, self.config.challenge_bond)
             .await
         {
             Ok(sent) => sent,
+            // Not recorded as challenged: only the chain's `GameStarted`
+            // says so, and until then every tick tries again.
             Err(e) if !e.is_transient() => {
-                tracing::warn!(claim_id, "challenge not accepted: {e}");
-                self.store
-                    .state
-                    .claims
-                    .get_mut(&claim_id)
-                    .expect("known")
-                    .challenged = true;
+                self.send_failed(action, &e);
                 return Ok(());
             }
             Err(e) => return Err(e.into()),
         };
+        self.send_succeeded(&action);
         let claim = self.store.state.claims.get_mut(&claim_id).expect("known");
         claim.challenged = true;
         for log in sent.logs() {
@@ -592,12 +757,14 @@ impl Agent {
         done: &mut Vec<Activity>,
     ) -> Result<(), AgentError> {
         let manager = self.deployment.manager;
+        let action = format!("{name} in game {game_id}");
         match self
             .chain
             .send_calldata(name, manager, data, U256::ZERO)
             .await
         {
             Ok(sent) => {
+                self.send_succeeded(&action);
                 let g = self.store.state.games.get_mut(&game_id).expect("known");
                 g.moves += 1;
                 g.gas += sent.gas_used();
@@ -611,9 +778,10 @@ impl Agent {
                 Ok(())
             }
             Err(e) if !e.is_transient() => {
-                // The position moved under us (another move landed first):
-                // the next tick decides again from the chain.
-                tracing::warn!(game_id, name, "move not accepted: {e}");
+                // The position moved under us (another move landed first),
+                // or the account cannot pay: the next tick decides again
+                // from the chain.
+                self.send_failed(action, &e);
                 Ok(())
             }
             Err(e) => Err(e.into()),
@@ -659,13 +827,17 @@ impl Agent {
             let call = ClaimManager::finalizeCall {
                 claimId: U256::from(claim_id),
             };
+            let action = format!("finalize claim {claim_id}");
             match self
                 .chain
                 .send(self.deployment.manager, &call, U256::ZERO)
                 .await
             {
-                Ok(_) => done.push(Activity::Finalized { claim_id }),
-                Err(e) if !e.is_transient() => tracing::warn!(claim_id, "finalize: {e}"),
+                Ok(_) => {
+                    self.send_succeeded(&action);
+                    done.push(Activity::Finalized { claim_id });
+                }
+                Err(e) if !e.is_transient() => self.send_failed(action, &e),
                 Err(e) => return Err(e.into()),
             }
         }

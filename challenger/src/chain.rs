@@ -105,7 +105,14 @@ impl Chain {
             reason: e.to_string(),
         })?;
         let account = signer.address();
-        let provider = ProviderBuilder::new()
+        // The nonce comes from the node's pending count on every send: a
+        // cached nonce is reserved before the gas estimate and kept when the
+        // estimate reverts, so one refused move made every later
+        // transaction's nonce too high.
+        let provider = ProviderBuilder::default()
+            .with_gas_estimation()
+            .with_simple_nonce_management()
+            .fetch_chain_id()
             .wallet(EthereumWallet::from(signer))
             .connect_http(parsed);
         provider

@@ -305,6 +305,16 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
                 Activity::Withdrew { amount } => {
                     say(format!("  {} withdrew {} ETH", short(i), fmt_eth(amount)))
                 }
+                Activity::Underfunded { balance, needed } => say(format!(
+                    "  {} has {} ETH, needs {} ETH for its challenges",
+                    NAMES[i],
+                    fmt_eth(balance),
+                    fmt_eth(needed)
+                )),
+                Activity::SpoofedRegistration { model_id, .. } => say(format!(
+                    "  {} ignored model {model_id}: it names our package with another record",
+                    NAMES[i]
+                )),
                 Activity::Submitted { .. } => {}
             }
         }

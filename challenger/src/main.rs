@@ -28,6 +28,29 @@ use verdict_challenger::store::{AgentState, ClaimStatus};
 use verdict_contracts::bindings::ClaimManager;
 use verdict_contracts::protocol::Config;
 
+/// `println!` that ignores a closed stdout: `verdict ... | head` ends the
+/// output, never the command (a panic would exit 101 and, in an agent,
+/// stop the work the exit status reports on).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that ignores a closed stderr, as [`out!`] does stdout.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
+/// Exit status after SIGINT (128 + 2), as shells report it.
+const EXIT_SIGINT: u8 = 130;
+/// Exit status after SIGTERM (128 + 15).
+const EXIT_SIGTERM: u8 = 143;
+
 #[derive(Parser)]
 #[command(
     name = "verdict",
@@ -201,6 +224,14 @@ enum ClaimCommand {
         /// Post and return without defending.
         #[arg(long)]
         no_defend: bool,
+        /// Post another claim even if this account has one pending on this
+        /// model and input (which is resumed otherwise).
+        #[arg(long)]
+        new: bool,
+        /// Claim an input holding NaN or infinite values (refused otherwise:
+        /// such an input is more often a broken file than a question).
+        #[arg(long)]
+        allow_non_finite: bool,
         #[command(flatten)]
         engine: EngineArgs,
     },
@@ -310,15 +341,14 @@ fn main() -> ExitCode {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            note!("error: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(run(cli)) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
+        Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            note!("error: {e:#}");
             ExitCode::from(2)
         }
     }
@@ -334,17 +364,26 @@ fn parse_ether(text: &str) -> anyhow::Result<U256> {
     U256::from_str_radix(&digits, 10).with_context(|| format!("{text:?} is not an amount of ether"))
 }
 
+/// Exit status 0 if `ok`, else 1.
+fn status(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
 fn print_json(value: &impl serde::Serialize) {
-    println!(
+    out!(
         "{}",
         serde_json::to_string_pretty(value).expect("serialisable")
     );
 }
 
-async fn run(cli: Cli) -> anyhow::Result<bool> {
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let s = Settings::resolve(&cli.global)?;
     match cli.command {
-        Command::Demo { models, external } => run_demo(&s, &models, external).await,
+        Command::Demo { models, external } => Ok(status(run_demo(&s, &models, external).await?)),
         Command::Devnet {
             port,
             chain_id,
@@ -357,7 +396,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 ..DevnetConfig::default()
             };
             devnet::run(config).await?;
-            Ok(true)
+            Ok(ExitCode::SUCCESS)
         }
         Command::Deploy {
             min_claim_bond,
@@ -378,7 +417,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             if s.json {
                 print_json(&d);
             } else {
-                println!(
+                out!(
                     "VerdictVM     {}\nModelRegistry {}\nClaimManager  {}\nwritten to {}",
                     d.verifier,
                     d.registry,
@@ -386,13 +425,14 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                     s.deployment.display()
                 );
             }
-            Ok(true)
+            Ok(ExitCode::SUCCESS)
         }
         Command::Model {
             command: ModelCommand::Register { model },
         } => {
             let d = s.deployment()?;
-            let info = ModelInfo::load(&model)?;
+            let info =
+                ModelInfo::load(&model).with_context(|| format!("loading {}", model.display()))?;
             let sent = s
                 .chain()?
                 .send(d.registry, &info.register_call(), U256::ZERO)
@@ -403,7 +443,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                     &serde_json::json!({ "model_id": id, "gas": sent.gas_used(), "ops": info.ops(), "total_steps": info.total_steps() }),
                 );
             } else {
-                println!(
+                out!(
                     "registered {} as model {id} ({} ops, {} steps, {} gas)",
                     model.display(),
                     info.ops(),
@@ -411,7 +451,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                     sent.gas_used()
                 );
             }
-            Ok(true)
+            Ok(ExitCode::SUCCESS)
         }
         Command::Claim {
             command:
@@ -420,9 +460,15 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                     input,
                     bond,
                     no_defend,
+                    new,
+                    allow_non_finite,
                     engine,
                 },
-        } => submit(&s, (&model, &engine), &input, bond.as_deref(), no_defend).await,
+        } => {
+            let input = (input.as_path(), allow_non_finite);
+            let how = Submit { no_defend, new };
+            submit(&s, (&model, &engine), input, bond.as_deref(), how).await
+        }
         Command::Claim {
             command: ClaimCommand::Status { id },
         } => {
@@ -436,6 +482,11 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                     },
                 )
                 .await?;
+            // The manager's record of a claim it never made is all zeros.
+            if c.status == 0 {
+                note!("error: there is no claim {id}");
+                return Ok(ExitCode::FAILURE);
+            }
             let status = ["None", "Pending", "Rejected", "Finalized"]
                 .get(usize::from(c.status))
                 .copied()
@@ -448,7 +499,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             if s.json {
                 print_json(&report);
             } else {
-                println!(
+                out!(
                     "claim {id}: {status}, model {}, submitter {}, bond {} ETH, deadline {}, {} game(s) open",
                     c.modelId,
                     c.submitter,
@@ -457,7 +508,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                     c.openGames
                 );
             }
-            Ok(true)
+            Ok(ExitCode::SUCCESS)
         }
         Command::Game {
             command: GameCommand::Status { id },
@@ -472,6 +523,11 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                     },
                 )
                 .await?;
+            // The manager's record of a game it never started is all zeros.
+            if g.status == 0 {
+                note!("error: there is no game {id}");
+                return Ok(ExitCode::FAILURE);
+            }
             let status = ["None", "Open", "DefenderWon", "ChallengerWon", "Refunded"]
                 .get(usize::from(g.status))
                 .copied()
@@ -490,12 +546,17 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             if s.json {
                 print_json(&report);
             } else {
-                println!(
+                out!(
                     "game {id}: {status}, claim {}, level {} over [{}, {}], {turn} to move, clocks {} s / {} s",
-                    g.claimId, g.level, g.lo, g.hi, g.defenderClock, g.challengerClock
+                    g.claimId,
+                    g.level,
+                    g.lo,
+                    g.hi,
+                    g.defenderClock,
+                    g.challengerClock
                 );
             }
-            Ok(true)
+            Ok(ExitCode::SUCCESS)
         }
         Command::Watch {
             models,
@@ -519,82 +580,133 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             let mut config = AgentConfig::new(s.data_dir.join("watch"), bond);
             config.watch = true;
             let agent = Agent::new(s.chain()?, d, config, infos)?;
-            eprintln!("watching as {}; Ctrl-C stops", agent.chain().account());
-            run_until_ctrl_c(agent, s.json, |_| false).await?;
-            Ok(true)
+            note!("watching as {}; Ctrl-C stops", agent.chain().account());
+            let (_, stopped) = run_until_signal(agent, s.json, |_| false).await?;
+            Ok(stopped.unwrap_or(ExitCode::SUCCESS))
         }
     }
 }
 
-/// Runs `agent` until Ctrl-C or until `done` says so, printing what it does.
-async fn run_until_ctrl_c(
+/// Runs `agent` until `done` says so or SIGINT or SIGTERM stops it,
+/// printing what it does. A signal lets the agent finish its tick and save
+/// its record, then returns the exit status that reports the signal; a
+/// second signal exits at once (the record on disk is always whole).
+async fn run_until_signal(
     agent: Agent,
     json: bool,
     done: impl Fn(&AgentState) -> bool + Send + 'static,
-) -> anyhow::Result<Agent> {
+) -> anyhow::Result<(Agent, Option<ExitCode>)> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut task = tokio::spawn(agent.run(stop_rx, Some(tx), done));
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
+    let mut stopped: Option<u8> = None;
     loop {
-        tokio::select! {
-            _ = &mut ctrl_c => {
-                stop_tx.send(true)?;
-            }
-            a = rx.recv() => if let Some(a) = a {
-                if json {
-                    println!("{}", serde_json::json!({ "activity": format!("{a:?}") }));
-                } else {
-                    println!("{a:?}");
+        let caught = tokio::select! {
+            _ = interrupt.recv() => EXIT_SIGINT,
+            _ = terminate.recv() => EXIT_SIGTERM,
+            a = rx.recv() => {
+                if let Some(a) = a {
+                    if json {
+                        out!("{}", serde_json::json!({ "activity": format!("{a:?}") }));
+                    } else {
+                        out!("{a:?}");
+                    }
                 }
-            },
-            agent = &mut task => return Ok(agent?),
+                continue;
+            }
+            agent = &mut task => return Ok((agent?, stopped.map(ExitCode::from))),
+        };
+        if let Some(code) = stopped {
+            note!("stopped without waiting for the agent's tick");
+            std::process::exit(code.into());
         }
+        note!("stopping: the agent saves its record after its tick");
+        stopped = Some(caught);
+        let _ = stop_tx.send(true);
     }
+}
+
+/// How `claim submit` goes about its claim.
+struct Submit {
+    /// Post and return.
+    no_defend: bool,
+    /// Post even if the same claim is pending.
+    new: bool,
 }
 
 async fn submit(
     s: &Settings,
     (model, engine): (&Path, &EngineArgs),
-    input: &Path,
+    (input, allow_non_finite): (&Path, bool),
     bond: Option<&str>,
-    no_defend: bool,
-) -> anyhow::Result<bool> {
+    how: Submit,
+) -> anyhow::Result<ExitCode> {
     let d = s.deployment()?;
-    let mut info = ModelInfo::load(model)?;
+    let mut info =
+        ModelInfo::load(model).with_context(|| format!("loading {}", model.display()))?;
     engine.prepare(&mut info)?;
     let info = Arc::new(info);
     let shape = info.compiled.model.tensors[info.compiled.model.input]
         .shape
         .clone();
     let values = verdict_converter::tensor_io::read_input(input, &shape)?;
+    if !allow_non_finite && let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        anyhow::bail!(
+            "{}: value {i} is {}; --allow-non-finite claims such an input",
+            input.display(),
+            values[i]
+        );
+    }
     let bond = match bond {
         Some(b) => parse_ether(b)?,
         None => d.min_claim_bond,
     };
     let config = AgentConfig::new(s.data_dir.join("submit"), d.min_challenge_bond);
     let mut agent = Agent::new(s.chain()?, d, config, vec![info.clone()])?;
-    let (claim_id, claim, _) = agent.submit(&info, &values, None, bond).await?;
-    let report = serde_json::json!({ "claim_id": claim_id, "output": claim.output, "final_state_hash": claim.final_hash });
+    let pending = if how.new {
+        None
+    } else {
+        // A tick first: a claim posted before a crash may be on chain only.
+        agent.tick().await?;
+        agent.pending_claim(info.model_id(), &values)?
+    };
+    let resumed = pending.is_some();
+    let (claim_id, final_hash, output) = match pending {
+        Some(claim) => claim,
+        None => {
+            let (claim_id, claim, _) = agent.submit(&info, &values, None, bond).await?;
+            (claim_id, claim.final_hash, claim.output)
+        }
+    };
+    let report = serde_json::json!({
+        "claim_id": claim_id, "output": output, "final_state_hash": final_hash, "resumed": resumed,
+    });
     if s.json {
         print_json(&report);
+    } else if resumed {
+        out!("claim {claim_id} resumed (--new posts another): output {output:?}");
     } else {
-        println!("claim {claim_id} posted: output {:?}", claim.output);
+        out!("claim {claim_id} posted: output {output:?}");
     }
-    if no_defend {
-        return Ok(true);
+    if how.no_defend {
+        return Ok(ExitCode::SUCCESS);
     }
-    eprintln!("defending claim {claim_id} until it is final; Ctrl-C stops (a restart resumes)");
+    note!("defending claim {claim_id} until it is final; Ctrl-C stops (a restart resumes)");
     let final_state = move |state: &AgentState| {
         state
             .claims
             .get(&claim_id)
             .is_some_and(|c| c.status != ClaimStatus::Pending)
     };
-    let agent = run_until_ctrl_c(agent, s.json, final_state).await?;
-    let status = agent.state().claims.get(&claim_id).map(|c| c.status);
-    Ok(status == Some(ClaimStatus::Finalized))
+    let (agent, stopped) = run_until_signal(agent, s.json, final_state).await?;
+    if let Some(code) = stopped {
+        return Ok(code);
+    }
+    let state = agent.state().claims.get(&claim_id).map(|c| c.status);
+    Ok(status(state == Some(ClaimStatus::Finalized)))
 }
 
 async fn run_demo(s: &Settings, models: &Path, external: bool) -> anyhow::Result<bool> {
@@ -628,11 +740,11 @@ async fn run_demo(s: &Settings, models: &Path, external: bool) -> anyhow::Result
     let json = s.json;
     let say = move |line: String| {
         if !json {
-            println!("{line}");
+            out!("{line}");
         }
     };
     if !json {
-        println!("verdict demo on {url}");
+        out!("verdict demo on {url}");
     }
     let report = demo::run(
         DemoConfig {
@@ -654,25 +766,32 @@ async fn run_demo(s: &Settings, models: &Path, external: bool) -> anyhow::Result
         print_json(&report);
     } else {
         for g in &report.games {
-            println!(
+            out!(
                 "game {} on claim {}: {} moves, {} gas, won by {}",
-                g.game_id, g.claim_id, g.moves, g.gas, g.winner
+                g.game_id,
+                g.claim_id,
+                g.moves,
+                g.gas,
+                g.winner
             );
         }
         for a in &report.accounts {
-            println!(
+            out!(
                 "{:32} {} balance change {} wei (fees {} wei)",
-                a.name, a.address, a.balance_change, a.fees
+                a.name,
+                a.address,
+                a.balance_change,
+                a.fees
             );
         }
-        println!(
+        out!(
             "burned {} ETH",
             fmt_eth(report.burned.parse().unwrap_or_default())
         );
         for f in &report.failures {
-            println!("FAILED: {f}");
+            out!("FAILED: {f}");
         }
-        println!(
+        out!(
             "{} in {:.1} s",
             if report.ok {
                 "demo passed"

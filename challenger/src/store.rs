@@ -53,7 +53,8 @@ pub struct ClaimRecord {
     pub verdict: Verdict,
     /// Where it stands.
     pub status: ClaimStatus,
-    /// Whether this agent has challenged it.
+    /// Whether the chain shows this agent's challenge of it (a refused
+    /// challenge leaves it false, to be sent again).
     pub challenged: bool,
 }
 
@@ -103,6 +104,10 @@ pub struct AgentState {
     pub cursor: u64,
     /// The models the agent has packages for: model id to package hash.
     pub models: BTreeMap<B256, B256>,
+    /// Registrations that name one of its packages' hashes with another
+    /// model record, ignored: model id to the package hash they name.
+    #[serde(default)]
+    pub spoofed: BTreeMap<B256, B256>,
     /// Claims by id.
     pub claims: BTreeMap<u64, ClaimRecord>,
     /// Games the agent plays, by id.
@@ -115,6 +120,10 @@ pub struct Store {
     path: PathBuf,
     /// The record in memory; [`Store::save`] writes it.
     pub state: AgentState,
+    /// The bytes on disk, when this store wrote or read them: an agent saves
+    /// after every tick, and an idle one must not rewrite and sync the same
+    /// record ten times a second.
+    on_disk: Option<Vec<u8>>,
 }
 
 /// The record could not be read or written.
@@ -152,31 +161,47 @@ impl Store {
         };
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let path = dir.join(STATE_FILE);
-        let state = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| StoreError::Parse {
-                path: path.display().to_string(),
-                source,
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => AgentState {
-                cursor: start,
-                ..AgentState::default()
-            },
+        let (state, on_disk) = match std::fs::read(&path) {
+            Ok(bytes) => {
+                let state = serde_json::from_slice(&bytes).map_err(|source| StoreError::Parse {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                (state, Some(bytes))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let state = AgentState {
+                    cursor: start,
+                    ..AgentState::default()
+                };
+                (state, None)
+            }
             Err(e) => return Err(io(&path)(e)),
         };
-        Ok(Store { path, state })
+        Ok(Store {
+            path,
+            state,
+            on_disk,
+        })
     }
 
-    /// Writes the record.
+    /// Writes the record if it differs from what is on disk. Returns
+    /// whether it wrote.
     ///
     /// # Errors
     ///
     /// [`StoreError::Io`] naming the file.
-    pub fn save(&self) -> Result<(), StoreError> {
+    pub fn save(&mut self) -> Result<bool, StoreError> {
         let bytes = serde_json::to_vec_pretty(&self.state).expect("the record serialises");
+        if self.on_disk.as_ref() == Some(&bytes) {
+            return Ok(false);
+        }
         write_atomic(&self.path, &bytes).map_err(|source| StoreError::Io {
             path: self.path.display().to_string(),
             source,
-        })
+        })?;
+        self.on_disk = Some(bytes);
+        Ok(true)
     }
 }
 
@@ -194,4 +219,35 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.write_all(bytes)?;
     file.sync_all()?;
     std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+
+    use super::*;
+
+    #[test]
+    fn an_unchanged_record_is_not_rewritten() {
+        let dir = std::env::temp_dir().join(format!("verdict-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let file = dir.join(STATE_FILE);
+        let inode = || std::fs::metadata(&file).unwrap().ino();
+        let mut store = Store::open(&dir, 7).unwrap();
+        assert!(store.save().unwrap(), "a new record is written");
+        let first = inode();
+        for _ in 0..3 {
+            assert!(!store.save().unwrap());
+        }
+        assert_eq!(inode(), first, "not replaced");
+
+        let mut reopened = Store::open(&dir, 0).unwrap();
+        assert_eq!(reopened.state.cursor, 7);
+        assert!(!reopened.save().unwrap(), "the record as read is on disk");
+        reopened.state.cursor = 8;
+        assert!(reopened.save().unwrap());
+        assert_ne!(inode(), first, "a change is written (beside, then renamed)");
+        assert_eq!(Store::open(&dir, 0).unwrap().state.cursor, 8);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

@@ -3,12 +3,18 @@
 //! command line.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use verdict_challenger::devnet::{Devnet, DevnetConfig};
 
 fn verdict(dir: &Path, url: &str, key: Option<String>, args: &[&str]) -> Output {
+    command(dir, url, key, args).output().unwrap()
+}
+
+/// `verdict args` with its settings from the environment.
+fn command(dir: &Path, url: &str, key: Option<String>, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_verdict"));
     cmd.args(args)
         .env("VERDICT_RPC_URL", url)
@@ -20,7 +26,7 @@ fn verdict(dir: &Path, url: &str, key: Option<String>, args: &[&str]) -> Output 
         Some(k) => cmd.env("VERDICT_PRIVATE_KEY", k),
         None => cmd.env_remove("VERDICT_PRIVATE_KEY"),
     };
-    cmd.output().unwrap()
+    cmd
 }
 
 fn json(out: &Output) -> Value {
@@ -32,8 +38,8 @@ fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("verdict-cli-{}", std::process::id()));
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("verdict-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -44,7 +50,7 @@ async fn deploy_register_submit_and_status() {
     let devnet = Devnet::start(DevnetConfig::default()).await.unwrap();
     let url = devnet.url();
     let key = Some(devnet.accounts()[1].private_key.to_string());
-    let dir = scratch();
+    let dir = scratch("story");
 
     let missing = verdict(&dir, &url, None, &["deploy"]);
     assert!(!missing.status.success());
@@ -86,6 +92,7 @@ async fn deploy_register_submit_and_status() {
     ];
     let submitted = json(&verdict(&dir, &url, key.clone(), &args));
     assert_eq!(submitted["claim_id"], 1);
+    assert_eq!(submitted["resumed"], false);
     assert_eq!(submitted["output"].as_array().unwrap().len(), 10);
 
     let status = json(&verdict(
@@ -96,6 +103,32 @@ async fn deploy_register_submit_and_status() {
     ));
     assert_eq!(status["status"], "Pending");
     assert_eq!(status["open_games"], 0);
+
+    // Run again (after a kill, say), it resumes the pending claim, from the
+    // record or, with the record lost, from the chain; --new posts another.
+    let again = json(&verdict(&dir, &url, key.clone(), &args));
+    assert_eq!(again["claim_id"], 1);
+    assert_eq!(again["resumed"], true);
+    assert_eq!(again["output"], submitted["output"]);
+    assert_eq!(again["final_state_hash"], submitted["final_state_hash"]);
+    std::fs::remove_dir_all(dir.join("data")).unwrap();
+    let again = json(&verdict(&dir, &url, key.clone(), &args));
+    assert_eq!(again["claim_id"], 1);
+    assert_eq!(again["resumed"], true);
+    let another = json(&verdict(
+        &dir,
+        &url,
+        key.clone(),
+        &[&args[..], &["--new"]].concat(),
+    ));
+    assert_eq!(another["claim_id"], 2);
+    assert_eq!(another["resumed"], false);
+    let no_second = verdict(&dir, &url, None, &["claim", "status", "3"]);
+    assert_eq!(
+        no_second.status.code(),
+        Some(1),
+        "one claim posted per --new"
+    );
 
     let bad = verdict(
         &dir,
@@ -119,4 +152,196 @@ fn model_bytes(models: &Path) -> Vec<u8> {
     verdict_dnn::package::Package::build(converted.model)
         .unwrap()
         .to_bytes()
+}
+
+/// Waits up to 30 s for `child` to exit.
+fn wait(child: &mut std::process::Child) -> ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "verdict did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_stop_cleanly_and_bad_input_is_refused() {
+    let devnet = Devnet::start(DevnetConfig::default()).await.unwrap();
+    let url = devnet.url();
+    let key = Some(devnet.accounts()[2].private_key.to_string());
+    let dir = scratch("signals");
+    json(&verdict(&dir, &url, key.clone(), &["deploy", "--json"]));
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+    let package = dir.join("digits.dnn");
+    std::fs::write(&package, model_bytes(&models)).unwrap();
+
+    // A package whose program is not its model's is refused by name.
+    let mut bad = verdict_dnn::package::Package::from_bytes(&model_bytes(&models)).unwrap();
+    bad.program.boundaries[1] += 1;
+    let bad_path = dir.join("bad.dnn");
+    bad.save(&bad_path).unwrap();
+    let refused = verdict(
+        &dir,
+        &url,
+        key.clone(),
+        &["model", "register", bad_path.to_str().unwrap()],
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("bad.dnn"), "{stderr}");
+    assert!(stderr.contains("does not match its model"), "{stderr}");
+
+    // SIGINT and SIGTERM stop a watchdog with its record saved.
+    let record = dir.join("data/watch/agent.json");
+    for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
+        let _ = std::fs::remove_file(&record);
+        let mut child = command(
+            &dir,
+            &url,
+            key.clone(),
+            &["watch", "--model", package.to_str().unwrap()],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !record.is_file() {
+            assert!(Instant::now() < deadline, "the watchdog saved no record");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let killed = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = wait(&mut child);
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert_eq!(status.code(), Some(code), "{signal}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        let saved: Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+        assert!(saved["cursor"].as_u64().unwrap() > 0, "{saved}");
+    }
+
+    // Output to a closed pipe ends the output, not in a panic.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut child = command(&dir, &url, key, &["deploy", "--json"])
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait(&mut child);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+}
+
+/// `.npy` bytes of a little-endian f32 array.
+fn f32_npy(shape: &[usize], values: &[f32]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+    let comma = if shape.len() == 1 { "," } else { "" };
+    let mut header = format!(
+        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}{comma}), }}",
+        dims.join(", ")
+    );
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&u16::try_from(header.len()).unwrap().to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    values
+        .iter()
+        .for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_ids_and_inputs_are_refused() {
+    let devnet = Devnet::start(DevnetConfig::default()).await.unwrap();
+    let url = devnet.url();
+    let key = Some(devnet.accounts()[3].private_key.to_string());
+    let dir = scratch("refused");
+    json(&verdict(&dir, &url, key.clone(), &["deploy", "--json"]));
+
+    // Records the manager never made are errors, not all-zero records.
+    for args in [
+        ["claim", "status", "0"],
+        ["claim", "status", "999"],
+        ["game", "status", "999"],
+    ] {
+        let out = verdict(&dir, &url, None, &args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("no {} {}", args[0], args[2])),
+            "{stderr}"
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+    let package = dir.join("digits.dnn");
+    std::fs::write(&package, model_bytes(&models)).unwrap();
+    let registered = verdict(
+        &dir,
+        &url,
+        key.clone(),
+        &["model", "register", package.to_str().unwrap()],
+    );
+    assert!(registered.status.success());
+    let submit = |input: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "claim",
+            "submit",
+            "--model",
+            package.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--no-defend",
+        ];
+        args.extend_from_slice(extra);
+        verdict(&dir, &url, key.clone(), &args)
+    };
+
+    // An input of another shape with as many values is not reshaped.
+    let values: Vec<f32> = (0..64).map(|i| i as f32 / 64.0).collect();
+    let square = dir.join("square.npy");
+    std::fs::write(&square, f32_npy(&[4, 16], &values)).unwrap();
+    let nested = dir.join("nested.json");
+    let rows: Vec<&[f32]> = values.chunks(16).collect();
+    std::fs::write(&nested, serde_json::to_vec(&rows).unwrap()).unwrap();
+    for input in [&square, &nested] {
+        let out = submit(input, &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("[4, 16]"), "{stderr}");
+        assert!(stderr.contains("[1, 64]"), "{stderr}");
+    }
+
+    // NaN and infinities are claimed only when asked for.
+    let mut odd = values.clone();
+    odd[5] = f32::NAN;
+    odd[9] = f32::INFINITY;
+    let odd_path = dir.join("odd.npy");
+    std::fs::write(&odd_path, f32_npy(&[1, 64], &odd)).unwrap();
+    let out = submit(&odd_path, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("value 5 is NaN"), "{stderr}");
+    assert!(stderr.contains("--allow-non-finite"), "{stderr}");
+    let nothing = verdict(&dir, &url, None, &["claim", "status", "1"]);
+    assert_eq!(nothing.status.code(), Some(1), "nothing was claimed");
+
+    let out = submit(&odd_path, &["--allow-non-finite", "--json"]);
+    assert_eq!(json(&out)["claim_id"], 1);
 }

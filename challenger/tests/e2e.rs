@@ -7,18 +7,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alloy::signers::local::PrivateKeySigner;
-use alloy_primitives::U256;
+use alloy_primitives::{Address, B256, Bytes, U256};
 use tokio::sync::{mpsc, watch};
 use verdict_challenger::agent::{Activity, Agent, AgentConfig};
-use verdict_challenger::chain::Chain;
+use verdict_challenger::chain::{Chain, ChainError};
 use verdict_challenger::demo::{self, DemoConfig, ether};
 use verdict_challenger::deployment::Deployment;
 use verdict_challenger::devnet::{self, Devnet, DevnetConfig, DevnetHandle};
 use verdict_challenger::model::ModelInfo;
-use verdict_challenger::store::{ClaimStatus, GameStatus};
+use verdict_challenger::store::{ClaimStatus, GameStatus, Verdict};
 use verdict_challenger::trace::Tamper;
 use verdict_contracts::bindings::ClaimManager;
 use verdict_contracts::protocol::Config;
+use verdict_dnn::package::Package;
 
 /// Logs to the test's output (`RUST_LOG` picks what).
 fn logs() {
@@ -199,16 +200,29 @@ async fn setup(accounts: usize) -> Setup {
 
 impl Setup {
     fn agent(&self, i: usize, dir: &Path, watch: bool) -> Agent {
-        let mut c = AgentConfig::new(dir.join(format!("agent-{i}")), ether() / U256::from(2));
+        self.agent_with(i, dir, watch, self.model.clone())
+    }
+
+    /// Account `i`'s agent with `model` as its one package.
+    fn agent_with(&self, i: usize, dir: &Path, watch: bool, model: Arc<ModelInfo>) -> Agent {
+        let dir = dir.join(format!("agent-{i}"));
+        self.agent_on(self.chains[i].clone(), dir, watch, model)
+    }
+
+    /// An agent on `chain` recording in `dir`, bonds of 0.5 ether.
+    fn agent_on(&self, chain: Chain, dir: PathBuf, watch: bool, model: Arc<ModelInfo>) -> Agent {
+        let mut c = AgentConfig::new(dir, ether() / U256::from(2));
         c.watch = watch;
         c.poll = Duration::from_millis(30);
-        Agent::new(
-            self.chains[i].clone(),
-            self.deployment.clone(),
-            c,
-            vec![self.model.clone()],
-        )
-        .unwrap()
+        Agent::new(chain, self.deployment.clone(), c, vec![model]).unwrap()
+    }
+
+    /// Sends `value` wei from account 0 to `to`.
+    async fn pay(&self, to: Address, value: U256) {
+        self.chains[0]
+            .send_calldata("transfer", to, Bytes::new(), value)
+            .await
+            .unwrap();
     }
 
     async fn claim_status(&self, id: u64) -> u8 {
@@ -393,4 +407,222 @@ async fn fifty_claims_all_end_correctly() {
             assert_eq!(c.status, want, "claim {id}");
         }
     }
+}
+
+/// `real` with one weight changed, claiming `real`'s package hash: what
+/// anyone can register, since the registry cannot check a package hash.
+fn spoofed(real: &ModelInfo) -> Arc<ModelInfo> {
+    let mut model = real.compiled.model.clone();
+    let weights = model
+        .tensors
+        .iter_mut()
+        .find_map(|t| t.data.as_mut())
+        .expect("the model has weights");
+    weights[0] += 1.0;
+    let mut info = ModelInfo::new(Package::build(model).unwrap());
+    info.package_hash = real.package_hash;
+    Arc::new(info)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_spoofed_registration_is_reported_and_its_claims_left_alone() {
+    let s = setup(3).await;
+    let dir = scratch("spoof");
+    let spoof = spoofed(&s.model);
+    assert_ne!(spoof.model_id(), s.model.model_id());
+    s.chains[1]
+        .send(s.deployment.registry, &spoof.register_call(), U256::ZERO)
+        .await
+        .unwrap();
+    // A true claim of the spoofed model: the real package's run disagrees.
+    let mut alice = s.agent_with(1, &dir, false, spoof.clone());
+    let (claim_id, _, _) = alice
+        .submit(&spoof, &s.inputs[0], None, ether())
+        .await
+        .unwrap();
+
+    let mut walter = s.agent(2, &dir, true);
+    let mut done = vec![];
+    for _ in 0..5 {
+        done.extend(walter.tick().await.unwrap());
+    }
+    assert_eq!(
+        done,
+        vec![Activity::SpoofedRegistration {
+            model_id: spoof.model_id(),
+            package_hash: s.model.package_hash,
+        }],
+        "reported once, never challenged"
+    );
+    let state = walter.state();
+    assert_eq!(
+        state.spoofed.get(&spoof.model_id()),
+        Some(&s.model.package_hash)
+    );
+    assert!(!state.models.contains_key(&spoof.model_id()));
+    assert!(state.models.contains_key(&s.model.model_id()));
+    assert_eq!(state.claims[&claim_id].verdict, Verdict::Unknown);
+    assert!(state.games.is_empty());
+
+    let claim = s.chains[0]
+        .view(
+            s.deployment.manager,
+            &ClaimManager::getClaimCall {
+                claimId: U256::from(claim_id),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(claim.openGames, 0);
+    s.chains[0]
+        .advance_past(claim.challengeDeadline)
+        .await
+        .unwrap();
+    alice.tick().await.unwrap();
+    assert_eq!(s.claim_status(claim_id).await, 3, "the true claim is final");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_underfunded_watchdog_challenges_once_funded() {
+    let s = setup(2).await;
+    let dir = scratch("funds");
+    let mut mallory = s.agent(1, &dir, false);
+    let (fraud, _, _) = mallory
+        .submit(&s.model, &s.inputs[1], tamper(), ether())
+        .await
+        .unwrap();
+    let _mallory = spawn(mallory);
+    let url = s.devnet.as_ref().unwrap().url();
+    let poor = Chain::connect(&url, PrivateKeySigner::random()).unwrap();
+    s.pay(poor.account(), ether() / U256::from(10)).await;
+    let mut walter = s.agent_on(poor.clone(), dir.join("walter"), true, s.model.clone());
+    let mut done = vec![];
+    for _ in 0..3 {
+        done.extend(walter.tick().await.unwrap());
+    }
+    let underfunded: Vec<_> = done
+        .iter()
+        .filter(|a| matches!(a, Activity::Underfunded { .. }))
+        .collect();
+    assert_eq!(
+        underfunded,
+        [&Activity::Underfunded {
+            balance: ether() / U256::from(10),
+            needed: ether() / U256::from(2),
+        }],
+        "one warning while it lasts"
+    );
+    assert!(
+        !done
+            .iter()
+            .any(|a| matches!(a, Activity::Challenged { .. }))
+    );
+    assert_eq!(walter.sends_failed(), 3, "one refused challenge a tick");
+    assert!(!walter.state().claims[&fraud].challenged);
+
+    s.pay(poor.account(), ether() * U256::from(2)).await;
+    let (stop, task, _rx) = spawn(walter);
+    s.wait_status(fraud, 2, Duration::from_secs(60)).await;
+    stop.send(true).unwrap();
+    let mut walter = task.await.unwrap();
+    walter.tick().await.unwrap();
+    let games: Vec<_> = walter.state().games.values().map(|g| g.status).collect();
+    assert_eq!(games, [GameStatus::Won]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_send_spends_no_nonce() {
+    use alloy::providers::Provider;
+    let s = setup(2).await;
+    let chain = &s.chains[1];
+    let me = chain.account();
+    let to = Address::repeat_byte(0x42);
+    chain
+        .send_calldata("transfer", to, Bytes::new(), U256::from(1))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        // No such claim: refused when the node estimates its gas.
+        let call = ClaimManager::challengeCall {
+            claimId: U256::from(99),
+            finalStateHash: B256::ZERO,
+        };
+        let refused = chain
+            .send(s.deployment.manager, &call, ether())
+            .await
+            .unwrap_err();
+        assert!(matches!(refused, ChainError::Revert { .. }), "{refused}");
+    }
+    let sent = chain
+        .send_calldata("transfer", to, Bytes::new(), U256::from(1))
+        .await
+        .expect("the next send has the chain's next nonce");
+    assert!(sent.receipt.status());
+    let count = chain.provider().get_transaction_count(me).await.unwrap();
+    assert_eq!(count, 2, "the refused sends took no nonce");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_game_it_cannot_play_does_not_hold_up_the_others() {
+    let s = setup(4).await;
+    let dir = scratch("unplayable");
+    let (_, _mallory, (_stop, task, _rx)) = fraud_under_challenge(&s, &dir).await;
+    task.abort();
+    let _ = task.await;
+    // Restarted with another package only: its game on the first model
+    // cannot be played any more.
+    let other = spoofed(&s.model);
+    s.chains[3]
+        .send(s.deployment.registry, &other.register_call(), U256::ZERO)
+        .await
+        .unwrap();
+    let mut eve = s.agent_with(3, &dir, false, other.clone());
+    let (fraud, _, _) = eve
+        .submit(&other, &s.inputs[0], tamper(), ether())
+        .await
+        .unwrap();
+    let _eve = spawn(eve);
+    let walter = s.agent_with(2, &dir, true, other);
+    assert_eq!(walter.state().games.len(), 1);
+    let (stop, task, _rx) = spawn(walter);
+    s.wait_status(fraud, 2, Duration::from_secs(60)).await;
+    stop.send(true).unwrap();
+    let walter = task.await.unwrap();
+    let games: Vec<_> = walter
+        .state()
+        .games
+        .values()
+        .map(|g| (g.claim_id, g.status))
+        .collect();
+    assert_eq!(games[0], (1, GameStatus::Open), "{games:?}");
+    assert_eq!(games[1].0, fraud, "{games:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_false_claim_recorded_before_a_restart_is_challenged_after_it() {
+    let s = setup(2).await;
+    let dir = scratch("restart-unchallenged");
+    let mut mallory = s.agent(1, &dir, false);
+    let (fraud, _, _) = mallory
+        .submit(&s.model, &s.inputs[1], tamper(), ether())
+        .await
+        .unwrap();
+    let _mallory = spawn(mallory);
+    // Too poor to challenge: the false claim is recorded, not challenged.
+    let url = s.devnet.as_ref().unwrap().url();
+    let poor = Chain::connect(&url, PrivateKeySigner::random()).unwrap();
+    s.pay(poor.account(), ether() / U256::from(10)).await;
+    let record = dir.join("walter");
+    let mut walter = s.agent_on(poor.clone(), record.clone(), true, s.model.clone());
+    walter.tick().await.unwrap();
+    let claim = &walter.state().claims[&fraud];
+    assert_eq!((claim.verdict, claim.challenged), (Verdict::False, false));
+    drop(walter);
+
+    s.pay(poor.account(), ether() * U256::from(2)).await;
+    let (stop, task, _rx) = spawn(s.agent_on(poor, record, true, s.model.clone()));
+    s.wait_status(fraud, 2, Duration::from_secs(60)).await;
+    stop.send(true).unwrap();
+    let walter = task.await.unwrap();
+    assert!(walter.state().claims[&fraud].challenged);
 }

@@ -34,25 +34,36 @@ fn extension(path: &Path) -> String {
         .to_ascii_lowercase()
 }
 
-/// Reads a tensor for a model input of shape `shape`; the file must hold
-/// as many values as the shape.
+/// Reads a tensor for a model input of shape `shape`. The file must hold
+/// as many values as the shape; a file that carries a shape of rank two or
+/// more (a `.npy`, nested JSON arrays, a `.pb`) must carry the model's,
+/// leading dimensions of 1 aside, so that a `[4, 16]` array is never read
+/// as an `[8, 8]` one. A flat list is the values in row-major order.
 ///
 /// # Errors
 ///
 /// [`TensorIoError`] naming the file.
 pub fn read_input(path: &Path, shape: &[usize]) -> Result<Vec<f32>, TensorIoError> {
     let bytes = std::fs::read(path).map_err(|e| fail(path, e))?;
-    let data = match extension(path).as_str() {
-        "npy" => npy::read(&bytes).map_err(|e| fail(path, e))?.data,
+    let (data, file_shape) = match extension(path).as_str() {
+        "npy" => {
+            let a = npy::read(&bytes).map_err(|e| fail(path, e))?;
+            (a.data, Some(a.shape))
+        }
         "json" => {
             let value: serde_json::Value =
                 serde_json::from_slice(&bytes).map_err(|e| fail(path, e))?;
             let mut out = Vec::new();
             flatten(&value, &mut out).map_err(|e| fail(path, e))?;
-            out
+            let shape =
+                json_shape(&value).ok_or_else(|| fail(path, "arrays of unequal lengths"))?;
+            (out, Some(shape))
         }
-        "png" => read_png(&bytes, shape).map_err(|e| fail(path, e))?,
-        "pb" => decode_pb(&bytes).map_err(|e| fail(path, e))?.data,
+        "png" => (read_png(&bytes, shape).map_err(|e| fail(path, e))?, None),
+        "pb" => {
+            let a = decode_pb(&bytes).map_err(|e| fail(path, e))?;
+            (a.data, Some(a.shape))
+        }
         other => {
             return Err(fail(
                 path,
@@ -70,7 +81,38 @@ pub fn read_input(path: &Path, shape: &[usize]) -> Result<Vec<f32>, TensorIoErro
             ),
         ));
     }
+    if let Some(found) = file_shape.filter(|s| s.len() > 1) {
+        let unbatched = |s: &[usize]| s.iter().position(|&d| d != 1).map_or(0, |i| s.len() - i);
+        let (f, m) = (unbatched(&found), unbatched(shape));
+        if found[found.len() - f..] != shape[shape.len() - m..] {
+            return Err(fail(
+                path,
+                format!("an array of shape {found:?}, the model input is {shape:?}"),
+            ));
+        }
+    }
     Ok(data)
+}
+
+/// The shape of nested JSON arrays, `None` when they are ragged or hold
+/// something other than numbers and arrays.
+fn json_shape(v: &serde_json::Value) -> Option<Vec<usize>> {
+    match v {
+        serde_json::Value::Array(items) => {
+            let inner = match items.first() {
+                Some(first) => json_shape(first)?,
+                None => Vec::new(),
+            };
+            for item in items.iter().skip(1) {
+                if json_shape(item)? != inner {
+                    return None;
+                }
+            }
+            Some([vec![items.len()], inner].concat())
+        }
+        serde_json::Value::Number(_) => Some(Vec::new()),
+        _ => None,
+    }
 }
 
 /// Reads a tensor of its own element type, for a constant input: `.npy`
