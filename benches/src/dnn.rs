@@ -5,8 +5,9 @@ use std::time::Instant;
 
 use verdict_dnn::engine::Compiled;
 use verdict_dnn::ir::{Model, ModelBuilder};
+use verdict_dnn::kernels::matmul::{Epilogue, Rhs, matmul_packed, pack_panels};
 use verdict_dnn::ops::OpKind;
-use verdict_dnn::ops::gemm::{Epilogue, Gemm, Rhs, matmul_packed, pack_panels};
+use verdict_dnn::ops::gemm::Gemm;
 use verdict_dnn::ops::unary::{Unary, UnaryOp};
 
 use crate::{Figure, Options, median_time};

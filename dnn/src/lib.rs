@@ -6,6 +6,7 @@ pub mod engine;
 #[cfg(feature = "gpu")]
 pub mod gpu;
 pub mod ir;
+pub mod kernels;
 pub mod math;
 pub mod ops;
 pub mod package;

@@ -31,11 +31,11 @@ use verdict_vm::Op;
 use verdict_vm::builder::ZERO;
 
 use crate::emit::Emitter;
-use crate::ops::finish::finish;
-use crate::ops::gemm::{
+use crate::kernels::finish::finish;
+use crate::kernels::matmul::{
     Epilogue, NR, PAR_WORDS, Rhs, as_floats, matmul_packed, pack_panels, packed_len,
 };
-use crate::ops::slide::{self, Fold};
+use crate::kernels::slide::{self, Fold};
 use crate::ops::window::Window;
 use crate::ops::{Io, NativeIo};
 
@@ -412,7 +412,7 @@ thread_local! {
 }
 
 /// im2col of one group's padded planes `xg` into `out`, as the GEMM's
-/// packed panels (the layout of [`crate::ops::gemm::pack_panels`]): element
+/// packed panels (the layout of [`crate::kernels::matmul::pack_panels`]): element
 /// `(r, j)` is `xg[taps[r] + starts[j]]`, columns past `p` zero. Every
 /// element is written, so `out` may hold anything before.
 fn pack_im2col(out: &mut Vec<f32>, xg: &[u32], taps: &[usize], runs: &Runs, p: usize) {

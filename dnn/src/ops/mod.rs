@@ -1,6 +1,8 @@
 //! The ops: one file each, holding the attributes, the shape rule, the VM
-//! code generator and the native kernel. docs/spec/kernels.md states each
-//! op's canonical order of operations; both engines follow it.
+//! code generator and the native kernel; the loops several ops share
+//! (strided copies, the GEMM micro-kernel, sliding windows, epilogues) are
+//! in [`crate::kernels`]. docs/spec/kernels.md states each op's canonical
+//! order of operations; both engines follow it.
 
 use serde::{Deserialize, Serialize};
 
@@ -10,8 +12,6 @@ use crate::ir::Shape;
 pub mod binary;
 pub mod concat;
 pub mod conv;
-mod copy;
-mod finish;
 pub mod gather;
 pub mod gemm;
 pub mod lrn;
@@ -21,7 +21,6 @@ pub mod pool;
 pub mod reduce;
 pub mod reshape;
 pub mod slice;
-mod slide;
 pub mod softmax;
 pub mod transpose;
 pub mod unary;

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use verdict_vm::Op;
 
 use crate::emit::Emitter;
-use crate::ops::copy::{View, contiguous, emit_copy, native_copy};
+use crate::kernels::copy::{View, contiguous, emit_copy, native_copy};
 use crate::ops::{Io, NativeIo};
 
 /// Constant padding.

@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use verdict_vm::Op;
 
 use crate::emit::Emitter;
-use crate::ops::gemm::PAR_WORDS;
-use crate::ops::slide::{self, Fold};
+use crate::kernels::matmul::PAR_WORDS;
+use crate::kernels::slide::{self, Fold};
 use crate::ops::window::Window;
 use crate::ops::{Io, NativeIo};
 

@@ -11,7 +11,7 @@ use verdict_vm::Op;
 use verdict_vm::semantics;
 
 use crate::emit::Emitter;
-use crate::ops::copy::contiguous;
+use crate::kernels::copy::contiguous;
 use crate::ops::{Io, NativeIo};
 
 /// Which reduction.

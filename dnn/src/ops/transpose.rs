@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::emit::Emitter;
-use crate::ops::copy::{View, contiguous, emit_copy, native_copy};
+use crate::kernels::copy::{View, contiguous, emit_copy, native_copy};
 use crate::ops::{Io, NativeIo};
 
 /// Output axis `d` is input axis `perm[d]`.

@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use verdict_vm::Op;
 
 use crate::emit::{Emitter, Trace};
+use crate::kernels::finish::finish_into;
+use crate::kernels::matmul::PAR_WORDS;
 use crate::math;
-use crate::ops::finish::finish_into;
-use crate::ops::gemm::PAR_WORDS;
 use crate::ops::{Io, NativeIo};
 use crate::scalar::{Eval, Scalar};
 

@@ -21,7 +21,7 @@ pub(crate) enum Fold<'a> {
         fixed: u32,
     },
     /// `fma(tap value, weights[t], acc)` from `+0`, left for
-    /// [`crate::ops::finish`] to finish (its NaN need not be canonical).
+    /// [`crate::kernels::finish`] to finish (its NaN need not be canonical).
     Dot { weights: &'a [u32] },
 }
 
@@ -80,7 +80,7 @@ mod x86 {
     use verdict_vm::semantics::CANONICAL_NAN;
 
     use super::{Fold, NEG_INF};
-    use crate::ops::finish::x86::{canonical, nan_lanes};
+    use crate::kernels::finish::x86::{canonical, nan_lanes};
 
     /// IEEE 754-2019 `maximum` with canonical NaN: `b` where `b > a`,
     /// `a & b` where they are equal (`-0` and `+0` give `+0`), else `a`.

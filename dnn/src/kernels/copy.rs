@@ -6,6 +6,7 @@
 use verdict_vm::Op;
 
 use crate::emit::Emitter;
+use crate::ops::strides;
 
 /// A strided view of a buffer, in elements.
 #[derive(Clone, Debug)]
@@ -79,8 +80,5 @@ pub(crate) fn native_copy(dims: &[usize], src: &[u32], s: &View, dst: &mut [u32]
 
 /// Row-major element strides as `i64`.
 pub(crate) fn contiguous(shape: &[usize]) -> Vec<i64> {
-    super::strides(shape)
-        .into_iter()
-        .map(|s| s as i64)
-        .collect()
+    strides(shape).into_iter().map(|s| s as i64).collect()
 }

@@ -1,0 +1,437 @@
+//! The GEMM micro-kernel library: `B` packed into column panels and a
+//! register-tiled product with a fused epilogue. `Gemm` and the
+//! convolution layouts call it; each keeps every element's fma chain in
+//! increasing `k` (docs/spec/kernels.md).
+
+use rayon::prelude::*;
+use verdict_vm::semantics;
+
+use crate::kernels::finish::{finish, finish_rows};
+
+/// Columns of one packed panel of `B`: the register tile's width, two
+/// AVX-512 vectors.
+pub(crate) const NR: usize = 32;
+
+/// Rows of one register tile.
+const MR: usize = 8;
+
+/// Rows of `A` and panels of `B` in one parallel task: a panel stays in
+/// cache while the task's rows pass over it.
+const TASK_ROWS: usize = 64;
+const TASK_PANELS: usize = 8;
+
+/// Work below which waking another thread costs more than it saves: words
+/// copied, and fused multiply-adds.
+pub(crate) const PAR_WORDS: usize = 1 << 16;
+const PAR_FMAS: usize = 1 << 20;
+
+/// Floats in a `k x n` matrix packed by [`pack_panels`].
+pub fn packed_len(k: usize, n: usize) -> usize {
+    n.div_ceil(NR) * k * NR
+}
+
+/// A `k x n` matrix as column panels of `NR` (32), so the kernel reads `B`
+/// contiguously: panel `p` holds row `0` of columns `p*NR..p*NR+NR`, then
+/// row `1`, and so on; `at(kk, j)` gives element `(kk, j)`, and columns past
+/// `n` are zero.
+pub fn pack_panels(k: usize, n: usize, at: impl Fn(usize, usize) -> f32 + Sync) -> Vec<f32> {
+    let mut out = vec![0f32; packed_len(k, n)];
+    if k == 0 {
+        return out;
+    }
+    out.par_chunks_mut(k * NR)
+        .with_min_len(PAR_WORDS.div_ceil(k * NR))
+        .enumerate()
+        .for_each(|(p, panel)| {
+            let j0 = p * NR;
+            let cols = NR.min(n - j0);
+            for (kk, row) in panel.chunks_exact_mut(NR).enumerate() {
+                for (l, y) in row[..cols].iter_mut().enumerate() {
+                    *y = at(kk, j0 + l);
+                }
+            }
+        });
+    out
+}
+
+/// Bit patterns as the floats they encode, without a copy (NaN payloads
+/// kept: the kernels only load them into registers).
+pub(crate) fn as_floats(words: &[u32]) -> &[f32] {
+    // SAFETY: `u32` and `f32` have the same size and alignment, and every
+    // bit pattern is a valid `f32`.
+    unsafe { std::slice::from_raw_parts(words.as_ptr().cast(), words.len()) }
+}
+
+/// The output pointer shared by tasks that write disjoint elements.
+struct Out(*mut u32);
+
+// SAFETY: the tasks of `matmul_packed` write disjoint elements.
+unsafe impl Sync for Out {}
+
+impl Out {
+    /// Element `idx` (inside the output: the callers' tiles are).
+    fn at(&self, idx: usize) -> *mut u32 {
+        self.0.wrapping_add(idx)
+    }
+}
+
+/// What follows each output's fma chain, fused into the GEMM so that the
+/// output is written once: `y = canonical(relu?(y + bias?))`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Epilogue<'a> {
+    /// One value per row of the output (per column if `transposed`).
+    pub bias: Option<&'a [u32]>,
+    /// Then `maximum(y, +0)`.
+    pub relu: bool,
+    /// Store the product transposed: element `(i, j)` at `out[j * m + i]`.
+    pub transposed: bool,
+}
+
+/// The right-hand `k x n` matrix as the kernel reads it: panels of 32
+/// columns whose rows are 32 consecutive floats, a stride apart.
+#[derive(Clone, Copy, Debug)]
+pub enum Rhs<'a> {
+    /// Packed by [`pack_panels`] (rows 32 apart).
+    Packed(&'a [f32]),
+    /// Row-major as it lies (rows `n` apart), for the whole panels: a 1x1
+    /// convolution's input needs no copy. The last panel, if narrower than
+    /// 32 columns, is packed by [`pack_panels`] in `tail`.
+    Rows {
+        /// The `k x n` matrix.
+        data: &'a [f32],
+        /// Its last `n % 32` columns, packed (empty if none).
+        tail: &'a [f32],
+    },
+}
+
+impl<'a> Rhs<'a> {
+    /// Panel `p` and the distance between its rows.
+    fn panel(self, p: usize, k: usize, n: usize) -> (&'a [f32], usize) {
+        match self {
+            Rhs::Packed(b) => (&b[p * k * NR..(p + 1) * k * NR], NR),
+            Rhs::Rows { data, .. } if (p + 1) * NR <= n => (&data[p * NR..k * n], n),
+            Rhs::Rows { tail, .. } => (&tail[..k * NR], NR),
+        }
+    }
+}
+
+/// `out[i*n + j] = fma-chain over k of a[i*k..] and b[.., j]`, from `+0`,
+/// in increasing `k`, then the [`Epilogue`]; `a` is row-major, `b` as
+/// [`Rhs`] says. Tasks of 64 rows by 8 panels run in parallel; each tile of
+/// 8 rows by 32 columns keeps its accumulators in registers over all of
+/// `k`.
+pub fn matmul_packed(
+    a: &[f32],
+    b: Rhs<'_>,
+    (m, n, k): (usize, usize, usize),
+    epilogue: Epilogue<'_>,
+    out: &mut [u32],
+) {
+    assert!(out.len() == m * n && a.len() >= m * k);
+    match b {
+        Rhs::Packed(b) => assert!(b.len() >= packed_len(k, n)),
+        Rhs::Rows { data, tail } => {
+            assert!(data.len() >= k * n && (n.is_multiple_of(NR) || tail.len() >= k * NR));
+        }
+    }
+    let (out_rows, out_cols) = if epilogue.transposed { (n, m) } else { (m, n) };
+    assert!(epilogue.bias.is_none_or(|b| b.len() >= out_rows));
+    if k == 0 {
+        out.fill(0);
+        for (i, row) in out.chunks_mut(out_cols.max(1)).enumerate() {
+            finish(row, epilogue.bias.map(|b| b[i]), epilogue.relu);
+        }
+        return;
+    }
+    let panels = n.div_ceil(NR);
+    let (row_tasks, col_tasks) = (m.div_ceil(TASK_ROWS), panels.div_ceil(TASK_PANELS));
+    let dst = Out(out.as_mut_ptr());
+    let task_fmas = TASK_ROWS.min(m) * TASK_PANELS * NR * k;
+    let tasks = (0..row_tasks * col_tasks).into_par_iter();
+    tasks
+        .with_min_len(PAR_FMAS.div_ceil(task_fmas))
+        .for_each(|t| {
+            // The tile, and its transpose; each tile overwrites what it
+            // reads back, so they are zeroed once a task, not once a tile.
+            let (mut tile, mut transposed) = ([0f32; MR * NR], [0f32; MR * NR]);
+            let (i_end, p_end) = (
+                m.min((t / col_tasks + 1) * TASK_ROWS),
+                panels.min((t % col_tasks + 1) * TASK_PANELS),
+            );
+            for p in (t % col_tasks) * TASK_PANELS..p_end {
+                let (panel, ldb) = b.panel(p, k, n);
+                let (j0, cols) = (p * NR, NR.min(n - p * NR));
+                let mut i = (t / col_tasks) * TASK_ROWS;
+                while i < i_end {
+                    let rows = MR.min(i_end - i);
+                    kernel::tile(&a[i * k..(i + rows) * k], (panel, ldb), k, &mut tile);
+                    // The tile as the output's rows: its own, or its
+                    // transpose (`cols` rows of `MR`).
+                    let (src, src_ld, at, ld, dims, bias) = if epilogue.transposed {
+                        for r in 0..rows {
+                            for l in 0..cols {
+                                transposed[l * MR + r] = tile[r * NR + l];
+                            }
+                        }
+                        let bias = epilogue.bias.map(|b| &b[j0..j0 + cols]);
+                        (&transposed, MR, j0 * m + i, m, (cols, rows), bias)
+                    } else {
+                        let bias = epilogue.bias.map(|b| &b[i..i + rows]);
+                        (&tile, NR, i * n + j0, n, (rows, cols), bias)
+                    };
+                    // SAFETY: the output block at `at`, `dims` with rows
+                    // `ld` apart, is inside the output and this task's
+                    // alone (rows `i..i + rows` by panel `p`'s columns of
+                    // the product), and `src` holds it with rows `src_ld`
+                    // apart.
+                    unsafe {
+                        let src = src.as_ptr().cast();
+                        finish_rows(src, src_ld, dst.at(at), ld, dims, bias, epilogue.relu);
+                    }
+                    i += rows;
+                }
+            }
+        });
+}
+
+/// The kernels: AVX-512, AVX2 with FMA, or scalar through the VM's own
+/// `fma`, chosen at run time. Each keeps every element's `k` order.
+mod kernel {
+    use super::*;
+
+    /// `a` (up to [`MR`] rows of `k`) times one panel (rows `ldb` apart),
+    /// into `tile` (row `r` at `r * NR`).
+    pub(super) fn tile(
+        a: &[f32],
+        (panel, ldb): (&[f32], usize),
+        k: usize,
+        tile: &mut [f32; MR * NR],
+    ) {
+        let rows = a.len() / k;
+        assert!(ldb >= NR && panel.len() >= (k - 1) * ldb + NR);
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                if rows == MR {
+                    // SAFETY: the CPU has AVX-512F, checked just above.
+                    unsafe { x86::tile_avx512::<MR>(a, (panel, ldb), k, 0, tile) };
+                } else {
+                    for r in 0..rows {
+                        let (a, tile) = (&a[r * k..], &mut tile[r * NR..]);
+                        // SAFETY: the CPU has AVX-512F, checked just above.
+                        unsafe { x86::tile_avx512::<1>(a, (panel, ldb), k, 0, tile) };
+                    }
+                }
+                return;
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                // Sixteen registers: four rows by sixteen columns a pass.
+                const R: usize = 4;
+                let mut r = 0;
+                while r < rows {
+                    let step = if rows - r >= R { R } else { 1 };
+                    for c0 in [0, NR / 2] {
+                        let (a, tile) = (&a[r * k..], &mut tile[r * NR..]);
+                        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+                        unsafe {
+                            if step == R {
+                                x86::tile_avx2::<R>(a, (panel, ldb), k, c0, tile);
+                            } else {
+                                x86::tile_avx2::<1>(a, (panel, ldb), k, c0, tile);
+                            }
+                        }
+                    }
+                    r += step;
+                }
+                return;
+            }
+        }
+        for r in 0..rows {
+            for l in 0..NR {
+                let mut acc = 0u32;
+                for kk in 0..k {
+                    acc = semantics::f32_fma(
+                        a[r * k + kk].to_bits(),
+                        panel[kk * ldb + l].to_bits(),
+                        acc,
+                    );
+                }
+                tile[r * NR + l] = f32::from_bits(acc);
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    mod x86 {
+        use std::arch::x86_64::*;
+
+        use super::NR;
+
+        macro_rules! tile_kernel {
+            ($name:ident, $feature:literal, $lanes:literal, $vec:ty, $zero:ident, $set1:ident, $load:ident, $fma:ident, $store:ident) => {
+                /// `R` rows of `a` (`k` each) times columns `c0..c0 + 2 *
+                /// lanes` of the panel (rows `ldb` apart), into `tile` (row
+                /// `r` at `r * NR`).
+                #[target_feature(enable = $feature)]
+                pub(super) fn $name<const R: usize>(
+                    a: &[f32],
+                    (panel, ldb): (&[f32], usize),
+                    k: usize,
+                    c0: usize,
+                    tile: &mut [f32],
+                ) {
+                    assert!(
+                        k > 0
+                            && a.len() >= (R - 1) * k + k
+                            && panel.len() >= (k - 1) * ldb + NR
+                            && c0 + 2 * $lanes <= NR
+                            && tile.len() >= (R - 1) * NR + c0 + 2 * $lanes
+                    );
+                    let (ap, bp) = (a.as_ptr(), panel.as_ptr());
+                    let mut acc: [[$vec; 2]; R] = [[$zero(); 2]; R];
+                    for kk in 0..k {
+                        // SAFETY: `kk * ldb + c0 + 2 * lanes <= (k - 1) *
+                        // ldb + NR`, checked above.
+                        let (b0, b1) = unsafe {
+                            let p = bp.add(kk * ldb + c0);
+                            ($load(p), $load(p.add($lanes)))
+                        };
+                        for (r, acc) in acc.iter_mut().enumerate() {
+                            // SAFETY: `r * k + kk < R * k <= a.len()`.
+                            let x = $set1(unsafe { *ap.add(r * k + kk) });
+                            acc[0] = $fma(x, b0, acc[0]);
+                            acc[1] = $fma(x, b1, acc[1]);
+                        }
+                    }
+                    for (r, acc) in acc.iter().enumerate() {
+                        // SAFETY: `r * NR + c0 + 2 * lanes <= tile.len()`.
+                        unsafe {
+                            let p = tile.as_mut_ptr().add(r * NR + c0);
+                            $store(p, acc[0]);
+                            $store(p.add($lanes), acc[1]);
+                        }
+                    }
+                }
+            };
+        }
+
+        tile_kernel!(
+            tile_avx512,
+            "avx512f",
+            16,
+            __m512,
+            _mm512_setzero_ps,
+            _mm512_set1_ps,
+            _mm512_loadu_ps,
+            _mm512_fmadd_ps,
+            _mm512_storeu_ps
+        );
+        tile_kernel!(
+            tile_avx2,
+            "avx2,fma",
+            8,
+            __m256,
+            _mm256_setzero_ps,
+            _mm256_set1_ps,
+            _mm256_loadu_ps,
+            _mm256_fmadd_ps,
+            _mm256_storeu_ps
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The canonical chain, one element at a time.
+    fn reference(a: &[f32], b: &[f32], m: usize, n: usize, k: usize) -> Vec<u32> {
+        let mut out = vec![0u32; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let mut acc = 0u32;
+                for kk in 0..k {
+                    acc = semantics::f32_fma(a[i * k + kk].to_bits(), b[kk * n + j].to_bits(), acc);
+                }
+                out[i * n + j] = acc;
+            }
+        }
+        out
+    }
+
+    /// Values with ties, subnormals, infinities and NaNs among them.
+    fn values(seed: usize, len: usize) -> Vec<f32> {
+        const SPECIAL: [f32; 6] = [
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            1e-40,
+            -0.0,
+            3.0e38,
+            f32::NAN,
+        ];
+        (0..len)
+            .map(|i| {
+                let h = (i + seed).wrapping_mul(2_654_435_761) >> 7;
+                if h.is_multiple_of(97) {
+                    SPECIAL[h / 97 % SPECIAL.len()]
+                } else {
+                    (h % 2001) as f32 / 333.0 - 3.0
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_tile_shape_matches_the_canonical_chain() {
+        for (m, n, k) in [
+            (1, 1, 1),
+            (1, 70, 33),
+            (7, 31, 5),
+            (8, 32, 64),
+            (9, 33, 17),
+            (17, 65, 3),
+            (64, 96, 40),
+            (70, 300, 11),
+            (3, 5, 0),
+        ] {
+            let (a, b) = (values(m, m * k), values(n, k * n));
+            let mut out = vec![1u32; m * n];
+            let packed = pack_panels(k, n, |kk, j| b[kk * n + j]);
+            matmul_packed(
+                &a,
+                Rhs::Packed(&packed),
+                (m, n, k),
+                Epilogue::default(),
+                &mut out,
+            );
+            let want = reference(&a, &b, m, n, k);
+            assert_eq!(out, want, "{m}x{n}x{k}");
+            // B read as it lies, its last partial panel packed.
+            let full = n / NR * NR;
+            let tail = pack_panels(k, n - full, |kk, j| b[kk * n + full + j]);
+            out.fill(1);
+            let rhs = Rhs::Rows {
+                data: &b,
+                tail: &tail,
+            };
+            matmul_packed(&a, rhs, (m, n, k), Epilogue::default(), &mut out);
+            assert_eq!(out, want, "{m}x{n}x{k}, B as rows");
+            // Transposed, with a bias per output row (a column of the
+            // product) and the Relu.
+            let bias: Vec<u32> = values(7, n).iter().map(|v| v.to_bits()).collect();
+            let epilogue = Epilogue {
+                bias: Some(&bias),
+                relu: true,
+                transposed: true,
+            };
+            matmul_packed(&a, Rhs::Packed(&packed), (m, n, k), epilogue, &mut out);
+            for (idx, &y) in out.iter().enumerate() {
+                let (j, i) = (idx / m.max(1), idx % m.max(1));
+                let v = semantics::f32_max(semantics::f32_add(want[i * n + j], bias[j]), 0);
+                assert_eq!(y, v, "{m}x{n}x{k} transposed, element ({i}, {j})");
+            }
+        }
+    }
+}
