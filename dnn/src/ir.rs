@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ops::OpKind;
+use crate::ops::{OpKind, ShapeError};
 
 /// Index of a tensor in [`Model::tensors`].
 pub type TensorId = usize;
@@ -58,14 +58,14 @@ pub struct Model {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ModelError {
     /// A node's inputs do not fit its op.
-    #[error("node `{node}` ({op}): {message}")]
+    #[error("node `{node}` ({op}): {source}")]
     Shape {
         /// Node name.
         node: String,
         /// Op name.
         op: &'static str,
         /// What does not fit.
-        message: String,
+        source: ShapeError,
     },
     /// A tensor id out of range, a tensor used before it is computed, or
     /// computed twice.
@@ -155,10 +155,10 @@ impl ModelBuilder {
             .collect();
         let shape = op
             .output_shape(&shapes)
-            .map_err(|message| ModelError::Shape {
+            .map_err(|source| ModelError::Shape {
                 node: name.into(),
                 op: op.name(),
-                message,
+                source,
             })?;
         self.model.tensors.push(Tensor {
             name: name.into(),
@@ -235,10 +235,10 @@ impl Model {
             let shape = node
                 .op
                 .output_shape(&shapes)
-                .map_err(|message| ModelError::Shape {
+                .map_err(|source| ModelError::Shape {
                     node: node.name.clone(),
                     op: node.op.name(),
-                    message,
+                    source,
                 })?;
             if shape != self.tensors[node.output].shape {
                 return Err(graph(

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use verdict_vm::{Op, semantics};
 
 use crate::emit::{Emitter, Trace};
-use crate::ops::{Io, NativeIo, strides};
+use crate::ops::{Io, NativeIo, ShapeError, strides};
 use crate::scalar::{Eval, Scalar};
 
 /// Which binary function.
@@ -71,7 +71,7 @@ pub struct Binary {
 /// # Errors
 ///
 /// A message when a dimension pair is neither equal nor has a 1.
-pub fn broadcast(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
+pub fn broadcast(a: &[usize], b: &[usize]) -> Result<Vec<usize>, ShapeError> {
     let rank = a.len().max(b.len());
     let dim = |s: &[usize], d: usize| {
         if d + s.len() < rank {
@@ -85,9 +85,13 @@ pub fn broadcast(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
             (x, y) if x == y => Ok(x),
             (1, y) => Ok(y),
             (x, 1) => Ok(x),
-            (x, y) => Err(format!(
-                "shapes {a:?} and {b:?} do not broadcast (dimension {d}: {x} vs {y})"
-            )),
+            (x, y) => Err(ShapeError::Broadcast {
+                a: a.to_vec(),
+                b: b.to_vec(),
+                dim: d,
+                x,
+                y,
+            }),
         })
         .collect()
 }
@@ -113,10 +117,13 @@ pub(crate) fn byte_strides(strides: &[usize]) -> Vec<i64> {
 }
 
 impl Binary {
-    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, String> {
+    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, ShapeError> {
         match inputs {
             [a, b] => broadcast(a, b),
-            _ => Err(format!("takes 2 inputs, got {}", inputs.len())),
+            _ => Err(ShapeError::Arity {
+                expected: "2",
+                got: inputs.len(),
+            }),
         }
     }
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::emit::Emitter;
 use crate::kernels::copy::{View, contiguous, emit_copy, native_copy};
-use crate::ops::{Io, NativeIo};
+use crate::ops::{Io, NativeIo, ShapeError};
 
 /// Concatenation along `axis`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,14 +15,16 @@ pub struct Concat {
 }
 
 impl Concat {
-    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, String> {
-        let first = inputs.first().ok_or("takes at least 1 input")?;
+    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, ShapeError> {
+        let first = inputs.first().ok_or(ShapeError::Arity {
+            expected: "at least 1",
+            got: 0,
+        })?;
         if self.axis >= first.len() {
-            return Err(format!(
-                "axis {} out of range for rank {}",
-                self.axis,
-                first.len()
-            ));
+            return Err(ShapeError::Axis {
+                axis: self.axis,
+                rank: first.len(),
+            });
         }
         let mut out = first.to_vec();
         out[self.axis] = 0;
@@ -33,10 +35,10 @@ impl Concat {
                     .enumerate()
                     .all(|(d, (a, b))| d == self.axis || a == b);
             if !same {
-                return Err(format!(
+                return Err(ShapeError::Mismatch(format!(
                     "input {x:?} does not match {first:?} outside axis {}",
                     self.axis
-                ));
+                )));
             }
             out[self.axis] += x[self.axis];
         }

@@ -37,7 +37,7 @@ use crate::kernels::matmul::{
 };
 use crate::kernels::slide::{self, Fold};
 use crate::ops::window::Window;
-use crate::ops::{Io, NativeIo};
+use crate::ops::{Io, NativeIo, ShapeError};
 
 /// Conv attributes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,30 +68,41 @@ struct Geometry {
 }
 
 impl Conv {
-    fn geometry(&self, inputs: &[&[usize]]) -> Result<Geometry, String> {
+    fn geometry(&self, inputs: &[&[usize]]) -> Result<Geometry, ShapeError> {
         let (x, wt) = match inputs {
             [x, w] | [x, w, _] => (*x, *w),
-            _ => return Err(format!("takes 2 or 3 inputs, got {}", inputs.len())),
+            _ => {
+                return Err(ShapeError::Arity {
+                    expected: "2 or 3",
+                    got: inputs.len(),
+                });
+            }
         };
         let ([n, c, h, w], [oc, cg, kh, kw]) = (
-            <[usize; 4]>::try_from(x).map_err(|_| format!("X must be NCHW, got {x:?}"))?,
+            <[usize; 4]>::try_from(x).map_err(|_| ShapeError::operand("X", "NCHW", x))?,
             <[usize; 4]>::try_from(wt)
-                .map_err(|_| format!("W must be [OC, C/G, KH, KW], got {wt:?}"))?,
+                .map_err(|_| ShapeError::operand("W", "[OC, C/G, KH, KW]", wt))?,
         );
         let g = self.group;
         if g == 0 || c % g != 0 || oc % g != 0 || cg != c / g {
-            return Err(format!("group {g} does not fit X {x:?} and W {wt:?}"));
+            return Err(ShapeError::Mismatch(format!(
+                "group {g} does not fit X {x:?} and W {wt:?}"
+            )));
         }
         if self.window.kernel != [kh, kw] {
-            return Err(format!(
+            return Err(ShapeError::Attributes(format!(
                 "kernel_shape {:?} differs from W {wt:?}",
                 self.window.kernel
-            ));
+            )));
         }
         if let Some(b) = inputs.get(2)
             && *b != [oc]
         {
-            return Err(format!("B must be [{oc}], got {b:?}"));
+            return Err(ShapeError::Operand {
+                operand: "B",
+                expected: format!("[{oc}]"),
+                shape: b.to_vec(),
+            });
         }
         let (oh, ow) = self.window.output(h, w)?;
         let (hp, wp) = self.window.padded(h, w);
@@ -111,7 +122,7 @@ impl Conv {
         })
     }
 
-    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, String> {
+    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, ShapeError> {
         let g = self.geometry(inputs)?;
         Ok(vec![g.n, g.oc, g.oh, g.ow])
     }

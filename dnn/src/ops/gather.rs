@@ -20,7 +20,7 @@ use verdict_vm::semantics::f32_to_i32;
 
 use crate::emit::Emitter;
 use crate::ir::numel;
-use crate::ops::{Io, NativeIo};
+use crate::ops::{Io, NativeIo, ShapeError};
 
 /// The canonical NaN, what an out-of-range index selects.
 const NAN: u32 = 0x7FC0_0000;
@@ -33,19 +33,25 @@ pub struct Gather {
 }
 
 impl Gather {
-    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, String> {
+    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, ShapeError> {
         let [data, indices] = inputs else {
-            return Err(format!("takes 2 inputs, got {}", inputs.len()));
+            return Err(ShapeError::Arity {
+                expected: "2",
+                got: inputs.len(),
+            });
         };
         if self.axis >= data.len() {
-            return Err(format!(
-                "axis {} out of range for rank {}",
-                self.axis,
-                data.len()
-            ));
+            return Err(ShapeError::Axis {
+                axis: self.axis,
+                rank: data.len(),
+            });
         }
         if data[self.axis] > i32::MAX as usize {
-            return Err(format!("axis size {} above 2^31", data[self.axis]));
+            return Err(ShapeError::Operand {
+                operand: "data",
+                expected: "at most 2^31 along the axis".into(),
+                shape: data.to_vec(),
+            });
         }
         Ok([&data[..self.axis], indices, &data[self.axis + 1..]].concat())
     }

@@ -22,7 +22,7 @@ use crate::emit::Emitter;
 use crate::ir::numel;
 use crate::kernels::matmul::{Epilogue, Rhs, matmul_packed, pack_panels};
 use crate::ops::binary::{broadcast, broadcast_strides};
-use crate::ops::{Io, NativeIo};
+use crate::ops::{Io, NativeIo, ShapeError};
 
 /// `K` elements handled per iteration of the VM's inner loop.
 const UNROLL: usize = 8;
@@ -65,18 +65,23 @@ struct Dims {
 impl Gemm {
     /// `(M, K)`, `(K, N)` and the output shape, with leading dimensions of a
     /// non-transposed `A` folded into `M`.
-    fn dims(&self, inputs: &[&[usize]]) -> Result<(Dims, Vec<usize>), String> {
+    fn dims(&self, inputs: &[&[usize]]) -> Result<(Dims, Vec<usize>), ShapeError> {
         let (a, b) = match inputs {
             [a, b] | [a, b, _] => (*a, *b),
-            _ => return Err(format!("takes 2 or 3 inputs, got {}", inputs.len())),
+            _ => {
+                return Err(ShapeError::Arity {
+                    expected: "2 or 3",
+                    got: inputs.len(),
+                });
+            }
         };
         if b.len() != 2 {
-            return Err(format!("B must be 2-D, got {b:?}"));
+            return Err(ShapeError::operand("B", "2-D", b));
         }
         let (m, k, lead) = match (a.len(), self.trans_a) {
             (2, true) => (a[1], a[0], vec![]),
             (r, false) if r >= 2 => (numel(&a[..r - 1]), a[r - 1], a[..r - 2].to_vec()),
-            _ => return Err(format!("A must be 2-D (or N-D without transA), got {a:?}")),
+            _ => return Err(ShapeError::operand("A", "2-D (or N-D without transA)", a)),
         };
         let (kb, n) = if self.trans_b {
             (b[1], b[0])
@@ -84,7 +89,9 @@ impl Gemm {
             (b[0], b[1])
         };
         if k != kb {
-            return Err(format!("inner dimensions differ: A {a:?}, B {b:?}"));
+            return Err(ShapeError::Mismatch(format!(
+                "inner dimensions differ: A {a:?}, B {b:?}"
+            )));
         }
         let mut out = lead;
         if a.len() >= 2 && !self.trans_a {
@@ -95,14 +102,18 @@ impl Gemm {
         out.push(n);
         let c = match inputs.get(2) {
             Some(c) if c.len() <= 2 => {
-                let full = broadcast(c, &[m, n]).map_err(|e| format!("C: {e}"))?;
+                let full = broadcast(c, &[m, n])?;
                 if full != [m, n] {
-                    return Err(format!("C {c:?} does not broadcast to [{m}, {n}]"));
+                    return Err(ShapeError::operand(
+                        "C",
+                        format!("broadcastable to [{m}, {n}]"),
+                        c,
+                    ));
                 }
                 let s = broadcast_strides(c, &[m, n]);
                 (s[0], s[1])
             }
-            Some(c) => return Err(format!("C must be at most 2-D, got {c:?}")),
+            Some(c) => return Err(ShapeError::operand("C", "at most 2-D", c)),
             None => (0, 0),
         };
         let a_strides = if self.trans_a { (1, m) } else { (k, 1) };
@@ -120,7 +131,7 @@ impl Gemm {
         ))
     }
 
-    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, String> {
+    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, ShapeError> {
         Ok(self.dims(inputs)?.1)
     }
 

@@ -18,7 +18,7 @@ use verdict_vm::Op;
 use crate::emit::{Emitter, Trace};
 use crate::ir::numel;
 use crate::math;
-use crate::ops::{Io, NativeIo};
+use crate::ops::{Io, NativeIo, ShapeError};
 use crate::scalar::{Eval, Scalar};
 
 /// Local response normalisation over the channels (axis 1).
@@ -35,15 +35,22 @@ pub struct Lrn {
 }
 
 impl Lrn {
-    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, String> {
+    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, ShapeError> {
         let [x] = inputs else {
-            return Err(format!("takes 1 input, got {}", inputs.len()));
+            return Err(ShapeError::Arity {
+                expected: "1",
+                got: inputs.len(),
+            });
         };
         if x.len() < 2 {
-            return Err(format!("needs a channel axis, got shape {x:?}"));
+            return Err(ShapeError::Operand {
+                operand: "X",
+                expected: "of rank 2 or more (a channel axis)".into(),
+                shape: x.to_vec(),
+            });
         }
         if self.size == 0 {
-            return Err("size must be at least 1".into());
+            return Err(ShapeError::Attributes("size must be at least 1".into()));
         }
         Ok(x.to_vec())
     }

@@ -26,6 +26,73 @@ pub mod transpose;
 pub mod unary;
 pub mod window;
 
+/// Why an op does not accept its inputs' shapes.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ShapeError {
+    /// The wrong number of inputs.
+    #[error("takes {expected} inputs, got {got}")]
+    Arity {
+        /// How many the op takes: "1", "2 or 3", "at least 1".
+        expected: &'static str,
+        /// How many it was given.
+        got: usize,
+    },
+    /// An input of the wrong rank or size.
+    #[error("{operand} must be {expected}, got {shape:?}")]
+    Operand {
+        /// The input's name in the op's definition (`X`, `W`, `B`).
+        operand: &'static str,
+        /// The shape it must have.
+        expected: String,
+        /// The shape it has.
+        shape: Shape,
+    },
+    /// An axis attribute past the input's rank.
+    #[error("axis {axis} out of range for rank {rank}")]
+    Axis {
+        /// The attribute.
+        axis: usize,
+        /// The input's rank.
+        rank: usize,
+    },
+    /// Two shapes that numpy broadcasting cannot combine.
+    #[error("shapes {a:?} and {b:?} do not broadcast (dimension {dim}: {x} vs {y})")]
+    Broadcast {
+        /// The first shape.
+        a: Shape,
+        /// The second shape.
+        b: Shape,
+        /// The first dimension (of the broadcast rank) where they differ.
+        dim: usize,
+        /// `a`'s size there.
+        x: usize,
+        /// `b`'s size there.
+        y: usize,
+    },
+    /// Inputs whose shapes each fit but not together.
+    #[error("{0}")]
+    Mismatch(String),
+    /// Attributes that do not fit the inputs (a permutation, ranges, pads, a
+    /// window larger than its input).
+    #[error("{0}")]
+    Attributes(String),
+}
+
+impl ShapeError {
+    /// [`ShapeError::Operand`]: input `operand` has `shape`, not `expected`.
+    pub(crate) fn operand(
+        operand: &'static str,
+        expected: impl Into<String>,
+        shape: &[usize],
+    ) -> ShapeError {
+        ShapeError::Operand {
+            operand,
+            expected: expected.into(),
+            shape: shape.to_vec(),
+        }
+    }
+}
+
 /// An operand as a kernel sees it: where it lives and its shape.
 #[derive(Clone, Debug)]
 pub struct Operand {
@@ -156,7 +223,7 @@ impl OpKind {
     /// # Errors
     ///
     /// A message saying what does not fit.
-    pub fn output_shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
+    pub fn output_shape(&self, inputs: &[&[usize]]) -> Result<Shape, ShapeError> {
         each_op!(self, op => op.output_shape(inputs))
     }
 
@@ -204,4 +271,62 @@ pub(crate) fn strides(shape: &[usize]) -> Vec<usize> {
         s[d] = s[d + 1] * shape[d + 1];
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::binary::{Binary, BinaryOp};
+    use crate::ops::conv::Conv;
+    use crate::ops::gemm::Gemm;
+    use crate::ops::softmax::Softmax;
+    use crate::ops::window::Window;
+
+    /// Each kind of misfit names what it is, so that callers can match on
+    /// it and the message names both sides.
+    #[test]
+    fn misfits_are_typed() {
+        let add = OpKind::Binary(Binary { op: BinaryOp::Add });
+        assert_eq!(
+            add.output_shape(&[&[2, 3], &[4, 3]]),
+            Err(ShapeError::Broadcast {
+                a: vec![2, 3],
+                b: vec![4, 3],
+                dim: 0,
+                x: 2,
+                y: 4
+            })
+        );
+        assert_eq!(
+            add.output_shape(&[&[2, 3]]),
+            Err(ShapeError::Arity {
+                expected: "2",
+                got: 1
+            })
+        );
+        let softmax = OpKind::Softmax(Softmax {
+            axis: 2,
+            log: false,
+        });
+        assert_eq!(
+            softmax.output_shape(&[&[4, 5]]),
+            Err(ShapeError::Axis { axis: 2, rank: 2 })
+        );
+        let conv = OpKind::Conv(Conv {
+            window: Window::new([3, 3]),
+            group: 1,
+            relu: false,
+        });
+        assert_eq!(
+            conv.output_shape(&[&[1, 2, 8], &[4, 2, 3, 3]]),
+            Err(ShapeError::operand("X", "NCHW", &[1, 2, 8]))
+        );
+        let e = conv
+            .output_shape(&[&[1, 2, 2, 2], &[4, 2, 3, 3]])
+            .unwrap_err();
+        assert!(matches!(e, ShapeError::Attributes(_)), "{e:?}");
+        let gemm = OpKind::Gemm(Gemm::default());
+        let e = gemm.output_shape(&[&[2, 3], &[4, 5]]).unwrap_err();
+        assert_eq!(e.to_string(), "inner dimensions differ: A [2, 3], B [4, 5]");
+    }
 }

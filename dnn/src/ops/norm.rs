@@ -25,7 +25,7 @@ use verdict_vm::semantics::{f32_add, f32_div, f32_mul, f32_sqrt, f32_sub};
 
 use crate::emit::Emitter;
 use crate::ir::numel;
-use crate::ops::{Io, NativeIo};
+use crate::ops::{Io, NativeIo, ShapeError};
 
 /// Which normalisation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,22 +61,25 @@ impl Norm {
         }
     }
 
-    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, String> {
+    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, ShapeError> {
         let Some((x, affine)) = inputs.split_first().filter(|_| inputs.len() <= 3) else {
-            return Err(format!("takes 1 to 3 inputs, got {}", inputs.len()));
+            return Err(ShapeError::Arity {
+                expected: "1 to 3",
+                got: inputs.len(),
+            });
         };
         if self.axes.is_empty() || self.axes.end > x.len() {
-            return Err(format!(
+            return Err(ShapeError::Attributes(format!(
                 "axes {:?} must be a non-empty range within rank {}",
                 self.axes,
                 x.len()
-            ));
+            )));
         }
         let len = numel(&x[self.axes.clone()]);
         if let Some(a) = affine.iter().find(|a| numel(a) != len) {
-            return Err(format!(
+            return Err(ShapeError::Mismatch(format!(
                 "scale and bias must have the {len} elements of the normalised axes, got shape {a:?}"
-            ));
+            )));
         }
         Ok(x.to_vec())
     }

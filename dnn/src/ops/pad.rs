@@ -6,7 +6,7 @@ use verdict_vm::Op;
 
 use crate::emit::Emitter;
 use crate::kernels::copy::{View, contiguous, emit_copy, native_copy};
-use crate::ops::{Io, NativeIo};
+use crate::ops::{Io, NativeIo, ShapeError};
 
 /// Constant padding.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -20,16 +20,19 @@ pub struct Pad {
 }
 
 impl Pad {
-    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, String> {
+    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, ShapeError> {
         let [x] = inputs else {
-            return Err(format!("takes 1 input, got {}", inputs.len()));
+            return Err(ShapeError::Arity {
+                expected: "1",
+                got: inputs.len(),
+            });
         };
         if self.begin.len() != x.len() || self.end.len() != x.len() {
-            return Err(format!(
+            return Err(ShapeError::Attributes(format!(
                 "pads for {} axes, input has {}",
                 self.begin.len(),
                 x.len()
-            ));
+            )));
         }
         Ok(x.iter()
             .zip(&self.begin)

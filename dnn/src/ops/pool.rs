@@ -22,7 +22,7 @@ use crate::emit::Emitter;
 use crate::kernels::matmul::PAR_WORDS;
 use crate::kernels::slide::{self, Fold};
 use crate::ops::window::Window;
-use crate::ops::{Io, NativeIo};
+use crate::ops::{Io, NativeIo, ShapeError};
 
 pub(crate) const NEG_INF: u32 = 0xFF80_0000;
 
@@ -80,7 +80,7 @@ impl Pool {
     /// # Errors
     ///
     /// A message if the window does not fit.
-    pub fn divisors(&self, h: usize, w: usize) -> Result<Vec<f32>, String> {
+    pub fn divisors(&self, h: usize, w: usize) -> Result<Vec<f32>, ShapeError> {
         let win = &self.window;
         let (oh, ow) = win.output(h, w)?;
         let taps = |o: usize, s: usize, k: usize, d: usize, pad: usize, len: usize| {
@@ -113,25 +113,32 @@ impl Pool {
         Ok(out)
     }
 
-    fn geometry(&self, inputs: &[&[usize]]) -> Result<([usize; 4], usize, usize), String> {
-        let x = inputs.first().ok_or("takes an input")?;
+    fn geometry(&self, inputs: &[&[usize]]) -> Result<([usize; 4], usize, usize), ShapeError> {
+        let x = inputs.first().ok_or(ShapeError::Arity {
+            expected: "1 or 2",
+            got: 0,
+        })?;
         let [n, c, h, w] =
-            <[usize; 4]>::try_from(*x).map_err(|_| format!("X must be NCHW, got {x:?}"))?;
+            <[usize; 4]>::try_from(*x).map_err(|_| ShapeError::operand("X", "NCHW", x))?;
         let (oh, ow) = self.effective(h, w).output(h, w)?;
         let want = if self.needs_divisors() { 2 } else { 1 };
         if inputs.len() != want {
-            return Err(format!("takes {want} inputs, got {}", inputs.len()));
+            return Err(ShapeError::Arity {
+                expected: if want == 2 { "2" } else { "1" },
+                got: inputs.len(),
+            });
         }
         if want == 2 && inputs[1] != [oh, ow] {
-            return Err(format!(
-                "divisor table must be [{oh}, {ow}], got {:?}",
-                inputs[1]
-            ));
+            return Err(ShapeError::Operand {
+                operand: "divisors",
+                expected: format!("[{oh}, {ow}]"),
+                shape: inputs[1].to_vec(),
+            });
         }
         Ok(([n, c, h, w], oh, ow))
     }
 
-    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, String> {
+    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, ShapeError> {
         let ([n, c, ..], oh, ow) = self.geometry(inputs)?;
         Ok(vec![n, c, oh, ow])
     }

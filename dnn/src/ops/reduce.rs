@@ -12,7 +12,7 @@ use verdict_vm::semantics;
 
 use crate::emit::Emitter;
 use crate::kernels::copy::contiguous;
-use crate::ops::{Io, NativeIo};
+use crate::ops::{Io, NativeIo, ShapeError};
 
 /// Which reduction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,16 +49,19 @@ impl Reduce {
         }
     }
 
-    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, String> {
+    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, ShapeError> {
         let [x] = inputs else {
-            return Err(format!("takes 1 input, got {}", inputs.len()));
+            return Err(ShapeError::Arity {
+                expected: "1",
+                got: inputs.len(),
+            });
         };
         if self.axes.windows(2).any(|w| w[0] >= w[1]) || self.axes.iter().any(|&a| a >= x.len()) {
-            return Err(format!(
+            return Err(ShapeError::Attributes(format!(
                 "axes {:?} must be increasing and below rank {}",
                 self.axes,
                 x.len()
-            ));
+            )));
         }
         Ok((0..x.len())
             .filter_map(|d| match (self.axes.contains(&d), self.keepdims) {

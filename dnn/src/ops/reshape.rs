@@ -6,7 +6,7 @@ use verdict_vm::Op;
 
 use crate::emit::Emitter;
 use crate::ir::numel;
-use crate::ops::{Io, NativeIo};
+use crate::ops::{Io, NativeIo, ShapeError};
 
 /// A copy into a new shape with the same number of elements.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -16,11 +16,17 @@ pub struct Reshape {
 }
 
 impl Reshape {
-    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, String> {
+    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, ShapeError> {
         match inputs {
             [x] if numel(x) == numel(&self.shape) => Ok(self.shape.clone()),
-            [x] => Err(format!("cannot reshape {x:?} into {:?}", self.shape)),
-            _ => Err(format!("takes 1 input, got {}", inputs.len())),
+            [x] => Err(ShapeError::Attributes(format!(
+                "cannot reshape {x:?} into {:?}",
+                self.shape
+            ))),
+            _ => Err(ShapeError::Arity {
+                expected: "1",
+                got: inputs.len(),
+            }),
         }
     }
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::emit::Emitter;
 use crate::kernels::copy::{View, contiguous, emit_copy, native_copy};
-use crate::ops::{Io, NativeIo};
+use crate::ops::{Io, NativeIo, ShapeError};
 
 /// One axis of a slice: elements `start, start + step, ...`, `len` of them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,19 +26,26 @@ pub struct Slice {
 }
 
 impl Slice {
-    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, String> {
+    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, ShapeError> {
         let [x] = inputs else {
-            return Err(format!("takes 1 input, got {}", inputs.len()));
+            return Err(ShapeError::Arity {
+                expected: "1",
+                got: inputs.len(),
+            });
         };
         if self.ranges.len() != x.len() {
-            return Err(format!("{} ranges for {} axes", self.ranges.len(), x.len()));
+            return Err(ShapeError::Attributes(format!(
+                "{} ranges for {} axes",
+                self.ranges.len(),
+                x.len()
+            )));
         }
         for (d, (r, &n)) in self.ranges.iter().zip(*x).enumerate() {
             let last = r.start as i64 + r.step * (r.len as i64 - 1);
             if r.step == 0 || (r.len > 0 && (r.start >= n || last < 0 || last >= n as i64)) {
-                return Err(format!(
+                return Err(ShapeError::Attributes(format!(
                     "range {r:?} out of bounds for axis {d} of size {n}"
-                ));
+                )));
             }
         }
         Ok(self.ranges.iter().map(|r| r.len).collect())

@@ -18,7 +18,7 @@ use verdict_vm::semantics;
 
 use crate::emit::{Emitter, Trace};
 use crate::math;
-use crate::ops::{Io, NativeIo};
+use crate::ops::{Io, NativeIo, ShapeError};
 use crate::scalar::{Eval, Scalar};
 
 /// Softmax or LogSoftmax along `axis`.
@@ -31,16 +31,18 @@ pub struct Softmax {
 }
 
 impl Softmax {
-    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, String> {
+    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, ShapeError> {
         let [x] = inputs else {
-            return Err(format!("takes 1 input, got {}", inputs.len()));
+            return Err(ShapeError::Arity {
+                expected: "1",
+                got: inputs.len(),
+            });
         };
         if self.axis >= x.len() {
-            return Err(format!(
-                "axis {} out of range for rank {}",
-                self.axis,
-                x.len()
-            ));
+            return Err(ShapeError::Axis {
+                axis: self.axis,
+                rank: x.len(),
+            });
         }
         Ok(x.to_vec())
     }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::emit::Emitter;
 use crate::kernels::copy::{View, contiguous, emit_copy, native_copy};
-use crate::ops::{Io, NativeIo};
+use crate::ops::{Io, NativeIo, ShapeError};
 
 /// Output axis `d` is input axis `perm[d]`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,9 +15,12 @@ pub struct Transpose {
 }
 
 impl Transpose {
-    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, String> {
+    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, ShapeError> {
         let [x] = inputs else {
-            return Err(format!("takes 1 input, got {}", inputs.len()));
+            return Err(ShapeError::Arity {
+                expected: "1",
+                got: inputs.len(),
+            });
         };
         let mut seen = vec![false; x.len()];
         if self.perm.len() != x.len()
@@ -26,11 +29,11 @@ impl Transpose {
                 .iter()
                 .any(|&p| p >= x.len() || std::mem::replace(&mut seen[p], true))
         {
-            return Err(format!(
+            return Err(ShapeError::Attributes(format!(
                 "perm {:?} is not a permutation of {} axes",
                 self.perm,
                 x.len()
-            ));
+            )));
         }
         Ok(self.perm.iter().map(|&p| x[p]).collect())
     }

@@ -9,7 +9,7 @@ use crate::emit::{Emitter, Trace};
 use crate::kernels::finish::finish_into;
 use crate::kernels::matmul::PAR_WORDS;
 use crate::math;
-use crate::ops::{Io, NativeIo};
+use crate::ops::{Io, NativeIo, ShapeError};
 use crate::scalar::{Eval, Scalar};
 
 /// Which unary function.
@@ -130,10 +130,13 @@ pub struct Unary {
 }
 
 impl Unary {
-    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, String> {
+    pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, ShapeError> {
         match inputs {
             [x] => Ok(x.to_vec()),
-            _ => Err(format!("takes 1 input, got {}", inputs.len())),
+            _ => Err(ShapeError::Arity {
+                expected: "1",
+                got: inputs.len(),
+            }),
         }
     }
 

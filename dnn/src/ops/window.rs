@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use verdict_vm::Op;
 
 use crate::emit::Emitter;
+use crate::ops::ShapeError;
 
 /// Kernel size, strides, pads and dilations over the last two dimensions.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,9 +49,11 @@ impl Window {
     /// # Errors
     ///
     /// A message if the window does not fit or a stride or dilation is zero.
-    pub fn output(&self, h: usize, w: usize) -> Result<(usize, usize), String> {
+    pub fn output(&self, h: usize, w: usize) -> Result<(usize, usize), ShapeError> {
         if self.strides.contains(&0) || self.dilations.contains(&0) || self.kernel.contains(&0) {
-            return Err(format!("zero kernel, stride or dilation in {self:?}"));
+            return Err(ShapeError::Attributes(format!(
+                "zero kernel, stride or dilation in {self:?}"
+            )));
         }
         let (hp, wp) = self.padded(h, w);
         let span = |k: usize, d: usize| d * (k - 1) + 1;
@@ -59,9 +62,9 @@ impl Window {
             span(self.kernel[1], self.dilations[1]),
         );
         if sh > hp || sw > wp {
-            return Err(format!(
+            return Err(ShapeError::Attributes(format!(
                 "window {sh}x{sw} larger than the padded input {hp}x{wp}"
-            ));
+            )));
         }
         Ok((
             (hp - sh) / self.strides[0] + 1,
