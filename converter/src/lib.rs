@@ -10,7 +10,7 @@
 pub mod check;
 pub mod error;
 pub mod inspect;
-pub mod layer_norm;
+pub mod reader;
 pub mod load;
 pub mod lower;
 pub mod npy;

@@ -112,7 +112,7 @@ pub fn parse_onnx(
     constants: &[Constant],
     output: Option<&str>,
 ) -> Result<InferenceModel, ConvertError> {
-    let mut proto = crate::layer_norm::onnx()
+    let mut proto = crate::reader::onnx()
         .proto_model_for_read(&mut &*bytes)
         .map_err(|e| ConvertError::tract("decoding the ONNX protobuf", e))?;
     bind_constants(&mut proto, constants)?;
@@ -271,7 +271,7 @@ pub fn parse_proto(proto: &ModelProto, dir: Option<&Path>) -> Result<InferenceMo
             });
         }
     }
-    let onnx = crate::layer_norm::onnx();
+    let onnx = crate::reader::onnx();
     let dir = dir.and_then(Path::to_str);
     let parsed = onnx
         .parse(proto, dir)

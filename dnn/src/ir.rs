@@ -64,8 +64,9 @@ pub enum ModelError {
         node: String,
         /// Op name.
         op: &'static str,
-        /// What does not fit.
-        source: ShapeError,
+        /// What does not fit (boxed: the error stays small on the happy
+        /// path's `Result`).
+        source: Box<ShapeError>,
     },
     /// A tensor id out of range, a tensor used before it is computed, or
     /// computed twice.
@@ -158,7 +159,7 @@ impl ModelBuilder {
             .map_err(|source| ModelError::Shape {
                 node: name.into(),
                 op: op.name(),
-                source,
+                source: Box::new(source),
             })?;
         self.model.tensors.push(Tensor {
             name: name.into(),
@@ -238,7 +239,7 @@ impl Model {
                 .map_err(|source| ModelError::Shape {
                     node: node.name.clone(),
                     op: node.op.name(),
-                    source,
+                    source: Box::new(source),
                 })?;
             if shape != self.tensors[node.output].shape {
                 return Err(graph(

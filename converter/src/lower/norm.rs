@@ -12,7 +12,7 @@ use verdict_dnn::ops::OpKind;
 use verdict_dnn::ops::norm::{Norm, NormKind};
 
 use super::{Lowered, Lowering, unsupported};
-use crate::layer_norm::LayerNorm;
+use crate::reader::LayerNorm;
 
 pub(crate) fn convert_layer(cx: &mut Lowering<'_>, node: &TypedNode) -> Lowered {
     let Some(op) = node.op_as::<LayerNorm>() else {

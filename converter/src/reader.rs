@@ -1,4 +1,4 @@
-//! ONNX LayerNormalization kept whole through tract.
+//! tract's ONNX reader as verdict uses it: LayerNormalization kept whole.
 //!
 //! tract-onnx expands LayerNormalization into reductions and elementwise
 //! ops as it reads the graph; verdict has the normalisation as one op
@@ -13,7 +13,10 @@ use std::sync::OnceLock;
 use tract_onnx::Onnx;
 use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
+// tract's prelude for writing an op: its macros (`as_op!`, `tvec!`,
+// `op_as_typed_op!`) expand to names they expect in scope.
 use tract_onnx::tract_hir::internal::*;
+
 use tract_onnx::tract_hir::tract_ndarray::{ArrayD, IxDyn};
 
 /// How tract-onnx builds an op from an ONNX node.
