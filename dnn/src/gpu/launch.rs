@@ -5,8 +5,10 @@
 use verdict_vm::CODE_END;
 
 use super::recipes::{binary_code, unary_code};
+use crate::compile::node_io;
 use crate::engine::Compiled;
 use crate::ir::{TensorId, numel};
+use crate::kernels::copy::View;
 use crate::ops::binary::broadcast_strides;
 use crate::ops::norm::NormKind;
 use crate::ops::pool::PoolKind;
@@ -15,15 +17,50 @@ use crate::ops::window::Window;
 use crate::ops::{OpKind, strides};
 use crate::plan::WEIGHTS_BASE;
 
-/// Work-group side of the GEMM kernels (`GEMM_THREADS` and `THIN_TILE` in
-/// gemm.cl).
+/// Work-group side of the GEMM kernels.
 const GEMM_THREADS: usize = 16;
 
-/// Side of the output block one GEMM work group computes (`GEMM_TILE`).
-const GEMM_TILE: usize = 64;
+/// Outputs per work item along each side of a GEMM block.
+const GEMM_BLOCK: usize = 4;
 
-/// Work-group side of the tiled Conv kernel (`CONV_TILE` in conv.cl).
+/// Side of the output block one GEMM work group computes.
+const GEMM_TILE: usize = GEMM_THREADS * GEMM_BLOCK;
+
+/// Depth of the panels of `A` and `B` a GEMM work group loads at a time.
+const GEMM_K: usize = 16;
+
+/// Work-group side of the tiled Conv kernel.
 const CONV_TILE: usize = 16;
+
+/// The reduce kernel's code for each kind.
+fn reduce_code(kind: ReduceKind) -> i32 {
+    match kind {
+        ReduceKind::Sum => 0,
+        ReduceKind::Mean => 1,
+        ReduceKind::Max => 2,
+        ReduceKind::Min => 3,
+    }
+}
+
+/// The sizes and codes above as OpenCL `#define`s, so that the kernels and
+/// the launches read one definition.
+pub(super) fn defines() -> String {
+    let mut out = String::from("// Generated from dnn/src/gpu/launch.rs.\n");
+    for (name, value) in [
+        ("GEMM_THREADS", GEMM_THREADS as i32),
+        ("GEMM_BLOCK", GEMM_BLOCK as i32),
+        ("GEMM_TILE", GEMM_TILE as i32),
+        ("GEMM_K", GEMM_K as i32),
+        ("CONV_TILE", CONV_TILE as i32),
+        ("REDUCE_SUM", reduce_code(ReduceKind::Sum)),
+        ("REDUCE_MEAN", reduce_code(ReduceKind::Mean)),
+        ("REDUCE_MAX", reduce_code(ReduceKind::Max)),
+        ("REDUCE_MIN", reduce_code(ReduceKind::Min)),
+    ] {
+        out.push_str(&format!("#define {name} {value}\n"));
+    }
+    out
+}
 
 /// A launch before its parameters are uploaded.
 pub(super) struct Plan {
@@ -54,15 +91,20 @@ pub(super) fn arena_at(addr: u32) -> i32 {
     ((addr - CODE_END) / 4) as i32
 }
 
-/// An input operand: which buffer (0 the arena, 1 the weights) and the word
-/// offset in it.
-fn operand(c: &Compiled, t: TensorId) -> [i32; 2] {
-    let addr = c.program.layout.tensors[t];
-    if c.model.tensors[t].data.is_some() {
+/// The operand at byte address `addr`: which buffer (0 the arena, 1 the
+/// weights) and the word offset in it. Weights lie below `CODE_END`,
+/// activations from it (`crate::plan`).
+fn operand_at(addr: u32) -> [i32; 2] {
+    if addr < CODE_END {
         [1, ((addr - WEIGHTS_BASE) / 4) as i32]
     } else {
         [0, arena_at(addr)]
     }
+}
+
+/// Tensor `t` as an input operand.
+fn operand(c: &Compiled, t: TensorId) -> [i32; 2] {
+    operand_at(c.program.layout.tensors[t])
 }
 
 /// A size or offset as a kernel parameter.
@@ -78,6 +120,30 @@ fn ints(xs: &[usize]) -> impl Iterator<Item = i32> + '_ {
 /// Row-major strides of `shape` as i32.
 fn contiguous(shape: &[usize]) -> Vec<i32> {
     ints(&strides(shape)).collect()
+}
+
+/// Element strides of a view as i32.
+fn view_strides(v: &View) -> Vec<i32> {
+    v.strides
+        .iter()
+        .map(|&s| i32::try_from(s).expect("strides fit in i32 (the arena is below 4 GiB)"))
+        .collect()
+}
+
+/// The copy of `dims` words from one view to another: the launch of what
+/// the op's `emit` and `native` do with the same views.
+fn view_copy(dims: &[usize], (src, dst): &(View, View)) -> Plan {
+    let offset = |v: &View| i32::try_from(v.offset).expect("offsets fit in i32");
+    let [to_weights, dst_at] = operand_at(dst.addr);
+    assert_eq!(to_weights, 0, "ops write activations only");
+    copy(
+        operand_at(src.addr),
+        offset(src),
+        dst_at + offset(dst),
+        dims,
+        &view_strides(src),
+        &view_strides(dst),
+    )
 }
 
 /// A strided copy of `dims` words from `src` (operand with `src_off` added)
@@ -139,6 +205,7 @@ pub(super) fn plan_node(c: &Compiled, n: usize) -> Vec<Plan> {
     let count = numel(out_shape);
     let y = arena_at(layout.tensors[node.output]);
     let x = operand(c, node.inputs[0]);
+    let io = || node_io(model, layout, n);
     match &node.op {
         OpKind::Gemm(g) => {
             let (a, b) = (shape(node.inputs[0]), shape(node.inputs[1]));
@@ -276,60 +343,22 @@ pub(super) fn plan_node(c: &Compiled, n: usize) -> Vec<Plan> {
             vec![Plan::flat("unary", p, count)]
         }
         OpKind::Reshape(_) => vec![copy(x, 0, y, &[count], &[1], &[1])],
-        OpKind::Transpose(t) => {
-            let s = contiguous(shape(node.inputs[0]));
-            let src: Vec<i32> = t.perm.iter().map(|&d| s[d]).collect();
-            vec![copy(x, 0, y, out_shape, &src, &contiguous(out_shape))]
-        }
-        OpKind::Slice(sl) => {
-            let s = contiguous(shape(node.inputs[0]));
-            let offset = sl
-                .ranges
-                .iter()
-                .zip(&s)
-                .map(|(r, &st)| int(r.start) * st)
-                .sum();
-            let src: Vec<i32> = sl
-                .ranges
-                .iter()
-                .zip(&s)
-                .map(|(r, &st)| i32::try_from(r.step).expect("step fits in i32") * st)
-                .collect();
-            vec![copy(x, offset, y, out_shape, &src, &contiguous(out_shape))]
-        }
-        OpKind::Concat(cat) => {
-            let out = contiguous(out_shape);
-            let mut at = 0;
-            node.inputs
-                .iter()
-                .map(|&t| {
-                    let xs = shape(t);
-                    let plan = copy(
-                        operand(c, t),
-                        0,
-                        y + at * out[cat.axis],
-                        xs,
-                        &contiguous(xs),
-                        &out,
-                    );
-                    at += int(xs[cat.axis]);
-                    plan
-                })
-                .collect()
-        }
-        OpKind::Pad(pad) => {
-            let out = contiguous(out_shape);
-            let xs = shape(node.inputs[0]);
-            let offset: i32 = pad.begin.iter().zip(&out).map(|(&b, &s)| int(b) * s).sum();
-            vec![
-                Plan::flat(
-                    "fill",
-                    vec![y, int(count), pad.value.to_bits() as i32],
-                    count,
-                ),
-                copy(x, 0, y + offset, xs, &contiguous(xs), &out),
-            ]
-        }
+        OpKind::Transpose(t) => vec![view_copy(out_shape, &t.views(&io()))],
+        OpKind::Slice(sl) => vec![view_copy(out_shape, &sl.views(&io()))],
+        OpKind::Concat(cat) => node
+            .inputs
+            .iter()
+            .zip(cat.views(&io()))
+            .map(|(&t, views)| view_copy(shape(t), &views))
+            .collect(),
+        OpKind::Pad(pad) => vec![
+            Plan::flat(
+                "fill",
+                vec![y, int(count), pad.value.to_bits() as i32],
+                count,
+            ),
+            view_copy(shape(node.inputs[0]), &pad.views(&io())),
+        ],
         OpKind::Reduce(r) => {
             let xs = shape(node.inputs[0]);
             let s = contiguous(xs);
@@ -343,12 +372,7 @@ pub(super) fn plan_node(c: &Compiled, n: usize) -> Vec<Plan> {
                     ks.push(s[d]);
                 }
             }
-            let kind = match r.kind {
-                ReduceKind::Sum => 0,
-                ReduceKind::Mean => 1,
-                ReduceKind::Max => 2,
-                ReduceKind::Min => 3,
-            };
+            let kind = reduce_code(r.kind);
             let inner = numel(&rd);
             let mut p = vec![x[0], x[1], y, int(count), kind];
             p.push((inner as f32).to_bits() as i32);

@@ -11,7 +11,7 @@ use opencl3::program::Program;
 
 use super::GpuError;
 use super::device::DeviceInfo;
-use super::recipes;
+use super::{launch, recipes};
 
 /// Build options: IEEE division and square root, and nothing that relaxes
 /// the arithmetic. `-cl-denorms-are-zero`, `-cl-mad-enable`,
@@ -19,8 +19,8 @@ use super::recipes;
 /// source turns `FP_CONTRACT` off.
 pub(super) const BUILD_OPTIONS: &str = "-cl-fp32-correctly-rounded-divide-sqrt -cl-std=CL1.2";
 
-/// The kernel files, one per op family, after `common.cl` and the generated
-/// recipes.
+/// The kernel files, one per op family, after `common.cl`, the generated
+/// sizes and codes, and the generated recipes.
 const KERNELS: [&str; 10] = [
     include_str!("kernels/elementwise.cl"),
     include_str!("kernels/copy.cl"),
@@ -54,6 +54,8 @@ pub(super) const KERNEL_NAMES: [&str; 13] = [
 /// The whole program source.
 pub(super) fn source() -> String {
     let mut src = String::from(include_str!("kernels/common.cl"));
+    src.push('\n');
+    src.push_str(&launch::defines());
     src.push('\n');
     src.push_str(&recipes::source());
     for k in KERNELS {

@@ -46,7 +46,7 @@ impl Concat {
     }
 
     /// `(source view, destination view)` per input.
-    fn views(&self, io: &Io) -> Vec<(View, View)> {
+    pub(crate) fn views(&self, io: &Io) -> Vec<(View, View)> {
         let out = contiguous(&io.output.shape);
         let mut at = 0i64;
         io.inputs

@@ -41,7 +41,7 @@ impl Pad {
             .collect())
     }
 
-    fn views(&self, io: &Io) -> (View, View) {
+    pub(crate) fn views(&self, io: &Io) -> (View, View) {
         let out = contiguous(&io.output.shape);
         let offset = self
             .begin

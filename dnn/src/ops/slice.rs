@@ -51,7 +51,7 @@ impl Slice {
         Ok(self.ranges.iter().map(|r| r.len).collect())
     }
 
-    fn views(&self, io: &Io) -> (View, View) {
+    pub(crate) fn views(&self, io: &Io) -> (View, View) {
         let s = contiguous(&io.inputs[0].shape);
         let offset = self
             .ranges

@@ -38,7 +38,7 @@ impl Transpose {
         Ok(self.perm.iter().map(|&p| x[p]).collect())
     }
 
-    fn views(&self, io: &Io) -> (View, View) {
+    pub(crate) fn views(&self, io: &Io) -> (View, View) {
         let s = contiguous(&io.inputs[0].shape);
         let src = View {
             addr: io.inputs[0].addr,

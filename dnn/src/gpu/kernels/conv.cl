@@ -14,7 +14,7 @@
 // its own fma chain over r in increasing order, never past R (no padding
 // term enters a chain).
 
-#define CONV_TILE 16
+// CONV_TILE comes from the launch plans (dnn/src/gpu/launch.rs).
 
 // p: Xp (2), W (2), B (2), has B, y offset, count, C, HP, WP, OC, G, KH, KW,
 // OH, OW, sh, sw, dh, dw, relu. Global size: (OH*OW, OC/G, N*G), rounded up to

@@ -11,10 +11,8 @@
 // chain). The chain needs no NaN canonicalisation until it ends: a NaN
 // stays a NaN through fma, and only its final bits are observed.
 
-#define GEMM_THREADS 16
-#define GEMM_BLOCK 4
-#define GEMM_TILE (GEMM_THREADS * GEMM_BLOCK)
-#define GEMM_K 16
+// GEMM_THREADS, GEMM_BLOCK, GEMM_TILE and GEMM_K come from the launch
+// plans (dnn/src/gpu/launch.rs), which size the work groups with them.
 
 // The end of output (i, j)'s computation, its chain's sum in acc: alpha,
 // then C.

@@ -1,11 +1,7 @@
 // ReduceSum, ReduceMean, ReduceMax, ReduceMin (docs/spec/kernels.md): for
 // every output, acc = init; for every reduced index in row-major order,
 // acc = f(acc, x); the mean then divides once by the count.
-
-#define REDUCE_SUM 0
-#define REDUCE_MEAN 1
-#define REDUCE_MAX 2
-#define REDUCE_MIN 3
+// The REDUCE_* kind codes come from the launch plans (dnn/src/gpu/launch.rs).
 
 // p: X (2), y offset, count, kind, count as binary32, reduced elements,
 // kept rank, reduced rank, then the kept dims and strides, the reduced dims
