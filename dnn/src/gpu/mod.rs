@@ -15,9 +15,9 @@
 
 mod device;
 mod engine;
-mod launch;
+pub(crate) mod launch;
 mod program;
-mod recipes;
+pub(crate) mod recipes;
 
 use opencl3::error_codes::ClError;
 

@@ -48,7 +48,7 @@ const BINARY: [BinaryOp; 7] = [
 ];
 
 /// The kernel code of a unary op and its two parameters (bit patterns).
-pub(super) fn unary_code(op: UnaryOp) -> (u32, u32, u32) {
+pub(crate) fn unary_code(op: UnaryOp) -> (u32, u32, u32) {
     match op {
         UnaryOp::LeakyRelu { alpha } => (UNARY_LEAKY_RELU, alpha.to_bits(), 0),
         UnaryOp::Clip { lo, hi } => (UNARY_CLIP, lo.to_bits(), hi.to_bits()),
@@ -74,7 +74,7 @@ pub(super) fn unary_code(op: UnaryOp) -> (u32, u32, u32) {
 }
 
 /// The kernel code of a binary op.
-pub(super) fn binary_code(op: BinaryOp) -> u32 {
+pub(crate) fn binary_code(op: BinaryOp) -> u32 {
     BINARY
         .iter()
         .position(|&b| b == op)

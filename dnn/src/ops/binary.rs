@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 use verdict_vm::{Op, semantics};
 
 use crate::emit::{Emitter, Trace};
+#[cfg(feature = "gpu")]
+use crate::gpu::launch::{Plan, Site, int, ints};
+#[cfg(feature = "gpu")]
+use crate::gpu::recipes::binary_code;
 use crate::ops::{Io, NativeIo, ShapeError, strides};
 use crate::scalar::{Eval, Scalar};
 
@@ -230,5 +234,28 @@ fn elementwise(
             ob -= sb[k] * outer[k];
             index[k] = 0;
         }
+    }
+}
+
+#[cfg(feature = "gpu")]
+impl Binary {
+    /// The OpenCL launch (`elementwise.cl`): one output a work item, each
+    /// input read through its broadcast strides.
+    pub(crate) fn gpu(&self, s: &Site<'_>) -> Vec<Plan> {
+        let (out, count) = (s.out_shape(), s.count());
+        let mut p = vec![];
+        p.extend(s.input(0));
+        p.extend(s.input(1));
+        p.extend([
+            s.y(),
+            int(count),
+            binary_code(self.op) as i32,
+            int(out.len()),
+        ]);
+        p.extend(ints(out));
+        for x in s.shapes() {
+            p.extend(ints(&broadcast_strides(x, out)));
+        }
+        vec![Plan::flat("binary", p, count)]
     }
 }

@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::emit::Emitter;
+#[cfg(feature = "gpu")]
+use crate::gpu::launch::{Plan, Site, view_copy};
 use crate::kernels::copy::{View, contiguous, emit_copy, native_copy};
 use crate::ops::{Io, NativeIo, ShapeError};
 
@@ -78,5 +80,18 @@ impl Concat {
         for ((x, (src, dst)), words) in io.inputs.iter().zip(self.views(io)).zip(&data.inputs) {
             native_copy(&x.shape, words, &src, data.output, &dst);
         }
+    }
+}
+
+#[cfg(feature = "gpu")]
+impl Concat {
+    /// The OpenCL launches (`copy.cl`): one copy per input, between
+    /// [`Self::views`].
+    pub(crate) fn gpu(&self, s: &Site<'_>) -> Vec<Plan> {
+        s.shapes()
+            .into_iter()
+            .zip(self.views(&s.io()))
+            .map(|(x, views)| view_copy(x, &views))
+            .collect()
     }
 }

@@ -31,6 +31,8 @@ use verdict_vm::Op;
 use verdict_vm::builder::ZERO;
 
 use crate::emit::Emitter;
+#[cfg(feature = "gpu")]
+use crate::gpu::launch::{CONV_TILE, Plan, Site, int, ints, pad_copy};
 use crate::kernels::finish::finish;
 use crate::kernels::matmul::{
     Epilogue, NR, PAR_WORDS, Rhs, as_floats, matmul_packed, pack_panels, packed_len,
@@ -473,6 +475,40 @@ fn im2col_rows(out: &mut Vec<f32>, xg: &[u32], taps: &[usize], starts: &[usize])
                 *y = f32::from_bits(x[tap]);
             }
         });
+}
+
+#[cfg(feature = "gpu")]
+impl Conv {
+    /// The OpenCL launches (`conv.cl`): the padded copy if the window pads,
+    /// then the tiled convolution.
+    pub(crate) fn gpu(&self, s: &Site<'_>) -> Vec<Plan> {
+        let g = self.geometry(&s.shapes()).expect("validated model");
+        let mut plans = Vec::new();
+        let xp = match s.scratch() {
+            Some(at) => {
+                let planes = [g.n * g.c, g.h, g.w];
+                plans.extend(pad_copy(&self.window, s.input(0), at, planes, None));
+                [0, at]
+            }
+            None => s.input(0),
+        };
+        let mut p = vec![];
+        p.extend(xp);
+        p.extend(s.input(1));
+        p.extend(s.input(2));
+        p.extend([i32::from(s.inputs() == 3), s.y(), int(s.count())]);
+        p.extend(ints(&[g.c, g.hp, g.wp, g.oc, g.g, g.kh, g.kw, g.oh, g.ow]));
+        p.extend(ints(&self.window.strides));
+        p.extend(ints(&self.window.dilations));
+        p.push(i32::from(self.relu));
+        plans.push(Plan {
+            kernel: "conv",
+            params: p,
+            global: vec![g.oh * g.ow, g.oc / g.g, g.n * g.g],
+            local: Some(vec![CONV_TILE, CONV_TILE, 1]),
+        });
+        plans
+    }
 }
 
 #[cfg(test)]

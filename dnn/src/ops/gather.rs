@@ -19,6 +19,8 @@ use verdict_vm::builder::ZERO;
 use verdict_vm::semantics::f32_to_i32;
 
 use crate::emit::Emitter;
+#[cfg(feature = "gpu")]
+use crate::gpu::launch::{Plan, Site, int};
 use crate::ir::numel;
 use crate::ops::{Io, NativeIo, ShapeError};
 
@@ -127,5 +129,19 @@ impl Gather {
                 None => y.fill(NAN),
             }
         }
+    }
+}
+
+#[cfg(feature = "gpu")]
+impl Gather {
+    /// The OpenCL launch (`gather.cl`): one output element a work item.
+    pub(crate) fn gpu(&self, s: &Site<'_>) -> Vec<Plan> {
+        let (x, count) = (s.shape(0), s.count());
+        let mut p = vec![];
+        p.extend(s.input(0));
+        p.extend(s.input(1));
+        p.extend([s.y(), int(count), int(numel(s.shape(1))), int(x[self.axis])]);
+        p.push(int(numel(&x[self.axis + 1..])));
+        vec![Plan::flat("gather", p, count)]
     }
 }

@@ -19,6 +19,8 @@ use verdict_vm::Op;
 use verdict_vm::semantics;
 
 use crate::emit::Emitter;
+#[cfg(feature = "gpu")]
+use crate::gpu::launch::{GEMM_THREADS, GEMM_TILE, Plan, Site, int, ints};
 use crate::ir::numel;
 use crate::kernels::matmul::{Epilogue, Rhs, matmul_packed, pack_panels};
 use crate::ops::binary::{broadcast, broadcast_strides};
@@ -272,4 +274,38 @@ fn pack(src: &[u32], rows: usize, cols: usize, (rs, cs): (usize, usize), ld: usi
 /// A strided `k x n` matrix of bit patterns packed by [`pack_panels`].
 fn pack_b(src: &[u32], k: usize, n: usize, (rs, cs): (usize, usize)) -> Vec<f32> {
     pack_panels(k, n, |kk, j| f32::from_bits(src[kk * rs + j * cs]))
+}
+
+#[cfg(feature = "gpu")]
+impl Gemm {
+    /// The OpenCL launch (`gemm.cl`): blocked work groups, or one output a
+    /// work item below a block's height, where most of a block would idle.
+    pub(crate) fn gpu(&self, s: &Site<'_>) -> Vec<Plan> {
+        let (d, _) = self.dims(&s.shapes()).expect("validated model");
+        let mut p = vec![];
+        p.extend(s.input(0));
+        p.extend(s.input(1));
+        p.extend(s.input(2));
+        p.extend([s.y(), int(d.m), int(d.n), int(d.k)]);
+        p.extend(ints(&[d.a.0, d.a.1, d.b.0, d.b.1, d.c.0, d.c.1]));
+        p.extend([
+            i32::from(s.inputs() == 3),
+            i32::from(self.alpha != 1.0),
+            self.alpha.to_bits() as i32,
+            i32::from(self.beta == 1.0),
+            self.beta.to_bits() as i32,
+        ]);
+        let (kernel, global) = if d.m < GEMM_TILE {
+            ("gemm_thin", vec![d.n, d.m])
+        } else {
+            let blocks = |x: usize| x.div_ceil(GEMM_TILE) * GEMM_THREADS;
+            ("gemm", vec![blocks(d.n), blocks(d.m)])
+        };
+        vec![Plan {
+            kernel,
+            params: p,
+            global,
+            local: Some(vec![GEMM_THREADS, GEMM_THREADS]),
+        }]
+    }
 }

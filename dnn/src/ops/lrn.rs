@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 use verdict_vm::Op;
 
 use crate::emit::{Emitter, Trace};
+#[cfg(feature = "gpu")]
+use crate::gpu::launch::{Plan, Site, int};
 use crate::ir::numel;
 use crate::math;
 use crate::ops::{Io, NativeIo, ShapeError};
@@ -126,5 +128,20 @@ impl Lrn {
                 }
             }
         }
+    }
+}
+
+#[cfg(feature = "gpu")]
+impl Lrn {
+    /// The OpenCL launch (`lrn.cl`): one element a work item.
+    pub(crate) fn gpu(&self, s: &Site<'_>) -> Vec<Plan> {
+        let (x, count) = (s.shape(0), s.count());
+        let mut p = vec![];
+        p.extend(s.input(0));
+        p.extend([s.y(), int(count), int(x[1]), int(numel(&x[2..]))]);
+        p.push(int(self.size));
+        let k = self.alpha / self.size as f32;
+        p.extend([k, self.bias, self.beta].map(|v| v.to_bits() as i32));
+        vec![Plan::flat("lrn", p, count)]
     }
 }

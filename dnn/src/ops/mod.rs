@@ -186,6 +186,12 @@ macro_rules! each_op {
 }
 
 impl OpKind {
+    /// The OpenCL launches of the op at `site`, in order.
+    #[cfg(feature = "gpu")]
+    pub(crate) fn gpu(&self, site: &crate::gpu::launch::Site<'_>) -> Vec<crate::gpu::launch::Plan> {
+        each_op!(self, op => op.gpu(site))
+    }
+
     /// The op's name, for messages.
     pub fn name(&self) -> &'static str {
         match self {

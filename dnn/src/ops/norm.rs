@@ -24,6 +24,8 @@ use verdict_vm::builder::{Reg, ZERO};
 use verdict_vm::semantics::{f32_add, f32_div, f32_mul, f32_sqrt, f32_sub};
 
 use crate::emit::Emitter;
+#[cfg(feature = "gpu")]
+use crate::gpu::launch::{Plan, Site, int};
 use crate::ir::numel;
 use crate::ops::{Io, NativeIo, ShapeError};
 
@@ -191,5 +193,28 @@ impl Norm {
                 }
             }
         }
+    }
+}
+
+#[cfg(feature = "gpu")]
+impl Norm {
+    /// The OpenCL launch (`norm.cl`): one normalised group a work item.
+    pub(crate) fn gpu(&self, s: &Site<'_>) -> Vec<Plan> {
+        let x = s.shape(0);
+        let (outer, len) = (numel(&x[..self.axes.start]), numel(&x[self.axes.clone()]));
+        let inner = numel(&x[self.axes.end..]);
+        let mut p = vec![];
+        p.extend(s.input(0));
+        p.extend(s.input(1));
+        p.extend(s.input(2));
+        p.extend([s.y(), int(outer * inner), int(len), int(inner)]);
+        p.extend([
+            i32::from(self.kind == NormKind::Layer),
+            i32::from(s.inputs() > 1),
+            i32::from(s.inputs() > 2),
+            (len as f32).to_bits() as i32,
+            self.epsilon.to_bits() as i32,
+        ]);
+        vec![Plan::flat("norm", p, outer * inner)]
     }
 }

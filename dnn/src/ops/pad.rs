@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use verdict_vm::Op;
 
 use crate::emit::Emitter;
+#[cfg(feature = "gpu")]
+use crate::gpu::launch::{Plan, Site, int, view_copy};
 use crate::kernels::copy::{View, contiguous, emit_copy, native_copy};
 use crate::ops::{Io, NativeIo, ShapeError};
 
@@ -82,5 +84,19 @@ impl Pad {
         data.output.fill(self.value.to_bits());
         let (src, dst) = self.views(io);
         native_copy(&io.inputs[0].shape, data.inputs[0], &src, data.output, &dst);
+    }
+}
+
+#[cfg(feature = "gpu")]
+impl Pad {
+    /// The OpenCL launches (`copy.cl`): the fill, then the input's copy
+    /// between [`Self::views`].
+    pub(crate) fn gpu(&self, s: &Site<'_>) -> Vec<Plan> {
+        let count = s.count();
+        let fill = vec![s.y(), int(count), self.value.to_bits() as i32];
+        vec![
+            Plan::flat("fill", fill, count),
+            view_copy(s.shape(0), &self.views(&s.io())),
+        ]
     }
 }

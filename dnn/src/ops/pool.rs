@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 use verdict_vm::Op;
 
 use crate::emit::Emitter;
+#[cfg(feature = "gpu")]
+use crate::gpu::launch::{Plan, Site, int, ints, pad_copy};
 use crate::kernels::matmul::PAR_WORDS;
 use crate::kernels::slide::{self, Fold};
 use crate::ops::window::Window;
@@ -279,5 +281,39 @@ impl Pool {
                     );
                 }
             });
+    }
+}
+
+#[cfg(feature = "gpu")]
+impl Pool {
+    /// The OpenCL launches (`pool.cl`): the padded copy if the window pads
+    /// (filled with `-inf` for a max), then the pool.
+    pub(crate) fn gpu(&self, s: &Site<'_>) -> Vec<Plan> {
+        let ([nb, ch, h, w], oh, ow) = self.geometry(&s.shapes()).expect("validated model");
+        let win = self.effective(h, w);
+        let is_max = matches!(self.kind, PoolKind::Max | PoolKind::GlobalMax);
+        let (hp, wp) = win.padded(h, w);
+        let mut plans = Vec::new();
+        let xp = match s.scratch() {
+            Some(at) => {
+                let fill = is_max.then_some(NEG_INF);
+                plans.extend(pad_copy(&win, s.input(0), at, [nb * ch, h, w], fill));
+                [0, at]
+            }
+            None => s.input(0),
+        };
+        let count = s.count();
+        let mut p = vec![];
+        p.extend(xp);
+        p.extend(s.input(1));
+        p.extend([i32::from(s.inputs() == 2), s.y(), int(count)]);
+        p.extend(ints(&[hp, wp, oh, ow]));
+        p.extend(ints(&win.kernel));
+        p.extend(ints(&win.strides));
+        p.extend(ints(&win.dilations));
+        p.push(i32::from(is_max));
+        p.push(((win.kernel[0] * win.kernel[1]) as f32).to_bits() as i32);
+        plans.push(Plan::flat("pool", p, count));
+        plans
     }
 }

@@ -11,6 +11,10 @@ use verdict_vm::Op;
 use verdict_vm::semantics;
 
 use crate::emit::Emitter;
+#[cfg(feature = "gpu")]
+use crate::gpu::launch::{Plan, Site, int, ints, reduce_code};
+#[cfg(feature = "gpu")]
+use crate::ir::numel;
 use crate::kernels::copy::contiguous;
 use crate::ops::{Io, NativeIo, ShapeError};
 
@@ -166,5 +170,36 @@ impl Reduce {
             }
             *y = acc;
         }
+    }
+}
+
+#[cfg(feature = "gpu")]
+impl Reduce {
+    /// The OpenCL launch (`reduce.cl`): one output a work item, over the
+    /// kept and the reduced dimensions with their strides.
+    pub(crate) fn gpu(&self, s: &Site<'_>) -> Vec<Plan> {
+        let x = s.shape(0);
+        let st = ints(&crate::ops::strides(x)).collect::<Vec<_>>();
+        let (mut kd, mut ks, mut rd, mut rs) = (vec![], vec![], vec![], vec![]);
+        for d in 0..x.len() {
+            if self.axes.contains(&d) {
+                rd.push(x[d]);
+                rs.push(st[d]);
+            } else {
+                kd.push(x[d]);
+                ks.push(st[d]);
+            }
+        }
+        let (inner, count) = (numel(&rd), s.count());
+        let mut p = vec![];
+        p.extend(s.input(0));
+        p.extend([s.y(), int(count), reduce_code(self.kind)]);
+        p.push((inner as f32).to_bits() as i32);
+        p.extend([int(inner), int(kd.len()), int(rd.len())]);
+        p.extend(ints(&kd));
+        p.extend(ks);
+        p.extend(ints(&rd));
+        p.extend(rs);
+        vec![Plan::flat("reduce", p, count)]
     }
 }

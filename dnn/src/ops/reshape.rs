@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use verdict_vm::Op;
 
 use crate::emit::Emitter;
+#[cfg(feature = "gpu")]
+use crate::gpu::launch::{Plan, Site, copy};
 use crate::ir::numel;
 use crate::ops::{Io, NativeIo, ShapeError};
 
@@ -47,5 +49,13 @@ impl Reshape {
 
     pub(crate) fn native(&self, _io: &Io, data: NativeIo<'_>) {
         data.output.copy_from_slice(data.inputs[0]);
+    }
+}
+
+#[cfg(feature = "gpu")]
+impl Reshape {
+    /// The OpenCL launch (`copy.cl`): the words as they lie.
+    pub(crate) fn gpu(&self, s: &Site<'_>) -> Vec<Plan> {
+        vec![copy(s.input(0), 0, s.y(), &[s.count()], &[1], &[1])]
     }
 }

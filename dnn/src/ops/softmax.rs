@@ -17,6 +17,10 @@ use verdict_vm::Op;
 use verdict_vm::semantics;
 
 use crate::emit::{Emitter, Trace};
+#[cfg(feature = "gpu")]
+use crate::gpu::launch::{Plan, Site, int};
+#[cfg(feature = "gpu")]
+use crate::ir::numel;
 use crate::math;
 use crate::ops::{Io, NativeIo, ShapeError};
 use crate::scalar::{Eval, Scalar};
@@ -144,5 +148,25 @@ impl Softmax {
                 }
             }
         }
+    }
+}
+
+#[cfg(feature = "gpu")]
+impl Softmax {
+    /// The OpenCL launch (`softmax.cl`): one row along the axis a work item.
+    pub(crate) fn gpu(&self, s: &Site<'_>) -> Vec<Plan> {
+        let x = s.shape(0);
+        let inner = numel(&x[self.axis + 1..]);
+        let rows = numel(&x[..self.axis]) * inner;
+        let mut p = vec![];
+        p.extend(s.input(0));
+        p.extend([
+            s.y(),
+            int(rows),
+            int(x[self.axis]),
+            int(inner),
+            i32::from(self.log),
+        ]);
+        vec![Plan::flat("softmax", p, rows)]
     }
 }

@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::emit::Emitter;
+#[cfg(feature = "gpu")]
+use crate::gpu::launch::{Plan, Site, view_copy};
 use crate::kernels::copy::{View, contiguous, emit_copy, native_copy};
 use crate::ops::{Io, NativeIo, ShapeError};
 
@@ -61,5 +63,13 @@ impl Transpose {
     pub(crate) fn native(&self, io: &Io, data: NativeIo<'_>) {
         let (src, dst) = self.views(io);
         native_copy(&io.output.shape, data.inputs[0], &src, data.output, &dst);
+    }
+}
+
+#[cfg(feature = "gpu")]
+impl Transpose {
+    /// The OpenCL launch (`copy.cl`) of the copy between [`Self::views`].
+    pub(crate) fn gpu(&self, s: &Site<'_>) -> Vec<Plan> {
+        vec![view_copy(s.out_shape(), &self.views(&s.io()))]
     }
 }

@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 use verdict_vm::Op;
 
 use crate::emit::{Emitter, Trace};
+#[cfg(feature = "gpu")]
+use crate::gpu::launch::{Plan, Site, int};
+#[cfg(feature = "gpu")]
+use crate::gpu::recipes::unary_code;
 use crate::kernels::finish::finish_into;
 use crate::kernels::matmul::PAR_WORDS;
 use crate::math;
@@ -176,5 +180,24 @@ impl Unary {
                     *y = self.op.apply(&mut Eval, x);
                 }
             });
+    }
+}
+
+#[cfg(feature = "gpu")]
+impl Unary {
+    /// The OpenCL launch (`elementwise.cl`): one element a work item.
+    pub(crate) fn gpu(&self, s: &Site<'_>) -> Vec<Plan> {
+        let (code, a0, a1) = unary_code(self.op);
+        let [buffer, at] = s.input(0);
+        let p = vec![
+            buffer,
+            at,
+            s.y(),
+            int(s.count()),
+            code as i32,
+            a0 as i32,
+            a1 as i32,
+        ];
+        vec![Plan::flat("unary", p, s.count())]
     }
 }
