@@ -6,15 +6,18 @@
 //! check). [`Evm::call`] executes one and discards it, so calls to pure and
 //! view functions leave the chain as it was and report exact gas;
 //! [`Evm::transact`] commits one and returns its logs.
+//!
+//! [`build`] makes every revm EVM of the project, this harness's and the
+//! devnet's (`verdict-devnet`), so both run the same rules.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 
 use revm::context::result::{EVMError, ExecutionResult, HaltReason, Output, ResultGas};
-use revm::context::{Context, ContextTr, TxEnv};
+use revm::context::{BlockEnv, CfgEnv, Context, ContextTr, TxEnv};
 use revm::context_interface::cfg::gas::calculate_initial_tx_gas;
 use revm::database::{CacheDB, EmptyDB};
-use revm::database_interface::DatabaseRef;
+use revm::database_interface::{Database, DatabaseRef};
 use revm::handler::{
     ExecuteCommitEvm, ExecuteEvm, MainBuilder, MainContext, MainnetContext, MainnetEvm,
 };
@@ -31,6 +34,25 @@ pub const SENDER: Address = address!("0x00000000000000000000000000000000000a11ce
 
 /// Gas limit of every transaction: Osaka's per-transaction cap (EIP-7825).
 pub const TX_GAS_LIMIT: u64 = 1 << 24;
+
+/// A revm EVM over `db` following [`SPEC`] (its rules and gas parameters),
+/// running transactions in `block`; `cfg` then sets what differs between
+/// chains (chain id, checks left out). revm reads the spec when the EVM is
+/// built, so the spec is set here, before, and nowhere else.
+pub fn build<DB: Database>(
+    db: DB,
+    block: BlockEnv,
+    cfg: impl FnOnce(&mut CfgEnv),
+) -> MainnetEvm<MainnetContext<DB>> {
+    Context::mainnet()
+        .with_db(db)
+        .with_block(block)
+        .modify_cfg_chained(|env| {
+            env.set_spec_and_mainnet_gas_params(SPEC);
+            cfg(env);
+        })
+        .build_mainnet()
+}
 
 /// A transaction the EVM could not run to a return or a revert.
 #[derive(Debug, thiserror::Error)]
@@ -165,12 +187,12 @@ impl std::fmt::Debug for Evm {
 impl Evm {
     /// An empty chain following [`SPEC`].
     pub fn new() -> Evm {
-        let evm = Context::mainnet()
-            .with_db(CacheDB::new(EmptyDB::default()))
-            .modify_cfg_chained(|cfg| cfg.set_spec_and_mainnet_gas_params(SPEC))
-            .build_mainnet();
         Evm {
-            evm,
+            evm: build(
+                CacheDB::new(EmptyDB::default()),
+                BlockEnv::default(),
+                |_| {},
+            ),
             nonces: HashMap::new(),
         }
     }
@@ -312,5 +334,28 @@ impl Evm {
             .value(value)
             .data(data)
             .build_fill()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use revm::context::ContextTr;
+    use revm::context_interface::Cfg;
+    use revm::database::EmptyDB;
+    use revm::primitives::U256;
+
+    use super::{BlockEnv, SPEC, build};
+
+    /// The spec is pinned and the caller's settings come on top of it.
+    #[test]
+    fn build_pins_the_spec_under_the_callers_settings() {
+        let block = BlockEnv {
+            timestamp: U256::from(7u64),
+            ..BlockEnv::default()
+        };
+        let evm = build(EmptyDB::default(), block, |cfg| cfg.chain_id = 31337);
+        assert_eq!(evm.ctx.cfg().spec(), SPEC);
+        assert_eq!(evm.ctx.cfg().chain_id(), 31337);
+        assert_eq!(evm.ctx.block().timestamp, U256::from(7u64));
     }
 }
