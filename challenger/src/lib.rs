@@ -1,5 +1,7 @@
-//! verdict's off-chain side: the agents that submit and challenge claims, and
-//! an embedded devnet ([`devnet`]) to run them against.
+//! verdict's off-chain side: the agents that submit and challenge claims.
+//! They talk to any chain over JSON-RPC; the embedded devnet they run against
+//! in `verdict demo`, `verdict devnet` and the tests is its own crate,
+//! `verdict-devnet`.
 //!
 //! - [`model`]: a `.dnn` package as the protocol sees it (registry record,
 //!   level-1 points, Merkle paths);
@@ -16,7 +18,6 @@ pub mod agent;
 pub mod chain;
 pub mod demo;
 pub mod deployment;
-pub mod devnet;
 pub mod game;
 pub mod model;
 pub mod store;

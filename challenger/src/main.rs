@@ -22,11 +22,11 @@ use verdict_challenger::agent::{Agent, AgentConfig};
 use verdict_challenger::chain::Chain;
 use verdict_challenger::demo::{self, DemoConfig, fmt_eth};
 use verdict_challenger::deployment::Deployment;
-use verdict_challenger::devnet::{self, Devnet, DevnetConfig};
 use verdict_challenger::model::ModelInfo;
 use verdict_challenger::store::{AgentState, ClaimStatus};
 use verdict_contracts::bindings::ClaimManager;
 use verdict_contracts::protocol::Config;
+use verdict_devnet::{self as devnet, Devnet, DevnetConfig};
 
 /// `println!` that ignores a closed stdout: `verdict ... | head` ends the
 /// output, never the command (a panic would exit 101 and, in an agent,

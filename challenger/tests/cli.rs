@@ -7,7 +7,7 @@ use std::process::{Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use verdict_challenger::devnet::{Devnet, DevnetConfig};
+use verdict_devnet::{Devnet, DevnetConfig};
 
 fn verdict(dir: &Path, url: &str, key: Option<String>, args: &[&str]) -> Output {
     command(dir, url, key, args).output().unwrap()

@@ -13,12 +13,12 @@ use verdict_challenger::agent::{Activity, Agent, AgentConfig};
 use verdict_challenger::chain::{Chain, ChainError};
 use verdict_challenger::demo::{self, DemoConfig, ether};
 use verdict_challenger::deployment::Deployment;
-use verdict_challenger::devnet::{self, Devnet, DevnetConfig, DevnetHandle};
 use verdict_challenger::model::ModelInfo;
 use verdict_challenger::store::{ClaimStatus, GameStatus, Verdict};
 use verdict_challenger::trace::Tamper;
 use verdict_contracts::bindings::ClaimManager;
 use verdict_contracts::protocol::Config;
+use verdict_devnet::{self as devnet, Devnet, DevnetConfig, DevnetHandle};
 use verdict_dnn::package::Package;
 
 /// Logs to the test's output (`RUST_LOG` picks what).

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use verdict_challenger::demo::{self, DemoConfig};
-use verdict_challenger::devnet::{Devnet, DevnetConfig};
+use verdict_devnet::{Devnet, DevnetConfig};
 use verdict_dnn::gpu::DeviceChoice;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

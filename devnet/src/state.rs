@@ -22,12 +22,12 @@ use alloy::rpc::types::{FeeHistory, Filter, FilterBlockOption, Log as RpcLog, Tr
 use alloy::signers::SignerSync;
 use alloy_primitives::{Address, B64, B256, Bloom, Bytes, TxKind, U256};
 use revm::context::result::{EVMError, ExecutionResult, HaltReason, ResultAndState};
-use revm::context::{BlockEnv, Context, TxEnv};
+use revm::context::{BlockEnv, TxEnv};
 use revm::database::{CacheDB, EmptyDB};
-use revm::database_interface::{DatabaseCommit, DatabaseRef};
-use revm::handler::{ExecuteEvm, MainBuilder, MainContext};
+use revm::database_interface::{DatabaseCommit, DatabaseRef, WrapDatabaseRef};
+use revm::handler::ExecuteEvm;
 use revm::state::AccountInfo;
-use verdict_contracts::evm::{SPEC, TX_GAS_LIMIT};
+use verdict_contracts::evm::{self, TX_GAS_LIMIT};
 
 use super::DevnetConfig;
 use super::accounts::DevAccount;
@@ -49,7 +49,7 @@ const CALL_STIPEND: u64 = 2_300;
 
 /// Why the chain refused or could not run a request.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ChainError {
+pub(crate) enum RequestError {
     /// The transaction is invalid (nonce, chain id, funds, gas, ...).
     #[error("{0}")]
     Invalid(String),
@@ -108,12 +108,13 @@ impl Clock {
     }
 }
 
-/// An in-process EVM chain: accounts, contracts, blocks and receipts.
+/// The devnet's chain: accounts, contracts, blocks and receipts, and the
+/// rules that change them (the server answers for it; it is not a client).
 ///
 /// [`DevnetHandle::stop`](super::DevnetHandle::stop) hands it back and
 /// [`Devnet::resume`](super::Devnet::resume) serves it again.
 #[derive(Clone)]
-pub struct Chain {
+pub struct ChainState {
     chain_id: u64,
     block_gas_limit: u64,
     accounts: Vec<DevAccount>,
@@ -124,9 +125,9 @@ pub struct Chain {
     clock: Clock,
 }
 
-impl std::fmt::Debug for Chain {
+impl std::fmt::Debug for ChainState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Chain")
+        f.debug_struct("ChainState")
             .field("chain_id", &self.chain_id)
             .field("block_number", &self.block_number())
             .field("accounts", &self.accounts.len())
@@ -134,14 +135,14 @@ impl std::fmt::Debug for Chain {
     }
 }
 
-impl Chain {
+impl ChainState {
     /// A chain at its genesis block, the dev accounts funded.
-    pub(crate) fn new(config: &DevnetConfig, accounts: Vec<DevAccount>) -> Chain {
+    pub(crate) fn new(config: &DevnetConfig, accounts: Vec<DevAccount>) -> ChainState {
         let mut db = CacheDB::new(EmptyDB::default());
         for account in &accounts {
             db.insert_account_info(account.address, AccountInfo::from_balance(config.balance));
         }
-        let mut chain = Chain {
+        let mut chain = ChainState {
             chain_id: config.chain_id,
             block_gas_limit: config.block_gas_limit,
             accounts,
@@ -215,8 +216,8 @@ impl Chain {
     ///
     /// # Errors
     ///
-    /// [`ChainError::BadParams`] for an older or unknown block.
-    pub(crate) fn check_state_at(&self, block: Option<BlockId>) -> Result<(), ChainError> {
+    /// [`RequestError::BadParams`] for an older or unknown block.
+    pub(crate) fn check_state_at(&self, block: Option<BlockId>) -> Result<(), RequestError> {
         let latest = self.latest();
         let ok = match block {
             None => true,
@@ -226,7 +227,7 @@ impl Chain {
         if ok {
             Ok(())
         } else {
-            Err(ChainError::BadParams(format!(
+            Err(RequestError::BadParams(format!(
                 "the devnet keeps only the latest state (block {}); it cannot answer for block {}",
                 latest.header.number,
                 block.map_or_else(String::new, |block| block.to_string()),
@@ -269,14 +270,14 @@ impl Chain {
     ///
     /// # Errors
     ///
-    /// [`ChainError::BadParams`] for an unknown block hash or a range that
+    /// [`RequestError::BadParams`] for an unknown block hash or a range that
     /// ends before it starts.
-    pub(crate) fn logs(&self, filter: &Filter) -> Result<Vec<RpcLog>, ChainError> {
+    pub(crate) fn logs(&self, filter: &Filter) -> Result<Vec<RpcLog>, RequestError> {
         let latest = self.block_number();
         let blocks: Vec<&MinedBlock> = match filter.block_option {
             FilterBlockOption::AtBlockHash(hash) => vec![
                 self.block_by_hash(hash)
-                    .ok_or_else(|| ChainError::BadParams(format!("unknown block {hash}")))?,
+                    .ok_or_else(|| RequestError::BadParams(format!("unknown block {hash}")))?,
             ],
             FilterBlockOption::Range {
                 from_block,
@@ -285,7 +286,7 @@ impl Chain {
                 let from = self.resolve(from_block.unwrap_or_default());
                 let to = self.resolve(to_block.unwrap_or_default()).min(latest);
                 if from > to && from <= latest {
-                    return Err(ChainError::BadParams(format!(
+                    return Err(RequestError::BadParams(format!(
                         "invalid block range: fromBlock {from} is after toBlock {to}"
                     )));
                 }
@@ -306,18 +307,18 @@ impl Chain {
     ///
     /// # Errors
     ///
-    /// [`ChainError::BadParams`] for percentiles outside 0..=100 or out of
+    /// [`RequestError::BadParams`] for percentiles outside 0..=100 or out of
     /// order.
     pub(crate) fn fee_history(
         &self,
         count: u64,
         newest: BlockNumberOrTag,
         percentiles: Option<&[f64]>,
-    ) -> Result<FeeHistory, ChainError> {
+    ) -> Result<FeeHistory, RequestError> {
         if let Some(percentiles) = percentiles {
             let in_range = percentiles.iter().all(|p| (0.0..=100.0).contains(p));
             if !in_range || !percentiles.is_sorted() {
-                return Err(ChainError::BadParams(
+                return Err(RequestError::BadParams(
                     "reward percentiles must rise from 0 to 100".into(),
                 ));
             }
@@ -347,12 +348,12 @@ impl Chain {
     ///
     /// # Errors
     ///
-    /// [`ChainError::Reverted`] with the revert data, or why it could not run.
-    pub(crate) fn call(&self, request: &TransactionRequest) -> Result<Bytes, ChainError> {
+    /// [`RequestError::Reverted`] with the revert data, or why it could not run.
+    pub(crate) fn call(&self, request: &TransactionRequest) -> Result<Bytes, RequestError> {
         let gas = request.gas.unwrap_or_else(|| self.gas_cap());
         match self.simulate(request, gas)?.result {
             ExecutionResult::Success { output, .. } => Ok(output.into_data()),
-            ExecutionResult::Revert { output, .. } => Err(ChainError::Reverted(output)),
+            ExecutionResult::Revert { output, .. } => Err(RequestError::Reverted(output)),
             ExecutionResult::Halt { reason, .. } => Err(halted(reason, gas)),
         }
     }
@@ -362,13 +363,13 @@ impl Chain {
     ///
     /// # Errors
     ///
-    /// [`ChainError::Reverted`] if it reverts even at the cap, or why it
+    /// [`RequestError::Reverted`] if it reverts even at the cap, or why it
     /// could not run.
-    pub(crate) fn estimate_gas(&self, request: &TransactionRequest) -> Result<u64, ChainError> {
+    pub(crate) fn estimate_gas(&self, request: &TransactionRequest) -> Result<u64, RequestError> {
         let cap = request.gas.unwrap_or_else(|| self.gas_cap());
         let gas = match self.simulate(request, cap)?.result {
             ExecutionResult::Success { gas, .. } => gas,
-            ExecutionResult::Revert { output, .. } => return Err(ChainError::Reverted(output)),
+            ExecutionResult::Revert { output, .. } => return Err(RequestError::Reverted(output)),
             ExecutionResult::Halt { reason, .. } => return Err(halted(reason, cap)),
         };
         let succeeds = |limit| {
@@ -406,25 +407,25 @@ impl Chain {
     ///
     /// # Errors
     ///
-    /// [`ChainError::BadParams`] if `from` is missing or not a dev account or
-    /// the fields make no transaction; then as [`Chain::send`].
+    /// [`RequestError::BadParams`] if `from` is missing or not a dev account or
+    /// the fields make no transaction; then as [`ChainState::send`].
     pub(crate) fn send_request(
         &mut self,
         mut request: TransactionRequest,
-    ) -> Result<B256, ChainError> {
+    ) -> Result<B256, RequestError> {
         let from = request
             .from
-            .ok_or_else(|| ChainError::BadParams("the transaction has no `from`".into()))?;
+            .ok_or_else(|| RequestError::BadParams("the transaction has no `from`".into()))?;
         let account = self
             .accounts
             .iter()
             .find(|account| account.address == from)
             .ok_or_else(|| {
-                ChainError::BadParams(format!("{from} is not a dev account of this devnet"))
+                RequestError::BadParams(format!("{from} is not a dev account of this devnet"))
             })?;
         let signer = account
             .signer()
-            .map_err(|e| ChainError::Invalid(format!("bad dev key: {e}")))?;
+            .map_err(|e| RequestError::Invalid(format!("bad dev key: {e}")))?;
         request.to.get_or_insert(TxKind::Create);
         request.nonce.get_or_insert(self.nonce(from));
         request.chain_id.get_or_insert(self.chain_id);
@@ -437,12 +438,12 @@ impl Chain {
         if request.gas.is_none() {
             request.gas = Some(self.estimate_gas(&request)?);
         }
-        let tx = request
-            .build_typed_tx()
-            .map_err(|_| ChainError::BadParams("these fields do not make a transaction".into()))?;
+        let tx = request.build_typed_tx().map_err(|_| {
+            RequestError::BadParams("these fields do not make a transaction".into())
+        })?;
         let signature = signer
             .sign_hash_sync(&tx.signature_hash())
-            .map_err(|e| ChainError::Invalid(format!("signing failed: {e}")))?;
+            .map_err(|e| RequestError::Invalid(format!("signing failed: {e}")))?;
         self.send(tx.into_envelope(signature))
     }
 
@@ -451,27 +452,27 @@ impl Chain {
     ///
     /// # Errors
     ///
-    /// [`ChainError::Invalid`] if the transaction cannot be included; a
+    /// [`RequestError::Invalid`] if the transaction cannot be included; a
     /// transaction that reverts is included, with status 0.
-    pub(crate) fn send(&mut self, tx: TxEnvelope) -> Result<B256, ChainError> {
+    pub(crate) fn send(&mut self, tx: TxEnvelope) -> Result<B256, RequestError> {
         let hash = *tx.tx_hash();
         if self.tx_locations.contains_key(&hash) {
-            return Err(ChainError::Invalid(format!(
+            return Err(RequestError::Invalid(format!(
                 "transaction {hash} is already known"
             )));
         }
         if tx.is_eip4844() {
-            return Err(ChainError::Invalid(
+            return Err(RequestError::Invalid(
                 "blob transactions (EIP-4844) are not supported".into(),
             ));
         }
         let sender = tx
             .recover_signer()
-            .map_err(|_| ChainError::Invalid("invalid transaction signature".into()))?;
+            .map_err(|_| RequestError::Invalid("invalid transaction signature".into()))?;
         if let Some(chain_id) = tx.chain_id()
             && chain_id != self.chain_id
         {
-            return Err(ChainError::Invalid(format!(
+            return Err(RequestError::Invalid(format!(
                 "invalid chain id {chain_id}: this chain's is {}",
                 self.chain_id
             )));
@@ -479,7 +480,7 @@ impl Chain {
         let nonce = self.nonce(sender);
         if tx.nonce() != nonce {
             let which = if tx.nonce() < nonce { "low" } else { "high" };
-            return Err(ChainError::Invalid(format!(
+            return Err(RequestError::Invalid(format!(
                 "nonce too {which}: {sender}'s next nonce is {nonce}, the transaction's is {} \
                  (the devnet mines each transaction at once and keeps no pool)",
                 tx.nonce()
@@ -511,12 +512,12 @@ impl Chain {
     ///
     /// # Errors
     ///
-    /// [`ChainError::BadParams`] unless `timestamp` is after the latest
+    /// [`RequestError::BadParams`] unless `timestamp` is after the latest
     /// block's.
-    pub(crate) fn set_next_timestamp(&mut self, timestamp: u64) -> Result<(), ChainError> {
+    pub(crate) fn set_next_timestamp(&mut self, timestamp: u64) -> Result<(), RequestError> {
         let latest = self.latest().header.timestamp;
         if timestamp <= latest {
-            return Err(ChainError::BadParams(format!(
+            return Err(RequestError::BadParams(format!(
                 "timestamp {timestamp} is not after the latest block's ({latest})"
             )));
         }
@@ -529,15 +530,15 @@ impl Chain {
     ///
     /// # Errors
     ///
-    /// [`ChainError::BadParams`] for more than [`MAX_BLOCKS_PER_MINE`]
-    /// blocks; as [`Chain::set_next_timestamp`].
+    /// [`RequestError::BadParams`] for more than [`MAX_BLOCKS_PER_MINE`]
+    /// blocks; as [`ChainState::set_next_timestamp`].
     pub(crate) fn mine_empty(
         &mut self,
         timestamp: Option<u64>,
         blocks: u64,
-    ) -> Result<(), ChainError> {
+    ) -> Result<(), RequestError> {
         if blocks > MAX_BLOCKS_PER_MINE {
-            return Err(ChainError::BadParams(format!(
+            return Err(RequestError::BadParams(format!(
                 "cannot mine {blocks} blocks at once; at most {MAX_BLOCKS_PER_MINE}"
             )));
         }
@@ -562,7 +563,7 @@ impl Chain {
         &self,
         request: &TransactionRequest,
         gas: u64,
-    ) -> Result<ResultAndState, ChainError> {
+    ) -> Result<ResultAndState, RequestError> {
         let caller = request.from.unwrap_or_default();
         let (tx_type, gas_price, gas_priority_fee) =
             match (request.max_fee_per_gas, request.gas_price) {
@@ -594,7 +595,7 @@ impl Chain {
 
     /// Executes `tx` on the latest state in the context of the next block,
     /// mined at `timestamp`; the state changes are returned, not committed.
-    fn run(&self, tx: TxEnv, mode: Mode, timestamp: u64) -> Result<ResultAndState, ChainError> {
+    fn run(&self, tx: TxEnv, mode: Mode, timestamp: u64) -> Result<ResultAndState, RequestError> {
         let block = BlockEnv {
             number: U256::from(self.block_number() + 1),
             timestamp: U256::from(timestamp),
@@ -602,21 +603,16 @@ impl Chain {
             basefee: BASE_FEE_PER_GAS,
             ..BlockEnv::default()
         };
-        let mut evm = Context::mainnet()
-            .with_ref_db(&self.db)
-            .with_block(block)
-            .modify_cfg_chained(|cfg| {
-                cfg.set_spec_and_mainnet_gas_params(SPEC);
-                cfg.chain_id = self.chain_id;
-                if mode == Mode::Simulate {
-                    cfg.disable_nonce_check = true;
-                    cfg.disable_base_fee = true;
-                }
-            })
-            .build_mainnet();
+        let mut evm = evm::build(WrapDatabaseRef(&self.db), block, |cfg| {
+            cfg.chain_id = self.chain_id;
+            if mode == Mode::Simulate {
+                cfg.disable_nonce_check = true;
+                cfg.disable_base_fee = true;
+            }
+        });
         evm.transact(tx).map_err(|e| match e {
-            EVMError::Transaction(invalid) => ChainError::Invalid(invalid.to_string()),
-            other => ChainError::Invalid(other.to_string()),
+            EVMError::Transaction(invalid) => RequestError::Invalid(invalid.to_string()),
+            other => RequestError::Invalid(other.to_string()),
         })
     }
 
@@ -726,12 +722,12 @@ fn tx_env(tx: &TxEnvelope, sender: Address) -> TxEnv {
 }
 
 /// The error for an execution that halted with `reason` at gas limit `gas`.
-fn halted(reason: HaltReason, gas: u64) -> ChainError {
+fn halted(reason: HaltReason, gas: u64) -> RequestError {
     match reason {
-        HaltReason::OutOfGas(_) => ChainError::Halted(format!(
+        HaltReason::OutOfGas(_) => RequestError::Halted(format!(
             "out of gas: gas required exceeds allowance ({gas})"
         )),
-        other => ChainError::Halted(format!("execution halted: {other:?}")),
+        other => RequestError::Halted(format!("execution halted: {other:?}")),
     }
 }
 

@@ -1,22 +1,27 @@
-//! An embedded devnet: an in-process EVM chain on revm (Osaka rules,
-//! [`verdict_contracts::evm::SPEC`]) that speaks the standard Ethereum
-//! JSON-RPC over HTTP on loopback, so alloy providers use it as they would
-//! anvil.
+//! verdict's embedded devnet: an in-process EVM chain on revm that speaks
+//! the standard Ethereum JSON-RPC over HTTP on loopback, so alloy providers
+//! use it as they would anvil. The agents (`verdict-challenger`) run against
+//! it in `verdict demo` and the tests; `verdict devnet` serves one.
 //!
-//! Each transaction is mined at once in a block of its own; the base fee is a
-//! constant 1 gwei; block timestamps follow the wall clock plus the offset
-//! `evm_increaseTime` adds. `docs/devnet.md` lists the methods and how they
-//! differ from geth's and anvil's.
+//! The EVM is built by [`verdict_contracts::evm::build`], the contracts'
+//! revm harness's own builder, so both follow the same rules (Osaka,
+//! [`verdict_contracts::evm::SPEC`]). Each transaction is mined at once in a
+//! block of its own; the base fee is a constant 1 gwei; block timestamps
+//! follow the wall clock plus the offset `evm_increaseTime` adds.
+//! `docs/devnet.md` lists the methods and how they differ from geth's and
+//! anvil's.
 //!
-//! - [`Devnet::start`] serves a new chain, [`DevnetHandle::stop`] hands it
-//!   back and [`Devnet::resume`] serves it again (a node restart);
+//! - [`Devnet::start`] serves a new chain, [`DevnetHandle::stop`] hands its
+//!   [`ChainState`] back and [`Devnet::resume`] serves it again (a node
+//!   restart);
+//! - [`dev_accounts`]: the funded accounts and their keys, anvil's;
 //! - [`run`] is the `verdict devnet` command: serve until Ctrl-C.
 
 mod accounts;
 mod block;
-mod chain;
 mod rpc;
 mod server;
+mod state;
 
 use std::net::{Ipv4Addr, SocketAddr};
 
@@ -24,8 +29,8 @@ use alloy::signers::local::LocalSignerError;
 use alloy_primitives::U256;
 
 pub use accounts::{DevAccount, TEST_MNEMONIC, dev_accounts};
-pub use chain::{BASE_FEE_PER_GAS, Chain};
 pub use server::{Devnet, DevnetHandle};
+pub use state::{BASE_FEE_PER_GAS, ChainState};
 
 /// How a devnet starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

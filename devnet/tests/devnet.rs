@@ -15,8 +15,8 @@ use alloy::transports::http::reqwest;
 use alloy_primitives::{Address, B256, BloomInput, Bytes, U64, U256, address, keccak256};
 use alloy_sol_types::{SolCall, SolEvent, sol};
 use serde_json::{Value, json};
-use verdict_challenger::devnet::{BASE_FEE_PER_GAS, Devnet, DevnetConfig, DevnetHandle};
 use verdict_contracts::bindings::ModelRegistry;
+use verdict_devnet::{BASE_FEE_PER_GAS, Devnet, DevnetConfig, DevnetHandle};
 
 sol! {
     /// What the hand-assembled emitter logs for each value it stores.

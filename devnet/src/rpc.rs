@@ -13,13 +13,13 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
-use super::chain::{BASE_FEE_PER_GAS, Chain, ChainError};
+use super::state::{BASE_FEE_PER_GAS, ChainState, RequestError};
 
 /// What `web3_clientVersion` answers.
 const CLIENT_VERSION: &str = concat!("verdict-devnet/v", env!("CARGO_PKG_VERSION"));
 
 /// The chain the server answers for.
-pub(crate) type Shared = Mutex<Chain>;
+pub(crate) type Shared = Mutex<ChainState>;
 
 /// A JSON-RPC error object.
 #[derive(Debug)]
@@ -68,10 +68,10 @@ impl RpcError {
     }
 }
 
-impl From<ChainError> for RpcError {
-    fn from(error: ChainError) -> RpcError {
+impl From<RequestError> for RpcError {
+    fn from(error: RequestError) -> RpcError {
         match error {
-            ChainError::Reverted(data) => {
+            RequestError::Reverted(data) => {
                 let message = match Revert::abi_decode(&data) {
                     Ok(revert) => format!("execution reverted: {}", revert.reason),
                     Err(_) => "execution reverted".to_owned(),
@@ -82,8 +82,8 @@ impl From<ChainError> for RpcError {
                     data: Some(Value::String(data.to_string())),
                 }
             }
-            ChainError::BadParams(message) => RpcError::invalid_params(message),
-            ChainError::Invalid(message) | ChainError::Halted(message) => {
+            RequestError::BadParams(message) => RpcError::invalid_params(message),
+            RequestError::Invalid(message) | RequestError::Halted(message) => {
                 RpcError::new(RpcError::SERVER, message)
             }
         }
@@ -201,7 +201,7 @@ fn quantity(value: u64) -> Result<Value, RpcError> {
 
 /// Checks `eth_call`'s and `eth_estimateGas`'s block and state override
 /// parameters.
-fn check_call_params(chain: &Chain, params: &Params) -> Result<(), RpcError> {
+fn check_call_params(chain: &ChainState, params: &Params) -> Result<(), RpcError> {
     chain.check_state_at(params.optional::<BlockId>(1, "block")?)?;
     if params.optional::<Value>(2, "state overrides")?.is_some() {
         return Err(RpcError::invalid_params(
@@ -212,7 +212,7 @@ fn check_call_params(chain: &Chain, params: &Params) -> Result<(), RpcError> {
 }
 
 /// Runs `method`.
-fn dispatch(chain: &mut Chain, method: &str, params: &Params) -> Result<Value, RpcError> {
+fn dispatch(chain: &mut ChainState, method: &str, params: &Params) -> Result<Value, RpcError> {
     match method {
         "web3_clientVersion" => to_json(CLIENT_VERSION),
         "net_version" => to_json(chain.chain_id().to_string()),

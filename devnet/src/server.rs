@@ -18,8 +18,8 @@ use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::accounts::{self, DevAccount};
-use super::chain::Chain;
 use super::rpc::{self, Shared};
+use super::state::ChainState;
 use super::{DevnetConfig, DevnetError};
 
 /// The largest request body the server reads, in bytes.
@@ -43,7 +43,7 @@ impl Devnet {
     /// cannot be bound.
     pub async fn start(config: DevnetConfig) -> Result<DevnetHandle, DevnetError> {
         let accounts = accounts::dev_accounts(config.accounts)?;
-        Devnet::resume(Chain::new(&config, accounts), config.addr).await
+        Devnet::resume(ChainState::new(&config, accounts), config.addr).await
     }
 
     /// Serves `chain` (from [`DevnetHandle::stop`]) again on `addr`, the
@@ -52,7 +52,7 @@ impl Devnet {
     /// # Errors
     ///
     /// [`DevnetError::Bind`] if `addr` cannot be bound.
-    pub async fn resume(chain: Chain, addr: SocketAddr) -> Result<DevnetHandle, DevnetError> {
+    pub async fn resume(chain: ChainState, addr: SocketAddr) -> Result<DevnetHandle, DevnetError> {
         let bind = |source| DevnetError::Bind { addr, source };
         let listener = TcpListener::bind(addr).await.map_err(bind)?;
         let addr = listener.local_addr().map_err(bind)?;
@@ -109,7 +109,7 @@ impl DevnetHandle {
 
     /// Stops serving (open connections are closed, the address is freed)
     /// and returns the chain, for [`Devnet::resume`].
-    pub async fn stop(self) -> Chain {
+    pub async fn stop(self) -> ChainState {
         // A send fails only when the server has already ended.
         let _ = self.stop.send(());
         if let Err(e) = self.server.await {
