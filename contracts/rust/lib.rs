@@ -7,6 +7,9 @@
 //! - [`verifier`]: the one-step verifier `VerdictVM`, with typed results;
 //! - [`protocol`]: the verifier, the model registry and the claim manager
 //!   deployed together, with typed transactions, reverts and events;
+//! - [`rules`]: the protocol's rules for off-chain players: the game's
+//!   constants and enums, dissection points, model records and ids, the
+//!   boundary table tree, region paths;
 //! - [`gas`]: what a step costs, per instruction class, and what the moves
 //!   of a dispute cost (docs/gas.md).
 
@@ -14,6 +17,7 @@ pub mod bindings;
 pub mod evm;
 pub mod gas;
 pub mod protocol;
+pub mod rules;
 pub mod verifier;
 
 pub use evm::{Evm, EvmError, Gas, Receipt, Tx};

@@ -20,19 +20,27 @@ const SOURCES: [&str; 3] = [
     include_str!("../../src/VerdictVM.sol"),
 ];
 
-/// Every `uint256 internal constant NAME = expression;` of the sources, its
-/// expression evaluated: a literal, or a sum and products of earlier constants,
-/// named bare or as `Library.NAME`.
+/// Every constant of the verifier's sources.
 fn constants() -> BTreeMap<String, u64> {
+    constants_in(&SOURCES)
+}
+
+/// Every `uintN internal|public constant NAME = expression;` of `sources`,
+/// its expression evaluated: a literal, or a sum and products of earlier
+/// constants, named bare or as `Library.NAME`.
+pub(crate) fn constants_in(sources: &[&str]) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
-    let code: String = SOURCES
+    let code: String = sources
         .iter()
         .flat_map(|source| source.lines())
         .map(|line| line.split("//").next().unwrap_or_default().trim())
         .collect::<Vec<_>>()
         .join(" ");
     for statement in code.split(';') {
-        let Some((_, decl)) = statement.split_once("uint256 internal constant ") else {
+        let Some((_, decl)) = ["internal constant ", "public constant "]
+            .iter()
+            .find_map(|k| statement.split_once(k))
+        else {
             continue;
         };
         let (name, expr) = decl.split_once(" = ").expect(decl);
@@ -48,7 +56,7 @@ fn value(token: &str, known: &BTreeMap<String, u64>) -> u64 {
     if let Some(hex) = token.strip_prefix("0x") {
         u64::from_str_radix(hex, 16).expect(token)
     } else if token.starts_with(|c: char| c.is_ascii_digit()) {
-        token.parse().expect(token)
+        token.replace('_', "").parse().expect(token)
     } else {
         let name = token.rsplit('.').next().unwrap_or(token);
         *known

@@ -8,11 +8,12 @@ use alloy_primitives::{Address, B256, U256, address};
 use proptest::prelude::*;
 use verdict_contracts::bindings::ClaimManager::{self, ClaimManagerErrors as E};
 use verdict_contracts::protocol::{Config, Deployment, Revert};
+use verdict_contracts::rules::{ClaimStatus, Party};
 use verdict_dnn::ir::Model;
 
 use crate::players::{
-    CHALLENGER, CLAIM_REJECTED, ChallengerPlan, ClaimData, DEFENDER, DefenderPlan, Fixture,
-    GameLog, Match, Trace, manager_error, mlp, values,
+    ChallengerPlan, ClaimData, DefenderPlan, Fixture, GameLog, Match, Trace, manager_error, mlp,
+    values,
 };
 
 pub(crate) const SUBMITTER: Address = address!("0x0000000000000000000000000000000000005b17");
@@ -80,11 +81,12 @@ pub(crate) fn challenge(
         .expect("challenges")
 }
 
-pub(crate) fn claim_status(d: &mut Deployment, claim_id: U256) -> u8 {
-    d.view(d.manager, &ClaimManager::getClaimCall { claimId: claim_id })
+pub(crate) fn claim_status(d: &mut Deployment, claim_id: U256) -> ClaimStatus {
+    let claim = d
+        .view(d.manager, &ClaimManager::getClaimCall { claimId: claim_id })
         .unwrap()
-        .unwrap()
-        .status
+        .unwrap();
+    ClaimStatus::try_from(claim.status).unwrap()
 }
 
 /// Withdraws every account's credit; then the manager must hold exactly the
@@ -165,7 +167,7 @@ fn one_game(
     defender_plan: DefenderPlan,
     challenger_plan: ChallengerPlan,
     corrupt: bool,
-    want: u8,
+    want: Party,
 ) -> GameLog {
     let (mut d, fixture) = world(small_model());
     let total = d.total_balance(&accounts());
@@ -188,8 +190,8 @@ fn one_game(
         "{defender_plan:?} vs {challenger_plan:?}: {log:?}"
     );
     let status = claim_status(&mut d, claim_id);
-    if want == CHALLENGER {
-        assert_eq!(status, CLAIM_REJECTED);
+    if want == Party::Challenger {
+        assert_eq!(status, ClaimStatus::Rejected);
     } else {
         d.evm.advance(3600);
         let sent = d.send(
@@ -253,7 +255,7 @@ fn honest_defender_beats_a_random_challenger() {
         DefenderPlan::Honest,
         ChallengerPlan::Random(11),
         false,
-        DEFENDER,
+        Party::Defender,
     );
 }
 
@@ -266,7 +268,7 @@ fn honest_challenger_beats_a_liar_inside_an_op() {
         DefenderPlan::LieFrom(from),
         ChallengerPlan::Honest,
         true,
-        CHALLENGER,
+        Party::Challenger,
     );
 }
 
@@ -276,7 +278,7 @@ fn honest_challenger_beats_a_liar_at_an_op_boundary() {
         DefenderPlan::LieFrom(1),
         ChallengerPlan::Honest,
         true,
-        CHALLENGER,
+        Party::Challenger,
     );
 }
 
@@ -288,7 +290,7 @@ fn honest_challenger_beats_a_liar_about_the_final_state_only() {
         DefenderPlan::LieFrom(last),
         ChallengerPlan::Honest,
         true,
-        CHALLENGER,
+        Party::Challenger,
     );
 }
 
@@ -298,7 +300,7 @@ fn honest_challenger_beats_a_liar_only_at_level_1() {
         DefenderPlan::LieAtOps(2),
         ChallengerPlan::Honest,
         true,
-        CHALLENGER,
+        Party::Challenger,
     );
 }
 
@@ -308,7 +310,7 @@ fn honest_challenger_beats_a_liar_about_op_boundaries() {
         DefenderPlan::ShiftBoundaries,
         ChallengerPlan::Honest,
         true,
-        CHALLENGER,
+        Party::Challenger,
     );
 }
 
@@ -318,7 +320,7 @@ fn a_silent_defender_loses_on_time() {
         DefenderPlan::SilentAfter(2),
         ChallengerPlan::Honest,
         true,
-        CHALLENGER,
+        Party::Challenger,
     );
 }
 
@@ -328,7 +330,7 @@ fn a_silent_challenger_loses_on_time() {
         DefenderPlan::Honest,
         ChallengerPlan::SilentAfter(1),
         false,
-        DEFENDER,
+        Party::Defender,
     );
 }
 
@@ -351,8 +353,8 @@ fn a_dishonest_challenger_of_a_false_claim_does_not_save_it() {
         DefenderPlan::LieFrom(1),
         ChallengerPlan::Honest,
     );
-    assert_eq!(log.winner, Some(CHALLENGER));
-    assert_eq!(claim_status(&mut d, claim_id), CLAIM_REJECTED);
+    assert_eq!(log.winner, Some(Party::Challenger));
+    assert_eq!(claim_status(&mut d, claim_id), ClaimStatus::Rejected);
     let bisect = ClaimManager::bisectCall {
         gameId: liar_game,
         hashes: vec![B256::ZERO; 3],
@@ -392,7 +394,7 @@ fn many_challenges_only_cost_the_griefer() {
             DefenderPlan::Honest,
             ChallengerPlan::Random(i as u32),
         );
-        assert_eq!(log.winner, Some(DEFENDER));
+        assert_eq!(log.winner, Some(Party::Defender));
         trace.forget();
     }
     d.evm.advance(3600);
@@ -564,7 +566,7 @@ fn moves_out_of_turn_wrong_proofs_and_early_timeouts_are_refused() {
         manager_error(&sent.result.unwrap_err()),
         E::GameNotOpen(_)
     ));
-    assert_eq!(claim_status(&mut d, claim_id), CLAIM_REJECTED);
+    assert_eq!(claim_status(&mut d, claim_id), ClaimStatus::Rejected);
 }
 
 /// The random games' case count: a few by default, more with VERDICT_LONG_GAMES=1.
@@ -600,13 +602,13 @@ proptest! {
             } else {
                 DefenderPlan::LieFrom(1 + (lie_at * (last - 1) as f64) as u64)
             };
-            (plan, ChallengerPlan::Honest, CHALLENGER)
+            (plan, ChallengerPlan::Honest, Party::Challenger)
         } else {
-            (DefenderPlan::Honest, ChallengerPlan::Random(choice_seed), DEFENDER)
+            (DefenderPlan::Honest, ChallengerPlan::Random(choice_seed), Party::Defender)
         };
         let log = play(&mut d, &mut trace, claim_id, &claim, CHALLENGERS[0], defender_plan, challenger_plan);
         prop_assert_eq!(log.winner, Some(want));
-        if want == DEFENDER {
+        if want == Party::Defender {
             d.evm.advance(3600);
             let finalize = ClaimManager::finalizeCall { claimId: claim_id };
             d.send(SUBMITTER, d.manager, &finalize, U256::ZERO).unwrap().result.unwrap();

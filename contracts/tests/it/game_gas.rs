@@ -6,11 +6,12 @@
 use alloy_primitives::U256;
 use verdict_contracts::bindings::ClaimManager;
 use verdict_contracts::gas::moves_markdown;
+use verdict_contracts::rules::Party;
 
 use crate::dispute::{
     CHALLENGERS, SUBMITTER, accounts, play, settle_and_check_conservation, submit, world,
 };
-use crate::players::{CHALLENGER, ChallengerPlan, DEFENDER, DefenderPlan, Trace, mlp, values};
+use crate::players::{ChallengerPlan, DefenderPlan, Trace, mlp, values};
 
 /// Most gas a bisection move (`bisect`, `choose`, `chooseOp`) may take.
 const MOVE_BUDGET: u64 = 80_000;
@@ -58,7 +59,7 @@ fn digits_mlp_dispute_within_budget() {
         DefenderPlan::LieFrom(lie),
         ChallengerPlan::Honest,
     );
-    assert_eq!(log.winner, Some(CHALLENGER));
+    assert_eq!(log.winner, Some(Party::Challenger));
     println!(
         "false claim, honest challenger:\n{}",
         moves_markdown(&log.moves)
@@ -77,7 +78,7 @@ fn digits_mlp_dispute_within_budget() {
         DefenderPlan::Honest,
         ChallengerPlan::Random(3),
     );
-    assert_eq!(log2.winner, Some(DEFENDER));
+    assert_eq!(log2.winner, Some(Party::Defender));
     println!(
         "true claim, random challenger:\n{}",
         moves_markdown(&log2.moves)

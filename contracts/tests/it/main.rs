@@ -14,4 +14,5 @@ mod golden;
 mod nan_inputs;
 mod players;
 mod program;
+mod rules;
 mod softfloat;

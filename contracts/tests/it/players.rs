@@ -11,6 +11,9 @@ use verdict_contracts::Gas;
 use verdict_contracts::bindings::ClaimManager::{self, ClaimManagerErrors as E};
 use verdict_contracts::bindings::ModelRegistry;
 use verdict_contracts::protocol::{Deployment, Revert, Sent};
+use verdict_contracts::rules::{
+    self, BoundaryTree, GameStatus, LEVEL_OPS, LEVEL_STEPS, Party, region_path, split,
+};
 use verdict_dnn::engine::{Compiled, NativeRun};
 use verdict_dnn::ir::{Model, ModelBuilder};
 use verdict_dnn::ops::OpKind;
@@ -18,23 +21,7 @@ use verdict_dnn::ops::gemm::Gemm;
 use verdict_dnn::ops::unary::{Unary, UnaryOp};
 use verdict_dnn::package::Package;
 use verdict_dnn::plan::Region;
-use verdict_vm::merkle::{LEAF_BITS, hash_pair};
 use verdict_vm::{Machine, State};
-
-/// The dissection degree of `ClaimManager`.
-pub(crate) const DEGREE: u64 = 16;
-/// Level 1: op boundaries; level 2: steps.
-pub(crate) const LEVEL_OPS: u8 = 1;
-
-// The contract's enums, as the ABI carries them (uint8).
-/// `Party.Defender`.
-pub(crate) const DEFENDER: u8 = 0;
-/// `Party.Challenger`.
-pub(crate) const CHALLENGER: u8 = 1;
-/// `GameStatus.Open`.
-pub(crate) const GAME_OPEN: u8 = 1;
-/// `ClaimStatus.Rejected`.
-pub(crate) const CLAIM_REJECTED: u8 = 2;
 
 /// Deterministic pseudo-random floats in [-1, 1).
 pub(crate) fn values(seed: u64, n: usize) -> Vec<f32> {
@@ -77,11 +64,9 @@ pub(crate) fn le_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
-/// A region's subtree height and its siblings in `machine`'s memory.
-fn region_path(machine: &Machine, region: Region) -> Vec<B256> {
-    let height = (region.size.trailing_zeros() - LEAF_BITS) as usize;
-    let mut memory = machine.memory().clone();
-    memory.path(region.addr >> LEAF_BITS)[height..].to_vec()
+/// `region`'s siblings in `machine`'s memory, from its own level up.
+fn layout_path(machine: &Machine, region: Region) -> Vec<B256> {
+    region_path(machine, region.addr, region.size).expect("a compiled layout's region")
 }
 
 /// A compiled model, registered.
@@ -94,6 +79,8 @@ pub(crate) struct Fixture {
     pub(crate) points: Vec<u64>,
     /// The input region's siblings in the image.
     pub(crate) input_path: Vec<B256>,
+    /// The boundary table tree.
+    tree: BoundaryTree,
 }
 
 impl Fixture {
@@ -102,6 +89,8 @@ impl Fixture {
         let (call, fixture) = Fixture::prepare(model);
         let sent = d.send(from, d.registry, &call, U256::ZERO).unwrap();
         let model_id = sent.result.expect("registers");
+        let record = rules::model_record(&call).unwrap();
+        assert_eq!(model_id, rules::model_id(&record), "the registry's id");
         (
             Fixture {
                 model_id,
@@ -130,7 +119,7 @@ impl Fixture {
                 .product::<usize>()
         };
         let zero_input = vec![0.0; numel(compiled.model.input)];
-        let input_path = region_path(
+        let input_path = layout_path(
             &compiled.initial_machine(&zero_input).unwrap(),
             p.layout.input,
         );
@@ -150,6 +139,7 @@ impl Fixture {
         let fixture = Fixture {
             compiled,
             model_id: B256::ZERO,
+            tree: BoundaryTree::new(&points),
             points,
             input_path,
         };
@@ -163,18 +153,7 @@ impl Fixture {
 
     /// The level-1 point `p`'s path in the boundary table.
     pub(crate) fn boundary_path(&self, p: u64) -> Vec<B256> {
-        let depth = self.points.len().next_power_of_two().trailing_zeros();
-        let mut level: Vec<B256> = (0..1usize << depth)
-            .map(|i| B256::from(U256::from(self.points.get(i).copied().unwrap_or(0))))
-            .collect();
-        let mut index = p as usize;
-        let mut path = vec![];
-        while level.len() > 1 {
-            path.push(level[index ^ 1]);
-            level = level.chunks(2).map(|c| hash_pair(&c[0], &c[1])).collect();
-            index /= 2;
-        }
-        path
+        self.tree.path(p).expect("a level-1 point")
     }
 }
 
@@ -232,7 +211,7 @@ impl<'a> Trace<'a> {
                 output: output.into(),
                 finalState: Bytes::copy_from_slice(&state.encode()),
                 inputPath: self.fixture.input_path.clone(),
-                outputPath: region_path(&m, layout.output),
+                outputPath: layout_path(&m, layout.output),
             },
         }
     }
@@ -289,12 +268,6 @@ impl<'a> Trace<'a> {
     }
 }
 
-/// The inner points of a bisection of [lo, hi], as the contract places them.
-pub(crate) fn split(lo: u64, hi: u64) -> Vec<u64> {
-    let parts = (hi - lo).min(DEGREE);
-    (1..parts).map(|i| lo + (hi - lo) * i / parts).collect()
-}
-
 /// A fake hash: what a liar posts where it lies.
 pub(crate) fn fake(salt: u64, level: u8, x: u64) -> B256 {
     keccak256(
@@ -339,7 +312,7 @@ pub(crate) struct GameLog {
     /// Each move: its name and gas.
     pub(crate) moves: Vec<(&'static str, Gas)>,
     /// The winner, from the GameResolved event.
-    pub(crate) winner: Option<u8>,
+    pub(crate) winner: Option<Party>,
 }
 
 /// The parties and the game they play.
@@ -413,12 +386,12 @@ impl Match<'_, '_> {
             )
             .unwrap()
             .unwrap();
-        if g.status != GAME_OPEN {
+        if g.status != u8::from(GameStatus::Open) {
             return false;
         }
         d.evm.advance(self.think_time);
         let (lo, hi) = (g.lo, g.hi);
-        let defender_turn = g.turn == DEFENDER;
+        let defender_turn = g.turn == u8::from(Party::Defender);
         let made = if defender_turn {
             self.defender_moves
         } else {
@@ -444,7 +417,7 @@ impl Match<'_, '_> {
                 gameId: self.game_id,
             };
             ("timeout", self.send(d, other, &call))
-        } else if defender_turn && g.level == 2 && hi - lo == 1 {
+        } else if defender_turn && g.level == LEVEL_STEPS && hi - lo == 1 {
             self.defender_moves += 1;
             let call = ClaimManager::proveStepCall {
                 gameId: self.game_id,
@@ -472,7 +445,7 @@ impl Match<'_, '_> {
         log.moves.push((name, sent.gas));
         for e in sent.manager_events() {
             if let ClaimManager::ClaimManagerEvents::GameResolved(r) = e {
-                log.winner = Some(r.winner);
+                log.winner = Some(Party::try_from(r.winner).expect("a party"));
             }
         }
         true
@@ -480,29 +453,20 @@ impl Match<'_, '_> {
 
     /// The challenger's choice, sent.
     fn choose(&mut self, d: &mut Deployment, g: &ClaimManager::Game) -> (&'static str, Sent<()>) {
-        let inner = split(g.lo, g.hi);
         let posted = posted_hashes(d, self.game_id);
-        let parts = inner.len() + 1;
+        let parts = split(g.lo, g.hi).len() + 1;
         let index = match self.challenger_plan {
             ChallengerPlan::Random(seed) | ChallengerPlan::SilentAfter(seed) => {
                 let r = keccak256([u64::from(seed).to_be_bytes(), g.lo.to_be_bytes()].concat());
                 usize::from(r[0]) % parts
             }
-            ChallengerPlan::Honest => {
-                let mut ends: Vec<(B256, u64)> =
-                    posted.iter().copied().zip(inner.iter().copied()).collect();
-                ends.push((g.hiHash, g.hi));
-                ends.iter()
-                    .position(|&(h, x)| self.trace.hash_at(g.level, x) != h)
-                    .expect("an honest challenger disputes some part")
-            }
+            ChallengerPlan::Honest => rules::first_false_part(g.lo, g.hi, &posted, g.hiHash, |x| {
+                self.trace.hash_at(g.level, x)
+            })
+            .expect("an honest challenger disputes some part")
+                as usize,
         };
-        let lo = if index == 0 { g.lo } else { inner[index - 1] };
-        let hi = if index + 1 == parts {
-            g.hi
-        } else {
-            inner[index]
-        };
+        let (lo, hi) = rules::part(g.lo, g.hi, index as u64).expect("a part of the dissection");
         if g.level == LEVEL_OPS && hi - lo == 1 {
             let call = ClaimManager::chooseOpCall {
                 gameId: self.game_id,
