@@ -339,8 +339,6 @@ impl Evm {
 
 #[cfg(test)]
 mod tests {
-    use revm::context::ContextTr;
-    use revm::context_interface::Cfg;
     use revm::database::EmptyDB;
     use revm::primitives::U256;
 
@@ -354,8 +352,8 @@ mod tests {
             ..BlockEnv::default()
         };
         let evm = build(EmptyDB::default(), block, |cfg| cfg.chain_id = 31337);
-        assert_eq!(evm.ctx.cfg().spec(), SPEC);
-        assert_eq!(evm.ctx.cfg().chain_id(), 31337);
-        assert_eq!(evm.ctx.block().timestamp, U256::from(7u64));
+        assert_eq!(evm.ctx.cfg.spec, SPEC);
+        assert_eq!(evm.ctx.cfg.chain_id, 31337);
+        assert_eq!(evm.ctx.block.timestamp, U256::from(7u64));
     }
 }
