@@ -19,10 +19,11 @@ use alloy_sol_types::{SolCall, SolEventInterface};
 use tokio::sync::{mpsc, watch};
 use verdict_contracts::bindings::ClaimManager::{self, ClaimManagerEvents as Ev};
 use verdict_contracts::bindings::ModelRegistry::{self, ModelRegistryEvents};
+use verdict_contracts::rules::{self, Party};
 
 use crate::chain::{Chain, ChainError};
 use crate::deployment::Deployment;
-use crate::game::{self, CHALLENGER, Choice, DEFENDER, GAME_OPEN};
+use crate::game::{self, Choice};
 use crate::model::{EngineError, ModelInfo};
 use crate::store::{
     AgentState, ClaimRecord, ClaimStatus, GameRecord, GameStatus, Role, Store, StoreError, Verdict,
@@ -449,11 +450,7 @@ impl Agent {
                 if let Some(g) = state.games.get_mut(&game_id)
                     && g.status == GameStatus::Open
                 {
-                    let ours = match g.role {
-                        Role::Defender => DEFENDER,
-                        Role::Challenger => CHALLENGER,
-                    };
-                    g.status = if e.winner == ours {
+                    g.status = if e.winner == u8::from(g.role.party()) {
                         GameStatus::Won
                     } else {
                         GameStatus::Lost
@@ -693,14 +690,11 @@ impl Agent {
             )
             .await?;
         let record = self.store.state.games[&game_id].clone();
-        if g.status != GAME_OPEN {
+        if g.status != u8::from(rules::GameStatus::Open) {
             return Ok(());
         }
         let claim = self.store.state.claims[&record.claim_id].clone();
-        let ours = match record.role {
-            Role::Defender => DEFENDER,
-            Role::Challenger => CHALLENGER,
-        };
+        let ours = u8::from(record.role.party());
         let id = U256::from(game_id);
         if claim.status == ClaimStatus::Rejected {
             if record.role == Role::Challenger {
@@ -715,7 +709,7 @@ impl Agent {
             return Ok(());
         }
         if g.turn != ours {
-            let theirs = if g.turn == DEFENDER {
+            let theirs = if g.turn == u8::from(Party::Defender) {
                 g.defenderClock
             } else {
                 g.challengerClock
@@ -821,7 +815,7 @@ impl Agent {
                 status = c.status,
                 "ripe claim"
             );
-            if c.openGames > 0 || c.status != game::CLAIM_PENDING {
+            if c.openGames > 0 || c.status != u8::from(rules::ClaimStatus::Pending) {
                 continue;
             }
             let call = ClaimManager::finalizeCall {

@@ -17,6 +17,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use verdict_contracts::bindings::ClaimManager;
 use verdict_contracts::protocol::Config;
+use verdict_contracts::rules::ClaimStatus;
 
 use crate::agent::{Activity, Agent, AgentConfig};
 use crate::chain::Chain;
@@ -24,10 +25,6 @@ use crate::deployment::Deployment;
 use crate::game::Choice;
 use crate::model::ModelInfo;
 use crate::trace::Tamper;
-
-/// `ClaimStatus.Rejected` and `Finalized` as the ABI carries them.
-const CLAIM_REJECTED: u8 = 2;
-const CLAIM_FINALIZED: u8 = 3;
 
 /// One ether, in wei.
 pub fn ether() -> U256 {
@@ -258,7 +255,7 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
                 },
             )
             .await
-            .map(|c| c.status)
+            .map(|c| ClaimStatus::try_from(c.status).unwrap_or(ClaimStatus::None))
     };
     let mut latency = None;
     let mut drain = |rx: &mut mpsc::UnboundedReceiver<(usize, Instant, Activity)>,
@@ -324,7 +321,7 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
     let deadline = Instant::now() + config.phase_timeout;
     loop {
         drain(&mut activity_rx, &mut games);
-        let fraud_done = claim_status(fraud_id).await? == CLAIM_REJECTED;
+        let fraud_done = claim_status(fraud_id).await? == ClaimStatus::Rejected;
         let griefed = games
             .values()
             .any(|g| g.claim_id == honest_id && !g.winner.is_empty());
@@ -363,7 +360,7 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
             }
             any
         };
-        if claim_status(honest_id).await? == CLAIM_FINALIZED && !credits {
+        if claim_status(honest_id).await? == ClaimStatus::Finalized && !credits {
             break;
         }
         if Instant::now() > deadline {
@@ -386,12 +383,12 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
 
     let honest_status = claim_status(honest_id).await?;
     let fraud_status = claim_status(fraud_id).await?;
-    if honest_status != CLAIM_FINALIZED {
+    if honest_status != ClaimStatus::Finalized {
         failures.push(format!(
             "honest claim {honest_id} is not finalized (status {honest_status})"
         ));
     }
-    if fraud_status != CLAIM_REJECTED {
+    if fraud_status != ClaimStatus::Rejected {
         failures.push(format!(
             "fraudulent claim {fraud_id} is not rejected (status {fraud_status})"
         ));
@@ -455,8 +452,8 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
         games: games.into_values().collect(),
         accounts,
         burned: burned.to_string(),
-        honest_claim: (honest_id, status_name(honest_status).into()),
-        fraudulent_claim: (fraud_id, status_name(fraud_status).into()),
+        honest_claim: (honest_id, honest_status.to_string()),
+        fraudulent_claim: (fraud_id, fraud_status.to_string()),
         challenge_latency_ms: latency,
         seconds: start.elapsed().as_secs_f64(),
     })
@@ -521,15 +518,6 @@ fn signed(after: U256, before: U256) -> String {
 
 fn short(i: usize) -> &'static str {
     NAMES[i].split(' ').next().unwrap_or(NAMES[i])
-}
-
-fn status_name(status: u8) -> &'static str {
-    match status {
-        1 => "Pending",
-        CLAIM_REJECTED => "Rejected",
-        CLAIM_FINALIZED => "Finalized",
-        _ => "None",
-    }
 }
 
 /// `wei` in ether with up to 6 decimals.

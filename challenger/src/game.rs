@@ -4,27 +4,9 @@
 use alloy_primitives::{B256, Bytes, U256, keccak256};
 use alloy_sol_types::SolCall;
 use verdict_contracts::bindings::ClaimManager;
+use verdict_contracts::rules::{LEVEL_OPS, first_false_part, part, split};
 
 use crate::trace::Trace;
-
-/// `ClaimManager.DISSECTION_DEGREE`.
-pub const DEGREE: u64 = 16;
-/// Level 1: positions are level-1 points (op boundaries).
-pub const LEVEL_OPS: u8 = 1;
-/// `Party.Defender`, as the ABI carries it.
-pub const DEFENDER: u8 = 0;
-/// `Party.Challenger`.
-pub const CHALLENGER: u8 = 1;
-/// `GameStatus.Open`.
-pub const GAME_OPEN: u8 = 1;
-/// `ClaimStatus.Pending`.
-pub const CLAIM_PENDING: u8 = 1;
-
-/// The inner points of a dissection of `[lo, hi]`, as the contract places them.
-pub fn split(lo: u64, hi: u64) -> Vec<u64> {
-    let parts = (hi - lo).min(DEGREE);
-    (1..parts).map(|i| lo + (hi - lo) * i / parts).collect()
-}
 
 /// How a challenger picks the part to dispute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -113,26 +95,18 @@ pub fn challenge(
     trace: &mut Trace,
     choice: Choice,
 ) -> Move {
-    let inner = split(game.lo, game.hi);
-    let parts = inner.len() + 1;
+    let parts = split(game.lo, game.hi).len() + 1;
     let index = match choice {
         Choice::Random(seed) => {
             let r = keccak256([seed.to_be_bytes(), game.lo.to_be_bytes()].concat());
             usize::from(r[0]) % parts
         }
-        Choice::Honest => {
-            let ends = posted.iter().zip(&inner).map(|(h, &x)| (*h, x));
-            ends.chain([(game.hiHash, game.hi)])
-                .position(|(h, x)| trace.hash_at(game.level, x) != h)
-                .unwrap_or(parts - 1)
-        }
+        Choice::Honest => first_false_part(game.lo, game.hi, &posted, game.hiHash, |x| {
+            trace.hash_at(game.level, x)
+        })
+        .map_or(parts - 1, |i| i as usize),
     };
-    let lo = if index == 0 {
-        game.lo
-    } else {
-        inner[index - 1]
-    };
-    let hi = inner.get(index).copied().unwrap_or(game.hi);
+    let (lo, hi) = part(game.lo, game.hi, index as u64).expect("index < parts");
     if game.level == LEVEL_OPS && hi - lo == 1 {
         let model = trace.model();
         Move::ChooseOp(ClaimManager::chooseOpCall {
@@ -150,5 +124,205 @@ pub fn challenge(
             hashes: posted,
             index: U256::from(index),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use alloy_primitives::Address;
+    use verdict_contracts::rules::{DISSECTION_DEGREE, LEVEL_STEPS};
+    use verdict_dnn::ir::ModelBuilder;
+    use verdict_dnn::ops::OpKind;
+    use verdict_dnn::ops::unary::{Unary, UnaryOp};
+    use verdict_dnn::package::Package;
+    use verdict_vm::merkle::hash_pair;
+    use verdict_vm::verify_step;
+
+    use super::*;
+    use crate::model::ModelInfo;
+
+    /// A hash no true state has.
+    const FALSE: B256 = B256::repeat_byte(0xee);
+
+    /// The trace of 20 ReLUs over 64 values: more level-1 points than a
+    /// dissection has parts, and ops of more steps than that.
+    fn trace() -> Trace {
+        let mut b = ModelBuilder::new("relus", &[1, 64]);
+        let mut t = b.input();
+        for i in 0..20 {
+            let relu = OpKind::Unary(Unary { op: UnaryOp::Relu });
+            t = b.node(&format!("relu{i}"), relu, &[t]).unwrap();
+        }
+        let model = ModelInfo::new(Package::build(b.finish(t)).unwrap());
+        let input: Vec<f32> = (0..64).map(|i| i as f32 - 31.5).collect();
+        Trace::new(Arc::new(model), &input).unwrap()
+    }
+
+    /// The game at `level` over `[lo, hi]`, with the true hash at `lo` and
+    /// `hi_hash` at `hi`.
+    fn game(trace: &mut Trace, level: u8, lo: u64, hi: u64, hi_hash: B256) -> ClaimManager::Game {
+        ClaimManager::Game {
+            challenger: Address::repeat_byte(1),
+            status: 1,
+            turn: 0,
+            level,
+            lastMoveAt: 0,
+            lo,
+            hi,
+            defenderClock: 1800,
+            challengerClock: 1800,
+            claimId: 0,
+            bond: 1,
+            loHash: trace.hash_at(level, lo),
+            hiHash: hi_hash,
+            dissection: B256::ZERO,
+        }
+    }
+
+    /// The true hashes at the inner points of `game`'s dissection.
+    fn true_hashes(trace: &mut Trace, game: &ClaimManager::Game) -> Vec<B256> {
+        split(game.lo, game.hi)
+            .into_iter()
+            .map(|x| trace.hash_at(game.level, x))
+            .collect()
+    }
+
+    /// The index an honest challenger picks, and its move.
+    fn pick(trace: &mut Trace, game: &ClaimManager::Game, posted: Vec<B256>) -> (usize, Move) {
+        let mv = challenge(U256::from(3), game, posted, trace, Choice::Honest);
+        let index = match &mv {
+            Move::Choose(c) => c.index,
+            Move::ChooseOp(c) => c.index,
+            other => panic!("a challenger bisects or proves: {other:?}"),
+        };
+        (index.to(), mv)
+    }
+
+    #[test]
+    fn the_defender_posts_the_true_hashes_at_the_dissection_points() {
+        let mut trace = trace();
+        let last = trace.model().last_point();
+        assert!(last > DISSECTION_DEGREE, "more level-1 points than parts");
+        let g = game(&mut trace, LEVEL_OPS, 0, last, FALSE);
+        let want = true_hashes(&mut trace, &g);
+        assert_eq!(want.len(), 15);
+        match defend(U256::from(3), &g, &mut trace, FALSE) {
+            Move::Bisect(call) => {
+                assert_eq!(call.gameId, U256::from(3));
+                assert_eq!(call.hashes, want);
+            }
+            other => panic!("expected a bisection, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn at_one_step_the_defender_proves_it() {
+        let mut trace = trace();
+        let s = trace.model().points[1] + 5;
+        let post = trace.hash_at_step(s + 1);
+        let g = game(&mut trace, LEVEL_STEPS, s, s + 1, post);
+        match defend(U256::from(3), &g, &mut trace, FALSE) {
+            Move::ProveStep(call) => {
+                assert_eq!(verify_step(g.loHash, &call.proof), Ok(post));
+            }
+            other => panic!("expected a step proof, got {other:?}"),
+        }
+        // Inside an op, two steps are still bisected.
+        let g = game(&mut trace, LEVEL_STEPS, s, s + 2, post);
+        assert!(matches!(
+            defend(U256::from(3), &g, &mut trace, FALSE),
+            Move::Bisect(c) if c.hashes.len() == 1
+        ));
+    }
+
+    #[test]
+    fn an_honest_challenger_picks_the_first_false_part() {
+        let mut trace = trace();
+        let (lo, hi) = (trace.model().points[1], trace.model().points[2]);
+        assert!(hi - lo > 16, "an op of more steps than parts");
+        let g = game(&mut trace, LEVEL_STEPS, lo, hi, FALSE);
+        let truth = true_hashes(&mut trace, &g);
+        for j in [0, 6, 13] {
+            let mut posted = truth.clone();
+            posted[j] = FALSE;
+            posted[j + 1] = FALSE;
+            let (index, mv) = pick(&mut trace, &g, posted);
+            assert_eq!(index, j);
+            assert_eq!(mv.name(), "choose");
+        }
+        // Every posted hash true: the last part, whose end is the false claim.
+        let (index, _) = pick(&mut trace, &g, truth);
+        assert_eq!(index, 15);
+    }
+
+    #[test]
+    fn level_one_narrowed_to_one_op_moves_to_its_steps() {
+        let mut trace = trace();
+        let model = trace.model().clone();
+        let last = model.last_point();
+        let g = game(&mut trace, LEVEL_OPS, 0, last, FALSE);
+        let truth = true_hashes(&mut trace, &g);
+        let root = model.record().boundaryRoot;
+        let (mut ops, mut spans) = (0, 0);
+        for j in 0..truth.len() {
+            let mut posted = truth.clone();
+            posted[j] = FALSE;
+            let (index, mv) = pick(&mut trace, &g, posted);
+            assert_eq!(index, j);
+            let (lo, hi) = part(0, last, j as u64).unwrap();
+            match mv {
+                Move::ChooseOp(c) => {
+                    assert_eq!(hi - lo, 1, "part {j} is one op");
+                    assert_eq!(c.startStep, model.points[lo as usize]);
+                    assert_eq!(c.endStep, model.points[hi as usize]);
+                    assert_eq!(fold(c.startStep, lo, &c.startPath), root);
+                    assert_eq!(fold(c.endStep, hi, &c.endPath), root);
+                    ops += 1;
+                }
+                Move::Choose(_) => {
+                    assert!(hi - lo > 1, "part {j} spans ops");
+                    spans += 1;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(ops > 0 && spans > 0, "{ops} one-op parts, {spans} longer");
+    }
+
+    /// The boundary table root from point `p`'s step and path.
+    fn fold(step: u64, p: u64, path: &[B256]) -> B256 {
+        let mut node = B256::from(U256::from(step));
+        for (level, sibling) in path.iter().enumerate() {
+            node = if (p >> level) & 1 == 0 {
+                hash_pair(&node, sibling)
+            } else {
+                hash_pair(sibling, &node)
+            };
+        }
+        node
+    }
+
+    #[test]
+    fn a_random_challenger_repeats_itself_within_the_parts() {
+        let mut trace = trace();
+        let (lo, hi) = (trace.model().points[1], trace.model().points[2]);
+        let g = game(&mut trace, LEVEL_STEPS, lo, hi, FALSE);
+        let truth = true_hashes(&mut trace, &g);
+        let index = |trace: &mut Trace, seed| match challenge(
+            U256::from(3),
+            &g,
+            truth.clone(),
+            trace,
+            Choice::Random(seed),
+        ) {
+            Move::Choose(c) => c.index.to::<u64>(),
+            other => panic!("unexpected {other:?}"),
+        };
+        let picks: Vec<u64> = (0..8).map(|seed| index(&mut trace, seed)).collect();
+        assert!(picks.iter().all(|&i| i < 16));
+        assert!(picks.iter().any(|&i| i != picks[0]), "{picks:?}");
+        assert_eq!(picks[3], index(&mut trace, 3));
     }
 }

@@ -26,6 +26,7 @@ use verdict_challenger::model::ModelInfo;
 use verdict_challenger::store::{AgentState, ClaimStatus};
 use verdict_contracts::bindings::ClaimManager;
 use verdict_contracts::protocol::Config;
+use verdict_contracts::rules::{self, Party};
 use verdict_devnet::{self as devnet, Devnet, DevnetConfig};
 
 /// `println!` that ignores a closed stdout: `verdict ... | head` ends the
@@ -483,14 +484,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 )
                 .await?;
             // The manager's record of a claim it never made is all zeros.
-            if c.status == 0 {
+            if c.status == u8::from(rules::ClaimStatus::None) {
                 note!("error: there is no claim {id}");
                 return Ok(ExitCode::FAILURE);
             }
-            let status = ["None", "Pending", "Rejected", "Finalized"]
-                .get(usize::from(c.status))
-                .copied()
-                .unwrap_or("?");
+            let status =
+                rules::ClaimStatus::try_from(c.status).map_or("?".to_owned(), |s| s.to_string());
             let report = serde_json::json!({
                 "claim_id": id, "status": status, "model_id": c.modelId, "submitter": c.submitter,
                 "final_state_hash": c.finalStateHash, "challenge_deadline": c.challengeDeadline,
@@ -524,15 +523,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 )
                 .await?;
             // The manager's record of a game it never started is all zeros.
-            if g.status == 0 {
+            if g.status == u8::from(rules::GameStatus::None) {
                 note!("error: there is no game {id}");
                 return Ok(ExitCode::FAILURE);
             }
-            let status = ["None", "Open", "DefenderWon", "ChallengerWon", "Refunded"]
-                .get(usize::from(g.status))
-                .copied()
-                .unwrap_or("?");
-            let turn = if g.turn == 0 {
+            let status =
+                rules::GameStatus::try_from(g.status).map_or("?".to_owned(), |s| s.to_string());
+            let turn = if g.turn == u8::from(Party::Defender) {
                 "defender"
             } else {
                 "challenger"

@@ -5,15 +5,14 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use alloy_primitives::{B256, U256, keccak256};
-use alloy_sol_types::SolValue;
+use alloy_primitives::{B256, U256};
 use verdict_contracts::bindings::ModelRegistry;
+use verdict_contracts::rules::{self, BoundaryTree};
 use verdict_dnn::engine::{Compiled, RunError};
 use verdict_dnn::ir::numel;
 use verdict_dnn::package::{Package, PackageError};
 use verdict_dnn::plan::Region;
 use verdict_vm::Machine;
-use verdict_vm::merkle::{LEAF_BITS, hash_pair};
 
 /// A run that could not produce the op-boundary images.
 #[derive(Debug, thiserror::Error)]
@@ -43,8 +42,8 @@ pub struct ModelInfo {
     pub points: Vec<u64>,
     /// The input region's siblings in the image (input zero), lowest first.
     pub input_path: Vec<B256>,
-    /// The boundary table tree, leaves first, up to the root.
-    boundary_levels: Vec<Vec<B256>>,
+    /// The boundary table tree.
+    boundary_tree: BoundaryTree,
 }
 
 impl ModelInfo {
@@ -69,15 +68,7 @@ impl ModelInfo {
             .initial_machine(&zero)
             .expect("a zero input has the input's length");
         let input_path = region_path(&image, p.layout.input);
-        let depth = points.len().next_power_of_two().trailing_zeros();
-        let mut level: Vec<B256> = (0..1usize << depth)
-            .map(|i| B256::from(U256::from(points.get(i).copied().unwrap_or(0))))
-            .collect();
-        let mut boundary_levels = vec![level.clone()];
-        while level.len() > 1 {
-            level = level.chunks(2).map(|c| hash_pair(&c[0], &c[1])).collect();
-            boundary_levels.push(level.clone());
-        }
+        let boundary_tree = BoundaryTree::new(&points);
         ModelInfo {
             compiled,
             #[cfg(feature = "gpu")]
@@ -85,7 +76,7 @@ impl ModelInfo {
             package_hash,
             points,
             input_path,
-            boundary_levels,
+            boundary_tree,
         }
     }
 
@@ -172,41 +163,33 @@ impl ModelInfo {
 
     /// The registry's record of this model.
     pub fn record(&self) -> ModelRegistry::Model {
-        let call = self.register_call();
-        ModelRegistry::Model {
-            imageRoot: call.imageRoot,
-            input: call.input,
-            output: call.output,
-            opCount: self.ops() as u32,
-            totalSteps: self.total_steps(),
-            boundaryRoot: self.boundary_levels.last().expect("a root")[0],
-            boundaryDepth: (self.boundary_levels.len() - 1) as u8,
-            packageHash: self.package_hash,
-        }
+        rules::model_record(&self.register_call())
+            .expect("a compiled program's boundary table starts at 0 and increases")
     }
 
-    /// The model id the registry gives this model: keccak256 of its record.
+    /// The model id the registry gives this model.
     pub fn model_id(&self) -> B256 {
-        keccak256(self.record().abi_encode())
+        rules::model_id(&self.record())
     }
 
     /// Level-1 point `p`'s siblings in the boundary table tree, lowest first.
     pub fn boundary_path(&self, p: u64) -> Vec<B256> {
-        let mut index = p as usize;
-        let mut path = vec![];
-        for level in &self.boundary_levels[..self.boundary_levels.len() - 1] {
-            path.push(level[index ^ 1]);
-            index /= 2;
-        }
-        path
+        self.boundary_tree
+            .path(p)
+            .expect("a game's positions are points of its model")
+    }
+
+    /// The output region's siblings in `machine`'s memory: a claim's
+    /// `outputPath`.
+    pub fn output_path(&self, machine: &Machine) -> Vec<B256> {
+        region_path(machine, self.compiled.program.layout.output)
     }
 }
 
 /// `region`'s siblings in `machine`'s memory, from the region's own level up.
-pub fn region_path(machine: &Machine, region: Region) -> Vec<B256> {
-    let height = (region.size.trailing_zeros() - LEAF_BITS) as usize;
-    let mut memory = machine.memory().clone();
-    memory.path(region.addr >> LEAF_BITS)[height..].to_vec()
+fn region_path(machine: &Machine, region: Region) -> Vec<B256> {
+    rules::region_path(machine, region.addr, region.size)
+        .expect("a compiled layout's regions are whole subtrees")
 }
 
 /// Elements of tensor `id` of `compiled`.

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use alloy_primitives::{Address, B256, Bytes};
 use serde::{Deserialize, Serialize};
+use verdict_contracts::rules::Party;
 
 /// The record's file name in the data directory.
 pub const STATE_FILE: &str = "agent.json";
@@ -65,6 +66,16 @@ pub enum Role {
     Defender,
     /// The challenger.
     Challenger,
+}
+
+impl Role {
+    /// The contract's party for this side.
+    pub fn party(self) -> Party {
+        match self {
+            Role::Defender => Party::Defender,
+            Role::Challenger => Party::Challenger,
+        }
+    }
 }
 
 /// How a game ended for the agent.

@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use alloy_primitives::{B256, Bytes};
 use verdict_contracts::bindings::ClaimManager;
+use verdict_contracts::rules::LEVEL_OPS;
 use verdict_vm::Machine;
 
-use crate::model::{EngineError, ModelInfo, region_path};
+use crate::model::{EngineError, ModelInfo};
 
 /// Snapshots kept at most; past it the one at the lowest step is dropped.
 const MAX_SNAPSHOTS: usize = 64;
@@ -90,14 +91,14 @@ impl Trace {
     /// The claim of this run, from `model_id`: the true one, or with
     /// `tamper` a wrong output with a final state to match it.
     pub fn claim(&self, model_id: B256, tamper: Option<Tamper>) -> ClaimData {
-        let region = self.model.compiled.program.layout.output;
         let mut m = self.last.clone();
         let mut output = self.read_output(&m);
         if let Some(t) = tamper {
             if let Some(v) = output.get_mut(t.index) {
                 *v += t.delta;
             }
-            m.write_bytes(region.addr, &le_bytes(&output));
+            let addr = self.model.compiled.program.layout.output.addr;
+            m.write_bytes(addr, &le_bytes(&output));
         }
         let state = m.state();
         ClaimData {
@@ -108,7 +109,7 @@ impl Trace {
                 output: le_bytes(&output).into(),
                 finalState: Bytes::copy_from_slice(&state.encode()),
                 inputPath: self.model.input_path.clone(),
-                outputPath: region_path(&m, region),
+                outputPath: self.model.output_path(&m),
             },
             output,
         }
@@ -141,7 +142,7 @@ impl Trace {
     /// The true state hash at position `x` of `level` (1: a level-1 point,
     /// 2: a step).
     pub fn hash_at(&mut self, level: u8, x: u64) -> B256 {
-        let step = if level == crate::game::LEVEL_OPS {
+        let step = if level == LEVEL_OPS {
             self.model.points[x as usize]
         } else {
             x
