@@ -10,11 +10,11 @@
 pub mod check;
 pub mod error;
 pub mod inspect;
-pub mod reader;
 pub mod load;
 pub mod lower;
 pub mod npy;
 pub mod profile;
+pub mod reader;
 pub mod registry;
 pub mod tensor_io;
 
