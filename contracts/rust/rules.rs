@@ -141,7 +141,8 @@ abi_enum! {
         DefenderWon = 2,
         /// The challenger won: the claim is rejected.
         ChallengerWon = 3,
-        /// Its claim was rejected by another game; the challenger's bond returned.
+        /// Its claim was rejected by another game; the challenger's bond returned
+        /// with its share of the claim's pot.
         Refunded = 4,
     }
 }

@@ -64,10 +64,16 @@ contract ClaimManager {
     /// @param submitter Who posted the claim: the defender of its games.
     /// @param challengeDeadline Challenges are accepted strictly before this time.
     /// @param status See ClaimStatus.
-    /// @param bond The submitter's bond.
+    /// @param boundaryDepth The model's boundary table depth.
+    /// @param bond The submitter's bond (96 bits hold more wei than exist).
+    /// @param stake The challenge bonds of the games open against the claim;
+    ///        frozen when the claim is rejected: the stake its pot is shared over.
     /// @param openGames Games against the claim not yet ended.
     /// @param lastPoint The last level-1 point, n + 1 for a model of n ops.
-    /// @param boundaryDepth The model's boundary table depth.
+    /// @param potLeft Once the claim is rejected, what is not yet paid of its pot
+    ///        (its bond less the burn) to the games open at its rejection.
+    /// @param nextSameResult The next claim posted with the same model, input
+    ///        and output, or zero.
     /// @param boundaryRoot The model's boundary table root (copied from the
     ///        registry so that a game reads it without a call).
     /// @param output The claimed output bytes.
@@ -79,10 +85,13 @@ contract ClaimManager {
         address submitter;
         uint64 challengeDeadline;
         ClaimStatus status;
-        uint128 bond;
+        uint8 boundaryDepth;
+        uint96 bond;
+        uint96 stake;
         uint32 openGames;
         uint32 lastPoint;
-        uint8 boundaryDepth;
+        uint96 potLeft;
+        uint64 nextSameResult;
         bytes32 boundaryRoot;
         bytes output;
     }
@@ -121,6 +130,16 @@ contract ClaimManager {
         bytes32 dissection;
     }
 
+    /// @notice The claims posted with one result (model, input and output), in
+    ///         the order they were posted, linked by `Claim.nextSameResult`.
+    /// @param first The earliest of them that `fulfil` has not found rejected:
+    ///        every claim before it is Rejected.
+    /// @param last The latest of them.
+    struct SameResult {
+        uint64 first;
+        uint64 last;
+    }
+
     /// @notice A request for an inference, with the fee for whoever fulfils it.
     struct Request {
         address requester;
@@ -139,8 +158,8 @@ contract ClaimManager {
     /// @notice A bisection splits a segment into this many parts, posting one
     ///         hash fewer (fewer parts when the segment is shorter).
     uint256 public constant DISSECTION_DEGREE = 16;
-    /// @notice Percentage of a lost bond that is burned rather than paid to the
-    ///         winner, so a party gains nothing by playing against itself.
+    /// @notice Percentage of a lost bond that is burned rather than paid out,
+    ///         so a party gains nothing by playing against itself.
     uint256 public constant LOSER_BOND_BURN_PERCENT = 50;
     /// @notice Gas the request callback gets.
     uint256 public constant CALLBACK_GAS_LIMIT = 200_000;
@@ -228,6 +247,10 @@ contract ClaimManager {
     error RequestNotExpired(uint256 requestId);
     /// @notice The claim is for another model or input than the request.
     error ClaimDoesNotMatch(uint256 requestId, uint256 claimId);
+    /// @notice Claim `firstClaimId`, posted earlier with the same model, input
+    ///         and output, is not rejected: only the earliest such claim that is
+    ///         not rejected fulfils a request.
+    error NotFirstClaim(uint256 claimId, uint256 firstClaimId);
     /// @notice Not enough gas was given to run the callback with its full limit.
     error InsufficientCallbackGas();
     /// @notice The caller has nothing to withdraw.
@@ -253,7 +276,8 @@ contract ClaimManager {
     );
     /// @notice A claim became final; its bond is credited back to its submitter.
     event ClaimFinalized(uint256 indexed claimId);
-    /// @notice A claim lost game `gameId`; its games still open can be refunded.
+    /// @notice A claim lost game `gameId`; its games still open can be refunded,
+    ///         each with its share of the claim's pot.
     event ClaimRejectedBy(uint256 indexed claimId, uint256 indexed gameId);
     /// @notice A game started; the defender is on the move over [0, lastPoint].
     event GameStarted(
@@ -278,7 +302,8 @@ contract ClaimManager {
     event TimedOut(uint256 indexed gameId, Party loser);
     /// @notice A game ended with `winner` winning.
     event GameResolved(uint256 indexed gameId, uint256 indexed claimId, Party winner);
-    /// @notice A game against a rejected claim ended; the challenger's bond is credited back.
+    /// @notice A game against a rejected claim ended; the challenger's bond and
+    ///         its share of the claim's pot are credited.
     event GameRefunded(uint256 indexed gameId, uint256 indexed claimId);
     /// @notice Someone asked for an inference.
     event Requested(
@@ -290,7 +315,8 @@ contract ClaimManager {
         uint256 fee,
         uint64 expiry
     );
-    /// @notice A request was fulfilled by a final claim; its fee is credited to the claim's submitter.
+    /// @notice A request was fulfilled by the first final claim of its result; its fee is
+    ///         credited to the claim's submitter.
     event RequestFulfilled(uint256 indexed requestId, uint256 indexed claimId, bool callbackSucceeded);
     /// @notice An expired request was cancelled; its fee is credited back to the requester.
     event RequestCancelled(uint256 indexed requestId);
@@ -309,12 +335,14 @@ contract ClaimManager {
     uint256 public requestCount;
     /// @notice Wei each account can withdraw.
     mapping(address account => uint256) public credit;
-    /// @notice Wei burned from lost bonds: it stays in this contract for good.
+    /// @notice Wei burned from lost bonds (with what rounding leaves of a shared
+    ///         pot): it stays in this contract for good.
     uint256 public burned;
 
     mapping(uint256 claimId => Claim) private _claims;
     mapping(uint256 gameId => Game) private _games;
     mapping(uint256 requestId => Request) private _requests;
+    mapping(bytes32 resultKey => SameResult) private _sameResult;
     bool private transient _locked;
 
     modifier nonReentrant() {
@@ -377,18 +405,23 @@ contract ClaimManager {
         claimId = ++claimCount;
         Claim storage c = _claims[claimId];
         c.modelId = modelId;
-        c.inputHash = keccak256(input);
+        bytes32 inputHash = keccak256(input);
+        c.inputHash = inputHash;
         c.initialStateHash = initialStateHash;
         c.finalStateHash = finalStateHash;
         c.submitter = msg.sender;
         uint64 deadline = uint64(block.timestamp) + challengeWindow;
         c.challengeDeadline = deadline;
         c.status = ClaimStatus.Pending;
-        c.bond = uint128(msg.value);
+        c.bond = uint96(msg.value);
         c.lastPoint = m.opCount + 1;
         c.boundaryDepth = m.boundaryDepth;
         c.boundaryRoot = m.boundaryRoot;
         c.output = output;
+        SameResult storage same = _sameResult[_resultKey(modelId, inputHash, output)];
+        if (same.last == 0) same.first = uint64(claimId);
+        else _claims[same.last].nextSameResult = uint64(claimId);
+        same.last = uint64(claimId);
         emit ClaimSubmitted(
             claimId, modelId, msg.sender, input, output, initialStateHash, finalStateHash, msg.value, deadline
         );
@@ -424,6 +457,17 @@ contract ClaimManager {
         return _claims[claimId];
     }
 
+    /// @notice The earliest claim posted with the model, input and output of
+    ///         claim `claimId` that is not rejected (zero if all are): the only
+    ///         one of them that `fulfil` accepts, once it is final.
+    function firstClaimOf(uint256 claimId) external view returns (uint256 first) {
+        Claim storage c = _claims[claimId];
+        first = _sameResult[_resultKey(c.modelId, c.inputHash, c.output)].first;
+        while (first != 0 && _claims[first].status == ClaimStatus.Rejected) {
+            first = _claims[first].nextSameResult;
+        }
+    }
+
     // ---------------------------------------------------------------------
     // The dispute game
     // ---------------------------------------------------------------------
@@ -444,6 +488,7 @@ contract ClaimManager {
         if (msg.value < minChallengeBond) revert BondTooSmall(msg.value, minChallengeBond);
         if (finalStateHash == c.finalStateHash) revert SameFinalState();
         c.openGames += 1;
+        c.stake += uint96(msg.value);
         gameId = ++gameCount;
         Game storage g = _games[gameId];
         g.challenger = msg.sender;
@@ -540,7 +585,8 @@ contract ClaimManager {
     }
 
     /// @notice Ends a game still open against a claim that another game
-    ///         rejected, crediting the challenger's bond back. Anyone may call.
+    ///         rejected, crediting the challenger its bond back and its share of
+    ///         the claim's pot. Anyone may call.
     function refund(uint256 gameId) external nonReentrant {
         Game storage g = _games[gameId];
         if (g.status != GameStatus.Open) revert GameNotOpen(gameId);
@@ -548,7 +594,7 @@ contract ClaimManager {
         if (c.status != ClaimStatus.Rejected) revert ClaimNotRejected(g.claimId);
         g.status = GameStatus.Refunded;
         c.openGames -= 1;
-        credit[g.challenger] += g.bond;
+        c.potLeft = uint96(_payShare(c, g, c.potLeft));
         emit GameRefunded(gameId, g.claimId);
     }
 
@@ -588,9 +634,11 @@ contract ClaimManager {
     }
 
     /// @notice Fulfils open request `requestId` with the final claim `claimId`
-    ///         for the same model and input (finalizing the claim if it is not
-    ///         yet), credits the fee to the claim's submitter, then calls the
-    ///         callback with CALLBACK_GAS_LIMIT gas, ignoring how it ends.
+    ///         for the same model and input, which must be the earliest claim
+    ///         posted with its output that is not rejected (`firstClaimOf`), so
+    ///         that a later copy of it earns nothing: finalizes the claim if it
+    ///         is not yet, credits the fee to the claim's submitter, then calls
+    ///         the callback with CALLBACK_GAS_LIMIT gas, ignoring how it ends.
     ///         Anyone may call, with enough gas for the callback's full limit.
     function fulfil(uint256 requestId, uint256 claimId) external nonReentrant {
         Request storage r = _requests[requestId];
@@ -600,12 +648,14 @@ contract ClaimManager {
         if (c.modelId != r.modelId || c.inputHash != r.inputHash) {
             revert ClaimDoesNotMatch(requestId, claimId);
         }
+        bytes memory output = c.output;
+        _requireFirst(claimId, _sameResult[_resultKey(c.modelId, c.inputHash, output)]);
         if (c.status == ClaimStatus.Pending) _finalize(claimId, c);
         r.status = RequestStatus.Fulfilled;
         credit[c.submitter] += r.fee;
         bool ok = true;
         if (r.callback != address(0)) {
-            ok = _callBack(r.callback, abi.encodeCall(IVerdictConsumer.onVerdict, (requestId, claimId, c.output)));
+            ok = _callBack(r.callback, abi.encodeCall(IVerdictConsumer.onVerdict, (requestId, claimId, output)));
         }
         emit RequestFulfilled(requestId, claimId, ok);
     }
@@ -687,6 +737,24 @@ contract ClaimManager {
         emit ClaimFinalized(claimId);
     }
 
+    /// @dev The key of a result: a model, an input and an output.
+    function _resultKey(bytes32 modelId, bytes32 inputHash, bytes memory output) private pure returns (bytes32) {
+        return keccak256(abi.encodePacked(modelId, inputHash, output));
+    }
+
+    /// @dev Checks that claim `claimId`, one of `same`, is the earliest of them
+    ///      that is not rejected, moving `same.first` past the rejected ones.
+    function _requireFirst(uint256 claimId, SameResult storage same) private {
+        uint256 first = same.first;
+        uint256 from = first;
+        while (first != claimId) {
+            Claim storage e = _claims[first];
+            if (e.status != ClaimStatus.Rejected) revert NotFirstClaim(claimId, first);
+            first = e.nextSameResult;
+        }
+        if (first != from) same.first = uint64(first);
+    }
+
     /// @dev The open game `gameId`, whose claim is not rejected.
     function _open(uint256 gameId) private view returns (Game storage g) {
         g = _games[gameId];
@@ -754,32 +822,58 @@ contract ClaimManager {
         }
     }
 
-    /// @dev Ends game `g` with `winner` winning: the loser's bond goes to the
-    ///      winner, less LOSER_BOND_BURN_PERCENT burned. A challenger's win
-    ///      rejects the claim, whose bond is then the loser's.
+    /// @dev Ends game `g` with `winner` winning. A defender's win credits it
+    ///      the challenger's bond less LOSER_BOND_BURN_PERCENT burned. A
+    ///      challenger's win rejects the claim: its bond less the burn is the
+    ///      pot, shared over the games open against the claim (this one
+    ///      included) pro rata to their bonds, and this game is paid its share.
     function _resolve(uint256 gameId, Game storage g, Party winner) private {
         uint256 claimId = g.claimId;
         Claim storage c = _claims[claimId];
         c.openGames -= 1;
-        uint256 lost;
         if (winner == Party.Defender) {
             g.status = GameStatus.DefenderWon;
-            lost = g.bond;
+            c.stake -= uint96(g.bond);
+            uint256 lost = g.bond;
             credit[c.submitter] += lost - _burn(lost);
         } else {
             g.status = GameStatus.ChallengerWon;
             c.status = ClaimStatus.Rejected;
-            lost = c.bond;
-            credit[g.challenger] += g.bond + lost - _burn(lost);
+            uint256 lost = c.bond;
+            uint256 left = _payShare(c, g, lost - _burn(lost));
+            if (left != 0) c.potLeft = uint96(left);
             emit ClaimRejectedBy(claimId, gameId);
         }
         emit GameResolved(gameId, claimId, winner);
     }
 
+    /// @dev Pays game `g`, open against the rejected claim `c` when `c` was
+    ///      rejected and already counted out of `c.openGames`: credits its
+    ///      challenger its bond and its share of the pot, `pot · bond / stake`
+    ///      rounded down, out of `left`, what is unpaid of the pot; returns what
+    ///      then is. The last of those games burns what rounding left.
+    function _payShare(Claim storage c, Game storage g, uint256 left) private returns (uint256) {
+        uint256 bond = c.bond;
+        uint256 stake = c.stake;
+        uint256 share = stake == 0 ? 0 : (bond - _burnOf(bond)) * g.bond / stake;
+        left -= share;
+        if (c.openGames == 0) {
+            burned += left;
+            left = 0;
+        }
+        credit[g.challenger] += g.bond + share;
+        return left;
+    }
+
     /// @dev Burns LOSER_BOND_BURN_PERCENT of a lost bond and returns the amount burned.
     function _burn(uint256 lost) private returns (uint256 amount) {
-        amount = lost * LOSER_BOND_BURN_PERCENT / 100;
+        amount = _burnOf(lost);
         burned += amount;
+    }
+
+    /// @dev LOSER_BOND_BURN_PERCENT of a lost bond, rounded down.
+    function _burnOf(uint256 lost) private pure returns (uint256) {
+        return lost * LOSER_BOND_BURN_PERCENT / 100;
     }
 
     /// @dev Calls `target` with `data` and CALLBACK_GAS_LIMIT gas, copying no

@@ -8,8 +8,8 @@ use verdict_contracts::bindings::ModelRegistry::{self, ModelRegistryErrors as R}
 use verdict_contracts::protocol::{Deployment, Revert};
 
 use crate::dispute::{
-    REQUESTER, SUBMITTER, accounts, ether, settle_and_check_conservation, small_model, submit,
-    world,
+    CHALLENGERS, REQUESTER, SUBMITTER, accounts, credit, ether, rejected,
+    settle_and_check_conservation, small_model, submit, world,
 };
 use crate::players::{Fixture, Trace, le_bytes, manager_error, values};
 
@@ -274,5 +274,139 @@ fn an_expired_request_is_cancelled_and_refunded() {
         .unwrap()
         .unwrap();
     assert_eq!(credit, ether(1));
+    settle_and_check_conservation(&mut d, total);
+}
+
+/// Requests model `model_id` on `input` with `fee` and no callback; returns
+/// the request.
+fn request(d: &mut Deployment, model_id: B256, input: &[f32], fee: U256) -> U256 {
+    let call = ClaimManager::requestCall {
+        modelId: model_id,
+        input: le_bytes(input).into(),
+        callback: Address::ZERO,
+    };
+    d.send(REQUESTER, d.manager, &call, fee)
+        .unwrap()
+        .result
+        .unwrap()
+}
+
+/// Fulfils `request_id` with `claim_id`, from the requester.
+fn fulfil(d: &mut Deployment, request_id: U256, claim_id: U256) -> Result<(), Revert> {
+    let call = ClaimManager::fulfilCall {
+        requestId: request_id,
+        claimId: claim_id,
+    };
+    d.send(REQUESTER, d.manager, &call, U256::ZERO)
+        .unwrap()
+        .result
+        .map(|_| ())
+}
+
+/// The earliest claim with `claim_id`'s result that is not rejected.
+fn first_claim_of(d: &mut Deployment, claim_id: U256) -> U256 {
+    d.view(
+        d.manager,
+        &ClaimManager::firstClaimOfCall { claimId: claim_id },
+    )
+    .unwrap()
+    .unwrap()
+}
+
+/// Asserts that `result` is `NotFirstClaim(claim_id, first)`.
+fn assert_not_first(result: Result<(), Revert>, claim_id: U256, first: U256) {
+    match manager_error(&result.unwrap_err()) {
+        E::NotFirstClaim(e) => assert_eq!((e.claimId, e.firstClaimId), (claim_id, first)),
+        other => panic!("expected NotFirstClaim, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_copied_claim_earns_no_fee() {
+    let (mut d, fixture) = world(small_model());
+    let total = d.total_balance(&accounts());
+    let copier = CHALLENGERS[2];
+    let input = values(31, 16);
+    let fee = ether(1) / U256::from(4);
+    let request_id = request(&mut d, fixture.model_id, &input, fee);
+    let claim = Trace::new(&fixture, &input).claim(fixture.model_id, false);
+    let first = submit(&mut d, SUBMITTER, &claim);
+    // The copier reads the claim from ClaimSubmitted and posts it again.
+    d.evm.advance(60);
+    let copy = submit(&mut d, copier, &claim);
+    d.evm.advance(3600);
+    assert_eq!(first_claim_of(&mut d, copy), first);
+    assert_not_first(fulfil(&mut d, request_id, copy), copy, first);
+    fulfil(&mut d, request_id, first).expect("the first claim fulfils");
+    assert_eq!(
+        credit(&mut d, SUBMITTER),
+        ether(1) + fee,
+        "bond back and the fee"
+    );
+    // A later request for the same input is served from the first claim too.
+    let again = request(&mut d, fixture.model_id, &input, fee);
+    assert_not_first(fulfil(&mut d, again, copy), copy, first);
+    fulfil(&mut d, again, first).expect("the first claim fulfils");
+    assert_eq!(credit(&mut d, SUBMITTER), ether(1) + fee + fee);
+    // The copy, true, finalizes: its bond comes back, nothing more.
+    let finalize = ClaimManager::finalizeCall { claimId: copy };
+    d.send(copier, d.manager, &finalize, U256::ZERO)
+        .unwrap()
+        .result
+        .unwrap();
+    assert_eq!(credit(&mut d, copier), ether(1));
+    settle_and_check_conservation(&mut d, total);
+}
+
+#[test]
+fn the_fee_passes_over_a_rejected_first_claim_only() {
+    let (mut d, fixture) = world(small_model());
+    let total = d.total_balance(&accounts());
+    let (griefer, second, third) = (CHALLENGERS[0], CHALLENGERS[1], CHALLENGERS[2]);
+    let input = values(32, 16);
+    let fee = ether(1) / U256::from(4);
+    let request_id = request(&mut d, fixture.model_id, &input, fee);
+    let claim = Trace::new(&fixture, &input).claim(fixture.model_id, false);
+    // The first claim is true, but its submitter will not defend it.
+    let first = submit(&mut d, SUBMITTER, &claim);
+    let challenge = ClaimManager::challengeCall {
+        claimId: first,
+        finalStateHash: B256::repeat_byte(7),
+    };
+    let game_id = d
+        .send(griefer, d.manager, &challenge, ether(1))
+        .unwrap()
+        .result
+        .unwrap();
+    d.evm.advance(1);
+    let two = submit(&mut d, second, &claim);
+    d.evm.advance(1);
+    let three = submit(&mut d, third, &claim);
+    d.evm.advance(3600);
+    // Two and three are final; the first is not, nor is it rejected yet.
+    assert!(matches!(
+        manager_error(&fulfil(&mut d, request_id, first).unwrap_err()),
+        E::ClaimNotFinal(_)
+    ));
+    assert_not_first(fulfil(&mut d, request_id, two), two, first);
+    assert_not_first(fulfil(&mut d, request_id, three), three, first);
+    let timeout = ClaimManager::timeoutCall { gameId: game_id };
+    let sent = d.send(griefer, d.manager, &timeout, U256::ZERO).unwrap();
+    assert_eq!(rejected(&sent), Some(first));
+    // Now the second claim is the first that stands: it is paid, not the third.
+    assert_eq!(first_claim_of(&mut d, three), two);
+    assert_not_first(fulfil(&mut d, request_id, three), three, two);
+    fulfil(&mut d, request_id, two).expect("the first claim not rejected fulfils");
+    assert_eq!(
+        credit(&mut d, second),
+        ether(1) + fee,
+        "bond back and the fee"
+    );
+    let finalize = ClaimManager::finalizeCall { claimId: three };
+    d.send(third, d.manager, &finalize, U256::ZERO)
+        .unwrap()
+        .result
+        .unwrap();
+    assert_eq!(credit(&mut d, third), ether(1));
     settle_and_check_conservation(&mut d, total);
 }

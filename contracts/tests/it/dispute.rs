@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use alloy_primitives::{Address, B256, U256, address};
 use proptest::prelude::*;
 use verdict_contracts::bindings::ClaimManager::{self, ClaimManagerErrors as E};
-use verdict_contracts::protocol::{Config, Deployment, Revert};
+use verdict_contracts::protocol::{Config, Deployment, Revert, Sent};
 use verdict_contracts::rules::{ClaimStatus, Party};
 use verdict_dnn::ir::Model;
 
@@ -377,6 +377,156 @@ fn a_dishonest_challenger_of_a_false_claim_does_not_save_it() {
     settle_and_check_conservation(&mut d, total);
 }
 
+/// The claim that the transaction `sent` rejected, if any.
+pub(crate) fn rejected<T>(sent: &Sent<T>) -> Option<U256> {
+    sent.manager_events().into_iter().find_map(|e| match e {
+        ClaimManager::ClaimManagerEvents::ClaimRejectedBy(r) => Some(r.claimId),
+        _ => None,
+    })
+}
+
+/// Credit of `account` in the manager.
+pub(crate) fn credit(d: &mut Deployment, account: Address) -> U256 {
+    d.view(d.manager, &ClaimManager::creditCall { account })
+        .unwrap()
+        .unwrap()
+}
+
+/// The audit's self-challenge, with the bonds of `S`, `H1` and `H2`: the
+/// submitter `A` of a false claim challenges it first from a second account
+/// `S`, and never moves in that game, which `S` then wins on time before the
+/// honest challengers `H1` and `H2` can win theirs. The claim's pot (its bond
+/// less the burn) is shared over the three games open at the rejection, pro
+/// rata to their bonds, and `H2`, `H1` are refunded with their shares, in that
+/// order. Checks every credit and the burn, settles, checks conservation, and
+/// returns what each of `A`, `S`, `H1`, `H2` gained (negative: lost), in wei.
+fn self_challenge(bonds: [U256; 3]) -> [i128; 4] {
+    let (a, s, h1, h2) = (SUBMITTER, CHALLENGERS[5], CHALLENGERS[0], CHALLENGERS[1]);
+    let (mut d, fixture) = world(small_model());
+    let total = d.total_balance(&accounts());
+    let before = [a, s, h1, h2].map(|x| d.evm.balance(x));
+    let trace = Trace::new(&fixture, &values(17, 16));
+    let claim = trace.claim(fixture.model_id, true);
+    let claim_id = submit(&mut d, a, &claim);
+    let truth = trace.final_state().hash();
+    let mut games = vec![];
+    for (&from, &bond) in [s, h1, h2].iter().zip(&bonds) {
+        let call = ClaimManager::challengeCall {
+            claimId: claim_id,
+            finalStateHash: truth,
+        };
+        let sent = d.send(from, d.manager, &call, bond).unwrap();
+        games.push(sent.result.expect("challenges"));
+        d.evm.advance(10);
+    }
+    let stake = d
+        .view(d.manager, &ClaimManager::getClaimCall { claimId: claim_id })
+        .unwrap()
+        .unwrap()
+        .stake;
+    assert_eq!(U256::from(stake), bonds.iter().copied().sum::<U256>());
+
+    // S's game, the first, is the first whose defender runs out of time: 1801
+    // seconds after S challenged, ten seconds before H1's.
+    d.evm.advance(1801 - 30);
+    let timeout = |game: U256| ClaimManager::timeoutCall { gameId: game };
+    let early = d
+        .send(h1, d.manager, &timeout(games[1]), U256::ZERO)
+        .unwrap();
+    assert!(matches!(
+        manager_error(&early.result.unwrap_err()),
+        E::ClockNotExpired(_)
+    ));
+    let won = d
+        .send(s, d.manager, &timeout(games[0]), U256::ZERO)
+        .unwrap();
+    assert_eq!(rejected(&won), Some(claim_id), "S wins on time");
+    // The other games can only be refunded, and nobody can join any more.
+    let late = d
+        .send(h1, d.manager, &timeout(games[1]), U256::ZERO)
+        .unwrap();
+    assert!(matches!(
+        manager_error(&late.result.unwrap_err()),
+        E::ClaimRejected(_)
+    ));
+    let join = ClaimManager::challengeCall {
+        claimId: claim_id,
+        finalStateHash: truth,
+    };
+    let sent = d.send(CHALLENGERS[2], d.manager, &join, ether(1)).unwrap();
+    assert!(matches!(
+        manager_error(&sent.result.unwrap_err()),
+        E::ClaimNotPending(_)
+    ));
+    for game in [games[2], games[1]] {
+        let refund = ClaimManager::refundCall { gameId: game };
+        d.send(REQUESTER, d.manager, &refund, U256::ZERO)
+            .unwrap()
+            .result
+            .expect("refunds");
+    }
+
+    // Each game's bond back and its share of the pot, rounded down; the
+    // rounding and half the claim's bond burned.
+    let stake: U256 = bonds.iter().copied().sum();
+    let pot = ether(1) - ether(1) / U256::from(2);
+    let shares = bonds.map(|b| pot * b / stake);
+    for (i, x) in [s, h1, h2].into_iter().enumerate() {
+        assert_eq!(
+            credit(&mut d, x),
+            bonds[i] + shares[i],
+            "{bonds:?}: game {i}"
+        );
+    }
+    assert_eq!(credit(&mut d, a), U256::ZERO);
+    let burned = d
+        .view(d.manager, &ClaimManager::burnedCall {})
+        .unwrap()
+        .unwrap();
+    let dust = pot - shares.iter().copied().sum::<U256>();
+    assert!(dust < U256::from(3), "{bonds:?}: dust {dust}");
+    assert_eq!(burned, ether(1) / U256::from(2) + dust, "{bonds:?}");
+    let credits: U256 = accounts().into_iter().map(|x| credit(&mut d, x)).sum();
+    assert_eq!(
+        d.evm.balance(d.manager),
+        credits + burned,
+        "{bonds:?}: every wei is credited or burned"
+    );
+    let c = d
+        .view(d.manager, &ClaimManager::getClaimCall { claimId: claim_id })
+        .unwrap()
+        .unwrap();
+    assert_eq!((c.openGames, c.potLeft.is_zero()), (0, true));
+
+    settle_and_check_conservation(&mut d, total);
+    let after = [a, s, h1, h2].map(|x| d.evm.balance(x));
+    std::array::from_fn(|i| i128::try_from(after[i]).unwrap() - i128::try_from(before[i]).unwrap())
+}
+
+#[test]
+fn a_self_challenge_does_not_deny_honest_challengers_their_reward() {
+    let wei = U256::from;
+    for bonds in [
+        // The audit's case: equal bonds.
+        [ether(1); 3],
+        // Shares that do not divide evenly: the rounding is burned.
+        [ether(1), ether(7) / wei(10) + wei(1), ether(2) + wei(3)],
+        // S dilutes the honest stakes (the minimum bond) with fifty ether.
+        [ether(50), ether(1) / wei(2), ether(1) / wei(2)],
+    ] {
+        let [a, s, h1, h2] = self_challenge(bonds);
+        assert!(
+            h1 > 0 && h2 > 0,
+            "{bonds:?}: the honest challengers are paid: {h1}, {h2}"
+        );
+        let burn = i128::try_from(ether(1) / wei(2)).unwrap();
+        assert!(
+            a + s <= -burn,
+            "{bonds:?}: the claimant and its second account lose at least the burn: {a} + {s}"
+        );
+    }
+}
+
 #[test]
 fn many_challenges_only_cost_the_griefer() {
     let (mut d, fixture) = world(small_model());
@@ -412,6 +562,11 @@ fn many_challenges_only_cost_the_griefer() {
         credit,
         ether(1) + ether(CHALLENGERS.len() as u64) / U256::from(2)
     );
+    let c = d
+        .view(d.manager, &ClaimManager::getClaimCall { claimId: claim_id })
+        .unwrap()
+        .unwrap();
+    assert!(c.stake.is_zero(), "lost games leave the stake");
     settle_and_check_conservation(&mut d, total);
 }
 
