@@ -287,7 +287,7 @@ pub fn model_id(record: &ModelRegistry::Model) -> B256 {
 /// [`RulesError::BadRegion`] unless `size` is a power of two of at least a
 /// leaf and `addr` a multiple of it.
 pub fn region_path(machine: &Machine, addr: u32, size: u32) -> Result<Vec<B256>, RulesError> {
-    if size < LEAF_SIZE as u32 || !size.is_power_of_two() || addr % size != 0 {
+    if size < LEAF_SIZE as u32 || !size.is_power_of_two() || !addr.is_multiple_of(size) {
         return Err(RulesError::BadRegion { addr, size });
     }
     let height = (size.trailing_zeros() - LEAF_BITS) as usize;
