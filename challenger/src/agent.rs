@@ -10,25 +10,28 @@
 //! where it was: nothing is done twice, nothing is skipped.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use alloy_primitives::{B256, Bytes, U256, keccak256};
 use alloy_sol_types::{SolCall, SolEventInterface};
+use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use verdict_contracts::bindings::ClaimManager::{self, ClaimManagerEvents as Ev};
 use verdict_contracts::bindings::ModelRegistry::{self, ModelRegistryEvents};
 use verdict_contracts::rules::{self, Party};
 
-use crate::chain::{Chain, ChainError};
-use crate::deployment::Deployment;
-use crate::game::{self, Choice};
+use crate::chain::{Chain, ChainError, Tx};
+use crate::deployment::{Deployment, WrongChain};
+use crate::game;
 use crate::model::{EngineError, ModelInfo};
 use crate::store::{
     AgentState, ClaimRecord, ClaimStatus, GameRecord, GameStatus, Role, Store, StoreError, Verdict,
 };
-use crate::trace::{ClaimData, Tamper, Trace, f32s};
+use crate::strategy::{Challenge, Honest, Strategy};
+use crate::trace::{ClaimData, Trace, f32s};
 
 /// How an agent plays.
 #[derive(Clone, Debug)]
@@ -39,14 +42,29 @@ pub struct AgentConfig {
     pub watch: bool,
     /// The bond it posts with a challenge, in wei.
     pub challenge_bond: U256,
-    /// How it picks parts as a challenger.
-    pub choice: Choice,
-    /// Challenge every true claim of its models with an invented final
-    /// state: a dishonest challenger, for demonstrations and tests.
-    pub grief: bool,
+    /// Its choices: what it claims, which claims it challenges, which
+    /// parts it disputes ([`Honest`] unless a drill, demo or test says).
+    pub strategy: Arc<dyn Strategy>,
     /// Time between ticks.
     pub poll: Duration,
+    /// How deep a block must be before its events are read: a reorg
+    /// shallower than this cannot unsay an event the agent acted on. 0 on
+    /// development chains; [`LIVE_CONFIRMATIONS`] is the default elsewhere.
+    pub confirmations: u64,
+    /// The most blocks one `eth_getLogs` spans; halved, down to one block,
+    /// while the node refuses a range (hosted providers cap ranges and
+    /// result counts).
+    pub log_range: u64,
 }
+
+/// Confirmations the command line asks for on chains other than
+/// development chains: deeper than the reorgs seen on Ethereum since the
+/// merge, and still minutes under any challenge window worth having.
+pub const LIVE_CONFIRMATIONS: u64 = 12;
+
+/// Blocks one `eth_getLogs` spans by default: under the caps of common
+/// hosted providers.
+pub const LOG_RANGE: u64 = 2_000;
 
 impl AgentConfig {
     /// An honest agent recording in `data_dir`.
@@ -55,22 +73,26 @@ impl AgentConfig {
             data_dir,
             watch: false,
             challenge_bond,
-            choice: Choice::Honest,
-            grief: false,
+            strategy: Arc::new(Honest),
             poll: Duration::from_millis(100),
+            confirmations: 0,
+            log_range: LOG_RANGE,
         }
     }
 }
 
-/// Something the agent did.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Something the agent did: one line of `--json` output, tagged by
+/// `event` (docs/agents.md gives the schema). Amounts are wei as decimal
+/// strings, hashes and addresses 0x-prefixed hex.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
 pub enum Activity {
     /// Posted a claim.
     Submitted {
         /// The claim.
         claim_id: u64,
-        /// Gas used.
-        gas: u64,
+        /// Its transaction.
+        tx: Tx,
     },
     /// Challenged a claim.
     Challenged {
@@ -78,8 +100,8 @@ pub enum Activity {
         claim_id: u64,
         /// The game it opened.
         game_id: u64,
-        /// Gas used.
-        gas: u64,
+        /// Its transaction.
+        tx: Tx,
     },
     /// Made a move.
     Moved {
@@ -87,8 +109,8 @@ pub enum Activity {
         game_id: u64,
         /// The function.
         name: &'static str,
-        /// Gas used.
-        gas: u64,
+        /// Its transaction.
+        tx: Tx,
     },
     /// A game it played ended.
     GameEnded {
@@ -101,18 +123,25 @@ pub enum Activity {
     Finalized {
         /// The claim.
         claim_id: u64,
+        /// Its transaction.
+        tx: Tx,
     },
     /// Withdrew its credit.
     Withdrew {
         /// Wei.
+        #[serde(with = "decimal")]
         amount: U256,
+        /// Its transaction.
+        tx: Tx,
     },
     /// Its balance fell below the bonds of the challenges it owes: until it
     /// is funded, false claims it found may finalize.
     Underfunded {
         /// Its balance, in wei.
+        #[serde(with = "decimal")]
         balance: U256,
         /// The bonds it needs, in wei.
+        #[serde(with = "decimal")]
         needed: U256,
     },
     /// Ignored a registration that names one of its packages by hash but
@@ -124,6 +153,50 @@ pub enum Activity {
         /// The package hash it names.
         package_hash: B256,
     },
+}
+
+impl fmt::Display for Activity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Activity::Submitted { claim_id, tx } => write!(f, "posted claim {claim_id} ({tx})"),
+            Activity::Challenged {
+                claim_id,
+                game_id,
+                tx,
+            } => write!(f, "challenged claim {claim_id}: game {game_id} ({tx})"),
+            Activity::Moved { game_id, name, tx } => write!(f, "game {game_id}: {name} ({tx})"),
+            Activity::GameEnded { game_id, status } => {
+                write!(
+                    f,
+                    "game {game_id}: {}",
+                    format!("{status:?}").to_lowercase()
+                )
+            }
+            Activity::Finalized { claim_id, tx } => write!(f, "finalized claim {claim_id} ({tx})"),
+            Activity::Withdrew { amount, tx } => write!(f, "withdrew {amount} wei ({tx})"),
+            Activity::Underfunded { balance, needed } => write!(
+                f,
+                "underfunded: balance {balance} wei, the challenges owed need {needed} wei"
+            ),
+            Activity::SpoofedRegistration {
+                model_id,
+                package_hash,
+            } => write!(
+                f,
+                "ignored model {model_id}: it names package {package_hash} with another record"
+            ),
+        }
+    }
+}
+
+/// Serializes wei as a decimal string: JSON numbers lose precision past
+/// 2^53 in most readers, and hex is not what people read amounts in.
+mod decimal {
+    use alloy_primitives::U256;
+
+    pub(super) fn serialize<S: serde::Serializer>(v: &U256, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(v)
+    }
 }
 
 /// Why an agent stopped or a tick failed.
@@ -146,6 +219,17 @@ pub enum AgentError {
     /// A claim's model is not one the agent has.
     #[error("claim {0}: the agent has no package for its model")]
     UnknownModel(u64),
+    /// The node is not on the deployment's chain (or the chain was reset):
+    /// nothing is sent, and the agent stops.
+    #[error(transparent)]
+    WrongChain(#[from] WrongChain),
+}
+
+impl AgentError {
+    /// Whether ticking again cannot help: the agent stops.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, AgentError::WrongChain(e) if !matches!(e, WrongChain::Chain(_)))
+    }
 }
 
 /// An agent on one account.
@@ -167,6 +251,36 @@ pub struct Agent {
     sends_failed: u64,
     /// Whether the last balance check found too little for the bonds owed.
     underfunded: bool,
+    /// Whether the node was found on the deployment's chain.
+    checked: bool,
+    /// Blocks the next `eth_getLogs` spans.
+    log_range: u64,
+    /// The chain's time as the next block will see it.
+    clock: ChainClock,
+}
+
+/// The time a block mined now would get: the latest block's timestamp plus
+/// the wall-clock time since that block was first seen. Deciding deadlines
+/// on it (not on the latest block's timestamp alone) lets an agent send a
+/// timeout or a finalize on a quiet chain, where no one else's transaction
+/// would bring a block past the deadline. If it runs ahead of the node's
+/// clock, the send is refused by the gas estimate and tried again.
+#[derive(Debug, Default)]
+struct ChainClock {
+    /// The latest timestamp seen and when it was first seen.
+    seen: Option<(u64, Instant)>,
+}
+
+impl ChainClock {
+    fn next_block(&mut self, latest: u64) -> u64 {
+        match self.seen {
+            Some((timestamp, at)) if timestamp == latest => latest + at.elapsed().as_secs(),
+            _ => {
+                self.seen = Some((latest, Instant::now()));
+                latest
+            }
+        }
+    }
 }
 
 impl Agent {
@@ -183,10 +297,14 @@ impl Agent {
     ) -> Result<Agent, AgentError> {
         let store = Store::open(&config.data_dir, deployment.start_block)?;
         let packages = models.into_iter().map(|m| (m.model_id(), m)).collect();
+        let log_range = config.log_range.max(1);
         Ok(Agent {
             chain,
             deployment,
             config,
+            checked: false,
+            log_range,
+            clock: ChainClock::default(),
             packages,
             store,
             traces: HashMap::new(),
@@ -261,9 +379,9 @@ impl Agent {
     }
 
     /// This account's pending claim of `model_id` on `input` (compared bit
-    /// for bit) among the claims recorded, with the output its run gives.
-    /// Ticks read a claim posted before a crash from the chain's events,
-    /// even into an empty record.
+    /// for bit) among the claims recorded, if it is the claim the strategy
+    /// would post now, with its output. Ticks read a claim posted before a
+    /// crash from the chain's events, even into an empty record.
     ///
     /// # Errors
     ///
@@ -272,25 +390,36 @@ impl Agent {
         &mut self,
         model_id: B256,
         input: &[f32],
-    ) -> Result<Option<(u64, B256, Vec<f32>)>, AgentError> {
+    ) -> Result<Option<(u64, ClaimData)>, AgentError> {
         let me = self.chain.account();
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        let found = self.store.state.claims.iter().find(|(_, c)| {
-            c.submitter == me
-                && c.status == ClaimStatus::Pending
-                && c.model_id == model_id
-                && bits(&f32s(&c.input)) == bits(input)
-        });
-        let Some((&claim_id, claim)) = found else {
-            return Ok(None);
-        };
-        let final_hash = claim.final_hash;
-        let output = self.trace(claim_id)?.output();
-        Ok(Some((claim_id, final_hash, output)))
+        let found: Vec<(u64, B256)> = self
+            .store
+            .state
+            .claims
+            .iter()
+            .filter(|(_, c)| {
+                c.submitter == me
+                    && c.status == ClaimStatus::Pending
+                    && c.model_id == model_id
+                    && bits(&f32s(&c.input)) == bits(input)
+            })
+            .map(|(&id, c)| (id, c.final_hash))
+            .collect();
+        let strategy = self.config.strategy.clone();
+        for (claim_id, final_hash) in found {
+            let claim = self
+                .trace(claim_id)?
+                .claim(model_id, |out| strategy.claim_output(out));
+            if claim.final_hash == final_hash {
+                return Ok(Some((claim_id, claim)));
+            }
+        }
+        Ok(None)
     }
 
-    /// Posts the claim of `model` on `input` (with `tamper`, a wrong one)
-    /// with `bond`, and records it so that the agent defends it.
+    /// Posts the claim of `model` on `input`, its output as the strategy
+    /// states it, with `bond`, and records it so that the agent defends it.
     ///
     /// # Errors
     ///
@@ -299,14 +428,15 @@ impl Agent {
         &mut self,
         model: &Arc<ModelInfo>,
         input: &[f32],
-        tamper: Option<Tamper>,
         bond: U256,
     ) -> Result<(u64, ClaimData, Vec<Activity>), AgentError> {
         let trace = Trace::new(model.clone(), input).map_err(|source| AgentError::Run {
             claim_id: 0,
             source,
         })?;
-        let claim = trace.claim(model.model_id(), tamper);
+        let claim = trace.claim(model.model_id(), |out| {
+            self.config.strategy.claim_output(out)
+        });
         let sent = self
             .chain
             .send(self.deployment.manager, &claim.call, bond)
@@ -325,7 +455,7 @@ impl Agent {
         self.traces.insert(claim_id, trace);
         let activity = vec![Activity::Submitted {
             claim_id,
-            gas: sent.gas_used(),
+            tx: sent.tx(),
         }];
         Ok((claim_id, claim, activity))
     }
@@ -339,21 +469,51 @@ impl Agent {
     pub async fn tick(&mut self) -> Result<Vec<Activity>, AgentError> {
         let mut done = vec![];
         let latest = self.chain.block_number().await?;
-        if self.store.state.cursor <= latest {
-            let addresses = vec![self.deployment.registry, self.deployment.manager];
-            let logs = self
-                .chain
-                .logs(addresses, self.store.state.cursor, latest)
-                .await?;
-            for log in logs {
-                self.apply(&log.inner, &mut done)?;
-            }
-            self.store.state.cursor = latest + 1;
-            self.store.save()?;
+        // Before the first send, and whenever the chain falls behind the
+        // record (a reset node looks like that), the node must be on the
+        // deployment's chain.
+        if !self.checked || latest < self.store.state.cursor.saturating_sub(1) {
+            self.deployment.check(&self.chain).await?;
+            self.checked = true;
         }
-        self.act(&mut done).await?;
+        let head = latest.saturating_sub(self.config.confirmations);
+        let mut ticked = self.read_logs(head, &mut done).await;
+        if ticked.is_ok() {
+            ticked = self.act(&mut done).await;
+        }
+        if let Err(AgentError::Chain(ChainError::Decode { .. })) = &ticked {
+            // Undecodable return data: most often no contract there any
+            // more, which the check names.
+            self.deployment.check(&self.chain).await?;
+        }
+        ticked?;
         self.store.save()?;
         Ok(done)
+    }
+
+    /// Records the events of the blocks from the cursor to `head`, in
+    /// ranges of at most `log_range` blocks, saving after each.
+    async fn read_logs(&mut self, head: u64, done: &mut Vec<Activity>) -> Result<(), AgentError> {
+        let addresses = vec![self.deployment.registry, self.deployment.manager];
+        while self.store.state.cursor <= head {
+            let from = self.store.state.cursor;
+            let to = head.min(from.saturating_add(self.log_range - 1));
+            let logs = match self.chain.logs(addresses.clone(), from, to).await {
+                Ok(logs) => logs,
+                Err(e) if !e.is_transient() && self.log_range > 1 => {
+                    self.log_range /= 2;
+                    tracing::warn!(from, to, cause = %e, log_range = self.log_range, "logs refused; asking for fewer blocks at a time");
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            for log in logs {
+                self.apply(&log.inner, done)?;
+            }
+            self.store.state.cursor = to + 1;
+            self.store.save()?;
+        }
+        Ok(())
     }
 
     /// Records one event.
@@ -380,7 +540,7 @@ impl Agent {
                 let claim_id = e.claimId.to::<u64>();
                 let mine = e.submitter == me;
                 let verdict = match self.model(&e.modelId) {
-                    Some(model) if self.config.watch || self.config.grief || mine => {
+                    Some(model) if self.config.watch || mine => {
                         match Trace::new(model, &f32s(&e.input)) {
                             Ok(trace) => {
                                 let verdict = if trace.final_hash() == e.finalStateHash {
@@ -529,37 +689,31 @@ impl Agent {
 
     /// Acts on the chain's current state.
     async fn act(&mut self, done: &mut Vec<Activity>) -> Result<(), AgentError> {
-        let now = self.chain.timestamp().await?;
+        let now = self.clock.next_block(self.chain.timestamp().await?);
         tracing::trace!(now, account = %self.chain.account(), "act");
         let me = self.chain.account();
-        // Each with the final state hash to challenge it with: `None` for
-        // the true run's, rebuilt from the recorded input after a restart.
-        let to_challenge: Vec<(u64, Option<B256>)> = self
+        // Each with the final state to challenge it with; the true run's is
+        // rebuilt from the recorded input after a restart.
+        let to_challenge: Vec<(u64, Challenge)> = self
             .store
             .state
             .claims
             .iter()
             .filter(|(_, c)| c.status == ClaimStatus::Pending && !c.challenged && now < c.deadline)
-            .filter(|(_, c)| c.submitter != me && c.verdict != Verdict::Unknown)
+            .filter(|(_, c)| c.submitter != me && self.config.watch)
             .filter_map(|(&id, c)| {
-                if self.config.grief && c.verdict == Verdict::True {
-                    let made_up = keccak256([b"grief".as_slice(), &id.to_be_bytes()].concat());
-                    Some((id, Some(made_up)))
-                } else if self.config.watch && c.verdict == Verdict::False {
-                    Some((id, None))
-                } else {
-                    None
-                }
+                let with = self.config.strategy.challenge(id, c.verdict)?;
+                Some((id, with))
             })
             .collect();
         if !to_challenge.is_empty() {
             let needed = self.config.challenge_bond * U256::from(to_challenge.len());
             self.check_funds(needed, done).await?;
         }
-        for (claim_id, final_hash) in to_challenge {
-            let final_hash = match final_hash {
-                Some(hash) => hash,
-                None => match self.trace(claim_id) {
+        for (claim_id, with) in to_challenge {
+            let final_hash = match with {
+                Challenge::FinalState(hash) => hash,
+                Challenge::TrueFinalState => match self.trace(claim_id) {
                     Ok(trace) => trace.final_hash(),
                     Err(e) => {
                         tracing::warn!(claim_id, cause = %e, "cannot challenge this claim");
@@ -606,9 +760,12 @@ impl Agent {
                 )
                 .await
             {
-                Ok(_) => {
+                Ok(sent) => {
                     self.send_succeeded("withdraw");
-                    done.push(Activity::Withdrew { amount: credit });
+                    done.push(Activity::Withdrew {
+                        amount: credit,
+                        tx: sent.tx(),
+                    });
                 }
                 Err(e) if !e.is_transient() => self.send_failed("withdraw".into(), &e),
                 Err(e) => return Err(e.into()),
@@ -663,7 +820,7 @@ impl Agent {
                 done.push(Activity::Challenged {
                     claim_id,
                     game_id,
-                    gas: sent.gas_used(),
+                    tx: sent.tx(),
                 });
             }
         }
@@ -725,7 +882,7 @@ impl Agent {
             }
             return Ok(());
         }
-        let choice = self.config.choice;
+        let strategy = self.config.strategy.clone();
         let trace = self.trace(record.claim_id)?;
         let mv = match record.role {
             Role::Defender => game::defend(id, &g, trace, claim.final_hash),
@@ -736,7 +893,7 @@ impl Agent {
                     // The defender's dissection is not read yet: next tick.
                     return Ok(());
                 }
-                game::challenge(id, &g, record.posted.clone(), trace, choice)
+                game::challenge(id, &g, record.posted.clone(), trace, &*strategy)
             }
         };
         self.send_move(game_id, mv.name(), mv.calldata(), done)
@@ -766,7 +923,7 @@ impl Agent {
                 done.push(Activity::Moved {
                     game_id,
                     name,
-                    gas: sent.gas_used(),
+                    tx: sent.tx(),
                 });
                 self.store.save()?;
                 Ok(())
@@ -827,9 +984,12 @@ impl Agent {
                 .send(self.deployment.manager, &call, U256::ZERO)
                 .await
             {
-                Ok(_) => {
+                Ok(sent) => {
                     self.send_succeeded(&action);
-                    done.push(Activity::Finalized { claim_id });
+                    done.push(Activity::Finalized {
+                        claim_id,
+                        tx: sent.tx(),
+                    });
                 }
                 Err(e) if !e.is_transient() => self.send_failed(action, &e),
                 Err(e) => return Err(e.into()),
@@ -841,12 +1001,17 @@ impl Agent {
     /// Runs ticks until `stop` turns true or `until` holds of the record,
     /// sending what it does to `activity`; a failing node is retried with
     /// backoff (up to 5 s), the record kept.
+    ///
+    /// # Errors
+    ///
+    /// A [fatal](AgentError::is_fatal) error: the node is not on the
+    /// deployment's chain.
     pub async fn run(
         mut self,
         mut stop: watch::Receiver<bool>,
         activity: Option<mpsc::UnboundedSender<Activity>>,
         until: impl Fn(&AgentState) -> bool + Send,
-    ) -> Agent {
+    ) -> Result<Agent, AgentError> {
         let mut backoff = self.config.poll;
         loop {
             match self.tick().await {
@@ -858,20 +1023,24 @@ impl Agent {
                         }
                     }
                 }
+                Err(e) if e.is_fatal() => {
+                    tracing::error!("stopping: {e}");
+                    return Err(e);
+                }
                 Err(e) => {
                     tracing::warn!("tick failed, retrying in {backoff:?}: {e}");
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
             if until(&self.store.state) {
-                return self;
+                return Ok(self);
             }
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}
                 _ = stop.changed() => {}
             }
             if *stop.borrow() {
-                return self;
+                return Ok(self);
             }
         }
     }

@@ -12,7 +12,7 @@ use alloy::rpc::types::{Filter, Log, TransactionReceipt, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::http::reqwest::Url;
 use alloy::transports::{RpcError, TransportError};
-use alloy_primitives::{Address, Bytes, TxHash, U256};
+use alloy_primitives::{Address, B256, Bytes, TxHash, U256};
 use alloy_sol_types::SolCall;
 use verdict_contracts::protocol::Revert;
 
@@ -80,9 +80,32 @@ impl Sent {
         self.receipt.gas_used
     }
 
+    /// Its hash and gas, as agents report them.
+    pub fn tx(&self) -> Tx {
+        Tx {
+            hash: self.receipt.transaction_hash,
+            gas: self.receipt.gas_used,
+        }
+    }
+
     /// The logs it emitted.
     pub fn logs(&self) -> impl Iterator<Item = &alloy_primitives::Log> {
         self.receipt.inner.logs().iter().map(|l| &l.inner)
+    }
+}
+
+/// A mined transaction, as reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Tx {
+    /// Its hash.
+    pub hash: TxHash,
+    /// Gas it used.
+    pub gas: u64,
+}
+
+impl std::fmt::Display for Tx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "tx {}, {} gas", self.hash, self.gas)
     }
 }
 
@@ -267,6 +290,31 @@ impl Chain {
     /// [`ChainError::Rpc`].
     pub async fn balance(&self, account: Address) -> Result<U256, ChainError> {
         Ok(self.provider.get_balance(account).await?)
+    }
+
+    /// The hash of block `number`.
+    ///
+    /// # Errors
+    ///
+    /// [`ChainError::Rpc`], also when the node has no such block.
+    pub async fn block_hash(&self, number: u64) -> Result<B256, ChainError> {
+        let block = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Number(number))
+            .await?
+            .ok_or_else(|| {
+                ChainError::Rpc(RpcError::local_usage_str("the node has no such block"))
+            })?;
+        Ok(block.header.hash)
+    }
+
+    /// The code at `address` (empty if none).
+    ///
+    /// # Errors
+    ///
+    /// [`ChainError::Rpc`].
+    pub async fn code(&self, address: Address) -> Result<Bytes, ChainError> {
+        Ok(self.provider.get_code_at(address).await?)
     }
 
     /// The logs of `addresses` in blocks `from ..= to`.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alloy::signers::local::PrivateKeySigner;
-use alloy_primitives::{Address, U256};
+use alloy_primitives::{Address, U256, keccak256};
 use anyhow::{Context, bail};
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
@@ -19,12 +19,12 @@ use verdict_contracts::bindings::ClaimManager;
 use verdict_contracts::protocol::Config;
 use verdict_contracts::rules::ClaimStatus;
 
-use crate::agent::{Activity, Agent, AgentConfig};
-use crate::chain::Chain;
+use crate::agent::{Activity, Agent, AgentConfig, AgentError};
+use crate::chain::{Chain, Tx};
 use crate::deployment::Deployment;
-use crate::game::Choice;
 use crate::model::ModelInfo;
-use crate::trace::Tamper;
+use crate::store::Verdict;
+use crate::strategy::{Challenge, Falsify, Honest, Strategy};
 
 /// One ether, in wei.
 pub fn ether() -> U256 {
@@ -112,6 +112,27 @@ pub struct DemoReport {
     pub seconds: f64,
 }
 
+/// Grace's play: she challenges every true claim with a made-up final
+/// state and disputes parts picked pseudo-randomly from a seed, and loses.
+#[derive(Debug)]
+struct Griefer {
+    seed: u64,
+}
+
+impl Strategy for Griefer {
+    fn challenge(&self, claim_id: u64, verdict: Verdict) -> Option<Challenge> {
+        (verdict == Verdict::True).then(|| {
+            let made_up = keccak256([b"grief".as_slice(), &claim_id.to_be_bytes()].concat());
+            Challenge::FinalState(made_up)
+        })
+    }
+
+    fn pick(&self, lo: u64, parts: usize, _first_false: usize) -> usize {
+        let r = keccak256([self.seed.to_be_bytes(), lo.to_be_bytes()].concat());
+        usize::from(r[0]) % parts
+    }
+}
+
 const NAMES: [&str; 5] = [
     "deployer",
     "alice (honest submitter)",
@@ -141,10 +162,13 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
         .map(|k| Chain::connect(&config.rpc_url, k.clone()))
         .collect::<Result<Vec<_>, _>>()?;
     let addresses: Vec<Address> = chains.iter().map(Chain::account).collect();
+    // Balances now, and fees from the next block on: on a chain used before
+    // (`--external`) the parties' earlier transactions are not the demo's.
     let mut before = vec![];
     for a in &addresses {
         before.push(chains[0].balance(*a).await?);
     }
+    let first_block = chains[0].block_number().await? + 1;
 
     let t = Instant::now();
     let protocol = Config::default();
@@ -180,16 +204,13 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
 
     let (activity_tx, mut activity_rx) = mpsc::unbounded_channel::<(usize, Instant, Activity)>();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let make = |i: usize, watch: bool, grief: bool| -> anyhow::Result<Agent> {
+    let make = |i: usize, watch: bool, strategy: Arc<dyn Strategy>| -> anyhow::Result<Agent> {
         let mut c = AgentConfig::new(
             config.data_dir.join(format!("agent-{i}")),
             protocol.min_challenge_bond,
         );
         c.watch = watch;
-        c.grief = grief;
-        if grief {
-            c.choice = Choice::Random(7);
-        }
+        c.strategy = strategy;
         c.poll = Duration::from_millis(50);
         Ok(Agent::new(
             chains[i].clone(),
@@ -200,17 +221,19 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
     };
 
     let watchers = [
-        spawn_agent(3, make(3, true, false)?, &activity_tx, &stop_rx),
-        spawn_agent(4, make(4, false, true)?, &activity_tx, &stop_rx),
+        spawn_agent(3, make(3, true, Arc::new(Honest))?, &activity_tx, &stop_rx),
+        spawn_agent(
+            4,
+            make(4, true, Arc::new(Griefer { seed: 7 }))?,
+            &activity_tx,
+            &stop_rx,
+        ),
     ];
     say("  watchdog walter and dishonest challenger grace are watching".into());
 
     let t = Instant::now();
-    let mut alice = make(1, false, false)?;
-    let mut mallory = make(2, false, false)?;
-    let (honest_id, honest, _) = alice
-        .submit(&model, &config.inputs[0], None, ether())
-        .await?;
+    let mut alice = make(1, false, Arc::new(Honest))?;
+    let (honest_id, honest, _) = alice.submit(&model, &config.inputs[0], ether()).await?;
     let label = argmax(&honest.output);
     phase(
         format!("alice claimed model(input 0) = class {label} (claim {honest_id}, bond 1 ETH)"),
@@ -220,13 +243,12 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
     let t = Instant::now();
     let truth = crate::trace::Trace::new(model.clone(), &config.inputs[1])?;
     let true_label = argmax(&truth.output());
-    let tamper = Tamper {
-        index: (true_label + 1) % truth.output().len(),
+    let falsify = Falsify {
+        index: true_label + 1,
         delta: 100.0,
     };
-    let (fraud_id, fraud, _) = mallory
-        .submit(&model, &config.inputs[1], Some(tamper), ether())
-        .await?;
+    let mut mallory = make(2, false, Arc::new(falsify))?;
+    let (fraud_id, fraud, _) = mallory.submit(&model, &config.inputs[1], ether()).await?;
     let fraud_posted = Instant::now();
     phase(
         format!(
@@ -265,7 +287,7 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
                 Activity::Challenged {
                     claim_id,
                     game_id,
-                    gas,
+                    tx: Tx { gas, .. },
                 } => {
                     say(format!(
                         "  {} challenged claim {claim_id}: game {game_id} ({gas} gas)",
@@ -284,7 +306,11 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
                     g.moves += 1;
                     g.gas += gas;
                 }
-                Activity::Moved { game_id, name, gas } => {
+                Activity::Moved {
+                    game_id,
+                    name,
+                    tx: Tx { gas, .. },
+                } => {
                     say(format!("  game {game_id}: {} {name} ({gas} gas)", short(i)));
                     let g = games.entry(game_id).or_default();
                     g.moves += 1;
@@ -296,10 +322,10 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
                         games.entry(game_id).or_default().winner = NAMES[i].into();
                     }
                 }
-                Activity::Finalized { claim_id } => {
+                Activity::Finalized { claim_id, .. } => {
                     say(format!("  {} finalized claim {claim_id}", short(i)))
                 }
-                Activity::Withdrew { amount } => {
+                Activity::Withdrew { amount, .. } => {
                     say(format!("  {} withdrew {} ETH", short(i), fmt_eth(amount)))
                 }
                 Activity::Underfunded { balance, needed } => say(format!(
@@ -377,7 +403,7 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
     );
     stop_tx.send(true)?;
     for task in tasks {
-        task.await?;
+        task.await??;
     }
     drain(&mut activity_rx, &mut games);
 
@@ -416,7 +442,7 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
     let mut accounts = vec![];
     for (i, a) in addresses.iter().enumerate() {
         let after = chains[0].balance(*a).await?;
-        let fees = fees_paid(&chains[0], *a).await?;
+        let fees = fees_paid(&chains[0], *a, first_block).await?;
         let change = signed(after, before[i]);
         accounts.push(Account {
             name: NAMES[i].into(),
@@ -466,7 +492,7 @@ fn spawn_agent(
     agent: Agent,
     activity: &mpsc::UnboundedSender<(usize, Instant, Activity)>,
     stop: &watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<Agent> {
+) -> tokio::task::JoinHandle<Result<Agent, AgentError>> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let activity = activity.clone();
     tokio::spawn(async move {
@@ -477,13 +503,13 @@ fn spawn_agent(
     tokio::spawn(agent.run(stop.clone(), Some(tx), |_| false))
 }
 
-/// Wei `account` paid in fees since the start of the chain: the sum over its
+/// Wei `account` paid in fees from block `first` on: the sum over its
 /// transactions of gas used times the effective gas price.
-async fn fees_paid(chain: &Chain, account: Address) -> anyhow::Result<U256> {
+async fn fees_paid(chain: &Chain, account: Address, first: u64) -> anyhow::Result<U256> {
     use alloy::providers::Provider;
     let latest = chain.block_number().await?;
     let mut fees = U256::ZERO;
-    for n in 0..=latest {
+    for n in first..=latest {
         let Some(block) = chain
             .provider()
             .get_block_by_number(n.into())

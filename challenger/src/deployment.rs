@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use alloy_primitives::{Address, U256};
+use alloy_primitives::{Address, B256, U256};
 use serde::{Deserialize, Serialize};
 use verdict_contracts::bindings::{ModelRegistry, VerdictVM};
 use verdict_contracts::protocol::Config;
@@ -16,6 +16,10 @@ use crate::chain::{Chain, ChainError};
 pub struct Deployment {
     /// The chain they are on.
     pub chain_id: u64,
+    /// The hash of that chain's block 0, which tells two chains with one id
+    /// apart (a devnet restarted, a fork); absent in older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub genesis_hash: Option<B256>,
     /// `VerdictVM`.
     pub verifier: Address,
     /// `ModelRegistry`.
@@ -34,6 +38,44 @@ pub struct Deployment {
     pub clock_budget: u64,
     /// Seconds before an unfulfilled request may be cancelled.
     pub request_ttl: u64,
+}
+
+/// Why the node an agent talks to is not the chain of its deployment.
+#[derive(Debug, thiserror::Error)]
+pub enum WrongChain {
+    /// Another chain id.
+    #[error(
+        "the node's chain id is {node}, the deployment's {deployment}: wrong --rpc-url or deployment file"
+    )]
+    ChainId {
+        /// The deployment file's.
+        deployment: u64,
+        /// The node's.
+        node: u64,
+    },
+    /// Another block 0 under the same chain id.
+    #[error(
+        "the node's block 0 is {node}, the deployment's {deployment}: the chain was reset or is another one with the same id; deploy again"
+    )]
+    Genesis {
+        /// The deployment file's.
+        deployment: B256,
+        /// The node's.
+        node: B256,
+    },
+    /// No code where a contract should be.
+    #[error(
+        "no {contract} contract at {address} on this chain: the chain was reset, or the deployment file is for another one; deploy again"
+    )]
+    Missing {
+        /// Which contract.
+        contract: &'static str,
+        /// Where the file says it is.
+        address: Address,
+    },
+    /// The node could not be asked.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
 }
 
 /// A deployment file that could not be read or written.
@@ -73,6 +115,7 @@ impl Deployment {
             .await?;
         Ok(Deployment {
             chain_id: chain.chain_id().await?,
+            genesis_hash: Some(chain.block_hash(0).await?),
             verifier,
             registry,
             manager,
@@ -83,6 +126,39 @@ impl Deployment {
             clock_budget: config.clock_budget,
             request_ttl: config.request_ttl,
         })
+    }
+
+    /// Checks that `chain` is this deployment's chain, before anything is
+    /// sent: its chain id, its block 0 (when recorded) and code at each
+    /// contract's address.
+    ///
+    /// # Errors
+    ///
+    /// [`WrongChain`] naming the first difference.
+    pub async fn check(&self, chain: &Chain) -> Result<(), WrongChain> {
+        let node = chain.chain_id().await?;
+        if node != self.chain_id {
+            return Err(WrongChain::ChainId {
+                deployment: self.chain_id,
+                node,
+            });
+        }
+        if let Some(deployment) = self.genesis_hash {
+            let node = chain.block_hash(0).await?;
+            if node != deployment {
+                return Err(WrongChain::Genesis { deployment, node });
+            }
+        }
+        for (contract, address) in [
+            ("VerdictVM", self.verifier),
+            ("ModelRegistry", self.registry),
+            ("ClaimManager", self.manager),
+        ] {
+            if chain.code(address).await?.is_empty() {
+                return Err(WrongChain::Missing { contract, address });
+            }
+        }
+        Ok(())
     }
 
     /// Reads a deployment file.

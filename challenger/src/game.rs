@@ -1,22 +1,13 @@
 //! The moves of a dispute game (docs/spec/protocol.md §5) as pure functions
 //! of the game's on-chain position and the true trace.
 
-use alloy_primitives::{B256, Bytes, U256, keccak256};
+use alloy_primitives::{B256, Bytes, U256};
 use alloy_sol_types::SolCall;
 use verdict_contracts::bindings::ClaimManager;
 use verdict_contracts::rules::{LEVEL_OPS, first_false_part, part, split};
 
+use crate::strategy::Strategy;
 use crate::trace::Trace;
-
-/// How a challenger picks the part to dispute.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Choice {
-    /// The first part whose end hash is false: its start is true.
-    Honest,
-    /// A part chosen pseudo-randomly from the seed: a dishonest challenger,
-    /// for demonstrations and tests.
-    Random(u64),
-}
 
 /// One move of a game, ready to send to `ClaimManager`.
 #[derive(Clone, Debug)]
@@ -87,25 +78,20 @@ pub fn defend(
 }
 
 /// The challenger's move in `game` (its turn) against the defender's last
-/// dissection `posted`.
+/// dissection `posted`, in the part `strategy` picks.
 pub fn challenge(
     game_id: U256,
     game: &ClaimManager::Game,
     posted: Vec<B256>,
     trace: &mut Trace,
-    choice: Choice,
+    strategy: &dyn Strategy,
 ) -> Move {
     let parts = split(game.lo, game.hi).len() + 1;
-    let index = match choice {
-        Choice::Random(seed) => {
-            let r = keccak256([seed.to_be_bytes(), game.lo.to_be_bytes()].concat());
-            usize::from(r[0]) % parts
-        }
-        Choice::Honest => first_false_part(game.lo, game.hi, &posted, game.hiHash, |x| {
-            trace.hash_at(game.level, x)
-        })
-        .map_or(parts - 1, |i| i as usize),
-    };
+    let first_false = first_false_part(game.lo, game.hi, &posted, game.hiHash, |x| {
+        trace.hash_at(game.level, x)
+    })
+    .map_or(parts - 1, |i| i as usize);
+    let index = strategy.pick(game.lo, parts, first_false).min(parts - 1);
     let (lo, hi) = part(game.lo, game.hi, index as u64).expect("index < parts");
     if game.level == LEVEL_OPS && hi - lo == 1 {
         let model = trace.model();
@@ -142,6 +128,7 @@ mod tests {
 
     use super::*;
     use crate::model::ModelInfo;
+    use crate::strategy::Honest;
 
     /// A hash no true state has.
     const FALSE: B256 = B256::repeat_byte(0xee);
@@ -191,7 +178,7 @@ mod tests {
 
     /// The index an honest challenger picks, and its move.
     fn pick(trace: &mut Trace, game: &ClaimManager::Game, posted: Vec<B256>) -> (usize, Move) {
-        let mv = challenge(U256::from(3), game, posted, trace, Choice::Honest);
+        let mv = challenge(U256::from(3), game, posted, trace, &Honest);
         let index = match &mv {
             Move::Choose(c) => c.index,
             Move::ChooseOp(c) => c.index,
@@ -304,25 +291,33 @@ mod tests {
         node
     }
 
+    /// Disputes part `self.0`, whatever the hashes say.
+    #[derive(Debug)]
+    struct Part(usize);
+
+    impl Strategy for Part {
+        fn pick(&self, _lo: u64, _parts: usize, _first_false: usize) -> usize {
+            self.0
+        }
+    }
+
     #[test]
-    fn a_random_challenger_repeats_itself_within_the_parts() {
+    fn a_challenger_disputes_the_part_its_strategy_picks_within_the_parts() {
         let mut trace = trace();
         let (lo, hi) = (trace.model().points[1], trace.model().points[2]);
         let g = game(&mut trace, LEVEL_STEPS, lo, hi, FALSE);
         let truth = true_hashes(&mut trace, &g);
-        let index = |trace: &mut Trace, seed| match challenge(
+        let index = |trace: &mut Trace, part| match challenge(
             U256::from(3),
             &g,
             truth.clone(),
             trace,
-            Choice::Random(seed),
+            &Part(part),
         ) {
-            Move::Choose(c) => c.index.to::<u64>(),
+            Move::Choose(c) => c.index.to::<usize>(),
             other => panic!("unexpected {other:?}"),
         };
-        let picks: Vec<u64> = (0..8).map(|seed| index(&mut trace, seed)).collect();
-        assert!(picks.iter().all(|&i| i < 16));
-        assert!(picks.iter().any(|&i| i != picks[0]), "{picks:?}");
-        assert_eq!(picks[3], index(&mut trace, 3));
+        assert_eq!(index(&mut trace, 4), 4);
+        assert_eq!(index(&mut trace, usize::MAX), 15, "the last part at most");
     }
 }

@@ -8,6 +8,7 @@
 //! - [`trace`]: the trace provider (true states from the native engine at op
 //!   boundaries and the VM inside one op);
 //! - [`game`]: the moves of a dispute as pure functions;
+//! - [`strategy`]: a player's choices (honest, or a drill's or a test's);
 //! - [`chain`]: one account on a chain over JSON-RPC (alloy);
 //! - [`deployment`]: deploying the contracts and the deployment file;
 //! - [`store`]: an agent's record in its data directory;
@@ -21,4 +22,5 @@ pub mod deployment;
 pub mod game;
 pub mod model;
 pub mod store;
+pub mod strategy;
 pub mod trace;

@@ -18,12 +18,13 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
-use verdict_challenger::agent::{Agent, AgentConfig};
+use verdict_challenger::agent::{Agent, AgentConfig, LIVE_CONFIRMATIONS, LOG_RANGE};
 use verdict_challenger::chain::Chain;
 use verdict_challenger::demo::{self, DemoConfig, fmt_eth};
 use verdict_challenger::deployment::Deployment;
 use verdict_challenger::model::ModelInfo;
 use verdict_challenger::store::{AgentState, ClaimStatus};
+use verdict_challenger::strategy::Falsify;
 use verdict_contracts::bindings::ClaimManager;
 use verdict_contracts::protocol::Config;
 use verdict_contracts::rules::{self, Party};
@@ -162,7 +163,42 @@ enum Command {
         bond: Option<String>,
         #[command(flatten)]
         engine: EngineArgs,
+        #[command(flatten)]
+        follow: FollowArgs,
     },
+}
+
+/// How an agent follows the chain.
+#[derive(Args, Clone)]
+struct FollowArgs {
+    /// Blocks an event must be under before it is acted on [default: 0 on
+    /// development chains (ids 31337, 1337), 12 elsewhere].
+    #[arg(long, env = "VERDICT_CONFIRMATIONS")]
+    confirmations: Option<u64>,
+    /// The most blocks one eth_getLogs spans (halved while the node
+    /// refuses).
+    #[arg(long, env = "VERDICT_LOG_RANGE", default_value_t = LOG_RANGE)]
+    log_range: u64,
+}
+
+impl FollowArgs {
+    /// An agent's settings recording in `data_dir`, with challenge bonds of
+    /// `bond`, following the chain of `chain` as these flags say.
+    async fn config(
+        &self,
+        chain: &Chain,
+        data_dir: PathBuf,
+        bond: U256,
+    ) -> anyhow::Result<AgentConfig> {
+        let mut config = AgentConfig::new(data_dir, bond);
+        config.confirmations = match self.confirmations {
+            Some(n) => n,
+            None if DEV_CHAIN_IDS.contains(&chain.chain_id().await?) => 0,
+            None => LIVE_CONFIRMATIONS,
+        };
+        config.log_range = self.log_range;
+        Ok(config)
+    }
 }
 
 /// Which engine computes claims.
@@ -184,17 +220,21 @@ impl EngineArgs {
         }
         #[cfg(feature = "gpu")]
         {
-            let choice = self.device.parse().map_err(anyhow::Error::msg)?;
+            let choice = self
+                .device
+                .parse()
+                .map_err(|e: String| Usage(anyhow::Error::msg(e)))?;
             model.use_gpu(choice)?;
             Ok(())
         }
         #[cfg(not(feature = "gpu"))]
         {
             let _ = model;
-            bail!(
+            Err(Usage(anyhow::anyhow!(
                 "this verdict was built without the GPU engine (device {}): build it with `--features gpu`",
                 self.device
-            )
+            ))
+            .into())
         }
     }
 }
@@ -233,8 +273,19 @@ enum ClaimCommand {
         /// such an input is more often a broken file than a question).
         #[arg(long)]
         allow_non_finite: bool,
+        /// Post a deliberately wrong claim (output value 0 raised by 1, the
+        /// final state consistent with it), to see a watchdog refute it: it
+        /// loses its bond. Refused on chains other than development chains
+        /// (ids 31337 and 1337) without --i-know-this-loses-the-bond.
+        #[arg(long)]
+        falsify: bool,
+        /// Allow --falsify on any chain.
+        #[arg(long, requires = "falsify")]
+        i_know_this_loses_the_bond: bool,
         #[command(flatten)]
         engine: EngineArgs,
+        #[command(flatten)]
+        follow: FollowArgs,
     },
     /// A claim's record on-chain.
     Status {
@@ -317,13 +368,38 @@ impl Settings {
     }
 
     fn chain(&self) -> anyhow::Result<Chain> {
-        Ok(Chain::connect(&self.rpc_url, self.signer()?)?)
+        let signer = self.signer().map_err(Usage)?;
+        Ok(Chain::connect(&self.rpc_url, signer).map_err(|e| Usage(e.into()))?)
     }
 
     fn deployment(&self) -> anyhow::Result<Deployment> {
-        Deployment::load(&self.deployment)
+        Ok(Deployment::load(&self.deployment)
             .context("run `verdict deploy` first, or give --deployment")
+            .map_err(Usage)?)
     }
+}
+
+/// A command refused for what it was given (a flag, or a file or key it
+/// names) rather than for what happened as it ran: exit status 2, as for
+/// the parser's own usage errors.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+struct Usage(anyhow::Error);
+
+/// Exit status of a failed command: 2 if refused as given, else 1.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    if e.chain().any(|c| c.is::<Usage>()) {
+        2
+    } else {
+        1
+    }
+}
+
+/// The package at `path`, verified, or a usage error naming it.
+fn load_package(path: &Path) -> anyhow::Result<ModelInfo> {
+    Ok(ModelInfo::load(path)
+        .with_context(|| format!("loading {}", path.display()))
+        .map_err(Usage)?)
 }
 
 fn main() -> ExitCode {
@@ -346,11 +422,20 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let json = cli.global.json;
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            note!("error: {e:#}");
-            ExitCode::from(2)
+            let code = exit_code(&e);
+            if json {
+                out!(
+                    "{}",
+                    serde_json::json!({ "error": format!("{e:#}"), "exit_code": code })
+                );
+            } else {
+                note!("error: {e:#}");
+            }
+            ExitCode::from(code)
         }
     }
 }
@@ -358,11 +443,12 @@ fn main() -> ExitCode {
 /// Parses an amount in ether ("1", "0.5") into wei.
 fn parse_ether(text: &str) -> anyhow::Result<U256> {
     let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    let refused = || Usage(anyhow::anyhow!("{text:?} is not an amount of ether"));
     if frac.len() > 18 || whole.is_empty() && frac.is_empty() {
-        bail!("{text:?} is not an amount of ether");
+        return Err(refused().into());
     }
     let digits = format!("{whole}{frac:0<18}");
-    U256::from_str_radix(&digits, 10).with_context(|| format!("{text:?} is not an amount of ether"))
+    U256::from_str_radix(&digits, 10).map_err(|_| refused().into())
 }
 
 /// Exit status 0 if `ok`, else 1.
@@ -374,15 +460,14 @@ fn status(ok: bool) -> ExitCode {
     }
 }
 
+/// One JSON object on one line: the output of `--json`, which long-running
+/// commands follow with one line per event.
 fn print_json(value: &impl serde::Serialize) {
-    out!(
-        "{}",
-        serde_json::to_string_pretty(value).expect("serialisable")
-    );
+    out!("{}", serde_json::to_string(value).expect("serialisable"));
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let s = Settings::resolve(&cli.global)?;
+    let s = Settings::resolve(&cli.global).map_err(Usage)?;
     match cli.command {
         Command::Demo { models, external } => Ok(status(run_demo(&s, &models, external).await?)),
         Command::Devnet {
@@ -432,8 +517,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: ModelCommand::Register { model },
         } => {
             let d = s.deployment()?;
-            let info =
-                ModelInfo::load(&model).with_context(|| format!("loading {}", model.display()))?;
+            let info = load_package(&model)?;
             let sent = s
                 .chain()?
                 .send(d.registry, &info.register_call(), U256::ZERO)
@@ -463,12 +547,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     no_defend,
                     new,
                     allow_non_finite,
+                    falsify,
+                    i_know_this_loses_the_bond,
                     engine,
+                    follow,
                 },
         } => {
             let input = (input.as_path(), allow_non_finite);
-            let how = Submit { no_defend, new };
-            submit(&s, (&model, &engine), input, bond.as_deref(), how).await
+            let falsify = match (falsify, i_know_this_loses_the_bond) {
+                (false, _) => Falsifying::No,
+                (true, false) => Falsifying::OnDevChains,
+                (true, true) => Falsifying::Anywhere,
+            };
+            let how = Submit {
+                no_defend,
+                new,
+                falsify,
+            };
+            submit(&s, (&model, &engine, &follow), input, bond.as_deref(), how).await
         }
         Command::Claim {
             command: ClaimCommand::Status { id },
@@ -485,8 +581,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await?;
             // The manager's record of a claim it never made is all zeros.
             if c.status == u8::from(rules::ClaimStatus::None) {
-                note!("error: there is no claim {id}");
-                return Ok(ExitCode::FAILURE);
+                bail!("there is no claim {id}");
             }
             let status =
                 rules::ClaimStatus::try_from(c.status).map_or("?".to_owned(), |s| s.to_string());
@@ -524,8 +619,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await?;
             // The manager's record of a game it never started is all zeros.
             if g.status == u8::from(rules::GameStatus::None) {
-                note!("error: there is no game {id}");
-                return Ok(ExitCode::FAILURE);
+                bail!("there is no game {id}");
             }
             let status =
                 rules::GameStatus::try_from(g.status).map_or("?".to_owned(), |s| s.to_string());
@@ -559,13 +653,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             models,
             bond,
             engine,
+            follow,
         } => {
             let d = s.deployment()?;
             let infos = models
                 .iter()
                 .map(|m| {
-                    let mut info =
-                        ModelInfo::load(m).with_context(|| format!("loading {}", m.display()))?;
+                    let mut info = load_package(m)?;
                     engine.prepare(&mut info)?;
                     Ok(Arc::new(info))
                 })
@@ -574,9 +668,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Some(b) => parse_ether(&b)?,
                 None => d.min_challenge_bond,
             };
-            let mut config = AgentConfig::new(s.data_dir.join("watch"), bond);
+            let chain = s.chain()?;
+            let mut config = follow
+                .config(&chain, s.data_dir.join("watch"), bond)
+                .await?;
             config.watch = true;
-            let agent = Agent::new(s.chain()?, d, config, infos)?;
+            let agent = Agent::new(chain, d, config, infos)?;
             note!("watching as {}; Ctrl-C stops", agent.chain().account());
             let (_, stopped) = run_until_signal(agent, s.json, |_| false).await?;
             Ok(stopped.unwrap_or(ExitCode::SUCCESS))
@@ -607,14 +704,14 @@ async fn run_until_signal(
             a = rx.recv() => {
                 if let Some(a) = a {
                     if json {
-                        out!("{}", serde_json::json!({ "activity": format!("{a:?}") }));
+                        print_json(&a);
                     } else {
-                        out!("{a:?}");
+                        out!("{a}");
                     }
                 }
                 continue;
             }
-            agent = &mut task => return Ok((agent?, stopped.map(ExitCode::from))),
+            agent = &mut task => return Ok((agent??, stopped.map(ExitCode::from))),
         };
         if let Some(code) = stopped {
             note!("stopped without waiting for the agent's tick");
@@ -632,37 +729,71 @@ struct Submit {
     no_defend: bool,
     /// Post even if the same claim is pending.
     new: bool,
+    /// Whether to post a wrong claim.
+    falsify: Falsifying,
 }
+
+/// Whether `claim submit` posts a deliberately wrong claim, and where.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Falsifying {
+    No,
+    OnDevChains,
+    Anywhere,
+}
+
+/// Chain ids of development chains (anvil, hardhat and the devnet; geth
+/// and ganache dev mode), where `--falsify` needs no confirmation.
+const DEV_CHAIN_IDS: [u64; 2] = [31337, 1337];
+
+/// The wrong claim `--falsify` posts.
+const FALSIFY: Falsify = Falsify {
+    index: 0,
+    delta: 1.0,
+};
 
 async fn submit(
     s: &Settings,
-    (model, engine): (&Path, &EngineArgs),
+    (model, engine, follow): (&Path, &EngineArgs, &FollowArgs),
     (input, allow_non_finite): (&Path, bool),
     bond: Option<&str>,
     how: Submit,
 ) -> anyhow::Result<ExitCode> {
     let d = s.deployment()?;
-    let mut info =
-        ModelInfo::load(model).with_context(|| format!("loading {}", model.display()))?;
+    let mut info = load_package(model)?;
     engine.prepare(&mut info)?;
     let info = Arc::new(info);
     let shape = info.compiled.model.tensors[info.compiled.model.input]
         .shape
         .clone();
-    let values = verdict_converter::tensor_io::read_input(input, &shape)?;
+    let values =
+        verdict_converter::tensor_io::read_input(input, &shape).map_err(|e| Usage(e.into()))?;
     if !allow_non_finite && let Some(i) = values.iter().position(|v| !v.is_finite()) {
-        anyhow::bail!(
+        return Err(Usage(anyhow::anyhow!(
             "{}: value {i} is {}; --allow-non-finite claims such an input",
             input.display(),
             values[i]
-        );
+        ))
+        .into());
     }
     let bond = match bond {
         Some(b) => parse_ether(b)?,
         None => d.min_claim_bond,
     };
-    let config = AgentConfig::new(s.data_dir.join("submit"), d.min_challenge_bond);
-    let mut agent = Agent::new(s.chain()?, d, config, vec![info.clone()])?;
+    let chain = s.chain()?;
+    let mut config = follow
+        .config(&chain, s.data_dir.join("submit"), d.min_challenge_bond)
+        .await?;
+    if how.falsify != Falsifying::No {
+        let chain_id = chain.chain_id().await?;
+        if how.falsify == Falsifying::OnDevChains && !DEV_CHAIN_IDS.contains(&chain_id) {
+            return Err(Usage(anyhow::anyhow!(
+                "--falsify on chain {chain_id}, not a development chain ({DEV_CHAIN_IDS:?}): the claim loses its bond; add --i-know-this-loses-the-bond to post it"
+            ))
+            .into());
+        }
+        config.strategy = Arc::new(FALSIFY);
+    }
+    let mut agent = Agent::new(chain, d, config, vec![info.clone()])?;
     let pending = if how.new {
         None
     } else {
@@ -671,13 +802,14 @@ async fn submit(
         agent.pending_claim(info.model_id(), &values)?
     };
     let resumed = pending.is_some();
-    let (claim_id, final_hash, output) = match pending {
-        Some(claim) => claim,
+    let (claim_id, claim) = match pending {
+        Some(pending) => pending,
         None => {
-            let (claim_id, claim, _) = agent.submit(&info, &values, None, bond).await?;
-            (claim_id, claim.final_hash, claim.output)
+            let (claim_id, claim, _) = agent.submit(&info, &values, bond).await?;
+            (claim_id, claim)
         }
     };
+    let (final_hash, output) = (claim.final_hash, claim.output);
     let report = serde_json::json!({
         "claim_id": claim_id, "output": output, "final_state_hash": final_hash, "resumed": resumed,
     });

@@ -29,15 +29,6 @@ pub struct Trace {
     snapshots: BTreeMap<u64, Machine>,
 }
 
-/// A change to a claim's output, for demonstrations and tests of fraud.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Tamper {
-    /// Which output value.
-    pub index: usize,
-    /// What is added to it.
-    pub delta: f32,
-}
-
 /// A claim as a submitter posts it.
 #[derive(Clone, Debug)]
 pub struct ClaimData {
@@ -88,17 +79,17 @@ impl Trace {
         self.last.clone().state_hash()
     }
 
-    /// The claim of this run, from `model_id`: the true one, or with
-    /// `tamper` a wrong output with a final state to match it.
-    pub fn claim(&self, model_id: B256, tamper: Option<Tamper>) -> ClaimData {
+    /// The claim of this run, from `model_id`, with its output values as
+    /// `edit` leaves them: the true ones, or changed with a final state to
+    /// match.
+    pub fn claim(&self, model_id: B256, edit: impl FnOnce(&mut [f32])) -> ClaimData {
         let mut m = self.last.clone();
         let mut output = self.read_output(&m);
-        if let Some(t) = tamper {
-            if let Some(v) = output.get_mut(t.index) {
-                *v += t.delta;
-            }
-            let addr = self.model.compiled.program.layout.output.addr;
-            m.write_bytes(addr, &le_bytes(&output));
+        edit(&mut output);
+        let addr = self.model.compiled.program.layout.output.addr;
+        let bytes = le_bytes(&output);
+        if m.read_bytes(addr, bytes.len()) != bytes {
+            m.write_bytes(addr, &bytes);
         }
         let state = m.state();
         ClaimData {

@@ -7,7 +7,7 @@ use std::process::{Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use verdict_devnet::{Devnet, DevnetConfig};
+use verdict_devnet::{Devnet, DevnetConfig, DevnetHandle};
 
 fn verdict(dir: &Path, url: &str, key: Option<String>, args: &[&str]) -> Output {
     command(dir, url, key, args).output().unwrap()
@@ -45,41 +45,54 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deploy_register_submit_and_status() {
+fn models() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
+}
+
+/// An embedded devnet with the contracts deployed through `verdict deploy`
+/// (the deployment file in `dir`) and the digits package written to `dir`;
+/// the commands sign with dev account `account`'s key.
+struct Deployed {
+    devnet: DevnetHandle,
+    url: String,
+    key: Option<String>,
+    dir: PathBuf,
+    package: PathBuf,
+}
+
+async fn deployed(name: &str, account: usize) -> Deployed {
     let devnet = Devnet::start(DevnetConfig::default()).await.unwrap();
     let url = devnet.url();
-    let key = Some(devnet.accounts()[1].private_key.to_string());
-    let dir = scratch("story");
-
-    let missing = verdict(&dir, &url, None, &["deploy"]);
-    assert!(!missing.status.success());
-    assert!(
-        String::from_utf8_lossy(&missing.stderr).contains("VERDICT_PRIVATE_KEY"),
-        "a missing key is named"
-    );
-
-    let deployed = json(&verdict(&dir, &url, key.clone(), &["deploy", "--json"]));
-    assert!(deployed["manager"].as_str().unwrap().starts_with("0x"));
+    let key = Some(devnet.accounts()[account].private_key.to_string());
+    let dir = scratch(name);
+    let deployment = json(&verdict(&dir, &url, key.clone(), &["deploy", "--json"]));
+    assert!(deployment["manager"].as_str().unwrap().starts_with("0x"));
     assert!(dir.join("deployment.json").is_file());
-
-    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
-    let (model, inputs) = verdict_challenger::demo::bundled(&models).unwrap();
     let package = dir.join("digits.dnn");
-    std::fs::write(&package, model_bytes(&models)).unwrap();
-    let registered = json(&verdict(
-        &dir,
-        &url,
-        key.clone(),
-        &["model", "register", package.to_str().unwrap(), "--json"],
-    ));
-    assert_eq!(
-        registered["model_id"].as_str().unwrap(),
-        model.model_id().to_string()
-    );
+    std::fs::write(&package, model_bytes(&models())).unwrap();
+    Deployed {
+        devnet,
+        url,
+        key,
+        dir,
+        package,
+    }
+}
 
-    let input = dir.join("x.json");
-    std::fs::write(&input, serde_json::to_vec(&inputs[0]).unwrap()).unwrap();
+impl Deployed {
+    /// `verdict model register` of the package, as the fixture's account.
+    fn register(&self, extra: &[&str]) -> Output {
+        let args = [
+            &["model", "register", self.package.to_str().unwrap()],
+            extra,
+        ]
+        .concat();
+        verdict(&self.dir, &self.url, self.key.clone(), &args)
+    }
+}
+
+/// The arguments of `claim submit` of `package` on `input`, then `extra`.
+fn claim_submit<'a>(package: &'a Path, input: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     let args = [
         "claim",
         "submit",
@@ -87,17 +100,40 @@ async fn deploy_register_submit_and_status() {
         package.to_str().unwrap(),
         "--input",
         input.to_str().unwrap(),
-        "--no-defend",
-        "--json",
     ];
-    let submitted = json(&verdict(&dir, &url, key.clone(), &args));
+    [&args[..], extra].concat()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_register_submit_and_status() {
+    let d = deployed("story", 1).await;
+    let (url, key, dir, package) = (&d.url, d.key.clone(), &d.dir, &d.package);
+
+    let missing = verdict(dir, url, None, &["deploy"]);
+    assert_eq!(missing.status.code(), Some(2), "a usage error");
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("VERDICT_PRIVATE_KEY"),
+        "a missing key is named"
+    );
+
+    let (model, inputs) = verdict_challenger::demo::bundled(&models()).unwrap();
+    let registered = json(&d.register(&["--json"]));
+    assert_eq!(
+        registered["model_id"].as_str().unwrap(),
+        model.model_id().to_string()
+    );
+
+    let input = dir.join("x.json");
+    std::fs::write(&input, serde_json::to_vec(&inputs[0]).unwrap()).unwrap();
+    let args = claim_submit(package, &input, &["--no-defend", "--json"]);
+    let submitted = json(&verdict(dir, url, key.clone(), &args));
     assert_eq!(submitted["claim_id"], 1);
     assert_eq!(submitted["resumed"], false);
     assert_eq!(submitted["output"].as_array().unwrap().len(), 10);
 
     let status = json(&verdict(
-        &dir,
-        &url,
+        dir,
+        url,
         None,
         &["claim", "status", "1", "--json"],
     ));
@@ -106,24 +142,24 @@ async fn deploy_register_submit_and_status() {
 
     // Run again (after a kill, say), it resumes the pending claim, from the
     // record or, with the record lost, from the chain; --new posts another.
-    let again = json(&verdict(&dir, &url, key.clone(), &args));
+    let again = json(&verdict(dir, url, key.clone(), &args));
     assert_eq!(again["claim_id"], 1);
     assert_eq!(again["resumed"], true);
     assert_eq!(again["output"], submitted["output"]);
     assert_eq!(again["final_state_hash"], submitted["final_state_hash"]);
     std::fs::remove_dir_all(dir.join("data")).unwrap();
-    let again = json(&verdict(&dir, &url, key.clone(), &args));
+    let again = json(&verdict(dir, url, key.clone(), &args));
     assert_eq!(again["claim_id"], 1);
     assert_eq!(again["resumed"], true);
     let another = json(&verdict(
-        &dir,
-        &url,
+        dir,
+        url,
         key.clone(),
         &[&args[..], &["--new"]].concat(),
     ));
     assert_eq!(another["claim_id"], 2);
     assert_eq!(another["resumed"], false);
-    let no_second = verdict(&dir, &url, None, &["claim", "status", "3"]);
+    let no_second = verdict(dir, url, None, &["claim", "status", "3"]);
     assert_eq!(
         no_second.status.code(),
         Some(1),
@@ -131,8 +167,8 @@ async fn deploy_register_submit_and_status() {
     );
 
     let bad = verdict(
-        &dir,
-        &url,
+        dir,
+        url,
         None,
         &["claim", "status", "1", "--rpc-url", "not a url"],
     );
@@ -168,23 +204,17 @@ fn wait(child: &mut std::process::Child) -> ExitStatus {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signals_stop_cleanly_and_bad_input_is_refused() {
-    let devnet = Devnet::start(DevnetConfig::default()).await.unwrap();
-    let url = devnet.url();
-    let key = Some(devnet.accounts()[2].private_key.to_string());
-    let dir = scratch("signals");
-    json(&verdict(&dir, &url, key.clone(), &["deploy", "--json"]));
-    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
-    let package = dir.join("digits.dnn");
-    std::fs::write(&package, model_bytes(&models)).unwrap();
+    let d = deployed("signals", 2).await;
+    let (url, key, dir, package) = (&d.url, d.key.clone(), &d.dir, &d.package);
 
     // A package whose program is not its model's is refused by name.
-    let mut bad = verdict_dnn::package::Package::from_bytes(&model_bytes(&models)).unwrap();
+    let mut bad = verdict_dnn::package::Package::from_bytes(&model_bytes(&models())).unwrap();
     bad.program.boundaries[1] += 1;
     let bad_path = dir.join("bad.dnn");
     bad.save(&bad_path).unwrap();
     let refused = verdict(
-        &dir,
-        &url,
+        dir,
+        url,
         key.clone(),
         &["model", "register", bad_path.to_str().unwrap()],
     );
@@ -198,8 +228,8 @@ async fn signals_stop_cleanly_and_bad_input_is_refused() {
     for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
         let _ = std::fs::remove_file(&record);
         let mut child = command(
-            &dir,
-            &url,
+            dir,
+            url,
             key.clone(),
             &["watch", "--model", package.to_str().unwrap()],
         )
@@ -229,7 +259,7 @@ async fn signals_stop_cleanly_and_bad_input_is_refused() {
     // Output to a closed pipe ends the output, not in a panic.
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    let mut child = command(&dir, &url, key, &["deploy", "--json"])
+    let mut child = command(dir, url, key, &["deploy", "--json"])
         .stdout(writer)
         .stderr(Stdio::piped())
         .spawn()
@@ -263,11 +293,8 @@ fn f32_npy(shape: &[usize], values: &[f32]) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_ids_and_inputs_are_refused() {
-    let devnet = Devnet::start(DevnetConfig::default()).await.unwrap();
-    let url = devnet.url();
-    let key = Some(devnet.accounts()[3].private_key.to_string());
-    let dir = scratch("refused");
-    json(&verdict(&dir, &url, key.clone(), &["deploy", "--json"]));
+    let d = deployed("refused", 3).await;
+    let (url, key, dir, package) = (&d.url, d.key.clone(), &d.dir, &d.package);
 
     // Records the manager never made are errors, not all-zero records.
     for args in [
@@ -275,7 +302,7 @@ async fn wrong_ids_and_inputs_are_refused() {
         ["claim", "status", "999"],
         ["game", "status", "999"],
     ] {
-        let out = verdict(&dir, &url, None, &args);
+        let out = verdict(dir, url, None, &args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(
@@ -289,28 +316,10 @@ async fn wrong_ids_and_inputs_are_refused() {
         );
     }
 
-    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
-    let package = dir.join("digits.dnn");
-    std::fs::write(&package, model_bytes(&models)).unwrap();
-    let registered = verdict(
-        &dir,
-        &url,
-        key.clone(),
-        &["model", "register", package.to_str().unwrap()],
-    );
-    assert!(registered.status.success());
+    assert!(d.register(&[]).status.success());
     let submit = |input: &Path, extra: &[&str]| {
-        let mut args = vec![
-            "claim",
-            "submit",
-            "--model",
-            package.to_str().unwrap(),
-            "--input",
-            input.to_str().unwrap(),
-            "--no-defend",
-        ];
-        args.extend_from_slice(extra);
-        verdict(&dir, &url, key.clone(), &args)
+        let args = claim_submit(package, input, &[&["--no-defend"], extra].concat());
+        verdict(dir, url, key.clone(), &args)
     };
 
     // An input of another shape with as many values is not reshaped.
@@ -339,9 +348,133 @@ async fn wrong_ids_and_inputs_are_refused() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("value 5 is NaN"), "{stderr}");
     assert!(stderr.contains("--allow-non-finite"), "{stderr}");
-    let nothing = verdict(&dir, &url, None, &["claim", "status", "1"]);
+    let nothing = verdict(dir, url, None, &["claim", "status", "1"]);
     assert_eq!(nothing.status.code(), Some(1), "nothing was claimed");
 
     let out = submit(&odd_path, &["--allow-non-finite", "--json"]);
     assert_eq!(json(&out)["claim_id"], 1);
+}
+
+/// `claim submit --falsify` posts a wrong claim on a development chain only
+/// (unless confirmed); `watch --json` refutes it and reports each step as a
+/// typed JSON line with its transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_falsified_claim_is_refuted_and_reported_as_json_events() {
+    let d = deployed("falsify", 4).await;
+    let (url, key, dir, package) = (&d.url, d.key.clone(), &d.dir, &d.package);
+    assert!(d.register(&[]).status.success());
+    let (_, inputs) = verdict_challenger::demo::bundled(&models()).unwrap();
+    let input = dir.join("x.json");
+    std::fs::write(&input, serde_json::to_vec(&inputs[1]).unwrap()).unwrap();
+    let submit = claim_submit(package, &input, &["--falsify", "--json"]);
+
+    // On a chain that is not a development chain: refused, nothing sent.
+    let live = Devnet::start(DevnetConfig {
+        chain_id: 5,
+        ..DevnetConfig::default()
+    })
+    .await
+    .unwrap();
+    let refused = verdict(dir, &live.url(), key.clone(), &submit);
+    assert_eq!(refused.status.code(), Some(2));
+    let error: Value = serde_json::from_slice(&refused.stdout).unwrap();
+    let message = error["error"].as_str().unwrap();
+    assert!(message.contains("chain 5"), "{message}");
+    assert!(
+        message.contains("--i-know-this-loses-the-bond"),
+        "{message}"
+    );
+    assert_eq!(error["exit_code"], 2);
+
+    let watchdog_key = Some(d.devnet.accounts()[5].private_key.to_string());
+    let mut watch = command(
+        dir,
+        url,
+        watchdog_key,
+        &["watch", "--model", package.to_str().unwrap(), "--json"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let (lines, events) = std::sync::mpsc::channel::<Value>();
+    let stdout = watch.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            let line = line.unwrap();
+            let value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+            if lines.send(value).is_err() {
+                break;
+            }
+        }
+    });
+
+    // The falsifier defends its claim until it is rejected: exit 1.
+    let defended = verdict(dir, url, key, &submit);
+    assert_eq!(
+        defended.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&defended.stderr)
+    );
+    let stdout = String::from_utf8(defended.stdout).unwrap();
+    let mut out = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap());
+    let claim = out.next().unwrap();
+    assert_eq!(claim["claim_id"], 1);
+    let claimed: Vec<f32> = serde_json::from_value(claim["output"].clone()).unwrap();
+    let truth = verdict_challenger::trace::Trace::new(
+        verdict_challenger::demo::bundled(&models()).unwrap().0,
+        &inputs[1],
+    )
+    .unwrap()
+    .output();
+    assert_eq!(claimed[0], truth[0] + 1.0, "value 0 raised by 1");
+    assert_eq!(claimed[1..], truth[1..]);
+    let lost: Vec<Value> = out.filter(|e| e["event"] == "game_ended").collect();
+    assert_eq!(
+        lost,
+        [serde_json::json!({"event": "game_ended", "game_id": 1, "status": "Lost"})]
+    );
+
+    let mut seen = vec![];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !seen.iter().any(|e: &Value| e["event"] == "withdrew") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        seen.push(
+            events
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no withdrawal: {seen:?}")),
+        );
+    }
+    let tx_of = |e: &Value| {
+        let hash = e["tx"]["hash"].as_str().unwrap();
+        assert!(hash.len() == 66 && hash.starts_with("0x"), "{e}");
+        assert!(e["tx"]["gas"].as_u64().unwrap() > 21_000, "{e}");
+    };
+    let challenged = &seen[0];
+    assert_eq!(challenged["event"], "challenged", "{seen:?}");
+    assert_eq!(
+        (&challenged["claim_id"], &challenged["game_id"]),
+        (&1.into(), &1.into())
+    );
+    tx_of(challenged);
+    let moves: Vec<&Value> = seen.iter().filter(|e| e["event"] == "moved").collect();
+    assert!(!moves.is_empty(), "{seen:?}");
+    moves.iter().for_each(|e| tx_of(e));
+    assert!(
+        seen.contains(&serde_json::json!({"event": "game_ended", "game_id": 1, "status": "Won"}))
+    );
+    let withdrew = seen.last().unwrap();
+    // The challenge bond back and half the claim's bond: 0.5 + 0.5 ether.
+    assert_eq!(withdrew["amount"], "1000000000000000000", "{withdrew}");
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &watch.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert_eq!(wait(&mut watch).code(), Some(143));
 }

@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 use alloy::signers::local::PrivateKeySigner;
 use alloy_primitives::{Address, B256, Bytes, U256};
 use tokio::sync::{mpsc, watch};
-use verdict_challenger::agent::{Activity, Agent, AgentConfig};
+use verdict_challenger::agent::{Activity, Agent, AgentConfig, AgentError};
 use verdict_challenger::chain::{Chain, ChainError};
 use verdict_challenger::demo::{self, DemoConfig, ether};
-use verdict_challenger::deployment::Deployment;
+use verdict_challenger::deployment::{Deployment, WrongChain};
 use verdict_challenger::model::ModelInfo;
 use verdict_challenger::store::{ClaimStatus, GameStatus, Verdict};
-use verdict_challenger::trace::Tamper;
+use verdict_challenger::strategy::Falsify;
 use verdict_contracts::bindings::ClaimManager;
 use verdict_contracts::protocol::Config;
 use verdict_devnet::{self as devnet, Devnet, DevnetConfig, DevnetHandle};
@@ -152,19 +152,21 @@ fn start_anvil() -> (Anvil, String) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn demo_on_anvil() {
+async fn demo_on_anvil_twice() {
     let (_anvil, url) = start_anvil();
-    let keys = devnet::dev_accounts(5)
+    let keys: Vec<PrivateKeySigner> = devnet::dev_accounts(5)
         .unwrap()
         .iter()
         .map(|a| a.signer().unwrap())
         .collect();
-    let report = demo::run(demo_config(url, keys, "demo-anvil"), &|line| {
-        eprintln!("{line}")
-    })
-    .await
-    .unwrap();
-    check_demo(&report);
+    // The second run is on a chain whose dev accounts were used before.
+    for run in ["demo-anvil", "demo-anvil-again"] {
+        let config = demo_config(url.clone(), keys.clone(), run);
+        let report = demo::run(config, &|line| eprintln!("{line}"))
+            .await
+            .unwrap();
+        check_demo(&report);
+    }
 }
 
 /// A deployed protocol with the digits model registered, on a devnet.
@@ -177,12 +179,16 @@ struct Setup {
 }
 
 async fn setup(accounts: usize) -> Setup {
-    let devnet = Devnet::start(DevnetConfig::default()).await.unwrap();
+    setup_on(DevnetConfig::default(), Config::default(), accounts).await
+}
+
+/// [`setup`] on a devnet and with a protocol configured as given.
+async fn setup_on(devnet: DevnetConfig, config: Config, accounts: usize) -> Setup {
+    let devnet = Devnet::start(devnet).await.unwrap();
     let chains: Vec<Chain> = keys(&devnet, accounts)
         .into_iter()
         .map(|k| Chain::connect(&devnet.url(), k).unwrap())
         .collect();
-    let config = Config::default();
     let deployment = Deployment::deploy(&chains[0], &config).await.unwrap();
     let (model, inputs) = demo::bundled(&models()).unwrap();
     chains[0]
@@ -198,6 +204,20 @@ async fn setup(accounts: usize) -> Setup {
     }
 }
 
+/// An agent's settings, recording in `dir`, bonds of 0.5 ether.
+fn config(dir: PathBuf, watch: bool) -> AgentConfig {
+    let mut c = AgentConfig::new(dir, ether() / U256::from(2));
+    c.watch = watch;
+    c.poll = Duration::from_millis(30);
+    c
+}
+
+/// The wrong claims posted in these tests: one output value off by one.
+const FALSIFY: Falsify = Falsify {
+    index: 3,
+    delta: 1.0,
+};
+
 impl Setup {
     fn agent(&self, i: usize, dir: &Path, watch: bool) -> Agent {
         self.agent_with(i, dir, watch, self.model.clone())
@@ -209,12 +229,28 @@ impl Setup {
         self.agent_on(self.chains[i].clone(), dir, watch, model)
     }
 
-    /// An agent on `chain` recording in `dir`, bonds of 0.5 ether.
+    /// An agent on `chain` recording in `dir`.
     fn agent_on(&self, chain: Chain, dir: PathBuf, watch: bool, model: Arc<ModelInfo>) -> Agent {
-        let mut c = AgentConfig::new(dir, ether() / U256::from(2));
-        c.watch = watch;
-        c.poll = Duration::from_millis(30);
-        Agent::new(chain, self.deployment.clone(), c, vec![model]).unwrap()
+        Agent::new(
+            chain,
+            self.deployment.clone(),
+            config(dir, watch),
+            vec![model],
+        )
+        .unwrap()
+    }
+
+    /// Account `i`'s agent posting wrong claims of `model` ([`FALSIFY`]).
+    fn falsifier(&self, i: usize, dir: &Path, model: Arc<ModelInfo>) -> Agent {
+        let mut c = config(dir.join(format!("agent-{i}")), false);
+        c.strategy = Arc::new(FALSIFY);
+        Agent::new(
+            self.chains[i].clone(),
+            self.deployment.clone(),
+            c,
+            vec![model],
+        )
+        .unwrap()
     }
 
     /// Sends `value` wei from account 0 to `to`.
@@ -261,7 +297,10 @@ fn spawn(agent: Agent) -> Running {
     let (tx, rx) = mpsc::unbounded_channel();
     (
         stop_tx,
-        tokio::spawn(agent.run(stop_rx, Some(tx), |_| false)),
+        tokio::spawn(async move {
+            let agent = agent.run(stop_rx, Some(tx), |_| false).await;
+            agent.expect("the agent's chain is its deployment's")
+        }),
         rx,
     )
 }
@@ -280,22 +319,30 @@ async fn wait_moves(rx: &mut mpsc::UnboundedReceiver<Activity>, n: usize) {
     }
 }
 
-fn tamper() -> Option<Tamper> {
-    Some(Tamper {
-        index: 3,
-        delta: 1.0,
-    })
+/// A fraudulent claim by account 1, defended by its running agent.
+async fn fraud(s: &Setup, dir: &Path) -> (u64, Running) {
+    let mut mallory = s.falsifier(1, dir, s.model.clone());
+    let (fraud, _, _) = mallory
+        .submit(&s.model, &s.inputs[1], ether())
+        .await
+        .unwrap();
+    (fraud, spawn(mallory))
+}
+
+/// A fraudulent claim as [`fraud`] posts it, and a watchdog account with
+/// 0.1 ether, less than the 0.5 ether bond its challenge needs.
+async fn fraud_and_poor_watchdog(s: &Setup, dir: &Path) -> (u64, Running, Chain) {
+    let (fraud, mallory) = fraud(s, dir).await;
+    let url = s.devnet.as_ref().unwrap().url();
+    let poor = Chain::connect(&url, PrivateKeySigner::random()).unwrap();
+    s.pay(poor.account(), ether() / U256::from(10)).await;
+    (fraud, mallory, poor)
 }
 
 /// A fraudulent claim by account 1, defended by its agent, and the watchdog
 /// (account 2) running once it has challenged it.
 async fn fraud_under_challenge(s: &Setup, dir: &Path) -> (u64, Running, Running) {
-    let mut mallory = s.agent(1, dir, false);
-    let (fraud, _, _) = mallory
-        .submit(&s.model, &s.inputs[1], tamper(), ether())
-        .await
-        .unwrap();
-    let mallory = spawn(mallory);
+    let (fraud, mallory) = fraud(s, dir).await;
     let (stop, task, mut rx) = spawn(s.agent(2, dir, true));
     wait_moves(&mut rx, 1).await;
     (fraud, mallory, (stop, task, rx))
@@ -348,7 +395,11 @@ async fn node_restarted_mid_game() {
 async fn fifty_claims_all_end_correctly() {
     let s = setup(5).await;
     let dir = scratch("fifty");
-    let mut submitters = vec![s.agent(1, &dir, false), s.agent(2, &dir, false)];
+    let mut submitters = vec![
+        s.agent(1, &dir, false),
+        s.agent(2, &dir, false),
+        s.falsifier(4, &dir, s.model.clone()),
+    ];
     let mut claims = vec![];
     for i in 0..50 {
         let fraudulent = i % 4 == 1;
@@ -356,15 +407,8 @@ async fn fifty_claims_all_end_correctly() {
             .iter()
             .map(|v| v * (1.0 + i as f32 / 64.0))
             .collect();
-        let agent = &mut submitters[i % 2];
-        let tamper = fraudulent.then_some(Tamper {
-            index: i % 10,
-            delta: 0.5,
-        });
-        let (id, _, _) = agent
-            .submit(&s.model, &input, tamper, ether())
-            .await
-            .unwrap();
+        let agent = &mut submitters[if fraudulent { 2 } else { i % 2 }];
+        let (id, _, _) = agent.submit(&s.model, &input, ether()).await.unwrap();
         claims.push((id, fraudulent));
     }
     let mut running: Vec<Running> = submitters.into_iter().map(spawn).collect();
@@ -436,10 +480,7 @@ async fn a_spoofed_registration_is_reported_and_its_claims_left_alone() {
         .unwrap();
     // A true claim of the spoofed model: the real package's run disagrees.
     let mut alice = s.agent_with(1, &dir, false, spoof.clone());
-    let (claim_id, _, _) = alice
-        .submit(&spoof, &s.inputs[0], None, ether())
-        .await
-        .unwrap();
+    let (claim_id, _, _) = alice.submit(&spoof, &s.inputs[0], ether()).await.unwrap();
 
     let mut walter = s.agent(2, &dir, true);
     let mut done = vec![];
@@ -486,15 +527,7 @@ async fn a_spoofed_registration_is_reported_and_its_claims_left_alone() {
 async fn an_underfunded_watchdog_challenges_once_funded() {
     let s = setup(2).await;
     let dir = scratch("funds");
-    let mut mallory = s.agent(1, &dir, false);
-    let (fraud, _, _) = mallory
-        .submit(&s.model, &s.inputs[1], tamper(), ether())
-        .await
-        .unwrap();
-    let _mallory = spawn(mallory);
-    let url = s.devnet.as_ref().unwrap().url();
-    let poor = Chain::connect(&url, PrivateKeySigner::random()).unwrap();
-    s.pay(poor.account(), ether() / U256::from(10)).await;
+    let (fraud, _mallory, poor) = fraud_and_poor_watchdog(&s, &dir).await;
     let mut walter = s.agent_on(poor.clone(), dir.join("walter"), true, s.model.clone());
     let mut done = vec![];
     for _ in 0..3 {
@@ -576,11 +609,8 @@ async fn a_game_it_cannot_play_does_not_hold_up_the_others() {
         .send(s.deployment.registry, &other.register_call(), U256::ZERO)
         .await
         .unwrap();
-    let mut eve = s.agent_with(3, &dir, false, other.clone());
-    let (fraud, _, _) = eve
-        .submit(&other, &s.inputs[0], tamper(), ether())
-        .await
-        .unwrap();
+    let mut eve = s.falsifier(3, &dir, other.clone());
+    let (fraud, _, _) = eve.submit(&other, &s.inputs[0], ether()).await.unwrap();
     let _eve = spawn(eve);
     let walter = s.agent_with(2, &dir, true, other);
     assert_eq!(walter.state().games.len(), 1);
@@ -602,16 +632,8 @@ async fn a_game_it_cannot_play_does_not_hold_up_the_others() {
 async fn a_false_claim_recorded_before_a_restart_is_challenged_after_it() {
     let s = setup(2).await;
     let dir = scratch("restart-unchallenged");
-    let mut mallory = s.agent(1, &dir, false);
-    let (fraud, _, _) = mallory
-        .submit(&s.model, &s.inputs[1], tamper(), ether())
-        .await
-        .unwrap();
-    let _mallory = spawn(mallory);
     // Too poor to challenge: the false claim is recorded, not challenged.
-    let url = s.devnet.as_ref().unwrap().url();
-    let poor = Chain::connect(&url, PrivateKeySigner::random()).unwrap();
-    s.pay(poor.account(), ether() / U256::from(10)).await;
+    let (fraud, _mallory, poor) = fraud_and_poor_watchdog(&s, &dir).await;
     let record = dir.join("walter");
     let mut walter = s.agent_on(poor.clone(), record.clone(), true, s.model.clone());
     walter.tick().await.unwrap();
@@ -625,4 +647,157 @@ async fn a_false_claim_recorded_before_a_restart_is_challenged_after_it() {
     stop.send(true).unwrap();
     let walter = task.await.unwrap();
     assert!(walter.state().claims[&fraud].challenged);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logs_are_read_in_ranges_the_node_accepts() {
+    // A node that, like hosted providers, refuses wide eth_getLogs ranges.
+    let capped = DevnetConfig {
+        max_log_range: Some(2),
+        ..DevnetConfig::default()
+    };
+    let s = setup_on(capped, Config::default(), 3).await;
+    let dir = scratch("log-range");
+    let (fraud, _mallory) = fraud(&s, &dir).await;
+    let mut config = config(dir.join("walter"), true);
+    config.log_range = 1_000;
+    let walter = Agent::new(
+        s.chains[2].clone(),
+        s.deployment.clone(),
+        config,
+        vec![s.model.clone()],
+    )
+    .unwrap();
+    let (stop, task, _rx) = spawn(walter);
+    s.wait_status(fraud, 2, Duration::from_secs(60)).await;
+    stop.send(true).unwrap();
+    assert!(task.await.unwrap().state().claims[&fraud].challenged);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_are_acted_on_once_confirmed() {
+    let s = setup(3).await;
+    let dir = scratch("confirmations");
+    let (fraud, _mallory) = fraud(&s, &dir).await;
+    let mut config = config(dir.join("walter"), true);
+    config.confirmations = 3;
+    let mut walter = Agent::new(
+        s.chains[2].clone(),
+        s.deployment.clone(),
+        config,
+        vec![s.model.clone()],
+    )
+    .unwrap();
+    walter.tick().await.unwrap();
+    assert!(
+        !walter.state().claims.contains_key(&fraud),
+        "the claim's block is not 3 deep yet"
+    );
+    // Blocks on top of it (the defender's agent may add its own).
+    for _ in 0..3 {
+        s.pay(Address::repeat_byte(7), U256::from(1)).await;
+    }
+    let done = walter.tick().await.unwrap();
+    assert!(
+        done.iter()
+            .any(|a| matches!(a, Activity::Challenged { claim_id, .. } if *claim_id == fraud)),
+        "{done:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_on_another_chain_stops_the_agent_before_it_sends() {
+    let mut s = setup(2).await;
+    let dir = scratch("wrong-chain");
+    let mut elsewhere = s.deployment.clone();
+    elsewhere.chain_id = 1;
+    let mut agent = Agent::new(
+        s.chains[1].clone(),
+        elsewhere,
+        config(dir.join("a"), true),
+        vec![s.model.clone()],
+    )
+    .unwrap();
+    let e = agent.tick().await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            AgentError::WrongChain(WrongChain::ChainId {
+                deployment: 1,
+                node: 31337
+            })
+        ),
+        "{e}"
+    );
+    assert!(e.is_fatal());
+
+    // The node restarted on a fresh chain at the same address: the
+    // contracts are gone, and the running agent says so and stops.
+    let agent = s.agent(1, &dir, true);
+    let (_stop, task, _rx) = {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (tx, rx) = mpsc::unbounded_channel();
+        (
+            stop_tx,
+            tokio::spawn(agent.run(stop_rx, Some(tx), |_| false)),
+            rx,
+        )
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let devnet = s.devnet.take().unwrap();
+    let addr = devnet.addr();
+    let _ = devnet.stop().await;
+    let fresh = Devnet::start(DevnetConfig {
+        addr,
+        ..DevnetConfig::default()
+    })
+    .await
+    .unwrap();
+    let stopped = tokio::time::timeout(Duration::from_secs(30), task)
+        .await
+        .expect("the agent stops")
+        .unwrap();
+    let e = stopped.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            AgentError::WrongChain(WrongChain::Genesis { .. } | WrongChain::Missing { .. })
+        ),
+        "{e}"
+    );
+    drop(fresh);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_a_quiet_chain_the_watchdog_claims_its_timeout() {
+    let quick = Config {
+        clock_budget: 2,
+        ..Config::default()
+    };
+    let s = setup_on(DevnetConfig::default(), quick, 3).await;
+    let dir = scratch("quiet");
+    // Mallory posts a false claim and never defends it, and no one else
+    // sends a transaction: after the challenge no block comes on its own.
+    let mut mallory = s.falsifier(1, &dir, s.model.clone());
+    let (fraud, _, _) = mallory
+        .submit(&s.model, &s.inputs[1], ether())
+        .await
+        .unwrap();
+    drop(mallory);
+    let (stop, task, _rx) = spawn(s.agent(2, &dir, true));
+    s.wait_status(fraud, 2, Duration::from_secs(30)).await;
+    stop.send(true).unwrap();
+    let mut walter = task.await.unwrap();
+    walter.tick().await.unwrap();
+    let games: Vec<_> = walter
+        .state()
+        .games
+        .values()
+        .map(|g| (g.moves, g.status))
+        .collect();
+    assert_eq!(
+        games,
+        [(2, GameStatus::Won)],
+        "the challenge, then the timeout"
+    );
 }

@@ -46,6 +46,9 @@ pub struct DevnetConfig {
     pub block_gas_limit: u64,
     /// Where to listen (default `127.0.0.1:0`: a port the system picks).
     pub addr: SocketAddr,
+    /// The most blocks one `eth_getLogs` may span, as hosted providers cap
+    /// it (default none): clients can be tested against such a cap.
+    pub max_log_range: Option<u64>,
 }
 
 impl Default for DevnetConfig {
@@ -56,6 +59,7 @@ impl Default for DevnetConfig {
             balance: U256::from(10_000u64) * U256::from(10u64).pow(U256::from(18u64)),
             block_gas_limit: 30_000_000,
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            max_log_range: None,
         }
     }
 }

@@ -117,6 +117,7 @@ impl Clock {
 pub struct ChainState {
     chain_id: u64,
     block_gas_limit: u64,
+    max_log_range: Option<u64>,
     accounts: Vec<DevAccount>,
     db: CacheDB<EmptyDB>,
     blocks: Vec<MinedBlock>,
@@ -145,6 +146,7 @@ impl ChainState {
         let mut chain = ChainState {
             chain_id: config.chain_id,
             block_gas_limit: config.block_gas_limit,
+            max_log_range: config.max_log_range,
             accounts,
             db,
             blocks: vec![],
@@ -288,6 +290,15 @@ impl ChainState {
                 if from > to && from <= latest {
                     return Err(RequestError::BadParams(format!(
                         "invalid block range: fromBlock {from} is after toBlock {to}"
+                    )));
+                }
+                if let Some(max) = self.max_log_range
+                    && to >= from
+                    && to - from >= max
+                {
+                    return Err(RequestError::BadParams(format!(
+                        "block range too large: {} blocks, the limit is {max}",
+                        to - from + 1
                     )));
                 }
                 (from..=to)
