@@ -26,6 +26,7 @@ use verdict_contracts::rules::{self, Party};
 use crate::chain::{Chain, ChainError, Tx};
 use crate::deployment::{Deployment, WrongChain};
 use crate::game;
+use crate::metrics::Metrics;
 use crate::model::{EngineError, ModelInfo};
 use crate::store::{
     AgentState, ClaimRecord, ClaimStatus, GameRecord, GameStatus, Role, Store, StoreError, Verdict,
@@ -257,6 +258,10 @@ pub struct Agent {
     log_range: u64,
     /// The chain's time as the next block will see it.
     clock: ChainClock,
+    /// What the operator sees.
+    metrics: Arc<Metrics>,
+    /// When the balance was last read for the metrics.
+    balance_read: Option<Instant>,
 }
 
 /// The time a block mined now would get: the latest block's timestamp plus
@@ -305,6 +310,8 @@ impl Agent {
             checked: false,
             log_range,
             clock: ChainClock::default(),
+            metrics: Arc::default(),
+            balance_read: None,
             packages,
             store,
             traces: HashMap::new(),
@@ -329,11 +336,17 @@ impl Agent {
         self.sends_failed
     }
 
+    /// Its metrics, for `/metrics` and `/healthz`.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
     /// Notes a send of `action` that failed with a non-transient `error`:
     /// counted, and logged when the action starts failing or fails for
     /// another cause. The action is decided again from the chain next tick.
     fn send_failed(&mut self, action: String, error: &ChainError) {
         self.sends_failed += 1;
+        self.metrics.send_failed(error);
         let cause = error.to_string();
         if self.failing.get(&action) != Some(&cause) {
             tracing::warn!(%action, %cause, "send failed; retrying next tick");
@@ -358,6 +371,7 @@ impl Agent {
         done: &mut Vec<Activity>,
     ) -> Result<(), AgentError> {
         let balance = self.chain.balance(self.chain.account()).await?;
+        self.metrics.balance(balance);
         let short = balance < needed;
         if short && !self.underfunded {
             tracing::warn!(
@@ -469,6 +483,7 @@ impl Agent {
     pub async fn tick(&mut self) -> Result<Vec<Activity>, AgentError> {
         let mut done = vec![];
         let latest = self.chain.block_number().await?;
+        self.metrics.block(latest);
         // Before the first send, and whenever the chain falls behind the
         // record (a reset node looks like that), the node must be on the
         // deployment's chain.
@@ -488,7 +503,40 @@ impl Agent {
         }
         ticked?;
         self.store.save()?;
+        self.report().await?;
+        self.metrics.progressed();
         Ok(done)
+    }
+
+    /// Brings the metrics that the events do not move up to date: the open
+    /// games and their bonds, and every 10 s the balance.
+    async fn report(&mut self) -> Result<(), AgentError> {
+        let open: Vec<u64> = self
+            .store
+            .state
+            .games
+            .iter()
+            .filter(|(_, g)| g.status == GameStatus::Open)
+            .map(|(&id, _)| id)
+            .collect();
+        let challenging = self
+            .store
+            .state
+            .games
+            .values()
+            .filter(|g| g.status == GameStatus::Open && g.role == Role::Challenger)
+            .count();
+        self.metrics
+            .games(&open, self.config.challenge_bond * U256::from(challenging));
+        if self
+            .balance_read
+            .is_none_or(|at| at.elapsed() >= Duration::from_secs(10))
+        {
+            let balance = self.chain.balance(self.chain.account()).await?;
+            self.metrics.balance(balance);
+            self.balance_read = Some(Instant::now());
+        }
+        Ok(())
     }
 
     /// Records the events of the blocks from the cursor to `head`, in
@@ -561,6 +609,7 @@ impl Agent {
                     }
                     _ => Verdict::Unknown,
                 };
+                self.metrics.claim_seen(verdict);
                 self.store.state.claims.insert(
                     claim_id,
                     ClaimRecord {
@@ -853,6 +902,15 @@ impl Agent {
         let claim = self.store.state.claims[&record.claim_id].clone();
         let ours = u8::from(record.role.party());
         let id = U256::from(game_id);
+        let movers = if g.turn == u8::from(Party::Defender) {
+            g.defenderClock
+        } else {
+            g.challengerClock
+        };
+        self.metrics.game_clock(
+            game_id,
+            movers.saturating_sub(now.saturating_sub(g.lastMoveAt)),
+        );
         if claim.status == ClaimStatus::Rejected {
             if record.role == Role::Challenger {
                 self.send_move(
@@ -866,12 +924,7 @@ impl Agent {
             return Ok(());
         }
         if g.turn != ours {
-            let theirs = if g.turn == u8::from(Party::Defender) {
-                g.defenderClock
-            } else {
-                g.challengerClock
-            };
-            if now.saturating_sub(g.lastMoveAt) > theirs {
+            if now.saturating_sub(g.lastMoveAt) > movers {
                 self.send_move(
                     game_id,
                     "timeout",
@@ -1028,6 +1081,7 @@ impl Agent {
                     return Err(e);
                 }
                 Err(e) => {
+                    self.metrics.rpc_error();
                     tracing::warn!("tick failed, retrying in {backoff:?}: {e}");
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }

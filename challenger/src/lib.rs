@@ -13,6 +13,7 @@
 //! - [`deployment`]: deploying the contracts and the deployment file;
 //! - [`store`]: an agent's record in its data directory;
 //! - [`agent`]: the submitter and watchdog loop;
+//! - [`metrics`]: its Prometheus metrics and health check over HTTP;
 //! - [`demo`]: the end-to-end demonstration on the embedded devnet.
 
 pub mod agent;
@@ -20,6 +21,7 @@ pub mod chain;
 pub mod demo;
 pub mod deployment;
 pub mod game;
+pub mod metrics;
 pub mod model;
 pub mod store;
 pub mod strategy;

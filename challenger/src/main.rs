@@ -7,6 +7,7 @@
 //! command line: `VERDICT_PRIVATE_KEY`, or a keystore file (`--keystore`)
 //! with its password in `VERDICT_KEYSTORE_PASSWORD`.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use verdict_challenger::agent::{Agent, AgentConfig, LIVE_CONFIRMATIONS, LOG_RANG
 use verdict_challenger::chain::Chain;
 use verdict_challenger::demo::{self, DemoConfig, fmt_eth};
 use verdict_challenger::deployment::Deployment;
+use verdict_challenger::metrics;
 use verdict_challenger::model::ModelInfo;
 use verdict_challenger::store::{AgentState, ClaimStatus};
 use verdict_challenger::strategy::Falsify;
@@ -164,13 +166,21 @@ enum Command {
         #[command(flatten)]
         engine: EngineArgs,
         #[command(flatten)]
-        follow: FollowArgs,
+        follow: AgentArgs,
     },
 }
 
-/// How an agent follows the chain.
+/// How an agent follows the chain and shows what it does.
 #[derive(Args, Clone)]
-struct FollowArgs {
+struct AgentArgs {
+    /// Serve Prometheus metrics at /metrics and a health check at /healthz
+    /// on this address (e.g. 127.0.0.1:9464).
+    #[arg(long, env = "VERDICT_METRICS")]
+    metrics: Option<SocketAddr>,
+    /// /healthz fails after this many seconds without a successful tick or
+    /// without a new block.
+    #[arg(long, env = "VERDICT_HEALTH_TIMEOUT", default_value_t = 300)]
+    health_timeout: u64,
     /// Blocks an event must be under before it is acted on [default: 0 on
     /// development chains (ids 31337, 1337), 12 elsewhere].
     #[arg(long, env = "VERDICT_CONFIRMATIONS")]
@@ -181,7 +191,7 @@ struct FollowArgs {
     log_range: u64,
 }
 
-impl FollowArgs {
+impl AgentArgs {
     /// An agent's settings recording in `data_dir`, with challenge bonds of
     /// `bond`, following the chain of `chain` as these flags say.
     async fn config(
@@ -198,6 +208,22 @@ impl FollowArgs {
         };
         config.log_range = self.log_range;
         Ok(config)
+    }
+
+    /// Serves `agent`'s metrics if asked to, until `stop` turns true.
+    async fn serve_metrics(
+        &self,
+        agent: &Agent,
+        stop: watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        if let Some(addr) = self.metrics {
+            let timeout = Duration::from_secs(self.health_timeout);
+            let bound = metrics::serve(addr, agent.metrics(), timeout, stop)
+                .await
+                .with_context(|| format!("serving metrics on {addr}"))?;
+            note!("metrics on http://{bound}/metrics, health on http://{bound}/healthz");
+        }
+        Ok(())
     }
 }
 
@@ -285,7 +311,7 @@ enum ClaimCommand {
         #[command(flatten)]
         engine: EngineArgs,
         #[command(flatten)]
-        follow: FollowArgs,
+        follow: AgentArgs,
     },
     /// A claim's record on-chain.
     Status {
@@ -675,7 +701,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config.watch = true;
             let agent = Agent::new(chain, d, config, infos)?;
             note!("watching as {}; Ctrl-C stops", agent.chain().account());
+            let (stop_metrics, stopped_rx) = watch::channel(false);
+            follow.serve_metrics(&agent, stopped_rx).await?;
             let (_, stopped) = run_until_signal(agent, s.json, |_| false).await?;
+            let _ = stop_metrics.send(true);
             Ok(stopped.unwrap_or(ExitCode::SUCCESS))
         }
     }
@@ -753,7 +782,7 @@ const FALSIFY: Falsify = Falsify {
 
 async fn submit(
     s: &Settings,
-    (model, engine, follow): (&Path, &EngineArgs, &FollowArgs),
+    (model, engine, follow): (&Path, &EngineArgs, &AgentArgs),
     (input, allow_non_finite): (&Path, bool),
     bond: Option<&str>,
     how: Submit,
@@ -830,7 +859,10 @@ async fn submit(
             .get(&claim_id)
             .is_some_and(|c| c.status != ClaimStatus::Pending)
     };
+    let (stop_metrics, stopped_rx) = watch::channel(false);
+    follow.serve_metrics(&agent, stopped_rx).await?;
     let (agent, stopped) = run_until_signal(agent, s.json, final_state).await?;
+    let _ = stop_metrics.send(true);
     if let Some(code) = stopped {
         return Ok(code);
     }

@@ -387,11 +387,22 @@ async fn a_falsified_claim_is_refuted_and_reported_as_json_events() {
     assert_eq!(error["exit_code"], 2);
 
     let watchdog_key = Some(d.devnet.accounts()[5].private_key.to_string());
+    let metrics = {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        free.local_addr().unwrap().to_string()
+    };
     let mut watch = command(
         dir,
         url,
         watchdog_key,
-        &["watch", "--model", package.to_str().unwrap(), "--json"],
+        &[
+            "watch",
+            "--model",
+            package.to_str().unwrap(),
+            "--json",
+            "--metrics",
+            &metrics,
+        ],
     )
     .stdout(Stdio::piped())
     .stderr(Stdio::null())
@@ -471,10 +482,39 @@ async fn a_falsified_claim_is_refuted_and_reported_as_json_events() {
     // The challenge bond back and half the claim's bond: 0.5 + 0.5 ether.
     assert_eq!(withdrew["amount"], "1000000000000000000", "{withdrew}");
 
+    // What the operator's Prometheus and health check read meanwhile.
+    let (status, text) = get(&metrics, "/metrics");
+    assert_eq!(status, 200, "{text}");
+    for line in [
+        "verdict_claims_seen_total 1",
+        "verdict_claims_judged_total{verdict=\"false\"} 1",
+        "verdict_games_open 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+    }
+    assert!(text.contains("verdict_last_block "), "{text}");
+    assert_eq!(get(&metrics, "/healthz"), (200, "ok\n".to_owned()));
+
     let killed = Command::new("kill")
         .args(["-TERM", &watch.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
     assert_eq!(wait(&mut watch).code(), Some(143));
+}
+
+/// The status and body of `GET path` from the HTTP server at `addr`.
+fn get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, body.to_owned())
 }
