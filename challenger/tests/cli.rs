@@ -174,6 +174,65 @@ async fn deploy_register_submit_and_status() {
     );
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a url"));
+
+    // What operators list and look up.
+    let info = json(&verdict(
+        dir,
+        url,
+        None,
+        &["model", "info", package.to_str().unwrap(), "--json"],
+    ));
+    assert_eq!(info["model_id"], registered["model_id"]);
+    assert_eq!(info["ops"], 4);
+    let listed = json(&verdict(dir, url, None, &["claim", "list", "--json"]));
+    let ids: Vec<u64> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["claim_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [2, 1], "newest first");
+    let rejected = json(&verdict(
+        dir,
+        url,
+        None,
+        &["claim", "list", "--status", "rejected", "--json"],
+    ));
+    assert_eq!(rejected, serde_json::json!([]));
+    let games = json(&verdict(dir, url, None, &["game", "list", "--json"]));
+    assert_eq!(games, serde_json::json!([]));
+    let nothing = verdict(dir, url, key.clone(), &["withdraw"]);
+    assert_eq!(nothing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&nothing.stderr).contains("no credit"));
+    let completions = verdict(dir, url, None, &["completions", "bash"]);
+    assert!(String::from_utf8_lossy(&completions.stdout).contains("verdict"));
+
+    // Past the window, anyone may finalize a claim with no game open.
+    let chain = verdict_challenger::chain::Chain::connect(
+        url,
+        alloy::signers::local::PrivateKeySigner::random(),
+    )
+    .unwrap();
+    let deadline = status["challenge_deadline"].as_u64().unwrap();
+    chain.advance_past(deadline).await.unwrap();
+    let finalized = json(&verdict(
+        dir,
+        url,
+        key.clone(),
+        &["claim", "finalize", "1", "--json"],
+    ));
+    assert_eq!(finalized["claim_id"], 1);
+    assert!(finalized["tx"]["hash"].as_str().unwrap().starts_with("0x"));
+    let status = json(&verdict(
+        dir,
+        url,
+        None,
+        &["claim", "status", "1", "--json"],
+    ));
+    assert_eq!(status["status"], "Finalized");
+    // Its bond is now the submitter's credit.
+    let withdrawn = json(&verdict(dir, url, key, &["withdraw", "--json"]));
+    assert_eq!(withdrawn["amount"], "1000000000000000000");
 }
 
 /// The bundled digits MLP as `.dnn` package bytes.

@@ -7,6 +7,7 @@
 //! command line: `VERDICT_PRIVATE_KEY`, or a keystore file (`--keystore`)
 //! with its password in `VERDICT_KEYSTORE_PASSWORD`.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,7 +17,7 @@ use std::time::Duration;
 use alloy::signers::local::PrivateKeySigner;
 use alloy_primitives::U256;
 use anyhow::{Context, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 use verdict_challenger::agent::{Agent, AgentConfig, LIVE_CONFIRMATIONS, LOG_RANGE};
@@ -29,8 +30,9 @@ use verdict_challenger::store::{AgentState, ClaimStatus};
 use verdict_challenger::strategy::Falsify;
 use verdict_contracts::bindings::ClaimManager;
 use verdict_contracts::protocol::Config;
-use verdict_contracts::rules::{self, Party};
 use verdict_devnet::{self as devnet, Devnet, DevnetConfig};
+
+mod records;
 
 /// `println!` that ignores a closed stdout: `verdict ... | head` ends the
 /// output, never the command (a panic would exit 101 and, in an agent,
@@ -89,7 +91,8 @@ struct Global {
     /// Machine-readable output on stdout.
     #[arg(long, global = true)]
     json: bool,
-    /// More logging (-v info, -vv debug); RUST_LOG overrides.
+    /// More logging from verdict's own crates (-v info, -vv debug, -vvv
+    /// trace); RUST_LOG overrides. Colours only when stderr is a terminal.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
 }
@@ -153,6 +156,15 @@ enum Command {
     Game {
         #[command(subcommand)]
         command: GameCommand,
+    },
+    /// Withdraws the account's credit (bonds back, rewards) from the
+    /// manager; agents do this on their own.
+    Withdraw,
+    /// Prints a shell completion script (bash, zsh, fish, elvish,
+    /// powershell) on stdout.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
     /// The challenger watchdog: recomputes every claim of the given models,
     /// challenges wrong ones and plays every game to the end.
@@ -272,6 +284,12 @@ enum ModelCommand {
         /// The package.
         model: PathBuf,
     },
+    /// The model id a package registers as (what watchdogs match claims
+    /// on), its package hash, size and shapes; needs no chain.
+    Info {
+        /// The package.
+        model: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -318,6 +336,21 @@ enum ClaimCommand {
         /// The claim id.
         id: u64,
     },
+    /// The latest claims, newest first.
+    List {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        last: u64,
+        /// Only claims with this status (pending, rejected, finalized).
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Finalizes a claim whose challenge window has passed with no game
+    /// open (its submitter's agent does this on its own).
+    Finalize {
+        /// The claim id.
+        id: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -326,6 +359,15 @@ enum GameCommand {
     Status {
         /// The game id.
         id: u64,
+    },
+    /// The latest games, newest first.
+    List {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        last: u64,
+        /// Only the games of this claim.
+        #[arg(long)]
+        claim: Option<u64>,
     },
 }
 
@@ -398,6 +440,12 @@ impl Settings {
         Ok(Chain::connect(&self.rpc_url, signer).map_err(|e| Usage(e.into()))?)
     }
 
+    /// Chain access for reading only: no key needed.
+    fn reader(&self) -> anyhow::Result<Chain> {
+        Ok(Chain::connect(&self.rpc_url, PrivateKeySigner::random())
+            .map_err(|e| Usage(e.into()))?)
+    }
+
     fn deployment(&self) -> anyhow::Result<Deployment> {
         Ok(Deployment::load(&self.deployment)
             .context("run `verdict deploy` first, or give --deployment")
@@ -430,12 +478,18 @@ fn load_package(path: &Path) -> anyhow::Result<ModelInfo> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default = ["warn", "info", "debug", "trace"][usize::from(cli.global.verbose.min(3))];
+    // -v and -vv raise our crates' level only: the HTTP and RPC stack's
+    // debug logs drown the agent's (RUST_LOG can still ask for them).
+    let ours = ["warn", "info", "debug", "trace"][usize::from(cli.global.verbose.min(3))];
+    let default = format!(
+        "warn,verdict={ours},verdict_challenger={ours},verdict_devnet={ours},verdict_dnn={ours}"
+    );
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
         )
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -483,6 +537,24 @@ fn status(ok: bool) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+/// `view` as JSON or as a line of text.
+fn show(s: &Settings, view: &(impl serde::Serialize + std::fmt::Display)) {
+    if s.json {
+        print_json(view);
+    } else {
+        out!("{view}");
+    }
+}
+
+/// `views` as one JSON array or as lines of text.
+fn show_all<V: serde::Serialize + std::fmt::Display>(s: &Settings, views: &[V]) {
+    if s.json {
+        print_json(&views);
+    } else {
+        views.iter().for_each(|v| out!("{v}"));
     }
 }
 
@@ -535,6 +607,31 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     d.registry,
                     d.manager,
                     s.deployment.display()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Model {
+            command: ModelCommand::Info { model },
+        } => {
+            let info = load_package(&model)?;
+            let m = &info.compiled.model;
+            let report = serde_json::json!({
+                "model_id": info.model_id(), "package_hash": info.package_hash,
+                "ops": info.ops(), "total_steps": info.total_steps(),
+                "input_shape": m.tensors[m.input].shape, "output_shape": m.tensors[m.output].shape,
+            });
+            if s.json {
+                print_json(&report);
+            } else {
+                out!(
+                    "model {}\npackage {}\n{} ops, {} VM steps\ninput {:?}, output {:?}",
+                    info.model_id(),
+                    info.package_hash,
+                    info.ops(),
+                    info.total_steps(),
+                    m.tensors[m.input].shape,
+                    m.tensors[m.output].shape
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -595,84 +692,84 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Claim {
             command: ClaimCommand::Status { id },
         } => {
-            let d = s.deployment()?;
-            let chain = Chain::connect(&s.rpc_url, PrivateKeySigner::random())?;
-            let c = chain
-                .view(
-                    d.manager,
-                    &ClaimManager::getClaimCall {
-                        claimId: U256::from(id),
-                    },
-                )
-                .await?;
-            // The manager's record of a claim it never made is all zeros.
-            if c.status == u8::from(rules::ClaimStatus::None) {
-                bail!("there is no claim {id}");
+            let view = records::claim(&s.reader()?, s.deployment()?.manager, id).await?;
+            show(&s, &view);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Claim {
+            command: ClaimCommand::List { last, status },
+        } => {
+            let mut views = records::claims(&s.reader()?, s.deployment()?.manager, last).await?;
+            if let Some(status) = status {
+                views.retain(|v| v.status.eq_ignore_ascii_case(&status));
             }
-            let status =
-                rules::ClaimStatus::try_from(c.status).map_or("?".to_owned(), |s| s.to_string());
-            let report = serde_json::json!({
-                "claim_id": id, "status": status, "model_id": c.modelId, "submitter": c.submitter,
-                "final_state_hash": c.finalStateHash, "challenge_deadline": c.challengeDeadline,
-                "bond": c.bond.to_string(), "open_games": c.openGames, "output": c.output,
-            });
+            show_all(&s, &views);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Claim {
+            command: ClaimCommand::Finalize { id },
+        } => {
+            let d = s.deployment()?;
+            let call = ClaimManager::finalizeCall {
+                claimId: U256::from(id),
+            };
+            let tx = s.chain()?.send(d.manager, &call, U256::ZERO).await?.tx();
             if s.json {
-                print_json(&report);
+                print_json(&serde_json::json!({ "claim_id": id, "tx": tx }));
             } else {
-                out!(
-                    "claim {id}: {status}, model {}, submitter {}, bond {} ETH, deadline {}, {} game(s) open",
-                    c.modelId,
-                    c.submitter,
-                    fmt_eth(U256::from(c.bond)),
-                    c.challengeDeadline,
-                    c.openGames
-                );
+                out!("finalized claim {id} ({tx})");
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Game {
             command: GameCommand::Status { id },
         } => {
+            let view = records::game(&s.reader()?, s.deployment()?.manager, id).await?;
+            show(&s, &view);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Game {
+            command: GameCommand::List { last, claim },
+        } => {
+            let mut views = records::games(&s.reader()?, s.deployment()?.manager, last).await?;
+            if let Some(claim) = claim {
+                views.retain(|v| v.claim_id == claim);
+            }
+            show_all(&s, &views);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Withdraw => {
             let d = s.deployment()?;
-            let chain = Chain::connect(&s.rpc_url, PrivateKeySigner::random())?;
-            let g = chain
+            let chain = s.chain()?;
+            let credit = chain
                 .view(
                     d.manager,
-                    &ClaimManager::getGameCall {
-                        gameId: U256::from(id),
+                    &ClaimManager::creditCall {
+                        account: chain.account(),
                     },
                 )
                 .await?;
-            // The manager's record of a game it never started is all zeros.
-            if g.status == u8::from(rules::GameStatus::None) {
-                bail!("there is no game {id}");
+            if credit.is_zero() {
+                bail!("{} has no credit to withdraw", chain.account());
             }
-            let status =
-                rules::GameStatus::try_from(g.status).map_or("?".to_owned(), |s| s.to_string());
-            let turn = if g.turn == u8::from(Party::Defender) {
-                "defender"
-            } else {
-                "challenger"
-            };
-            let report = serde_json::json!({
-                "game_id": id, "status": status, "claim_id": g.claimId, "challenger": g.challenger,
-                "level": g.level, "lo": g.lo, "hi": g.hi, "turn": turn,
-                "defender_clock": g.defenderClock, "challenger_clock": g.challengerClock,
-                "lo_hash": g.loHash, "hi_hash": g.hiHash,
-            });
+            let tx = chain
+                .send(d.manager, &ClaimManager::withdrawCall {}, U256::ZERO)
+                .await?
+                .tx();
             if s.json {
-                print_json(&report);
+                print_json(&serde_json::json!({ "amount": credit.to_string(), "tx": tx }));
             } else {
-                out!(
-                    "game {id}: {status}, claim {}, level {} over [{}, {}], {turn} to move, clocks {} s / {} s",
-                    g.claimId,
-                    g.level,
-                    g.lo,
-                    g.hi,
-                    g.defenderClock,
-                    g.challengerClock
-                );
+                out!("withdrew {} ETH ({tx})", fmt_eth(credit));
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "verdict",
+                &mut std::io::stdout(),
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Watch {

@@ -1,0 +1,242 @@
+//! The manager's records as `claim status`, `claim list`, `game status` and
+//! `game list` show them: one typed view per record, printed as a line of
+//! text or as JSON.
+
+use std::fmt;
+
+use alloy_primitives::{Address, B256, Bytes, U256};
+use anyhow::bail;
+use serde::Serialize;
+use verdict_challenger::chain::Chain;
+use verdict_challenger::demo::fmt_eth;
+use verdict_contracts::bindings::ClaimManager;
+use verdict_contracts::rules::{self, Party};
+
+/// A claim as shown.
+#[derive(Serialize)]
+pub(crate) struct ClaimView {
+    claim_id: u64,
+    /// `Pending`, `Rejected` or `Finalized`.
+    pub(crate) status: String,
+    model_id: B256,
+    pub(crate) submitter: Address,
+    final_state_hash: B256,
+    challenge_deadline: u64,
+    /// Seconds from the latest block to the deadline (0 once passed).
+    seconds_left: u64,
+    /// Wei, as a decimal string.
+    bond: String,
+    open_games: u32,
+    output: Bytes,
+}
+
+impl fmt::Display for ClaimView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "claim {}: {}, model {}, submitter {}, bond {} ETH, {} game(s) open, window {}",
+            self.claim_id,
+            self.status,
+            self.model_id,
+            self.submitter,
+            fmt_eth(self.bond.parse().unwrap_or_default()),
+            self.open_games,
+            countdown(self.seconds_left),
+        )
+    }
+}
+
+/// A game as shown.
+#[derive(Serialize)]
+pub(crate) struct GameView {
+    game_id: u64,
+    /// `Open`, `DefenderWon` or `ChallengerWon`.
+    status: String,
+    pub(crate) claim_id: u64,
+    challenger: Address,
+    level: u8,
+    lo: u64,
+    hi: u64,
+    /// `defender` or `challenger`.
+    turn: &'static str,
+    defender_clock: u64,
+    challenger_clock: u64,
+    /// Seconds left on the clock of the party on the move (0 if run out).
+    seconds_left: u64,
+    lo_hash: B256,
+    hi_hash: B256,
+}
+
+impl fmt::Display for GameView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "game {}: {}, claim {}, challenger {}, level {} over [{}, {}], {} to move, {} on its clock",
+            self.game_id,
+            self.status,
+            self.claim_id,
+            self.challenger,
+            self.level,
+            self.lo,
+            self.hi,
+            self.turn,
+            countdown(self.seconds_left),
+        )
+    }
+}
+
+/// `seconds` as people read a countdown.
+fn countdown(seconds: u64) -> String {
+    match seconds {
+        0 => "passed".to_owned(),
+        s if s < 60 => format!("{s} s left"),
+        s if s < 3600 => format!("{} min {} s left", s / 60, s % 60),
+        s => format!("{} h {} min left", s / 3600, s % 3600 / 60),
+    }
+}
+
+/// Claim `id`, or an error if the manager never made it.
+pub(crate) async fn claim(chain: &Chain, manager: Address, id: u64) -> anyhow::Result<ClaimView> {
+    let now = chain.timestamp().await?;
+    match claim_at(chain, manager, id, now).await? {
+        Some(view) => Ok(view),
+        None => bail!("there is no claim {id}"),
+    }
+}
+
+async fn claim_at(
+    chain: &Chain,
+    manager: Address,
+    id: u64,
+    now: u64,
+) -> anyhow::Result<Option<ClaimView>> {
+    let c = chain
+        .view(
+            manager,
+            &ClaimManager::getClaimCall {
+                claimId: U256::from(id),
+            },
+        )
+        .await?;
+    // The manager's record of a claim it never made is all zeros.
+    let Ok(status) = rules::ClaimStatus::try_from(c.status) else {
+        bail!(
+            "claim {id} has status {}, unknown to this verdict",
+            c.status
+        );
+    };
+    if status == rules::ClaimStatus::None {
+        return Ok(None);
+    }
+    Ok(Some(ClaimView {
+        claim_id: id,
+        status: status.to_string(),
+        model_id: c.modelId,
+        submitter: c.submitter,
+        final_state_hash: c.finalStateHash,
+        challenge_deadline: c.challengeDeadline,
+        seconds_left: c.challengeDeadline.saturating_sub(now),
+        bond: c.bond.to_string(),
+        open_games: c.openGames,
+        output: c.output,
+    }))
+}
+
+/// The latest `last` claims, newest first.
+pub(crate) async fn claims(
+    chain: &Chain,
+    manager: Address,
+    last: u64,
+) -> anyhow::Result<Vec<ClaimView>> {
+    let now = chain.timestamp().await?;
+    let count: u64 = chain
+        .view(manager, &ClaimManager::claimCountCall {})
+        .await?
+        .saturating_to();
+    let mut out = vec![];
+    for id in (1..=count)
+        .rev()
+        .take(usize::try_from(last).unwrap_or(usize::MAX))
+    {
+        out.extend(claim_at(chain, manager, id, now).await?);
+    }
+    Ok(out)
+}
+
+/// Game `id`, or an error if the manager never started it.
+pub(crate) async fn game(chain: &Chain, manager: Address, id: u64) -> anyhow::Result<GameView> {
+    let now = chain.timestamp().await?;
+    match game_at(chain, manager, id, now).await? {
+        Some(view) => Ok(view),
+        None => bail!("there is no game {id}"),
+    }
+}
+
+async fn game_at(
+    chain: &Chain,
+    manager: Address,
+    id: u64,
+    now: u64,
+) -> anyhow::Result<Option<GameView>> {
+    let g = chain
+        .view(
+            manager,
+            &ClaimManager::getGameCall {
+                gameId: U256::from(id),
+            },
+        )
+        .await?;
+    let Ok(status) = rules::GameStatus::try_from(g.status) else {
+        bail!("game {id} has status {}, unknown to this verdict", g.status);
+    };
+    // The manager's record of a game it never started is all zeros.
+    if status == rules::GameStatus::None {
+        return Ok(None);
+    }
+    let (turn, clock) = if g.turn == u8::from(Party::Defender) {
+        ("defender", g.defenderClock)
+    } else {
+        ("challenger", g.challengerClock)
+    };
+    let left = if status == rules::GameStatus::Open {
+        clock.saturating_sub(now.saturating_sub(g.lastMoveAt))
+    } else {
+        0
+    };
+    Ok(Some(GameView {
+        game_id: id,
+        status: status.to_string(),
+        claim_id: g.claimId,
+        challenger: g.challenger,
+        level: g.level,
+        lo: g.lo,
+        hi: g.hi,
+        turn,
+        defender_clock: g.defenderClock,
+        challenger_clock: g.challengerClock,
+        seconds_left: left,
+        lo_hash: g.loHash,
+        hi_hash: g.hiHash,
+    }))
+}
+
+/// The latest `last` games, newest first.
+pub(crate) async fn games(
+    chain: &Chain,
+    manager: Address,
+    last: u64,
+) -> anyhow::Result<Vec<GameView>> {
+    let now = chain.timestamp().await?;
+    let count: u64 = chain
+        .view(manager, &ClaimManager::gameCountCall {})
+        .await?
+        .saturating_to();
+    let mut out = vec![];
+    for id in (1..=count)
+        .rev()
+        .take(usize::try_from(last).unwrap_or(usize::MAX))
+    {
+        out.extend(game_at(chain, manager, id, now).await?);
+    }
+    Ok(out)
+}
