@@ -6,8 +6,9 @@
 //! The EVM is built by [`verdict_contracts::evm::build`], the contracts'
 //! revm harness's own builder, so both follow the same rules (Osaka,
 //! [`verdict_contracts::evm::SPEC`]). Each transaction is mined at once in a
-//! block of its own; the base fee is a constant 1 gwei; block timestamps
-//! follow the wall clock plus the offset `evm_increaseTime` adds.
+//! block of its own, and with a block time an empty block is mined whenever
+//! that long passes without one; the base fee is a constant 1 gwei; block
+//! timestamps follow the wall clock plus the offset `evm_increaseTime` adds.
 //! `docs/devnet.md` lists the methods and how they differ from geth's and
 //! anvil's.
 //!
@@ -24,6 +25,7 @@ mod server;
 mod state;
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
 use alloy::signers::local::LocalSignerError;
 use alloy_primitives::U256;
@@ -49,6 +51,11 @@ pub struct DevnetConfig {
     /// The most blocks one `eth_getLogs` may span, as hosted providers cap
     /// it (default none): clients can be tested against such a cap.
     pub max_log_range: Option<u64>,
+    /// With a block time, an empty block is also mined whenever this long
+    /// passes without a block, so a quiet chain's head and time move on
+    /// (default none: blocks only for transactions and `evm_mine`). Must not
+    /// be zero. Unlike anvil's, transactions still mine at once.
+    pub block_time: Option<Duration>,
 }
 
 impl Default for DevnetConfig {
@@ -60,6 +67,7 @@ impl Default for DevnetConfig {
             block_gas_limit: 30_000_000,
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             max_log_range: None,
+            block_time: None,
         }
     }
 }
@@ -81,6 +89,9 @@ pub enum DevnetError {
     /// Ctrl-C could not be waited for.
     #[error("cannot wait for Ctrl-C: {0}")]
     Signal(std::io::Error),
+    /// The block time is zero.
+    #[error("the block time must be longer than zero")]
+    ZeroBlockTime,
 }
 
 /// Starts a devnet, prints its URL, chain id and funded accounts with their

@@ -1,5 +1,6 @@
 //! The HTTP side: a loopback listener that answers JSON-RPC POSTs, one task
-//! per connection, all sharing the one chain behind a mutex.
+//! per connection, all sharing the one chain behind a mutex; with a block
+//! time, one more task mines empty blocks on it.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -39,20 +40,27 @@ impl Devnet {
     ///
     /// # Errors
     ///
-    /// [`DevnetError`] if the dev keys cannot be derived or the address
-    /// cannot be bound.
+    /// [`DevnetError`] if the dev keys cannot be derived, the block time
+    /// is zero or the address cannot be bound.
     pub async fn start(config: DevnetConfig) -> Result<DevnetHandle, DevnetError> {
-        let accounts = accounts::dev_accounts(config.accounts)?;
-        Devnet::resume(ChainState::new(&config, accounts), config.addr).await
+        let mut chain = ChainState::new(&config, accounts::dev_accounts(config.accounts)?);
+        chain.configure(&config);
+        Devnet::resume(chain, config.addr).await
     }
 
     /// Serves `chain` (from [`DevnetHandle::stop`]) again on `addr`, the
-    /// way a node comes back after a restart: same blocks, same state.
+    /// way a node comes back after a restart: same blocks, same state, same
+    /// log range cap and block time.
     ///
     /// # Errors
     ///
-    /// [`DevnetError::Bind`] if `addr` cannot be bound.
+    /// [`DevnetError::Bind`] if `addr` cannot be bound;
+    /// [`DevnetError::ZeroBlockTime`] for a block time of zero.
     pub async fn resume(chain: ChainState, addr: SocketAddr) -> Result<DevnetHandle, DevnetError> {
+        let block_time = chain.block_time();
+        if block_time == Some(Duration::ZERO) {
+            return Err(DevnetError::ZeroBlockTime);
+        }
         let bind = |source| DevnetError::Bind { addr, source };
         let listener = TcpListener::bind(addr).await.map_err(bind)?;
         let addr = listener.local_addr().map_err(bind)?;
@@ -60,7 +68,7 @@ impl Devnet {
         let chain_id = chain.chain_id();
         let state = Arc::new(Mutex::new(chain));
         let (stop, stopped) = oneshot::channel();
-        let server = tokio::spawn(serve(listener, Arc::clone(&state), stopped));
+        let server = tokio::spawn(serve(listener, Arc::clone(&state), block_time, stopped));
         tracing::info!(%addr, chain_id, "devnet listening");
         Ok(DevnetHandle {
             addr,
@@ -107,8 +115,9 @@ impl DevnetHandle {
         self.chain_id
     }
 
-    /// Stops serving (open connections are closed, the address is freed)
-    /// and returns the chain, for [`Devnet::resume`].
+    /// Stops serving (open connections are closed, the address is freed,
+    /// the block time's task ends) and returns the chain, for
+    /// [`Devnet::resume`].
     pub async fn stop(self) -> ChainState {
         // A send fails only when the server has already ended.
         let _ = self.stop.send(());
@@ -125,27 +134,52 @@ impl DevnetHandle {
 }
 
 /// Accepts connections until told to stop (or the handle is dropped), then
-/// closes them all.
-async fn serve(listener: TcpListener, state: Arc<Shared>, mut stop: oneshot::Receiver<()>) {
-    let mut connections = JoinSet::new();
+/// closes them all and ends the block time's task.
+async fn serve(
+    listener: TcpListener,
+    state: Arc<Shared>,
+    block_time: Option<Duration>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let mut tasks = JoinSet::new();
+    if let Some(interval) = block_time {
+        tasks.spawn(mine_when_idle(Arc::clone(&state), interval));
+    }
     loop {
         tokio::select! {
             _ = &mut stop => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     tracing::trace!(%peer, "devnet connection");
-                    connections.spawn(connection(stream, Arc::clone(&state)));
+                    tasks.spawn(connection(stream, Arc::clone(&state)));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "devnet accept failed");
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                 }
             },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }
     }
     drop(listener);
-    connections.shutdown().await;
+    tasks.shutdown().await;
+}
+
+/// Mines an empty block whenever `interval` passes without a block (the
+/// block time): a chain with no transactions still gets new heads and
+/// timestamps, which clients waiting for a time to pass need. Never ends;
+/// [`serve`] aborts it.
+async fn mine_when_idle(state: Arc<Shared>, interval: Duration) {
+    loop {
+        let idle = {
+            let mut chain = state.lock().unwrap_or_else(PoisonError::into_inner);
+            if chain.idle() >= interval {
+                chain.mine_empty_block();
+            }
+            chain.idle()
+        };
+        tokio::time::sleep(interval.saturating_sub(idle)).await;
+    }
 }
 
 /// Serves one HTTP/1.1 connection.

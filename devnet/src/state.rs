@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use alloy::consensus::SignableTransaction;
 use alloy::consensus::proofs::{calculate_receipt_root, calculate_transaction_root};
@@ -118,12 +118,16 @@ pub struct ChainState {
     chain_id: u64,
     block_gas_limit: u64,
     max_log_range: Option<u64>,
+    block_time: Option<Duration>,
     accounts: Vec<DevAccount>,
     db: CacheDB<EmptyDB>,
     blocks: Vec<MinedBlock>,
     block_numbers: HashMap<B256, u64>,
     tx_locations: HashMap<B256, (u64, usize)>,
     clock: Clock,
+    /// When the latest block was mined (or the chain loaded), for the
+    /// block time.
+    mined_at: Instant,
 }
 
 impl std::fmt::Debug for ChainState {
@@ -137,7 +141,8 @@ impl std::fmt::Debug for ChainState {
 }
 
 impl ChainState {
-    /// A chain at its genesis block, the dev accounts funded.
+    /// A chain at its genesis block, the dev accounts funded; it is served
+    /// with the settings [`ChainState::configure`] gives it.
     pub(crate) fn new(config: &DevnetConfig, accounts: Vec<DevAccount>) -> ChainState {
         let mut db = CacheDB::new(EmptyDB::default());
         for account in &accounts {
@@ -146,16 +151,37 @@ impl ChainState {
         let mut chain = ChainState {
             chain_id: config.chain_id,
             block_gas_limit: config.block_gas_limit,
-            max_log_range: config.max_log_range,
+            max_log_range: None,
+            block_time: None,
             accounts,
             db,
             blocks: vec![],
             block_numbers: HashMap::new(),
             tx_locations: HashMap::new(),
             clock: Clock::default(),
+            mined_at: Instant::now(),
         };
         chain.mine(Clock::wall(), vec![]);
         chain
+    }
+
+    /// Takes the settings of how the chain is served from `config`: the
+    /// cap on `eth_getLogs` ranges and the block time. They are not part of
+    /// the chain, so a loaded chain takes them from the configuration it is
+    /// started with.
+    pub(crate) fn configure(&mut self, config: &DevnetConfig) {
+        self.max_log_range = config.max_log_range;
+        self.block_time = config.block_time;
+    }
+
+    /// The interval after which an empty block is mined, if any.
+    pub(crate) fn block_time(&self) -> Option<Duration> {
+        self.block_time
+    }
+
+    /// How long ago the latest block was mined (or the chain loaded).
+    pub(crate) fn idle(&self) -> Duration {
+        self.mined_at.elapsed()
     }
 
     /// The chain id.
@@ -557,10 +583,15 @@ impl ChainState {
             self.set_next_timestamp(timestamp)?;
         }
         for _ in 0..blocks {
-            let timestamp = self.clock.peek(self.latest().header.timestamp);
-            self.mine(timestamp, vec![]);
+            self.mine_empty_block();
         }
         Ok(())
+    }
+
+    /// Mines an empty block at the clock's time.
+    pub(crate) fn mine_empty_block(&mut self) {
+        let timestamp = self.clock.peek(self.latest().header.timestamp);
+        self.mine(timestamp, vec![]);
     }
 
     /// The gas limit of calls that name none: the block's, within the
@@ -707,6 +738,7 @@ impl ChainState {
             txs: mined,
         });
         self.clock.mined(timestamp);
+        self.mined_at = Instant::now();
     }
 }
 

@@ -2,6 +2,7 @@
 //! a local signer, and raw JSON-RPC where alloy would hide the answer.
 
 use std::borrow::Cow;
+use std::time::{Duration, Instant};
 
 use alloy::consensus::Transaction as _;
 use alloy::eips::BlockNumberOrTag;
@@ -16,7 +17,7 @@ use alloy_primitives::{Address, B256, BloomInput, Bytes, U64, U256, address, kec
 use alloy_sol_types::{SolCall, SolEvent, sol};
 use serde_json::{Value, json};
 use verdict_contracts::bindings::ModelRegistry;
-use verdict_devnet::{BASE_FEE_PER_GAS, Devnet, DevnetConfig, DevnetHandle};
+use verdict_devnet::{BASE_FEE_PER_GAS, Devnet, DevnetConfig, DevnetError, DevnetHandle};
 
 sol! {
     /// What the hand-assembled emitter logs for each value it stores.
@@ -617,4 +618,70 @@ async fn stop_and_resume_keep_the_chain() {
         keccak256(emitter_runtime())
     );
     devnet.stop().await;
+}
+
+#[tokio::test]
+async fn block_time_mines_empty_blocks_on_an_idle_chain() {
+    let zero = DevnetConfig {
+        block_time: Some(Duration::ZERO),
+        ..DevnetConfig::default()
+    };
+    assert!(matches!(
+        Devnet::start(zero).await,
+        Err(DevnetError::ZeroBlockTime)
+    ));
+
+    let started = Instant::now();
+    let devnet = Devnet::start(DevnetConfig {
+        block_time: Some(Duration::from_secs(1)),
+        ..DevnetConfig::default()
+    })
+    .await
+    .unwrap();
+    let provider = provider(&devnet, 0);
+    while provider.get_block_number().await.unwrap() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no blocks on an idle chain with a block time"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "one block per block time, not sooner"
+    );
+    let block = |number: u64| {
+        let provider = provider.clone();
+        async move {
+            provider
+                .get_block_by_number(number.into())
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let (parent, empty) = (block(1).await, block(2).await);
+    assert!(empty.transactions.is_empty());
+    assert_eq!(empty.header.parent_hash, parent.header.hash);
+    assert!(empty.header.timestamp > parent.header.timestamp);
+
+    // Transactions do not wait for the block time: each is mined at once,
+    // in a block of its own.
+    let sent = Instant::now();
+    let to = Address::repeat_byte(0x42);
+    let receipt = send(
+        &provider,
+        TransactionRequest::default()
+            .with_to(to)
+            .with_value(U256::from(1)),
+    )
+    .await;
+    let mined = block(receipt.block_number.unwrap()).await;
+    assert_eq!(
+        mined.transactions.hashes().collect::<Vec<_>>(),
+        vec![receipt.transaction_hash]
+    );
+    assert!(sent.elapsed() < Duration::from_secs(30));
+    let chain = devnet.stop().await;
+    assert!(chain.block_number() >= 3);
 }
