@@ -9,6 +9,8 @@ use alloy::rpc::types::{
 };
 use alloy_primitives::{Address, B256, Log, U256};
 
+use super::state::BASE_FEE_PER_GAS;
+
 /// A mined block: its header, hash and transactions.
 #[derive(Clone, Debug)]
 pub(crate) struct MinedBlock {
@@ -125,6 +127,26 @@ impl MinedBlock {
 }
 
 impl MinedTx {
+    /// `tx` as mined with `receipt`, having used `gas_used`, its logs
+    /// numbered from `first_log_index` in the block; the rest follows
+    /// from these (the same rule for a new block and a loaded one).
+    pub(crate) fn new(
+        tx: Recovered<TxEnvelope>,
+        receipt: ReceiptEnvelope,
+        gas_used: u64,
+        first_log_index: u64,
+    ) -> MinedTx {
+        MinedTx {
+            hash: *tx.tx_hash(),
+            receipt,
+            gas_used,
+            effective_gas_price: tx.effective_gas_price(Some(BASE_FEE_PER_GAS)),
+            contract_address: tx.is_create().then(|| tx.signer().create(tx.nonce())),
+            first_log_index,
+            tx,
+        }
+    }
+
     /// The priority fee per gas this transaction paid over `base_fee`.
     pub(crate) fn tip(&self, base_fee: u64) -> u128 {
         self.effective_gas_price

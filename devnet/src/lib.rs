@@ -14,9 +14,10 @@
 //!
 //! - [`Devnet::start`] serves a new chain, [`DevnetHandle::stop`] hands its
 //!   [`ChainState`] back and [`Devnet::resume`] serves it again (a node
-//!   restart);
+//!   restart); [`ChainState::dump`] and [`ChainState::load`] keep it in a
+//!   file between runs;
 //! - [`dev_accounts`]: the funded accounts and their keys, anvil's;
-//! - [`run`] is the `verdict devnet` command: serve until Ctrl-C.
+//! - [`run`] is the `verdict devnet` command: serve until SIGINT or SIGTERM.
 
 mod accounts;
 mod block;
@@ -24,7 +25,9 @@ mod rpc;
 mod server;
 mod state;
 
+use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use alloy::signers::local::LocalSignerError;
@@ -32,11 +35,15 @@ use alloy_primitives::U256;
 
 pub use accounts::{DevAccount, TEST_MNEMONIC, dev_accounts};
 pub use server::{Devnet, DevnetHandle};
-pub use state::{BASE_FEE_PER_GAS, ChainState};
+pub use state::{BASE_FEE_PER_GAS, ChainState, StateError};
 
 /// How a devnet starts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DevnetConfig {
+    /// Start from the chain dumped in this file rather than a new one
+    /// (default none). The chain id, accounts, balances and gas limit are
+    /// then the file's, and the four fields below are ignored.
+    pub load_state: Option<PathBuf>,
     /// The chain id (default 31337, anvil's).
     pub chain_id: u64,
     /// How many dev accounts to fund (default 10).
@@ -56,11 +63,17 @@ pub struct DevnetConfig {
     /// (default none: blocks only for transactions and `evm_mine`). Must not
     /// be zero. Unlike anvil's, transactions still mine at once.
     pub block_time: Option<Duration>,
+    /// Where [`run`] writes the chain: when it starts, which proves the
+    /// file writable before anything is at stake, and when SIGINT or SIGTERM
+    /// stops it (default none). It may be the file loaded from.
+    /// [`Devnet::start`] ignores it.
+    pub dump_state: Option<PathBuf>,
 }
 
 impl Default for DevnetConfig {
     fn default() -> DevnetConfig {
         DevnetConfig {
+            load_state: None,
             chain_id: 31337,
             accounts: 10,
             balance: U256::from(10_000u64) * U256::from(10u64).pow(U256::from(18u64)),
@@ -68,6 +81,7 @@ impl Default for DevnetConfig {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             max_log_range: None,
             block_time: None,
+            dump_state: None,
         }
     }
 }
@@ -86,34 +100,98 @@ pub enum DevnetError {
         /// Why.
         source: std::io::Error,
     },
-    /// Ctrl-C could not be waited for.
-    #[error("cannot wait for Ctrl-C: {0}")]
+    /// The signals could not be waited for.
+    #[error("cannot wait for SIGINT or SIGTERM: {0}")]
     Signal(std::io::Error),
     /// The block time is zero.
     #[error("the block time must be longer than zero")]
     ZeroBlockTime,
+    /// A state file could not be read as a chain.
+    #[error("cannot load the devnet state from {}", path.display())]
+    LoadState {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: StateError,
+    },
+    /// A state file could not be written.
+    #[error("cannot write the devnet state to {}", path.display())]
+    DumpState {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// Starts a devnet, prints its URL, chain id and funded accounts with their
-/// keys (as anvil does) on standard output, and serves until Ctrl-C.
+/// keys (as anvil does) on standard output, and serves until SIGINT
+/// (Ctrl-C) or SIGTERM; with `config.dump_state`, writes the chain there on
+/// start and when stopped.
 ///
 /// # Errors
 ///
-/// [`DevnetError`] if it cannot start or cannot wait for the signal.
+/// [`DevnetError`] if it cannot start, load or dump, or cannot wait for the
+/// signals.
 pub async fn run(config: DevnetConfig) -> Result<(), DevnetError> {
+    let stopped = stop_signal().map_err(DevnetError::Signal)?;
+    let funding = match &config.load_state {
+        Some(path) => format!("loaded from {}", path.display()),
+        None => {
+            let ether = config.balance / U256::from(10u64).pow(U256::from(18u64));
+            format!("{ether} ETH each")
+        }
+    };
+    let dump = config.dump_state.clone();
     let devnet = Devnet::start(config).await?;
-    println!("{}", banner(&devnet, config.balance));
-    tokio::signal::ctrl_c().await.map_err(DevnetError::Signal)?;
+    if let Some(path) = &dump {
+        devnet.dump(path)?;
+    }
+    println!("{}", banner(&devnet, &funding));
+    if let Some(path) = &dump {
+        println!(
+            "State written to {}, and again on SIGINT or SIGTERM",
+            path.display()
+        );
+    }
+    stopped.await.map_err(DevnetError::Signal)?;
     let chain = devnet.stop().await;
+    if let Some(path) = &dump {
+        chain.dump(path)?;
+        println!("state written to {}", path.display());
+    }
     println!("devnet stopped at block {}", chain.block_number());
     Ok(())
 }
 
-/// What [`run`] prints on start.
-fn banner(devnet: &DevnetHandle, balance: U256) -> String {
-    let ether = balance / U256::from(10u64).pow(U256::from(18u64));
+/// Resolves at the first SIGINT or SIGTERM (what `kill` and service
+/// managers send). The handlers are installed by this call, so a signal
+/// that comes while the devnet starts is not lost.
+#[cfg(unix)]
+fn stop_signal() -> std::io::Result<impl Future<Output = std::io::Result<()>>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        Ok(())
+    })
+}
+
+/// Resolves at the first Ctrl-C, where there are no Unix signals.
+#[cfg(not(unix))]
+fn stop_signal() -> std::io::Result<impl Future<Output = std::io::Result<()>>> {
+    Ok(tokio::signal::ctrl_c())
+}
+
+/// What [`run`] prints on start; `funding` says where the accounts' ether
+/// comes from.
+fn banner(devnet: &DevnetHandle, funding: &str) -> String {
     let mut text =
-        format!("verdict devnet\n\nAvailable accounts ({ether} ETH each)\n==================\n");
+        format!("verdict devnet\n\nAvailable accounts ({funding})\n==================\n");
     for (i, account) in devnet.accounts().iter().enumerate() {
         text += &format!("({i}) {}\n", account.address);
     }

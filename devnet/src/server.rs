@@ -4,6 +4,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -35,22 +36,27 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 pub struct Devnet;
 
 impl Devnet {
-    /// Starts a devnet at its genesis block and serves it on `config.addr`
-    /// from the current tokio runtime.
+    /// Starts a devnet at its genesis block, or from the chain in
+    /// `config.load_state`, and serves it on `config.addr` from the current
+    /// tokio runtime.
     ///
     /// # Errors
     ///
-    /// [`DevnetError`] if the dev keys cannot be derived, the block time
-    /// is zero or the address cannot be bound.
+    /// [`DevnetError`] if the dev keys cannot be derived, the state file
+    /// cannot be loaded, the block time is zero or the address cannot be
+    /// bound.
     pub async fn start(config: DevnetConfig) -> Result<DevnetHandle, DevnetError> {
-        let mut chain = ChainState::new(&config, accounts::dev_accounts(config.accounts)?);
+        let mut chain = match &config.load_state {
+            Some(path) => ChainState::load(path)?,
+            None => ChainState::new(&config, accounts::dev_accounts(config.accounts)?),
+        };
         chain.configure(&config);
         Devnet::resume(chain, config.addr).await
     }
 
-    /// Serves `chain` (from [`DevnetHandle::stop`]) again on `addr`, the
-    /// way a node comes back after a restart: same blocks, same state, same
-    /// log range cap and block time.
+    /// Serves `chain` (from [`DevnetHandle::stop`] or [`ChainState::load`])
+    /// again on `addr`, the way a node comes back after a restart: same
+    /// blocks, same state, same log range cap and block time.
     ///
     /// # Errors
     ///
@@ -113,6 +119,22 @@ impl DevnetHandle {
     /// The chain id.
     pub fn chain_id(&self) -> u64 {
         self.chain_id
+    }
+
+    /// Writes the chain as it is now to `path`, while it is served (see
+    /// [`ChainState::dump`]).
+    ///
+    /// # Errors
+    ///
+    /// [`DevnetError::DumpState`] if the file cannot be written.
+    pub fn dump(&self, path: &Path) -> Result<(), DevnetError> {
+        // The lock is held to copy the chain out, not while writing.
+        let snapshot = self
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .snapshot();
+        snapshot.write(path)
     }
 
     /// Stops serving (open connections are closed, the address is freed,

@@ -3,7 +3,9 @@
 //!
 //! Every accepted transaction is executed at once and mined in a block of its
 //! own (anvil's automine); there is no transaction pool. Only the latest
-//! state is kept.
+//! state is kept. [`file`] writes a chain out and reads it back.
+
+mod file;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -32,6 +34,8 @@ use verdict_contracts::evm::{self, TX_GAS_LIMIT};
 use super::DevnetConfig;
 use super::accounts::DevAccount;
 use super::block::{MinedBlock, MinedTx};
+
+pub use file::StateError;
 
 /// The base fee of every block, in wei: constant, 1 gwei, whatever the
 /// blocks hold (the devnet has no fee market).
@@ -92,7 +96,8 @@ impl Clock {
 
     /// The timestamp a block mined now after a block at `parent` gets.
     fn peek(&self, parent: u64) -> u64 {
-        let now = i128::from(Clock::wall()) + self.offset;
+        // Saturating: a loaded state file may hold any offset.
+        let now = i128::from(Clock::wall()).saturating_add(self.offset);
         let clock = self
             .next
             .unwrap_or_else(|| u64::try_from(now.max(0)).unwrap_or(u64::MAX));
@@ -540,7 +545,11 @@ impl ChainState {
         // Blocks mined faster than one a second run ahead of the wall
         // clock; the chain's time moves on from the latest block's.
         let ahead = i128::from(self.latest().header.timestamp) - i128::from(Clock::wall());
-        self.clock.offset = self.clock.offset.max(ahead) + i128::from(seconds);
+        self.clock.offset = self
+            .clock
+            .offset
+            .max(ahead)
+            .saturating_add(i128::from(seconds));
         self.clock.offset
     }
 
@@ -672,7 +681,6 @@ impl ChainState {
             .map(|(tx, result)| {
                 let gas_used = result.gas().tx_gas_used();
                 cumulative_gas += gas_used;
-                let contract_address = tx.is_create().then(|| tx.signer().create(tx.nonce()));
                 let (success, logs) = match result {
                     ExecutionResult::Success { logs, .. } => (true, logs),
                     ExecutionResult::Revert { .. } | ExecutionResult::Halt { .. } => {
@@ -687,15 +695,8 @@ impl ChainState {
                     logs,
                 }
                 .with_bloom();
-                MinedTx {
-                    hash: *tx.tx_hash(),
-                    receipt: ReceiptEnvelope::from_typed(tx.tx_type(), receipt),
-                    gas_used,
-                    effective_gas_price: tx.effective_gas_price(Some(BASE_FEE_PER_GAS)),
-                    contract_address,
-                    first_log_index,
-                    tx,
-                }
+                let receipt = ReceiptEnvelope::from_typed(tx.tx_type(), receipt);
+                MinedTx::new(tx, receipt, gas_used, first_log_index)
             })
             .collect();
         let envelopes: Vec<&TxEnvelope> = mined.iter().map(|m| m.tx.inner()).collect();
@@ -727,18 +728,24 @@ impl ChainState {
             requests_hash: Some(EMPTY_REQUESTS_HASH),
             ..Header::default()
         };
-        let hash = header.hash_slow();
-        for (index, tx) in mined.iter().enumerate() {
-            self.tx_locations.insert(tx.hash, (number, index));
-        }
-        self.block_numbers.insert(hash, number);
-        self.blocks.push(MinedBlock {
-            hash,
+        self.push(MinedBlock {
+            hash: header.hash_slow(),
             header,
             txs: mined,
         });
         self.clock.mined(timestamp);
         self.mined_at = Instant::now();
+    }
+
+    /// Appends `block`, the next one, and indexes its hash and
+    /// transactions.
+    fn push(&mut self, block: MinedBlock) {
+        let number = block.header.number;
+        for (index, tx) in block.txs.iter().enumerate() {
+            self.tx_locations.insert(tx.hash, (number, index));
+        }
+        self.block_numbers.insert(block.hash, number);
+        self.blocks.push(block);
     }
 }
 

@@ -2,6 +2,8 @@
 //! a local signer, and raw JSON-RPC where alloy would hide the answer.
 
 use std::borrow::Cow;
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use alloy::consensus::Transaction as _;
@@ -15,9 +17,13 @@ use alloy::transports::TransportError;
 use alloy::transports::http::reqwest;
 use alloy_primitives::{Address, B256, BloomInput, Bytes, U64, U256, address, keccak256};
 use alloy_sol_types::{SolCall, SolEvent, sol};
+use proptest::prelude::*;
+use proptest::sample::Index;
 use serde_json::{Value, json};
 use verdict_contracts::bindings::ModelRegistry;
-use verdict_devnet::{BASE_FEE_PER_GAS, Devnet, DevnetConfig, DevnetError, DevnetHandle};
+use verdict_devnet::{
+    BASE_FEE_PER_GAS, ChainState, Devnet, DevnetConfig, DevnetError, DevnetHandle, StateError,
+};
 
 sol! {
     /// What the hand-assembled emitter logs for each value it stores.
@@ -620,6 +626,71 @@ async fn stop_and_resume_keep_the_chain() {
     devnet.stop().await;
 }
 
+/// A fresh directory for a test's files.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("devnet")
+        .join(name);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Everything a client reads of the chain, as the devnet answers it: chain
+/// id, accounts, every block with its transactions, every receipt, the
+/// logs from block 0, and the balance, nonce, code and slot 0 of `accounts`.
+async fn everything(devnet: &DevnetHandle, accounts: &[Address]) -> Value {
+    let batch = |calls: Vec<(&str, Value)>| -> Value {
+        calls
+            .into_iter()
+            .enumerate()
+            .map(|(id, (method, params))| {
+                json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params })
+            })
+            .collect()
+    };
+    let mut calls = vec![
+        ("eth_chainId", json!([])),
+        ("eth_accounts", json!([])),
+        ("eth_blockNumber", json!([])),
+        ("eth_getLogs", json!([{ "fromBlock": "0x0" }])),
+    ];
+    for &account in accounts {
+        calls.push(("eth_getBalance", json!([account, "latest"])));
+        calls.push(("eth_getTransactionCount", json!([account, "latest"])));
+        calls.push(("eth_getCode", json!([account, "latest"])));
+        calls.push(("eth_getStorageAt", json!([account, "0x0", "latest"])));
+    }
+    let head = raw(
+        devnet,
+        &json!({ "jsonrpc": "2.0", "id": 0, "method": "eth_blockNumber" }),
+    )
+    .await;
+    let head: U64 = serde_json::from_value(head["result"].clone()).unwrap();
+    for number in 0..=head.to::<u64>() {
+        calls.push((
+            "eth_getBlockByNumber",
+            json!([format!("{number:#x}"), true]),
+        ));
+    }
+    let answers = raw(devnet, &batch(calls)).await;
+    let hashes: Vec<Value> = answers
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|answer| answer["result"]["transactions"].as_array())
+        .flatten()
+        .map(|tx| json!([tx["hash"]]))
+        .collect();
+    let receipts = batch(
+        hashes
+            .into_iter()
+            .map(|hash| ("eth_getTransactionReceipt", hash))
+            .collect(),
+    );
+    json!({ "chain": answers, "receipts": raw(devnet, &receipts).await })
+}
+
 #[tokio::test]
 async fn block_time_mines_empty_blocks_on_an_idle_chain() {
     let zero = DevnetConfig {
@@ -684,4 +755,305 @@ async fn block_time_mines_empty_blocks_on_an_idle_chain() {
     assert!(sent.elapsed() < Duration::from_secs(30));
     let chain = devnet.stop().await;
     assert!(chain.block_number() >= 3);
+}
+
+#[tokio::test]
+async fn a_dumped_chain_loads_and_serves_the_same() {
+    let dir = scratch("dump-and-load");
+    let devnet = Devnet::start(DevnetConfig {
+        chain_id: 1337,
+        accounts: 3,
+        ..DevnetConfig::default()
+    })
+    .await
+    .unwrap();
+    let provider = provider(&devnet, 0);
+    let me = devnet.accounts()[0].address;
+    let to = Address::repeat_byte(0x42);
+    let emitter = deploy_emitter(&provider).await;
+    store(&provider, emitter, 42).await;
+    send(
+        &provider,
+        TransactionRequest::default()
+            .with_to(to)
+            .with_value(ether(1)),
+    )
+    .await;
+    let offset =
+        json!({ "jsonrpc": "2.0", "id": 1, "method": "evm_increaseTime", "params": [3_600] });
+    raw(&devnet, &offset).await;
+    let genesis = provider
+        .get_block_by_number(0.into())
+        .await
+        .unwrap()
+        .unwrap();
+    let before = everything(&devnet, &[me, to, emitter]).await;
+    let file = dir.join("state.json");
+    let served = dir.join("served.json");
+    devnet.dump(&served).unwrap();
+    let chain = devnet.stop().await;
+    chain.dump(&file).unwrap();
+    assert_eq!(
+        fs::read(&file).unwrap(),
+        fs::read(&served).unwrap(),
+        "a dump while serving is the dump after stopping"
+    );
+
+    let loaded = ChainState::load(&file).unwrap();
+    let again = dir.join("again.json");
+    loaded.dump(&again).unwrap();
+    assert_eq!(
+        fs::read(&file).unwrap(),
+        fs::read(&again).unwrap(),
+        "loading and dumping again gives the same file"
+    );
+    let devnet = Devnet::start(DevnetConfig {
+        load_state: Some(file),
+        chain_id: 1,
+        ..DevnetConfig::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        devnet.chain_id(),
+        1337,
+        "the file's chain id, not the config's"
+    );
+    assert_eq!(devnet.accounts().len(), 3);
+    let after = everything(&devnet, &[me, to, emitter]).await;
+    assert_eq!(before, after);
+
+    let provider = self::provider(&devnet, 0);
+    let genesis_again = provider
+        .get_block_by_number(0.into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(genesis_again.header.hash, genesis.header.hash);
+    let logs = provider
+        .get_logs(&Filter::new().from_block(0))
+        .await
+        .unwrap();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(provider.get_balance(to).await.unwrap(), ether(1));
+    assert_eq!(
+        provider.get_storage_at(emitter, U256::ZERO).await.unwrap(),
+        U256::from(42)
+    );
+    assert_eq!(
+        provider.get_code_at(emitter).await.unwrap().as_ref(),
+        emitter_runtime().as_slice()
+    );
+
+    // The loaded chain goes on: the next nonce, the next block, the clock
+    // an hour ahead as it was.
+    assert_eq!(provider.get_transaction_count(me).await.unwrap(), 3);
+    let receipt = store(&provider, emitter, 43).await;
+    assert!(receipt.status());
+    assert_eq!(receipt.block_number, Some(4));
+    let tx = provider
+        .get_transaction_by_hash(receipt.transaction_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(tx.inner.nonce(), 3);
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let head = provider
+        .get_block_by_number(BlockNumberOrTag::Latest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        head.header.timestamp >= wall + 3_500,
+        "the clock offset is kept"
+    );
+    let logs = provider
+        .get_logs(&Filter::new().from_block(0))
+        .await
+        .unwrap();
+    assert_eq!(logs.len(), 2);
+    assert_eq!(logs[1].transaction_hash, Some(receipt.transaction_hash));
+    devnet.stop().await;
+}
+
+#[tokio::test]
+async fn a_corrupt_or_foreign_state_file_is_refused() {
+    let dir = scratch("refused");
+    let (devnet, provider) = start().await;
+    deploy_emitter(&provider).await;
+    let good = dir.join("good.json");
+    devnet.dump(&good).unwrap();
+    devnet.stop().await;
+    let text = fs::read_to_string(&good).unwrap();
+    let state: Value = serde_json::from_str(&text).unwrap();
+    let edited = |edit: &dyn Fn(&mut Value)| {
+        let mut state = state.clone();
+        edit(&mut state);
+        state.to_string().into_bytes()
+    };
+
+    /// Whether an error is the one a case expects.
+    type Expected = fn(&StateError) -> bool;
+    let cases: Vec<(&str, Vec<u8>, Expected)> = vec![
+        ("binary", vec![0x00, 0xff, 0x13], |e| {
+            matches!(e, StateError::NotJson(_))
+        }),
+        ("cut", text.as_bytes()[..text.len() / 2].to_vec(), |e| {
+            matches!(e, StateError::NotJson(_))
+        }),
+        ("array", b"[1, 2, 3]".to_vec(), |e| {
+            matches!(e, StateError::NotStateFile)
+        }),
+        (
+            "anvil",
+            edited(&|s| s["format"] = json!("anvil-state")),
+            |e| matches!(e, StateError::NotStateFile),
+        ),
+        (
+            "next-version",
+            edited(&|s| {
+                s["version"] = json!(2);
+                s["blocks"] = json!("elsewhere");
+            }),
+            |e| matches!(e, StateError::Version { found: 2 }),
+        ),
+        (
+            "no-blocks-field",
+            edited(&|s| {
+                s.as_object_mut().unwrap().remove("blocks");
+            }),
+            |e| matches!(e, StateError::Shape(_)),
+        ),
+        ("unknown-field", edited(&|s| s["pool"] = json!([])), |e| {
+            matches!(e, StateError::Shape(_))
+        }),
+        ("no-genesis", edited(&|s| s["blocks"] = json!([])), |e| {
+            matches!(e, StateError::Inconsistent(_))
+        }),
+        (
+            "rewritten-history",
+            edited(&|s| s["blocks"][1]["header"]["timestamp"] = json!("0x1")),
+            |e| matches!(e, StateError::Inconsistent(m) if m.contains("block 1's hash")),
+        ),
+        (
+            "garbled-transaction",
+            edited(&|s| s["blocks"][1]["transactions"][0]["raw"] = json!("0x02c0")),
+            |e| matches!(e, StateError::Inconsistent(m) if m.contains("does not decode")),
+        ),
+        (
+            "bad-delegation",
+            edited(&|s| s["accounts"][0]["code"] = json!("0xef0100")),
+            |e| matches!(e, StateError::Inconsistent(m) if m.contains("not bytecode")),
+        ),
+    ];
+    for (name, bytes, expected) in cases {
+        let path = dir.join(format!("{name}.json"));
+        fs::write(&path, bytes).unwrap();
+        let error = ChainState::load(&path).expect_err(name);
+        let message = error.to_string();
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        let DevnetError::LoadState {
+            path: named,
+            source,
+        } = error
+        else {
+            panic!("{name}: {message}");
+        };
+        assert_eq!(named, path);
+        assert!(expected(&source), "{name}: {message}: {source}");
+    }
+    let missing = dir.join("missing.json");
+    assert!(matches!(
+        ChainState::load(&missing),
+        Err(DevnetError::LoadState {
+            source: StateError::Io(_),
+            ..
+        })
+    ));
+}
+
+/// The committed state file, `tests/golden/state-v1.json`: a chain that
+/// deployed the emitter and stored 42 in it. It pins the format:
+/// `VERDICT_BLESS=1` rewrites it after a deliberate change (with a new
+/// format version).
+fn committed_state() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/state-v1.json")
+}
+
+#[tokio::test]
+async fn the_committed_state_file_loads_and_is_reproduced() {
+    let fixture = committed_state();
+    if std::env::var("VERDICT_BLESS").is_ok_and(|v| v == "1") {
+        let (devnet, provider) = start().await;
+        let emitter = deploy_emitter(&provider).await;
+        store(&provider, emitter, 42).await;
+        devnet.stop().await.dump(&fixture).unwrap();
+    }
+    let chain = ChainState::load(&fixture).expect("the committed state file loads");
+    assert_eq!((chain.chain_id(), chain.block_number()), (31337, 2));
+    let copy = scratch("committed").join("copy.json");
+    chain.dump(&copy).unwrap();
+    assert!(
+        fs::read(&copy).unwrap() == fs::read(&fixture).unwrap(),
+        "the state file encoding changed: bump the format version, then bless"
+    );
+
+    let devnet = Devnet::resume(chain, DevnetConfig::default().addr)
+        .await
+        .unwrap();
+    let provider = provider(&devnet, 0);
+    let emitter = devnet.accounts()[0].address.create(0);
+    let logs = provider
+        .get_logs(&Filter::new().from_block(0))
+        .await
+        .unwrap();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].address(), emitter);
+    assert_eq!(
+        provider.get_storage_at(emitter, U256::ZERO).await.unwrap(),
+        U256::from(42)
+    );
+    assert_eq!(store(&provider, emitter, 43).await.block_number, Some(3));
+    devnet.stop().await;
+}
+
+/// Loads `bytes` as a state file; whatever they are, the loader answers.
+fn load_bytes(name: &str, bytes: &[u8]) {
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("devnet-fuzz-{name}.json"));
+    fs::write(&path, bytes).unwrap();
+    let _ = ChainState::load(&path);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn the_loader_takes_any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        load_bytes("bytes", &bytes);
+    }
+
+    /// Bytes of the committed file replaced, here and there, by bytes that
+    /// keep JSON mostly valid (hex digits, quotes, brackets), then maybe
+    /// cut: the edits reach the checks past the JSON parser.
+    #[test]
+    fn the_loader_takes_garbled_state_files(
+        edits in proptest::collection::vec(
+            (any::<Index>(), proptest::sample::select(b"0123456789abcdefx\",:[]{}".to_vec())),
+            1..6,
+        ),
+        cut in proptest::option::weighted(0.2, any::<Index>()),
+    ) {
+        let mut bytes = fs::read(committed_state()).unwrap();
+        for (at, byte) in edits {
+            let at = at.index(bytes.len());
+            bytes[at] = byte;
+        }
+        if let Some(cut) = cut {
+            bytes.truncate(cut.index(bytes.len()));
+        }
+        load_bytes("garbled", &bytes);
+    }
 }
