@@ -20,7 +20,7 @@ use anyhow::{Context, bail};
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
-use verdict_challenger::agent::{Agent, AgentConfig, LIVE_CONFIRMATIONS, LOG_RANGE};
+use verdict_challenger::agent::{Activity, Agent, AgentConfig, LIVE_CONFIRMATIONS, LOG_RANGE};
 use verdict_challenger::chain::Chain;
 use verdict_challenger::demo::{self, DemoConfig, fmt_eth};
 use verdict_challenger::deployment::Deployment;
@@ -32,6 +32,7 @@ use verdict_contracts::bindings::ClaimManager;
 use verdict_contracts::protocol::Config;
 use verdict_devnet::{self as devnet, Devnet, DevnetConfig};
 
+mod keys;
 mod records;
 
 /// `println!` that ignores a closed stdout: `verdict ... | head` ends the
@@ -112,17 +113,28 @@ enum Command {
         #[arg(long)]
         external: bool,
     },
-    /// Runs an embedded devnet, like anvil, until Ctrl-C.
+    /// Runs an embedded devnet, like anvil, until Ctrl-C (SIGINT) or SIGTERM.
     Devnet {
         /// Port on 127.0.0.1.
         #[arg(long, default_value_t = 8545)]
         port: u16,
-        /// Chain id.
-        #[arg(long, default_value_t = 31337)]
+        /// Chain id (a loaded chain keeps its own).
+        #[arg(long, default_value_t = 31337, conflicts_with = "load_state")]
         chain_id: u64,
-        /// Funded accounts.
-        #[arg(long, default_value_t = 10)]
+        /// Funded accounts (a loaded chain keeps its own).
+        #[arg(long, default_value_t = 10, conflicts_with = "load_state")]
         accounts: u32,
+        /// Also mine an empty block whenever this many seconds pass
+        /// without a block; transactions still mine at once.
+        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+        block_time: Option<u64>,
+        /// Start from the chain a --dump-state wrote to FILE.
+        #[arg(long, value_name = "FILE")]
+        load_state: Option<PathBuf>,
+        /// Write the chain to FILE on start and on SIGINT or SIGTERM (it may
+        /// be the --load-state file).
+        #[arg(long, value_name = "FILE")]
+        dump_state: Option<PathBuf>,
     },
     /// Deploys the contracts and writes the deployment file.
     Deploy {
@@ -156,6 +168,11 @@ enum Command {
     Game {
         #[command(subcommand)]
         command: GameCommand,
+    },
+    /// Encrypted keystores for --keystore.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
     },
     /// Withdraws the account's credit (bonds back, rewards) from the
     /// manager; agents do this on their own.
@@ -354,6 +371,21 @@ enum ClaimCommand {
 }
 
 #[derive(Subcommand)]
+enum KeysCommand {
+    /// Makes a new random key and writes it to a new keystore, encrypted
+    /// with a password (VERDICT_KEYSTORE_PASSWORD, or asked for).
+    New {
+        /// The keystore file to write (never overwritten).
+        path: PathBuf,
+    },
+    /// Writes the key in VERDICT_PRIVATE_KEY to a new keystore.
+    Import {
+        /// The keystore file to write (never overwritten).
+        path: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum GameCommand {
     /// A game's record on-chain.
     Status {
@@ -422,17 +454,10 @@ impl Settings {
 
     /// The account's key: from the keystore, or from VERDICT_PRIVATE_KEY.
     fn signer(&self) -> anyhow::Result<PrivateKeySigner> {
-        if let Some(path) = &self.keystore {
-            let password = std::env::var("VERDICT_KEYSTORE_PASSWORD")
-                .context("VERDICT_KEYSTORE_PASSWORD must hold the keystore's password")?;
-            return PrivateKeySigner::decrypt_keystore(path, password)
-                .with_context(|| format!("{}: cannot decrypt the keystore", path.display()));
+        match &self.keystore {
+            Some(path) => keys::open(path),
+            None => keys::from_env(),
         }
-        let key = std::env::var("VERDICT_PRIVATE_KEY")
-            .context("no key: set VERDICT_PRIVATE_KEY or give --keystore")?;
-        key.trim()
-            .parse::<PrivateKeySigner>()
-            .context("VERDICT_PRIVATE_KEY is not a hex secp256k1 private key")
     }
 
     fn chain(&self) -> anyhow::Result<Chain> {
@@ -572,11 +597,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             port,
             chain_id,
             accounts,
+            block_time,
+            load_state,
+            dump_state,
         } => {
             let config = DevnetConfig {
+                load_state,
                 chain_id,
                 accounts,
                 addr: ([127, 0, 0, 1], port).into(),
+                block_time: block_time.map(Duration::from_secs),
+                dump_state,
                 ..DevnetConfig::default()
             };
             devnet::run(config).await?;
@@ -738,6 +769,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             show_all(&s, &views);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Keys { command } => {
+            let (path, signer) = match command {
+                KeysCommand::New { path } => (path, PrivateKeySigner::random()),
+                KeysCommand::Import { path } => (path, keys::from_env().map_err(Usage)?),
+            };
+            keys::save(&path, &signer).map_err(Usage)?;
+            if s.json {
+                print_json(&serde_json::json!({ "address": signer.address(), "keystore": path }));
+            } else {
+                out!("{} in {}", signer.address(), path.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Withdraw => {
             let d = s.deployment()?;
             let chain = s.chain()?;
@@ -823,21 +867,28 @@ async fn run_until_signal(
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut task = tokio::spawn(agent.run(stop_rx, Some(tx), done));
     let mut stopped: Option<u8> = None;
+    let show = |a: Activity| {
+        if json {
+            print_json(&a);
+        } else {
+            out!("{a}");
+        }
+    };
     loop {
         let caught = tokio::select! {
             _ = interrupt.recv() => EXIT_SIGINT,
             _ = terminate.recv() => EXIT_SIGTERM,
             a = rx.recv() => {
-                if let Some(a) = a {
-                    if json {
-                        print_json(&a);
-                    } else {
-                        out!("{a}");
-                    }
-                }
+                a.into_iter().for_each(show);
                 continue;
             }
-            agent = &mut task => return Ok((agent??, stopped.map(ExitCode::from))),
+            agent = &mut task => {
+                // What the agent did in its last tick is still queued.
+                while let Ok(a) = rx.try_recv() {
+                    show(a);
+                }
+                return Ok((agent??, stopped.map(ExitCode::from)));
+            }
         };
         if let Some(code) = stopped {
             note!("stopped without waiting for the agent's tick");
