@@ -1,9 +1,9 @@
 //! What launches are made of: kernel names, parameter blocks and work
 //! sizes, computed once per model. Each op states its own launches beside
 //! its VM code and native kernel (`gpu` in `crate::ops`), from what
-//! [`Site`] tells it of its node; the parameter layouts are those stated
-//! above each kernel in `kernels/`, and the sizes and codes the kernels and
-//! the launches share are defined here and generated into the source.
+//! [`Site`] tells it of its node; the parameter blocks are declared in
+//! [`super::params`], and the sizes and codes the kernels and the launches
+//! share are defined here; both are generated into the source.
 
 use verdict_vm::CODE_END;
 
@@ -15,6 +15,8 @@ use crate::ops::reduce::ReduceKind;
 use crate::ops::window::Window;
 use crate::ops::{Io, strides};
 use crate::plan::WEIGHTS_BASE;
+
+use super::params::{Block, CopyParams, FillParams, Operand};
 
 /// Work-group side of the GEMM kernels.
 pub(crate) const GEMM_THREADS: usize = 16;
@@ -64,24 +66,38 @@ pub(super) fn defines() -> String {
 /// A launch before its parameters are uploaded.
 pub(crate) struct Plan {
     /// The kernel's name in the program.
-    pub(crate) kernel: &'static str,
-    /// Its parameter block.
-    pub(crate) params: Vec<i32>,
+    pub(super) kernel: &'static str,
+    /// Its parameter block's words.
+    pub(super) params: Vec<i32>,
     /// Work items per dimension (rounded up to `local` at launch).
-    pub(crate) global: Vec<usize>,
+    pub(super) global: Vec<usize>,
     /// The work-group size, for kernels that need one.
-    pub(crate) local: Option<Vec<usize>>,
+    pub(super) local: Option<Vec<usize>>,
 }
 
 impl Plan {
-    /// A one-dimensional launch over `count` work items.
-    pub(crate) fn flat(kernel: &'static str, params: Vec<i32>, count: usize) -> Plan {
+    /// A launch of `kernel`, which must be one that reads `params`.
+    pub(crate) fn new<B: Block>(
+        kernel: &'static str,
+        params: B,
+        global: Vec<usize>,
+        local: Option<Vec<usize>>,
+    ) -> Plan {
+        assert!(
+            B::KERNELS.contains(&kernel),
+            "`{kernel}` does not read this parameter block"
+        );
         Plan {
             kernel,
-            params,
-            global: vec![count],
-            local: None,
+            params: params.words(),
+            global,
+            local,
         }
+    }
+
+    /// A one-dimensional launch over `count` work items.
+    pub(crate) fn flat<B: Block>(kernel: &'static str, params: B, count: usize) -> Plan {
+        Plan::new(kernel, params, vec![count], None)
     }
 }
 
@@ -93,7 +109,7 @@ pub(super) fn arena_at(addr: u32) -> i32 {
 /// The operand at byte address `addr`: which buffer (0 the arena, 1 the
 /// weights) and the word offset in it. Weights lie below `CODE_END`,
 /// activations from it (`crate::plan`).
-fn operand_at(addr: u32) -> [i32; 2] {
+fn operand_at(addr: u32) -> Operand {
     if addr < CODE_END {
         [1, ((addr - WEIGHTS_BASE) / 4) as i32]
     } else {
@@ -143,7 +159,7 @@ pub(crate) fn view_copy(dims: &[usize], (src, dst): &(View, View)) -> Plan {
 /// A strided copy of `dims` words from `src` (operand with `src_off` added)
 /// to the arena at `dst` with the given strides.
 pub(crate) fn copy(
-    mut src: [i32; 2],
+    mut src: Operand,
     src_off: i32,
     dst: i32,
     dims: &[usize],
@@ -151,11 +167,17 @@ pub(crate) fn copy(
     dst_strides: &[i32],
 ) -> Plan {
     src[1] += src_off;
-    let mut p = vec![src[0], src[1], dst, int(numel(dims)), int(dims.len())];
-    p.extend(ints(dims));
-    p.extend(src_strides);
-    p.extend(dst_strides);
-    Plan::flat("copy_strided", p, numel(dims))
+    let count = numel(dims);
+    let params = CopyParams {
+        src,
+        dst,
+        count,
+        rank: dims.len(),
+        dims: dims.to_vec(),
+        src_strides: src_strides.to_vec(),
+        dst_strides: dst_strides.to_vec(),
+    };
+    Plan::flat("copy_strided", params, count)
 }
 
 /// The copy of `[planes, h, w]` words of `src` into the interior of the
@@ -163,19 +185,17 @@ pub(crate) fn copy(
 /// what `Window::emit_pad` writes.
 pub(crate) fn pad_copy(
     win: &Window,
-    src: [i32; 2],
+    src: Operand,
     dst: i32,
     [planes, h, w]: [usize; 3],
     fill: Option<u32>,
 ) -> Vec<Plan> {
     let (hp, wp) = win.padded(h, w);
     let mut out = Vec::new();
-    if let Some(v) = fill {
-        out.push(Plan::flat(
-            "fill",
-            vec![dst, int(planes * hp * wp), v as i32],
-            planes * hp * wp,
-        ));
+    if let Some(value) = fill {
+        let count = planes * hp * wp;
+        let params = FillParams { dst, count, value };
+        out.push(Plan::flat("fill", params, count));
     }
     let interior = dst + int(win.pads[0] * wp + win.pads[1]);
     out.push(copy(
@@ -226,7 +246,7 @@ impl Site<'_> {
 
     /// Input `i` as an operand; `[0, 0]` (never read) if the node has no
     /// input `i`.
-    pub(crate) fn input(&self, i: usize) -> [i32; 2] {
+    pub(crate) fn input(&self, i: usize) -> Operand {
         self.node()
             .inputs
             .get(i)

@@ -16,6 +16,7 @@
 mod device;
 mod engine;
 pub(crate) mod launch;
+pub(crate) mod params;
 mod program;
 pub(crate) mod recipes;
 

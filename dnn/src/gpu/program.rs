@@ -11,7 +11,7 @@ use opencl3::program::Program;
 
 use super::GpuError;
 use super::device::DeviceInfo;
-use super::{launch, recipes};
+use super::{launch, params, recipes};
 
 /// Build options: IEEE division and square root, and nothing that relaxes
 /// the arithmetic. `-cl-denorms-are-zero`, `-cl-mad-enable`,
@@ -20,7 +20,7 @@ use super::{launch, recipes};
 pub(super) const BUILD_OPTIONS: &str = "-cl-fp32-correctly-rounded-divide-sqrt -cl-std=CL1.2";
 
 /// The kernel files, one per op family, after `common.cl`, the generated
-/// sizes and codes, and the generated recipes.
+/// sizes, codes and slot indices, and the generated recipes.
 const KERNELS: [&str; 10] = [
     include_str!("kernels/elementwise.cl"),
     include_str!("kernels/copy.cl"),
@@ -34,28 +34,13 @@ const KERNELS: [&str; 10] = [
     include_str!("kernels/lrn.cl"),
 ];
 
-/// Every kernel the program defines.
-pub(super) const KERNEL_NAMES: [&str; 13] = [
-    "unary",
-    "binary",
-    "copy_strided",
-    "fill",
-    "gemm",
-    "gemm_thin",
-    "conv",
-    "pool",
-    "reduce",
-    "softmax",
-    "norm",
-    "gather",
-    "lrn",
-];
-
 /// The whole program source.
 pub(super) fn source() -> String {
     let mut src = String::from(include_str!("kernels/common.cl"));
     src.push('\n');
     src.push_str(&launch::defines());
+    src.push('\n');
+    src.push_str(&params::defines());
     src.push('\n');
     src.push_str(&recipes::source());
     for k in KERNELS {
@@ -106,7 +91,7 @@ pub(super) fn shared(info: DeviceInfo) -> Result<Arc<Shared>, GpuError> {
             log,
         })?;
     let mut kernels = HashMap::new();
-    for name in KERNEL_NAMES {
+    for name in params::kernel_names() {
         let k = Kernel::create(&program, name).map_err(|e| GpuError::cl("clCreateKernel", e))?;
         kernels.insert(name, k);
     }

@@ -9,7 +9,9 @@ use verdict_vm::{Op, semantics};
 
 use crate::emit::{Emitter, Trace};
 #[cfg(feature = "gpu")]
-use crate::gpu::launch::{Plan, Site, int, ints};
+use crate::gpu::launch::{Plan, Site};
+#[cfg(feature = "gpu")]
+use crate::gpu::params::BinaryParams;
 #[cfg(feature = "gpu")]
 use crate::gpu::recipes::binary_code;
 use crate::ops::{Io, NativeIo, ShapeError, strides};
@@ -243,19 +245,17 @@ impl Binary {
     /// input read through its broadcast strides.
     pub(crate) fn gpu(&self, s: &Site<'_>) -> Vec<Plan> {
         let (out, count) = (s.out_shape(), s.count());
-        let mut p = vec![];
-        p.extend(s.input(0));
-        p.extend(s.input(1));
-        p.extend([
-            s.y(),
-            int(count),
-            binary_code(self.op) as i32,
-            int(out.len()),
-        ]);
-        p.extend(ints(out));
-        for x in s.shapes() {
-            p.extend(ints(&broadcast_strides(x, out)));
-        }
+        let p = BinaryParams {
+            a: s.input(0),
+            b: s.input(1),
+            y: s.y(),
+            count,
+            op: binary_code(self.op),
+            rank: out.len(),
+            dims: out.to_vec(),
+            a_strides: broadcast_strides(s.shape(0), out),
+            b_strides: broadcast_strides(s.shape(1), out),
+        };
         vec![Plan::flat("binary", p, count)]
     }
 }

@@ -32,7 +32,9 @@ use verdict_vm::builder::ZERO;
 
 use crate::emit::Emitter;
 #[cfg(feature = "gpu")]
-use crate::gpu::launch::{CONV_TILE, Plan, Site, int, ints, pad_copy};
+use crate::gpu::launch::{CONV_TILE, Plan, Site, pad_copy};
+#[cfg(feature = "gpu")]
+use crate::gpu::params::ConvParams;
 use crate::kernels::finish::finish;
 use crate::kernels::matmul::{
     Epilogue, NR, PAR_WORDS, Rhs, as_floats, matmul_packed, pack_panels, packed_len,
@@ -492,21 +494,33 @@ impl Conv {
             }
             None => s.input(0),
         };
-        let mut p = vec![];
-        p.extend(xp);
-        p.extend(s.input(1));
-        p.extend(s.input(2));
-        p.extend([i32::from(s.inputs() == 3), s.y(), int(s.count())]);
-        p.extend(ints(&[g.c, g.hp, g.wp, g.oc, g.g, g.kh, g.kw, g.oh, g.ow]));
-        p.extend(ints(&self.window.strides));
-        p.extend(ints(&self.window.dilations));
-        p.push(i32::from(self.relu));
-        plans.push(Plan {
-            kernel: "conv",
-            params: p,
-            global: vec![g.oh * g.ow, g.oc / g.g, g.n * g.g],
-            local: Some(vec![CONV_TILE, CONV_TILE, 1]),
-        });
+        let [sh, sw] = self.window.strides;
+        let [dh, dw] = self.window.dilations;
+        let p = ConvParams {
+            x: xp,
+            w: s.input(1),
+            b: s.input(2),
+            has_b: s.inputs() == 3,
+            y: s.y(),
+            count: s.count(),
+            c: g.c,
+            hp: g.hp,
+            wp: g.wp,
+            oc: g.oc,
+            g: g.g,
+            kh: g.kh,
+            kw: g.kw,
+            oh: g.oh,
+            ow: g.ow,
+            sh,
+            sw,
+            dh,
+            dw,
+            relu: self.relu,
+        };
+        let global = vec![g.oh * g.ow, g.oc / g.g, g.n * g.g];
+        let local = vec![CONV_TILE, CONV_TILE, 1];
+        plans.push(Plan::new("conv", p, global, Some(local)));
         plans
     }
 }

@@ -20,7 +20,9 @@ use verdict_vm::semantics::f32_to_i32;
 
 use crate::emit::Emitter;
 #[cfg(feature = "gpu")]
-use crate::gpu::launch::{Plan, Site, int};
+use crate::gpu::launch::{Plan, Site};
+#[cfg(feature = "gpu")]
+use crate::gpu::params::GatherParams;
 use crate::ir::numel;
 use crate::ops::{Io, NativeIo, ShapeError};
 
@@ -137,11 +139,15 @@ impl Gather {
     /// The OpenCL launch (`gather.cl`): one output element a work item.
     pub(crate) fn gpu(&self, s: &Site<'_>) -> Vec<Plan> {
         let (x, count) = (s.shape(0), s.count());
-        let mut p = vec![];
-        p.extend(s.input(0));
-        p.extend(s.input(1));
-        p.extend([s.y(), int(count), int(numel(s.shape(1))), int(x[self.axis])]);
-        p.push(int(numel(&x[self.axis + 1..])));
+        let p = GatherParams {
+            data: s.input(0),
+            indices: s.input(1),
+            y: s.y(),
+            count,
+            index_count: numel(s.shape(1)),
+            n: x[self.axis],
+            inner: numel(&x[self.axis + 1..]),
+        };
         vec![Plan::flat("gather", p, count)]
     }
 }

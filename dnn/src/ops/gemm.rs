@@ -20,7 +20,9 @@ use verdict_vm::semantics;
 
 use crate::emit::Emitter;
 #[cfg(feature = "gpu")]
-use crate::gpu::launch::{GEMM_THREADS, GEMM_TILE, Plan, Site, int, ints};
+use crate::gpu::launch::{GEMM_THREADS, GEMM_TILE, Plan, Site};
+#[cfg(feature = "gpu")]
+use crate::gpu::params::GemmParams;
 use crate::ir::numel;
 use crate::kernels::matmul::{Epilogue, Rhs, matmul_packed, pack_panels};
 use crate::ops::binary::{broadcast, broadcast_strides};
@@ -282,30 +284,33 @@ impl Gemm {
     /// work item below a block's height, where most of a block would idle.
     pub(crate) fn gpu(&self, s: &Site<'_>) -> Vec<Plan> {
         let (d, _) = self.dims(&s.shapes()).expect("validated model");
-        let mut p = vec![];
-        p.extend(s.input(0));
-        p.extend(s.input(1));
-        p.extend(s.input(2));
-        p.extend([s.y(), int(d.m), int(d.n), int(d.k)]);
-        p.extend(ints(&[d.a.0, d.a.1, d.b.0, d.b.1, d.c.0, d.c.1]));
-        p.extend([
-            i32::from(s.inputs() == 3),
-            i32::from(self.alpha != 1.0),
-            self.alpha.to_bits() as i32,
-            i32::from(self.beta == 1.0),
-            self.beta.to_bits() as i32,
-        ]);
+        let p = GemmParams {
+            a: s.input(0),
+            b: s.input(1),
+            c: s.input(2),
+            y: s.y(),
+            m: d.m,
+            n: d.n,
+            k: d.k,
+            a_stride_i: d.a.0,
+            a_stride_k: d.a.1,
+            b_stride_k: d.b.0,
+            b_stride_j: d.b.1,
+            c_stride_i: d.c.0,
+            c_stride_j: d.c.1,
+            has_c: s.inputs() == 3,
+            has_alpha: self.alpha != 1.0,
+            alpha: self.alpha,
+            unit_beta: self.beta == 1.0,
+            beta: self.beta,
+        };
         let (kernel, global) = if d.m < GEMM_TILE {
             ("gemm_thin", vec![d.n, d.m])
         } else {
             let blocks = |x: usize| x.div_ceil(GEMM_TILE) * GEMM_THREADS;
             ("gemm", vec![blocks(d.n), blocks(d.m)])
         };
-        vec![Plan {
-            kernel,
-            params: p,
-            global,
-            local: Some(vec![GEMM_THREADS, GEMM_THREADS]),
-        }]
+        let local = vec![GEMM_THREADS, GEMM_THREADS];
+        vec![Plan::new(kernel, p, global, Some(local))]
     }
 }

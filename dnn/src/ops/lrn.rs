@@ -17,7 +17,9 @@ use verdict_vm::Op;
 
 use crate::emit::{Emitter, Trace};
 #[cfg(feature = "gpu")]
-use crate::gpu::launch::{Plan, Site, int};
+use crate::gpu::launch::{Plan, Site};
+#[cfg(feature = "gpu")]
+use crate::gpu::params::LrnParams;
 use crate::ir::numel;
 use crate::math;
 use crate::ops::{Io, NativeIo, ShapeError};
@@ -136,12 +138,17 @@ impl Lrn {
     /// The OpenCL launch (`lrn.cl`): one element a work item.
     pub(crate) fn gpu(&self, s: &Site<'_>) -> Vec<Plan> {
         let (x, count) = (s.shape(0), s.count());
-        let mut p = vec![];
-        p.extend(s.input(0));
-        p.extend([s.y(), int(count), int(x[1]), int(numel(&x[2..]))]);
-        p.push(int(self.size));
-        let k = self.alpha / self.size as f32;
-        p.extend([k, self.bias, self.beta].map(|v| v.to_bits() as i32));
+        let p = LrnParams {
+            x: s.input(0),
+            y: s.y(),
+            count,
+            channels: x[1],
+            inner: numel(&x[2..]),
+            size: self.size,
+            k: self.alpha / self.size as f32,
+            bias: self.bias,
+            beta: self.beta,
+        };
         vec![Plan::flat("lrn", p, count)]
     }
 }

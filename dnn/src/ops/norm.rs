@@ -25,7 +25,9 @@ use verdict_vm::semantics::{f32_add, f32_div, f32_mul, f32_sqrt, f32_sub};
 
 use crate::emit::Emitter;
 #[cfg(feature = "gpu")]
-use crate::gpu::launch::{Plan, Site, int};
+use crate::gpu::launch::{Plan, Site};
+#[cfg(feature = "gpu")]
+use crate::gpu::params::NormParams;
 use crate::ir::numel;
 use crate::ops::{Io, NativeIo, ShapeError};
 
@@ -203,18 +205,20 @@ impl Norm {
         let x = s.shape(0);
         let (outer, len) = (numel(&x[..self.axes.start]), numel(&x[self.axes.clone()]));
         let inner = numel(&x[self.axes.end..]);
-        let mut p = vec![];
-        p.extend(s.input(0));
-        p.extend(s.input(1));
-        p.extend(s.input(2));
-        p.extend([s.y(), int(outer * inner), int(len), int(inner)]);
-        p.extend([
-            i32::from(self.kind == NormKind::Layer),
-            i32::from(s.inputs() > 1),
-            i32::from(s.inputs() > 2),
-            (len as f32).to_bits() as i32,
-            self.epsilon.to_bits() as i32,
-        ]);
+        let p = NormParams {
+            x: s.input(0),
+            scale: s.input(1),
+            bias: s.input(2),
+            y: s.y(),
+            rows: outer * inner,
+            len,
+            inner,
+            layer: self.kind == NormKind::Layer,
+            has_scale: s.inputs() > 1,
+            has_bias: s.inputs() > 2,
+            n: len as f32,
+            eps: self.epsilon,
+        };
         vec![Plan::flat("norm", p, outer * inner)]
     }
 }

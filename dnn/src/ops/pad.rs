@@ -6,7 +6,9 @@ use verdict_vm::Op;
 
 use crate::emit::Emitter;
 #[cfg(feature = "gpu")]
-use crate::gpu::launch::{Plan, Site, int, view_copy};
+use crate::gpu::launch::{Plan, Site, view_copy};
+#[cfg(feature = "gpu")]
+use crate::gpu::params::FillParams;
 use crate::kernels::copy::{View, contiguous, emit_copy, native_copy};
 use crate::ops::{Io, NativeIo, ShapeError};
 
@@ -93,7 +95,11 @@ impl Pad {
     /// between [`Self::views`].
     pub(crate) fn gpu(&self, s: &Site<'_>) -> Vec<Plan> {
         let count = s.count();
-        let fill = vec![s.y(), int(count), self.value.to_bits() as i32];
+        let fill = FillParams {
+            dst: s.y(),
+            count,
+            value: self.value.to_bits(),
+        };
         vec![
             Plan::flat("fill", fill, count),
             view_copy(s.shape(0), &self.views(&s.io())),

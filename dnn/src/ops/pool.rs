@@ -20,7 +20,9 @@ use verdict_vm::Op;
 
 use crate::emit::Emitter;
 #[cfg(feature = "gpu")]
-use crate::gpu::launch::{Plan, Site, int, ints, pad_copy};
+use crate::gpu::launch::{Plan, Site, pad_copy};
+#[cfg(feature = "gpu")]
+use crate::gpu::params::PoolParams;
 use crate::kernels::matmul::PAR_WORDS;
 use crate::kernels::slide::{self, Fold};
 use crate::ops::window::Window;
@@ -303,16 +305,26 @@ impl Pool {
             None => s.input(0),
         };
         let count = s.count();
-        let mut p = vec![];
-        p.extend(xp);
-        p.extend(s.input(1));
-        p.extend([i32::from(s.inputs() == 2), s.y(), int(count)]);
-        p.extend(ints(&[hp, wp, oh, ow]));
-        p.extend(ints(&win.kernel));
-        p.extend(ints(&win.strides));
-        p.extend(ints(&win.dilations));
-        p.push(i32::from(is_max));
-        p.push(((win.kernel[0] * win.kernel[1]) as f32).to_bits() as i32);
+        let ([kh, kw], [sh, sw], [dh, dw]) = (win.kernel, win.strides, win.dilations);
+        let p = PoolParams {
+            x: xp,
+            divisors: s.input(1),
+            has_divisors: s.inputs() == 2,
+            y: s.y(),
+            count,
+            hp,
+            wp,
+            oh,
+            ow,
+            kh,
+            kw,
+            sh,
+            sw,
+            dh,
+            dw,
+            is_max,
+            divisor: (kh * kw) as f32,
+        };
         plans.push(Plan::flat("pool", p, count));
         plans
     }

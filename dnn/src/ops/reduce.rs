@@ -12,7 +12,9 @@ use verdict_vm::semantics;
 
 use crate::emit::Emitter;
 #[cfg(feature = "gpu")]
-use crate::gpu::launch::{Plan, Site, int, ints, reduce_code};
+use crate::gpu::launch::{Plan, Site, ints, reduce_code};
+#[cfg(feature = "gpu")]
+use crate::gpu::params::ReduceParams;
 #[cfg(feature = "gpu")]
 use crate::ir::numel;
 use crate::kernels::copy::contiguous;
@@ -190,16 +192,21 @@ impl Reduce {
                 ks.push(st[d]);
             }
         }
-        let (inner, count) = (numel(&rd), s.count());
-        let mut p = vec![];
-        p.extend(s.input(0));
-        p.extend([s.y(), int(count), reduce_code(self.kind)]);
-        p.push((inner as f32).to_bits() as i32);
-        p.extend([int(inner), int(kd.len()), int(rd.len())]);
-        p.extend(ints(&kd));
-        p.extend(ks);
-        p.extend(ints(&rd));
-        p.extend(rs);
+        let (reduced, count) = (numel(&rd), s.count());
+        let p = ReduceParams {
+            x: s.input(0),
+            y: s.y(),
+            count,
+            kind: reduce_code(self.kind),
+            divisor: reduced as f32,
+            reduced,
+            kept_rank: kd.len(),
+            reduced_rank: rd.len(),
+            kept_dims: kd,
+            kept_strides: ks,
+            reduced_dims: rd,
+            reduced_strides: rs,
+        };
         vec![Plan::flat("reduce", p, count)]
     }
 }

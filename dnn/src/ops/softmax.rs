@@ -18,7 +18,9 @@ use verdict_vm::semantics;
 
 use crate::emit::{Emitter, Trace};
 #[cfg(feature = "gpu")]
-use crate::gpu::launch::{Plan, Site, int};
+use crate::gpu::launch::{Plan, Site};
+#[cfg(feature = "gpu")]
+use crate::gpu::params::SoftmaxParams;
 #[cfg(feature = "gpu")]
 use crate::ir::numel;
 use crate::math;
@@ -158,15 +160,14 @@ impl Softmax {
         let x = s.shape(0);
         let inner = numel(&x[self.axis + 1..]);
         let rows = numel(&x[..self.axis]) * inner;
-        let mut p = vec![];
-        p.extend(s.input(0));
-        p.extend([
-            s.y(),
-            int(rows),
-            int(x[self.axis]),
-            int(inner),
-            i32::from(self.log),
-        ]);
+        let p = SoftmaxParams {
+            x: s.input(0),
+            y: s.y(),
+            rows,
+            len: x[self.axis],
+            inner,
+            log: self.log,
+        };
         vec![Plan::flat("softmax", p, rows)]
     }
 }

@@ -7,7 +7,9 @@ use verdict_vm::Op;
 
 use crate::emit::{Emitter, Trace};
 #[cfg(feature = "gpu")]
-use crate::gpu::launch::{Plan, Site, int};
+use crate::gpu::launch::{Plan, Site};
+#[cfg(feature = "gpu")]
+use crate::gpu::params::UnaryParams;
 #[cfg(feature = "gpu")]
 use crate::gpu::recipes::unary_code;
 use crate::kernels::finish::finish_into;
@@ -187,17 +189,15 @@ impl Unary {
 impl Unary {
     /// The OpenCL launch (`elementwise.cl`): one element a work item.
     pub(crate) fn gpu(&self, s: &Site<'_>) -> Vec<Plan> {
-        let (code, a0, a1) = unary_code(self.op);
-        let [buffer, at] = s.input(0);
-        let p = vec![
-            buffer,
-            at,
-            s.y(),
-            int(s.count()),
-            code as i32,
-            a0 as i32,
-            a1 as i32,
-        ];
+        let (op, a0, a1) = unary_code(self.op);
+        let p = UnaryParams {
+            x: s.input(0),
+            y: s.y(),
+            count: s.count(),
+            op,
+            a0,
+            a1,
+        };
         vec![Plan::flat("unary", p, s.count())]
     }
 }

@@ -13,11 +13,13 @@
 
 // Every kernel takes the activation arena (input, output, activations and
 // scratch, word 0 at VM address CODE_END), the weights (word 0 at
-// WEIGHTS_BASE) and its parameter block.
+// WEIGHTS_BASE) and its parameter block p. Each block is declared in
+// dnn/src/gpu/params.rs, which generates the index of every slot as
+// P_<KERNEL>_<SLOT>: kernels read slots by name, as p[P_GEMM_M].
 #define KERNEL_ARGS global uint* act, global const uint* wts, global const int* p
 
-// An input operand: parameter `at` says which buffer (0 the arena, 1 the
-// weights), `at + 1` the word offset in it.
+// An input operand: slot `at` says which buffer (0 the arena, 1 the
+// weights), the next the word offset in it.
 #define OPERAND(at) ((p[(at)] ? wts : (global const uint*)act) + p[(at) + 1])
 
 // NaN is decided on the bits, never by isnan() or a float compare: a

@@ -16,23 +16,23 @@
 
 // CONV_TILE comes from the launch plans (dnn/src/gpu/launch.rs).
 
-// p: Xp (2), W (2), B (2), has B, y offset, count, C, HP, WP, OC, G, KH, KW,
-// OH, OW, sh, sw, dh, dw, relu. Global size: (OH*OW, OC/G, N*G), rounded up to
-// the tile; local size (CONV_TILE, CONV_TILE, 1).
+// p: ConvParams (dnn/src/gpu/params.rs). Global size: (OH*OW, OC/G, N*G),
+// rounded up to the tile; local size (CONV_TILE, CONV_TILE, 1).
 kernel __attribute__((reqd_work_group_size(CONV_TILE, CONV_TILE, 1)))
 void conv(KERNEL_ARGS) {
     local float w_tile[CONV_TILE][CONV_TILE];
     local float x_tile[CONV_TILE][CONV_TILE + 1];
-    int c = p[9], hp = p[10], wp = p[11], oc_n = p[12], g_n = p[13];
-    int kh_n = p[14], kw_n = p[15], oh_n = p[16], ow_n = p[17];
-    int sh = p[18], sw = p[19], dh = p[20], dw = p[21];
+    int c = p[P_CONV_C], hp = p[P_CONV_HP], wp = p[P_CONV_WP];
+    int oc_n = p[P_CONV_OC], g_n = p[P_CONV_G];
+    int kh_n = p[P_CONV_KH], kw_n = p[P_CONV_KW], oh_n = p[P_CONV_OH], ow_n = p[P_CONV_OW];
+    int sh = p[P_CONV_SH], sw = p[P_CONV_SW], dh = p[P_CONV_DH], dw = p[P_CONV_DW];
     int pixels = oh_n * ow_n, cg = c / g_n, ocg = oc_n / g_n;
     int r_n = cg * kh_n * kw_n, taps = kh_n * kw_n;
     int px = get_global_id(0), o = get_global_id(1);
     int lx = get_local_id(0), lo = get_local_id(1);
     int n = get_global_id(2) / g_n, g = get_global_id(2) % g_n;
-    global const uint* x = OPERAND(0) + (size_t)(n * c + g * cg) * hp * wp;
-    global const uint* w = OPERAND(2) + (size_t)(g * ocg) * r_n;
+    global const uint* x = OPERAND(P_CONV_X) + (size_t)(n * c + g * cg) * hp * wp;
+    global const uint* w = OPERAND(P_CONV_W) + (size_t)(g * ocg) * r_n;
     // The work item that loads P[t + lo, px] reads this pixel's patch.
     int oh = px / ow_n, ow = px % ow_n;
     // The work item that loads W[group row, t + lx] reads this row.
@@ -58,7 +58,7 @@ void conv(KERNEL_ARGS) {
     if (px >= pixels || o >= ocg) return;
     int oc = g * ocg + o;
     uint y = canon(acc);
-    if (p[6]) y = f_add(y, OPERAND(4)[oc]);
-    if (p[22]) y = f_max(y, 0u);
-    act[p[7] + (size_t)(n * oc_n + oc) * pixels + px] = y;
+    if (p[P_CONV_HAS_B]) y = f_add(y, OPERAND(P_CONV_B)[oc]);
+    if (p[P_CONV_RELU]) y = f_max(y, 0u);
+    act[p[P_CONV_Y] + (size_t)(n * oc_n + oc) * pixels + px] = y;
 }

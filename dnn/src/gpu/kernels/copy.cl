@@ -2,20 +2,21 @@
 // Concat, Pad" and the padded copies of Conv and pooling): word copies, no
 // arithmetic, NaN payloads kept.
 
-// p: source operand (2), destination offset, count, rank, then the dims,
-// the source strides and the destination strides (rank each).
+// p: CopyParams (dnn/src/gpu/params.rs); the dims, the source strides and
+// the destination strides, rank each, from P_COPY_STRIDED_DIMS.
 kernel void copy_strided(KERNEL_ARGS) {
     size_t i = get_global_id(0);
-    if (i >= (size_t)p[3]) return;
-    int rank = p[4];
-    global const int* dims = p + 5;
-    global const uint* src = OPERAND(0);
-    act[p[2] + strided(i, rank, dims, dims + 2 * rank)] = src[strided(i, rank, dims, dims + rank)];
+    if (i >= (size_t)p[P_COPY_STRIDED_COUNT]) return;
+    int rank = p[P_COPY_STRIDED_RANK];
+    global const int* dims = p + P_COPY_STRIDED_DIMS;
+    global const uint* src = OPERAND(P_COPY_STRIDED_SRC);
+    act[p[P_COPY_STRIDED_DST] + strided(i, rank, dims, dims + 2 * rank)] =
+        src[strided(i, rank, dims, dims + rank)];
 }
 
-// p: destination offset, count, value.
+// p: FillParams (dnn/src/gpu/params.rs).
 kernel void fill(KERNEL_ARGS) {
     size_t i = get_global_id(0);
-    if (i >= (size_t)p[1]) return;
-    act[p[0] + i] = (uint)p[2];
+    if (i >= (size_t)p[P_FILL_COUNT]) return;
+    act[p[P_FILL_DST] + i] = (uint)p[P_FILL_VALUE];
 }

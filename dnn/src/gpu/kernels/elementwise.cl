@@ -19,24 +19,25 @@ uint unary_apply(uint op, uint x, uint a0, uint a1) {
     return unary_generated(op, x);
 }
 
-// p: x operand (2), y offset, count, op code, two parameters.
+// p: UnaryParams (dnn/src/gpu/params.rs).
 kernel void unary(KERNEL_ARGS) {
     size_t i = get_global_id(0);
-    if (i >= (size_t)p[3]) return;
-    global const uint* x = OPERAND(0);
-    act[p[2] + i] = unary_apply((uint)p[4], x[i], (uint)p[5], (uint)p[6]);
+    if (i >= (size_t)p[P_UNARY_COUNT]) return;
+    global const uint* x = OPERAND(P_UNARY_X);
+    act[p[P_UNARY_Y] + i] =
+        unary_apply((uint)p[P_UNARY_OP], x[i], (uint)p[P_UNARY_A0], (uint)p[P_UNARY_A1]);
 }
 
-// p: a operand (2), b operand (2), y offset, count, op code, rank, then
-// the output dims, a's and b's broadcast strides (rank each).
+// p: BinaryParams (dnn/src/gpu/params.rs); the output dims, a's and b's
+// broadcast strides, rank each, from P_BINARY_DIMS.
 kernel void binary(KERNEL_ARGS) {
     size_t i = get_global_id(0);
-    if (i >= (size_t)p[5]) return;
-    int rank = p[7];
-    global const int* dims = p + 8;
-    global const uint* a = OPERAND(0);
-    global const uint* b = OPERAND(2);
+    if (i >= (size_t)p[P_BINARY_COUNT]) return;
+    int rank = p[P_BINARY_RANK];
+    global const int* dims = p + P_BINARY_DIMS;
+    global const uint* a = OPERAND(P_BINARY_A);
+    global const uint* b = OPERAND(P_BINARY_B);
     uint x = a[strided(i, rank, dims, dims + rank)];
     uint y = b[strided(i, rank, dims, dims + 2 * rank)];
-    act[p[4] + i] = binary_apply((uint)p[6], x, y);
+    act[p[P_BINARY_Y] + i] = binary_apply((uint)p[P_BINARY_OP], x, y);
 }

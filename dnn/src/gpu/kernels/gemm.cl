@@ -19,27 +19,27 @@
 void gemm_store(global uint* act, global const uint* wts, global const int* p,
                 int i, int j, float acc) {
     uint y = canon(acc);
-    if (p[17]) y = f_mul(y, (uint)p[18]);
-    if (p[16]) {
-        uint cv = OPERAND(4)[i * p[14] + j * p[15]];
-        y = p[19] ? f_add(y, cv) : f_fma((uint)p[20], cv, y);
+    if (p[P_GEMM_HAS_ALPHA]) y = f_mul(y, (uint)p[P_GEMM_ALPHA]);
+    if (p[P_GEMM_HAS_C]) {
+        uint cv = OPERAND(P_GEMM_C)[i * p[P_GEMM_C_STRIDE_I] + j * p[P_GEMM_C_STRIDE_J]];
+        y = p[P_GEMM_UNIT_BETA] ? f_add(y, cv) : f_fma((uint)p[P_GEMM_BETA], cv, y);
     }
-    act[p[6] + i * p[8] + j] = y;
+    act[p[P_GEMM_Y] + i * p[P_GEMM_N] + j] = y;
 }
 
-// p: A (2), B (2), C (2), y offset, M, N, K, A strides (row, k),
-// B strides (k, column), C strides (row, column), has C, alpha != 1, alpha,
-// beta == 1, beta. Global size: (ceil(N / GEMM_TILE), ceil(M / GEMM_TILE))
-// work groups of (GEMM_THREADS, GEMM_THREADS).
+// p: GemmParams (dnn/src/gpu/params.rs). Global size: (ceil(N / GEMM_TILE),
+// ceil(M / GEMM_TILE)) work groups of (GEMM_THREADS, GEMM_THREADS).
 kernel __attribute__((reqd_work_group_size(GEMM_THREADS, GEMM_THREADS, 1)))
 void gemm(KERNEL_ARGS) {
     local float a_tile[GEMM_TILE][GEMM_K + 1];
     local float b_tile[GEMM_K][GEMM_TILE + 1];
     int tx = get_local_id(0), ty = get_local_id(1);
     int col0 = get_group_id(0) * GEMM_TILE, row0 = get_group_id(1) * GEMM_TILE;
-    int m = p[7], n = p[8], k = p[9];
-    global const uint* a = OPERAND(0);
-    global const uint* b = OPERAND(2);
+    int m = p[P_GEMM_M], n = p[P_GEMM_N], k = p[P_GEMM_K];
+    int a_si = p[P_GEMM_A_STRIDE_I], a_sk = p[P_GEMM_A_STRIDE_K];
+    int b_sk = p[P_GEMM_B_STRIDE_K], b_sj = p[P_GEMM_B_STRIDE_J];
+    global const uint* a = OPERAND(P_GEMM_A);
+    global const uint* b = OPERAND(P_GEMM_B);
     int flat = ty * GEMM_THREADS + tx;
     float acc[GEMM_BLOCK][GEMM_BLOCK];
     for (int r = 0; r < GEMM_BLOCK; r++)
@@ -49,10 +49,10 @@ void gemm(KERNEL_ARGS) {
         for (int e = flat; e < GEMM_TILE * GEMM_K; e += GEMM_THREADS * GEMM_THREADS) {
             int ar = e / GEMM_K, ak = e % GEMM_K;
             int i = row0 + ar, kk = t + ak;
-            a_tile[ar][ak] = (i < m && kk < k) ? as_float(a[i * p[10] + kk * p[11]]) : 0.0f;
+            a_tile[ar][ak] = (i < m && kk < k) ? as_float(a[i * a_si + kk * a_sk]) : 0.0f;
             int bk = e / GEMM_TILE, bc = e % GEMM_TILE;
             int j = col0 + bc, kb = t + bk;
-            b_tile[bk][bc] = (kb < k && j < n) ? as_float(b[kb * p[12] + j * p[13]]) : 0.0f;
+            b_tile[bk][bc] = (kb < k && j < n) ? as_float(b[kb * b_sk + j * b_sj]) : 0.0f;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         int len = min(GEMM_K, k - t);
@@ -80,23 +80,23 @@ void gemm(KERNEL_ARGS) {
 // (N, M) rounded up to the tile.
 #define THIN_TILE 16
 
-// p: A (2), B (2), C (2), y offset, M, N, K, A strides (row, k),
-// B strides (k, column), C strides (row, column), has C, alpha != 1, alpha,
-// beta == 1, beta.
+// p: GemmParams (dnn/src/gpu/params.rs).
 kernel __attribute__((reqd_work_group_size(THIN_TILE, THIN_TILE, 1)))
 void gemm_thin(KERNEL_ARGS) {
     local float a_tile[THIN_TILE][THIN_TILE];
     local float b_tile[THIN_TILE][THIN_TILE + 1];
     int j = get_global_id(0), i = get_global_id(1);
     int lj = get_local_id(0), li = get_local_id(1);
-    int m = p[7], n = p[8], k = p[9];
-    global const uint* a = OPERAND(0);
-    global const uint* b = OPERAND(2);
+    int m = p[P_GEMM_M], n = p[P_GEMM_N], k = p[P_GEMM_K];
+    int a_si = p[P_GEMM_A_STRIDE_I], a_sk = p[P_GEMM_A_STRIDE_K];
+    int b_sk = p[P_GEMM_B_STRIDE_K], b_sj = p[P_GEMM_B_STRIDE_J];
+    global const uint* a = OPERAND(P_GEMM_A);
+    global const uint* b = OPERAND(P_GEMM_B);
     float acc = 0.0f;
     for (int t = 0; t < k; t += THIN_TILE) {
         int ka = t + lj, kb = t + li;
-        a_tile[li][lj] = (i < m && ka < k) ? as_float(a[i * p[10] + ka * p[11]]) : 0.0f;
-        b_tile[li][lj] = (kb < k && j < n) ? as_float(b[kb * p[12] + j * p[13]]) : 0.0f;
+        a_tile[li][lj] = (i < m && ka < k) ? as_float(a[i * a_si + ka * a_sk]) : 0.0f;
+        b_tile[li][lj] = (kb < k && j < n) ? as_float(b[kb * b_sk + j * b_sj]) : 0.0f;
         barrier(CLK_LOCAL_MEM_FENCE);
         int len = min(THIN_TILE, k - t);
         for (int u = 0; u < len; u++) {

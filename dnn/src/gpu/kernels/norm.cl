@@ -6,19 +6,18 @@
 //   r = 1 / sqrt(q / n + eps)
 //   for j: y_j = (x_j - m) * r  (RmsNorm: x_j * r); then * g_j; then + b_j
 
-// p: X (2), scale (2), bias (2), y offset, rows, block length, inner size,
-// layer (1) or rms (0), has scale, has bias, n as binary32, eps.
+// p: NormParams (dnn/src/gpu/params.rs).
 kernel void norm(KERNEL_ARGS) {
     size_t row = get_global_id(0);
-    if (row >= (size_t)p[7]) return;
-    int len = p[8], inner = p[9], layer = p[10];
+    if (row >= (size_t)p[P_NORM_ROWS]) return;
+    int len = p[P_NORM_LEN], inner = p[P_NORM_INNER], layer = p[P_NORM_LAYER];
     size_t o = row / (size_t)inner, i = row % (size_t)inner;
     size_t base = o * len * inner + i;
-    global const uint* x = OPERAND(0) + base;
-    global const uint* g = OPERAND(2);
-    global const uint* b = OPERAND(4);
-    global uint* y = act + p[6] + base;
-    uint n = (uint)p[13];
+    global const uint* x = OPERAND(P_NORM_X) + base;
+    global const uint* g = OPERAND(P_NORM_SCALE);
+    global const uint* b = OPERAND(P_NORM_BIAS);
+    global uint* y = act + p[P_NORM_Y] + base;
+    uint n = (uint)p[P_NORM_N];
     uint m = 0u;
     if (layer) {
         for (int j = 0; j < len; j++) m = f_add(m, x[j * inner]);
@@ -29,12 +28,12 @@ kernel void norm(KERNEL_ARGS) {
         uint d = layer ? f_sub(x[j * inner], m) : x[j * inner];
         q = f_add(q, f_mul(d, d));
     }
-    uint r = f_div(0x3F800000u, f_sqrt(f_add(f_div(q, n), (uint)p[14])));
+    uint r = f_div(0x3F800000u, f_sqrt(f_add(f_div(q, n), (uint)p[P_NORM_EPS])));
     for (int j = 0; j < len; j++) {
         uint v = layer ? f_sub(x[j * inner], m) : x[j * inner];
         v = f_mul(v, r);
-        if (p[11]) v = f_mul(v, g[j]);
-        if (p[12]) v = f_add(v, b[j]);
+        if (p[P_NORM_HAS_SCALE]) v = f_mul(v, g[j]);
+        if (p[P_NORM_HAS_BIAS]) v = f_add(v, b[j]);
         y[j * inner] = v;
     }
 }

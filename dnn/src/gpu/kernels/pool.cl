@@ -4,18 +4,18 @@
 //   average: acc = +0;   for kh, kw: acc = acc + Xp[...];  acc = acc / d
 // d is a constant, or read from the divisor table [OH, OW].
 
-// p: Xp (2), divisors (2), has divisors, y offset, count, HP, WP, OH, OW,
-// KH, KW, sh, sw, dh, dw, is max, constant divisor.
+// p: PoolParams (dnn/src/gpu/params.rs).
 kernel void pool(KERNEL_ARGS) {
     size_t idx = get_global_id(0);
-    if (idx >= (size_t)p[6]) return;
-    int hp = p[7], wp = p[8], oh_n = p[9], ow_n = p[10], kh_n = p[11], kw_n = p[12];
-    int sh = p[13], sw = p[14], dh = p[15], dw = p[16];
-    int is_max = p[17];
+    if (idx >= (size_t)p[P_POOL_COUNT]) return;
+    int hp = p[P_POOL_HP], wp = p[P_POOL_WP], oh_n = p[P_POOL_OH], ow_n = p[P_POOL_OW];
+    int kh_n = p[P_POOL_KH], kw_n = p[P_POOL_KW];
+    int sh = p[P_POOL_SH], sw = p[P_POOL_SW], dh = p[P_POOL_DH], dw = p[P_POOL_DW];
+    int is_max = p[P_POOL_IS_MAX];
     int ow = (int)(idx % (size_t)ow_n);
     int oh = (int)((idx / (size_t)ow_n) % (size_t)oh_n);
     size_t plane = idx / ((size_t)ow_n * oh_n);
-    global const uint* x = OPERAND(0) + plane * hp * wp;
+    global const uint* x = OPERAND(P_POOL_X) + plane * hp * wp;
     uint acc = is_max ? 0xFF800000u : 0u;
     for (int kh = 0; kh < kh_n; kh++) {
         global const uint* row = x + (oh * sh + kh * dh) * wp + ow * sw;
@@ -25,8 +25,9 @@ kernel void pool(KERNEL_ARGS) {
         }
     }
     if (!is_max) {
-        uint d = p[4] ? OPERAND(2)[oh * ow_n + ow] : (uint)p[18];
+        uint d = p[P_POOL_HAS_DIVISORS] ? OPERAND(P_POOL_DIVISORS)[oh * ow_n + ow]
+                                        : (uint)p[P_POOL_DIVISOR];
         acc = f_div(acc, d);
     }
-    act[p[5] + idx] = acc;
+    act[p[P_POOL_Y] + idx] = acc;
 }

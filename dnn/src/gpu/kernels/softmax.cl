@@ -5,24 +5,24 @@
 //   Softmax:    for j: y_j = y_j / s
 //   LogSoftmax: l = log(s); for j: y_j = (x_j - m) - l
 
-// p: X (2), y offset, rows, axis length, inner size, log.
+// p: SoftmaxParams (dnn/src/gpu/params.rs).
 kernel void softmax(KERNEL_ARGS) {
     size_t row = get_global_id(0);
-    if (row >= (size_t)p[3]) return;
-    int len = p[4], inner = p[5];
+    if (row >= (size_t)p[P_SOFTMAX_ROWS]) return;
+    int len = p[P_SOFTMAX_LEN], inner = p[P_SOFTMAX_INNER], is_log = p[P_SOFTMAX_LOG];
     size_t o = row / (size_t)inner, i = row % (size_t)inner;
     size_t base = o * len * inner + i;
-    global const uint* x = OPERAND(0) + base;
-    global uint* y = act + p[2] + base;
+    global const uint* x = OPERAND(P_SOFTMAX_X) + base;
+    global uint* y = act + p[P_SOFTMAX_Y] + base;
     uint m = 0xFF800000u;
     for (int j = 0; j < len; j++) m = f_max(m, x[j * inner]);
     uint s = 0u;
     for (int j = 0; j < len; j++) {
         uint e = recipe_exp(f_sub(x[j * inner], m));
-        if (!p[6]) y[j * inner] = e;
+        if (!is_log) y[j * inner] = e;
         s = f_add(s, e);
     }
-    if (p[6]) {
+    if (is_log) {
         uint l = recipe_log(s);
         for (int j = 0; j < len; j++) y[j * inner] = f_sub(f_sub(x[j * inner], m), l);
     } else {
