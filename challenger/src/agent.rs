@@ -243,7 +243,9 @@ pub struct Agent {
     /// the only models whose claims the agent judges.
     packages: HashMap<B256, Arc<ModelInfo>>,
     store: Store,
-    /// True runs by claim id, rebuilt from the record when missing.
+    /// True runs by claim id, built from the record when a game of the
+    /// claim needs one and dropped when no game of it is open: a pending
+    /// claim costs its recorded input and output, not a trace.
     traces: HashMap<u64, Trace>,
     /// The cause of the last failed send of each action still to do, so
     /// that a failure is logged when it starts or changes, not every tick.
@@ -466,7 +468,6 @@ impl Agent {
             .state
             .models
             .insert(model.model_id(), model.package_hash);
-        self.traces.insert(claim_id, trace);
         let activity = vec![Activity::Submitted {
             claim_id,
             tx: sent.tx(),
@@ -511,23 +512,14 @@ impl Agent {
     /// Brings the metrics that the events do not move up to date: the open
     /// games and their bonds, and every 10 s the balance.
     async fn report(&mut self) -> Result<(), AgentError> {
-        let open: Vec<u64> = self
-            .store
-            .state
-            .games
-            .iter()
-            .filter(|(_, g)| g.status == GameStatus::Open)
-            .map(|(&id, _)| id)
-            .collect();
+        let open: Vec<u64> = self.open_games().map(|(id, _)| id).collect();
         let challenging = self
-            .store
-            .state
-            .games
-            .values()
-            .filter(|g| g.status == GameStatus::Open && g.role == Role::Challenger)
+            .open_games()
+            .filter(|(_, g)| g.role == Role::Challenger)
             .count();
         self.metrics
             .games(&open, self.config.challenge_bond * U256::from(challenging));
+        self.metrics.traces(self.traces.len());
         if self
             .balance_read
             .is_none_or(|at| at.elapsed() >= Duration::from_secs(10))
@@ -587,18 +579,13 @@ impl Agent {
             Ev::ClaimSubmitted(e) => {
                 let claim_id = e.claimId.to::<u64>();
                 let mine = e.submitter == me;
+                // Judged by the final state alone: the trace is built
+                // only if a game starts.
                 let verdict = match self.model(&e.modelId) {
                     Some(model) if self.config.watch || mine => {
-                        match Trace::new(model, &f32s(&e.input)) {
-                            Ok(trace) => {
-                                let verdict = if trace.final_hash() == e.finalStateHash {
-                                    Verdict::True
-                                } else {
-                                    Verdict::False
-                                };
-                                self.traces.insert(claim_id, trace);
-                                verdict
-                            }
+                        match model.final_hash(&f32s(&e.input)) {
+                            Ok(hash) if hash == e.finalStateHash => Verdict::True,
+                            Ok(_) => Verdict::False,
                             // Failing the event would fail every later tick
                             // on it, and every other claim with it.
                             Err(source) => {
@@ -722,7 +709,22 @@ impl Agent {
         }
     }
 
-    /// The true run of claim `claim_id`, rebuilt from the record if needed.
+    /// The games recorded as open, by id.
+    fn open_games(&self) -> impl Iterator<Item = (u64, &GameRecord)> {
+        self.store
+            .state
+            .games
+            .iter()
+            .filter(|(_, g)| g.status == GameStatus::Open)
+            .map(|(&id, g)| (id, g))
+    }
+
+    /// The true runs held in memory: one per claim with a game open.
+    pub fn traces_held(&self) -> usize {
+        self.traces.len()
+    }
+
+    /// The true run of claim `claim_id`, built from the record if needed.
     fn trace(&mut self, claim_id: u64) -> Result<&mut Trace, AgentError> {
         if !self.traces.contains_key(&claim_id) {
             let claim = &self.store.state.claims[&claim_id];
@@ -772,14 +774,7 @@ impl Agent {
             };
             self.challenge(claim_id, final_hash, done).await?;
         }
-        let open: Vec<u64> = self
-            .store
-            .state
-            .games
-            .iter()
-            .filter(|(_, g)| g.status == GameStatus::Open)
-            .map(|(&id, _)| id)
-            .collect();
+        let open: Vec<u64> = self.open_games().map(|(id, _)| id).collect();
         for game_id in open {
             // A game whose claim cannot be run (its package is no longer
             // given, the engine failed) must not hold up every other game.
@@ -792,6 +787,8 @@ impl Agent {
             }
         }
         self.finalize_mine(now, done).await?;
+        let playing: Vec<u64> = self.open_games().map(|(_, g)| g.claim_id).collect();
+        self.traces.retain(|claim_id, _| playing.contains(claim_id));
         let credit = self
             .chain
             .view(
@@ -1051,7 +1048,8 @@ impl Agent {
         Ok(())
     }
 
-    /// Runs ticks until `stop` turns true or `until` holds of the record,
+    /// Runs ticks until `stop` turns true (or its sender is dropped) or
+    /// `until` holds of the record,
     /// sending what it does to `activity`; a failing node is retried with
     /// backoff (up to 5 s), the record kept.
     ///
@@ -1089,11 +1087,13 @@ impl Agent {
             if until(&self.store.state) {
                 return Ok(self);
             }
-            tokio::select! {
-                _ = tokio::time::sleep(backoff) => {}
-                _ = stop.changed() => {}
-            }
-            if *stop.borrow() {
+            // A dropped sender stops the agent too: `changed` would return
+            // at once from then on, and the loop would spin.
+            let stopped = tokio::select! {
+                () = tokio::time::sleep(backoff) => false,
+                changed = stop.changed() => changed.is_err(),
+            };
+            if stopped || *stop.borrow() {
                 return Ok(self);
             }
         }

@@ -51,6 +51,7 @@ pub struct Metrics {
     claims_seen: Counter,
     claims_judged: Family<VerdictLabel, Counter>,
     games_open: Gauge,
+    traces_held: Gauge,
     clock_left: Family<GameLabel, Gauge>,
     balance: Gauge<f64, AtomicU64>,
     bonds_locked: Gauge<f64, AtomicU64>,
@@ -70,6 +71,7 @@ impl Default for Metrics {
         let claims_seen = Counter::default();
         let claims_judged = Family::default();
         let games_open = Gauge::default();
+        let traces_held = Gauge::default();
         let clock_left = Family::default();
         let balance = Gauge::default();
         let bonds_locked = Gauge::default();
@@ -91,6 +93,11 @@ impl Default for Metrics {
             "games_open",
             "Games the agent plays that are still open",
             games_open.clone(),
+        );
+        registry.register(
+            "traces_held",
+            "True runs of claims held in memory (one per claim with an open game)",
+            traces_held.clone(),
         );
         registry.register(
             "clock_seconds_left",
@@ -127,6 +134,7 @@ impl Default for Metrics {
             claims_seen,
             claims_judged,
             games_open,
+            traces_held,
             clock_left,
             balance,
             bonds_locked,
@@ -204,6 +212,11 @@ impl Metrics {
 
     /// The games still open, and the bonds they hold: the clocks of the
     /// others are dropped.
+    pub(crate) fn traces(&self, held: usize) {
+        self.traces_held
+            .set(i64::try_from(held).unwrap_or(i64::MAX));
+    }
+
     pub(crate) fn games(&self, open: &[u64], bonds: alloy_primitives::U256) {
         self.games_open
             .set(i64::try_from(open.len()).unwrap_or(i64::MAX));

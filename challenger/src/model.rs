@@ -114,6 +114,21 @@ impl ModelInfo {
         Ok(ops.map(|op| run.machine_at(op)).collect::<Result<_, _>>()?)
     }
 
+    /// The hash of the final state of this model's run on `input`: all a
+    /// claim is judged by. No boundary machine is built, so judging a claim
+    /// holds no more than the engine's buffers while it runs.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError`] if the input has the wrong length or the device fails.
+    pub fn final_hash(&self, input: &[f32]) -> Result<B256, EngineError> {
+        #[cfg(feature = "gpu")]
+        if let Some(gpu) = &self.gpu {
+            return Ok(gpu.run(input)?.final_state()?.hash());
+        }
+        Ok(self.compiled.run_native(input)?.final_state().hash())
+    }
+
     /// The number of ops `n` (the level-1 points are `0 ..= n + 1`).
     pub fn ops(&self) -> u64 {
         self.points.len() as u64 - 2

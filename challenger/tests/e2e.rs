@@ -4,22 +4,27 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use alloy::signers::local::PrivateKeySigner;
 use alloy_primitives::{Address, B256, Bytes, U256};
 use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
 use verdict_challenger::agent::{Activity, Agent, AgentConfig, AgentError};
 use verdict_challenger::chain::{Chain, ChainError};
 use verdict_challenger::demo::{self, DemoConfig, ether};
 use verdict_challenger::deployment::{Deployment, WrongChain};
 use verdict_challenger::model::ModelInfo;
-use verdict_challenger::store::{ClaimStatus, GameStatus, Verdict};
-use verdict_challenger::strategy::Falsify;
+use verdict_challenger::store::{ClaimStatus, GameStatus, Role, Verdict};
+use verdict_challenger::strategy::{Challenge, Falsify, Strategy};
 use verdict_contracts::bindings::ClaimManager;
 use verdict_contracts::protocol::Config;
 use verdict_devnet::{self as devnet, Devnet, DevnetConfig, DevnetHandle};
 use verdict_dnn::package::Package;
+
+mod common;
+use common::proxy::{Fault, Proxy};
 
 /// Logs to the test's output (`RUST_LOG` picks what).
 fn logs() {
@@ -297,10 +302,13 @@ fn spawn(agent: Agent) -> Running {
     let (tx, rx) = mpsc::unbounded_channel();
     (
         stop_tx,
-        tokio::spawn(async move {
-            let agent = agent.run(stop_rx, Some(tx), |_| false).await;
-            agent.expect("the agent's chain is its deployment's")
-        }),
+        tokio::spawn(
+            async move {
+                let agent = agent.run(stop_rx, Some(tx), |_| false).await;
+                agent.expect("the agent's chain is its deployment's")
+            }
+            .in_current_span(),
+        ),
         rx,
     )
 }
@@ -650,6 +658,42 @@ async fn a_false_claim_recorded_before_a_restart_is_challenged_after_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_true_run_is_held_only_while_a_game_of_its_claim_is_open() {
+    let s = setup(4).await;
+    let dir = scratch("traces");
+    let mut honest = s.agent(3, &dir, false);
+    for input in &s.inputs {
+        honest.submit(&s.model, input, ether()).await.unwrap();
+    }
+    let (fraud, _mallory) = fraud(&s, &dir).await;
+    let mut walter = s.agent(2, &dir, true);
+    walter.tick().await.unwrap();
+    // Three claims judged, the false one challenged: one run held, for the
+    // game; the true claims cost their records only.
+    let verdicts: Vec<Verdict> = walter.state().claims.values().map(|c| c.verdict).collect();
+    assert_eq!(verdicts, [Verdict::True, Verdict::True, Verdict::False]);
+    assert!(walter.state().claims[&fraud].challenged);
+    assert_eq!(walter.traces_held(), 1);
+    honest.tick().await.unwrap();
+    assert_eq!(
+        honest.traces_held(),
+        0,
+        "a submitter holds no run while unchallenged"
+    );
+
+    let (stop, task, _rx) = spawn(walter);
+    s.wait_status(fraud, 2, Duration::from_secs(60)).await;
+    stop.send(true).unwrap();
+    let mut walter = task.await.unwrap();
+    walter.tick().await.unwrap();
+    assert_eq!(
+        walter.traces_held(),
+        0,
+        "the run is dropped when the game ends"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn logs_are_read_in_ranges_the_node_accepts() {
     // A node that, like hosted providers, refuses wide eth_getLogs ranges.
     let capped = DevnetConfig {
@@ -800,4 +844,159 @@ async fn on_a_quiet_chain_the_watchdog_claims_its_timeout() {
         [(2, GameStatus::Won)],
         "the challenge, then the timeout"
     );
+}
+
+/// Where [`killed_at`] kills the honest agent: at its request `n`, or at
+/// its `n`th transaction after the node has it.
+#[derive(Clone, Copy, Debug)]
+enum Kill {
+    Never,
+    Request(u64),
+    AfterSend(u64),
+}
+
+/// Challenges every claim with a made-up final state.
+#[derive(Debug)]
+struct ChallengeAll;
+
+impl Strategy for ChallengeAll {
+    fn challenge(&self, _: u64, _: Verdict) -> Option<Challenge> {
+        Some(Challenge::FinalState(B256::repeat_byte(0x0b)))
+    }
+}
+
+/// One game between an honest agent (account 2) playing `role` and a
+/// dishonest one (account 1): a false claim it challenges, or its true
+/// claim challenged with a made-up final state. The honest agent's node
+/// requests go through a proxy that kills it where `kill` says (the task
+/// aborted as by `kill -9`, its record on disk all that stays), and it is
+/// restarted. Asserts that it wins its game and is paid for it; returns
+/// its requests and transactions up to then.
+async fn killed_at(role: Role, kill: Kill) -> (u64, u64) {
+    let s = setup(3).await;
+    let dir = scratch(&format!("{role:?}-{kill:?}"));
+    let record = dir.join("honest");
+    let (claim, _dishonest) = match role {
+        Role::Challenger => fraud(&s, &dir).await,
+        Role::Defender => {
+            let mut alice = s.agent_on(s.chains[2].clone(), record.clone(), false, s.model.clone());
+            let (claim, _, _) = alice.submit(&s.model, &s.inputs[0], ether()).await.unwrap();
+            let mut c = config(dir.join("griefer"), true);
+            c.strategy = Arc::new(ChallengeAll);
+            let griefer = Agent::new(
+                s.chains[1].clone(),
+                s.deployment.clone(),
+                c,
+                vec![s.model.clone()],
+            );
+            (claim, spawn(griefer.unwrap()))
+        }
+    };
+    let sends = Arc::new(AtomicU64::new(0));
+    let armed = Arc::new(AtomicBool::new(true));
+    let (counted, on) = (sends.clone(), armed.clone());
+    let (proxy, mut hung) = Proxy::start(&s.devnet.as_ref().unwrap().url(), move |n, method| {
+        if !on.load(Ordering::SeqCst) {
+            return Fault::Pass;
+        }
+        let send = method == "eth_sendRawTransaction";
+        let k = if send {
+            counted.fetch_add(1, Ordering::SeqCst) + 1
+        } else {
+            0
+        };
+        match kill {
+            Kill::Request(at) if at == n => Fault::Hang,
+            Kill::AfterSend(at) if send && at == k => Fault::PassThenHang,
+            _ => Fault::Pass,
+        }
+    })
+    .await;
+    let key = keys(s.devnet.as_ref().unwrap(), 3).remove(2);
+    let honest = || {
+        let chain = Chain::connect(&proxy.url, key.clone()).unwrap();
+        s.agent_on(
+            chain,
+            record.clone(),
+            role == Role::Challenger,
+            s.model.clone(),
+        )
+    };
+    let me = s.chains[2].account();
+    let before = s.chains[0].balance(me).await.unwrap();
+    let (mut _stop, mut task, _rx) = spawn(honest());
+    let paid = async {
+        while s.chains[0].balance(me).await.unwrap() <= before {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::pin!(paid);
+    let deadline = tokio::time::sleep(Duration::from_secs(60));
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            Some((n, method)) = hung.recv() => {
+                tracing::debug!(n, method, "killed");
+                task.abort();
+                let _ = task.await;
+                (_stop, task, _) = spawn(honest());
+            }
+            () = &mut paid => break,
+            () = &mut deadline => panic!("{role:?}, {kill:?}: never paid"),
+        }
+    }
+    let seen = (proxy.requests(), sends.load(Ordering::SeqCst));
+    // Killed once more, wherever it is (it may be hung on a kill point it
+    // reached after being paid), and its record read by a last tick.
+    armed.store(false, Ordering::SeqCst);
+    task.abort();
+    let _ = task.await;
+    let mut agent = honest();
+    agent.tick().await.unwrap();
+    let games: Vec<_> = agent.state().games.values().map(|g| g.status).collect();
+    assert_eq!(games, [GameStatus::Won], "{role:?}, {kill:?}");
+    if role == Role::Challenger {
+        assert_eq!(
+            s.claim_status(claim).await,
+            2,
+            "{kill:?}: the false claim is rejected"
+        );
+    }
+    seen
+}
+
+/// Kills the honest `role` at each of its node requests of a whole game in
+/// turn (so between every two writes of its record), and after each of its
+/// transactions reaches the node; each time the restarted agent wins.
+async fn killed_at_every_point(role: Role) {
+    let (requests, sends) = killed_at(role, Kill::Never).await;
+    assert!(
+        sends >= 3,
+        "{role:?}: a move, a proof or a timeout, a withdrawal: {sends}"
+    );
+    let kills = (1..=requests)
+        .map(Kill::Request)
+        .chain((1..=sends).map(Kill::AfterSend));
+    let mut runs = tokio::task::JoinSet::new();
+    for kill in kills {
+        if runs.len() == 4 {
+            runs.join_next().await.unwrap().unwrap();
+        }
+        runs.spawn(killed_at(role, kill).instrument(tracing::info_span!("kill", ?role, ?kill)));
+    }
+    while let Some(run) = runs.join_next().await {
+        run.unwrap();
+    }
+}
+
+/// Issue: a crash between recording a false claim and challenging it lost
+/// the challenge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_watchdog_killed_at_any_point_of_a_game_restarts_and_wins() {
+    killed_at_every_point(Role::Challenger).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_submitter_killed_at_any_point_of_a_game_restarts_and_wins() {
+    killed_at_every_point(Role::Defender).await;
 }
