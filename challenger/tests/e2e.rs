@@ -2,7 +2,6 @@
 //! with the bundled digits model.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -21,10 +20,11 @@ use verdict_challenger::strategy::{Challenge, Falsify, Strategy};
 use verdict_contracts::bindings::ClaimManager;
 use verdict_contracts::protocol::Config;
 use verdict_devnet::{self as devnet, Devnet, DevnetConfig, DevnetHandle};
-use verdict_dnn::package::Package;
 
 mod common;
+use common::anvil::Anvil;
 use common::proxy::{Fault, Proxy};
+use common::spoofed;
 
 /// Logs to the test's output (`RUST_LOG` picks what).
 fn logs() {
@@ -96,69 +96,10 @@ async fn demo_on_devnet() {
     check_demo(&report);
 }
 
-/// anvil from the npm package the test command installs.
-struct Anvil(Child);
-
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The anvil binary of the npm package's platform build (started directly,
-/// not through the package's node launcher, so that killing it stops it).
-fn anvil_binary() -> PathBuf {
-    let scope = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts/node_modules/@foundry-rs");
-    std::fs::read_dir(&scope)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path().join("bin/anvil"))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "no anvil binary under {}: run `npm ci` in contracts/ (scripts/test does)",
-                scope.display()
-            )
-        })
-}
-
-fn start_anvil() -> (Anvil, String) {
-    let bin = anvil_binary();
-    let port = free_port();
-    let child = Command::new(&bin)
-        .args([
-            "--port",
-            &port.to_string(),
-            "--hardfork",
-            "osaka",
-            "--silent",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "anvil did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (Anvil(child), url)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn demo_on_anvil_twice() {
-    let (_anvil, url) = start_anvil();
+    let anvil = Anvil::start();
+    let url = anvil.url();
     let keys: Vec<PrivateKeySigner> = devnet::dev_accounts(5)
         .unwrap()
         .iter()
@@ -459,21 +400,6 @@ async fn fifty_claims_all_end_correctly() {
             assert_eq!(c.status, want, "claim {id}");
         }
     }
-}
-
-/// `real` with one weight changed, claiming `real`'s package hash: what
-/// anyone can register, since the registry cannot check a package hash.
-fn spoofed(real: &ModelInfo) -> Arc<ModelInfo> {
-    let mut model = real.compiled.model.clone();
-    let weights = model
-        .tensors
-        .iter_mut()
-        .find_map(|t| t.data.as_mut())
-        .expect("the model has weights");
-    weights[0] += 1.0;
-    let mut info = ModelInfo::new(Package::build(model).unwrap());
-    info.package_hash = real.package_hash;
-    Arc::new(info)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -232,7 +232,7 @@ impl AgentArgs {
         let mut config = AgentConfig::new(data_dir, bond);
         config.confirmations = match self.confirmations {
             Some(n) => n,
-            None if DEV_CHAIN_IDS.contains(&chain.chain_id().await?) => 0,
+            None if DEV_CHAIN_IDS.contains(&chain_id(chain).await?) => 0,
             None => LIVE_CONFIRMATIONS,
         };
         config.log_range = self.log_range;
@@ -253,6 +253,28 @@ impl AgentArgs {
             note!("metrics on http://{bound}/metrics, health on http://{bound}/healthz");
         }
         Ok(())
+    }
+}
+
+/// How long a command starting an agent waits for a node that does not
+/// answer yet (restarting, briefly unreachable) before giving up.
+const NODE_PATIENCE: Duration = Duration::from_secs(60);
+
+/// The node's chain id, asked again with backoff while the node fails for
+/// up to [`NODE_PATIENCE`]: an agent started in a node's hiccup should not
+/// exit over it, as a running one does not.
+async fn chain_id(chain: &Chain) -> anyhow::Result<u64> {
+    let deadline = std::time::Instant::now() + NODE_PATIENCE;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match chain.chain_id().await {
+            Err(e) if e.is_transient() && std::time::Instant::now() < deadline => {
+                tracing::warn!("the node failed, asking again in {backoff:?}: {e}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            answer => return Ok(answer?),
+        }
     }
 }
 
@@ -961,7 +983,7 @@ async fn submit(
         .config(&chain, s.data_dir.join("submit"), d.min_challenge_bond)
         .await?;
     if how.falsify != Falsifying::No {
-        let chain_id = chain.chain_id().await?;
+        let chain_id = chain_id(&chain).await?;
         if how.falsify == Falsifying::OnDevChains && !DEV_CHAIN_IDS.contains(&chain_id) {
             return Err(Usage(anyhow::anyhow!(
                 "--falsify on chain {chain_id}, not a development chain ({DEV_CHAIN_IDS:?}): the claim loses its bond; add --i-know-this-loses-the-bond to post it"
