@@ -22,7 +22,7 @@ use verdict_contracts::protocol::Config;
 use verdict_devnet::{self as devnet, Devnet, DevnetConfig, DevnetHandle};
 
 mod common;
-use common::anvil::Anvil;
+use common::node::{Kind, Node};
 use common::proxy::{Fault, Proxy};
 use common::spoofed;
 
@@ -98,7 +98,7 @@ async fn demo_on_devnet() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn demo_on_anvil_twice() {
-    let anvil = Anvil::start();
+    let anvil = Node::start(Kind::Anvil);
     let url = anvil.url();
     let keys: Vec<PrivateKeySigner> = devnet::dev_accounts(5)
         .unwrap()
@@ -131,9 +131,16 @@ async fn setup(accounts: usize) -> Setup {
 /// [`setup`] on a devnet and with a protocol configured as given.
 async fn setup_on(devnet: DevnetConfig, config: Config, accounts: usize) -> Setup {
     let devnet = Devnet::start(devnet).await.unwrap();
-    let chains: Vec<Chain> = keys(&devnet, accounts)
+    let mut s = setup_at(&devnet.url(), keys(&devnet, accounts), config).await;
+    s.devnet = Some(devnet);
+    s
+}
+
+/// [`setup`] on the node at `url`, with accounts `keys`.
+async fn setup_at(url: &str, keys: Vec<PrivateKeySigner>, config: Config) -> Setup {
+    let chains: Vec<Chain> = keys
         .into_iter()
-        .map(|k| Chain::connect(&devnet.url(), k).unwrap())
+        .map(|k| Chain::connect(url, k).unwrap())
         .collect();
     let deployment = Deployment::deploy(&chains[0], &config).await.unwrap();
     let (model, inputs) = demo::bundled(&models()).unwrap();
@@ -142,7 +149,7 @@ async fn setup_on(devnet: DevnetConfig, config: Config, accounts: usize) -> Setu
         .await
         .unwrap();
     Setup {
-        devnet: Some(devnet),
+        devnet: None,
         chains,
         deployment,
         model,
@@ -925,4 +932,80 @@ async fn a_watchdog_killed_at_any_point_of_a_game_restarts_and_wins() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_submitter_killed_at_any_point_of_a_game_restarts_and_wins() {
     killed_at_every_point(Role::Defender).await;
+}
+
+/// Mines `n` empty blocks (anvil's and the devnet's `evm_mine`).
+async fn mine(chain: &Chain, n: usize) {
+    use alloy::providers::Provider;
+    for _ in 0..n {
+        let _: serde_json::Value = chain
+            .provider()
+            .raw_request("evm_mine".into(), ())
+            .await
+            .unwrap();
+    }
+}
+
+/// Issue: logs were read up to the latest block, so an event that a reorg
+/// unsays could be acted on. On anvil, a false claim's block is replaced by
+/// a reorg before it is `confirmations` deep: the watchdog never records
+/// it. A claim that stays is challenged once it is that deep.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_claim_reorged_out_before_it_is_confirmed_is_never_acted_on() {
+    use alloy::providers::Provider;
+    let anvil = Node::start(Kind::Anvil);
+    let keys = devnet::dev_accounts(3)
+        .unwrap()
+        .iter()
+        .map(|a| a.signer().unwrap())
+        .collect();
+    let s = setup_at(&anvil.url(), keys, Config::default()).await;
+    let dir = scratch("reorg");
+    let mut c = config(dir.join("walter"), true);
+    c.confirmations = 3;
+    let mut walter = Agent::new(
+        s.chains[2].clone(),
+        s.deployment.clone(),
+        c,
+        vec![s.model.clone()],
+    )
+    .unwrap();
+    let mut mallory = s.falsifier(1, &dir, s.model.clone());
+    let (gone, _, _) = mallory
+        .submit(&s.model, &s.inputs[1], ether())
+        .await
+        .unwrap();
+    mine(&s.chains[0], 1).await;
+    walter.tick().await.unwrap();
+    assert!(
+        walter.state().claims.is_empty(),
+        "two blocks deep: unconfirmed"
+    );
+
+    let _: serde_json::Value = s.chains[0]
+        .provider()
+        .raw_request("anvil_reorg".into(), (2, Vec::<()>::new()))
+        .await
+        .unwrap();
+    assert_eq!(s.claim_status(gone).await, 0, "the reorg unsaid the claim");
+    mine(&s.chains[0], 5).await;
+    walter.tick().await.unwrap();
+    assert!(
+        walter.state().claims.is_empty(),
+        "{:?}",
+        walter.state().claims
+    );
+    assert!(walter.state().games.is_empty());
+
+    let (kept, _, _) = mallory
+        .submit(&s.model, &s.inputs[0], ether())
+        .await
+        .unwrap();
+    assert_eq!(kept, gone, "the claim id is free again");
+    walter.tick().await.unwrap();
+    assert!(walter.state().claims.is_empty(), "not yet confirmed");
+    mine(&s.chains[0], 3).await;
+    walter.tick().await.unwrap();
+    let claim = &walter.state().claims[&kept];
+    assert_eq!((claim.verdict, claim.challenged), (Verdict::False, true));
 }

@@ -1,8 +1,10 @@
-//! Soak: many claims on anvil by honest and dishonest players, watched by
-//! three `verdict watch` processes, under chaos: watchdogs killed with
-//! SIGKILL at random moments and restarted, a proxy that fails or delays
-//! 10 % of the agents' node requests, anvil stopped and resumed from its
-//! dumped state. At the end every false claim must be rejected, every true
+//! Soak: many claims by honest and dishonest players, watched by three
+//! `verdict watch` processes, under chaos: watchdogs killed with SIGKILL at
+//! random moments and restarted, a proxy that fails or delays 10 % of the
+//! agents' node requests, the node stopped and resumed from its dumped
+//! state. The node is `verdict devnet` in its own process: anvil 1.7.1
+//! resumed from a dump of a chain this long answers with another block 0,
+//! which the agents rightly take for a reset chain and stop on. At the end every false claim must be rejected, every true
 //! claim final, no honest party poorer than before but for gas, every bond
 //! accounted for, and the watchdogs' memory bounded.
 //!
@@ -36,7 +38,7 @@ use verdict_contracts::rules::{ClaimStatus, GameStatus};
 use verdict_dnn::package::Package;
 
 mod common;
-use common::anvil::Anvil;
+use common::node::{self, Node};
 use common::proxy::{Fault, Proxy};
 use common::spoofed;
 
@@ -160,16 +162,19 @@ impl Submitter {
 
 /// Wei the account paid for gas in blocks `from..=to`.
 async fn gas_paid(chain: &Chain, account: Address, from: u64, to: u64) -> U256 {
+    let provider = chain.provider();
     let mut paid = U256::ZERO;
     for n in from..=to {
-        let receipts = chain
-            .provider()
-            .get_block_receipts(n.into())
-            .await
-            .unwrap()
-            .unwrap_or_default();
-        for r in receipts.iter().filter(|r| r.from == account) {
-            paid += U256::from(r.gas_used) * U256::from(r.effective_gas_price);
+        let block = provider.get_block_by_number(n.into()).await.unwrap();
+        for hash in block.expect("a mined block").transactions.hashes() {
+            let r = provider
+                .get_transaction_receipt(hash)
+                .await
+                .unwrap()
+                .expect("a mined transaction's receipt");
+            if r.from == account {
+                paid += U256::from(r.gas_used) * U256::from(r.effective_gas_price);
+            }
         }
     }
     paid
@@ -189,12 +194,15 @@ async fn soak() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(claims as u64);
 
     // The node, and the proxy the agents reach it through.
-    let anvil = Arc::new(Mutex::new(Anvil::with_state(dir.join("anvil-state.json"))));
-    let node = anvil.lock().unwrap().url();
+    let devnet = Arc::new(Mutex::new(Node::with_state(
+        node::Kind::Devnet,
+        dir.join("chain.json"),
+    )));
+    let url = devnet.lock().unwrap().url();
     let faults = Arc::new(AtomicBool::new(true));
     let on = faults.clone();
     let chaos_rng = Mutex::new(rand::rngs::StdRng::seed_from_u64(7));
-    let (proxy, _hung) = Proxy::start(&node, move |_, _| {
+    let (proxy, _hung) = Proxy::start(&url, move |_, _| {
         if !on.load(Ordering::Relaxed) {
             return Fault::Pass;
         }
@@ -211,7 +219,7 @@ async fn soak() {
         .iter()
         .map(|a| a.signer().unwrap())
         .collect();
-    let direct = |i: usize| Chain::connect(&node, keys[i].clone()).unwrap();
+    let direct = |i: usize| Chain::connect(&url, keys[i].clone()).unwrap();
     let proxied = |key: &PrivateKeySigner| Chain::connect(&proxy.url, key.clone()).unwrap();
     let admin = direct(0);
     let first_block = admin.block_number().await.unwrap();
@@ -270,7 +278,7 @@ async fn soak() {
         .arg(&bad_package)
         .arg("--deployment")
         .arg(&deployment_file)
-        .args(["--rpc-url", &node])
+        .args(["--rpc-url", &url])
         .env(
             "VERDICT_PRIVATE_KEY",
             hex::encode_prefixed(keys[9].to_bytes()),
@@ -410,9 +418,9 @@ async fn soak() {
     // games go on.
     for _ in 0..2 {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let anvil = anvil.clone();
+        let devnet = devnet.clone();
         tokio::task::spawn_blocking(move || {
-            anvil.lock().unwrap().restart(Duration::from_millis(500))
+            devnet.lock().unwrap().restart(Duration::from_millis(500))
         })
         .await
         .unwrap();
@@ -438,6 +446,11 @@ async fn soak() {
     for &(id, kind) in &posted {
         if matches!(kind, Kind::False | Kind::SelfChallenged) {
             while status(id).await != u8::from(ClaimStatus::Rejected) {
+                if killer.is_finished() {
+                    // It stopped early: a watchdog exited by itself.
+                    killer.await.unwrap();
+                    unreachable!("the killer runs until told to stop");
+                }
                 assert!(
                     Instant::now() < deadline,
                     "false claim {id} ({kind:?}) never rejected"

@@ -1,7 +1,7 @@
 //! Support shared by the agents' test binaries; each uses a part of it.
 #![allow(dead_code)]
 
-pub(crate) mod anvil;
+pub(crate) mod node;
 pub(crate) mod proxy;
 
 use std::sync::Arc;

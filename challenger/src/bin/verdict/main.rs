@@ -745,14 +745,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Claim {
             command: ClaimCommand::Status { id },
         } => {
-            let view = records::claim(&s.reader()?, s.deployment()?.manager, id).await?;
+            let view =
+                records::one::<records::ClaimView>(&s.reader()?, s.deployment()?.manager, id)
+                    .await?;
             show(&s, &view);
             Ok(ExitCode::SUCCESS)
         }
         Command::Claim {
             command: ClaimCommand::List { last, status },
         } => {
-            let mut views = records::claims(&s.reader()?, s.deployment()?.manager, last).await?;
+            let mut views =
+                records::latest::<records::ClaimView>(&s.reader()?, s.deployment()?.manager, last)
+                    .await?;
             if let Some(status) = status {
                 views.retain(|v| v.status.eq_ignore_ascii_case(&status));
             }
@@ -777,14 +781,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Game {
             command: GameCommand::Status { id },
         } => {
-            let view = records::game(&s.reader()?, s.deployment()?.manager, id).await?;
+            let view = records::one::<records::GameView>(&s.reader()?, s.deployment()?.manager, id)
+                .await?;
             show(&s, &view);
             Ok(ExitCode::SUCCESS)
         }
         Command::Game {
             command: GameCommand::List { last, claim },
         } => {
-            let mut views = records::games(&s.reader()?, s.deployment()?.manager, last).await?;
+            let mut views =
+                records::latest::<records::GameView>(&s.reader()?, s.deployment()?.manager, last)
+                    .await?;
             if let Some(claim) = claim {
                 views.retain(|v| v.claim_id == claim);
             }

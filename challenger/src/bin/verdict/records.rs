@@ -95,148 +95,149 @@ fn countdown(seconds: u64) -> String {
     }
 }
 
-/// Claim `id`, or an error if the manager never made it.
-pub(crate) async fn claim(chain: &Chain, manager: Address, id: u64) -> anyhow::Result<ClaimView> {
+/// A record of the manager's, by id: a claim or a game.
+pub(crate) trait Record: Sized {
+    /// What the record is called in errors.
+    const NAME: &'static str;
+
+    /// How many the manager has made.
+    async fn count(chain: &Chain, manager: Address) -> anyhow::Result<u64>;
+
+    /// Record `id` as of the chain time `now`; `None` if the manager never
+    /// made it.
+    async fn at(chain: &Chain, manager: Address, id: u64, now: u64)
+    -> anyhow::Result<Option<Self>>;
+}
+
+/// Record `id`, or an error if the manager never made it.
+pub(crate) async fn one<R: Record>(chain: &Chain, manager: Address, id: u64) -> anyhow::Result<R> {
     let now = chain.timestamp().await?;
-    match claim_at(chain, manager, id, now).await? {
+    match R::at(chain, manager, id, now).await? {
         Some(view) => Ok(view),
-        None => bail!("there is no claim {id}"),
+        None => bail!("there is no {} {id}", R::NAME),
     }
 }
 
-async fn claim_at(
-    chain: &Chain,
-    manager: Address,
-    id: u64,
-    now: u64,
-) -> anyhow::Result<Option<ClaimView>> {
-    let c = chain
-        .view(
-            manager,
-            &ClaimManager::getClaimCall {
-                claimId: U256::from(id),
-            },
-        )
-        .await?;
-    // The manager's record of a claim it never made is all zeros.
-    let Ok(status) = rules::ClaimStatus::try_from(c.status) else {
-        bail!(
-            "claim {id} has status {}, unknown to this verdict",
-            c.status
-        );
-    };
-    if status == rules::ClaimStatus::None {
-        return Ok(None);
-    }
-    Ok(Some(ClaimView {
-        claim_id: id,
-        status: status.to_string(),
-        model_id: c.modelId,
-        submitter: c.submitter,
-        final_state_hash: c.finalStateHash,
-        challenge_deadline: c.challengeDeadline,
-        seconds_left: c.challengeDeadline.saturating_sub(now),
-        bond: c.bond.to_string(),
-        open_games: c.openGames,
-        output: c.output,
-    }))
-}
-
-/// The latest `last` claims, newest first.
-pub(crate) async fn claims(
+/// The latest `last` records, newest first.
+pub(crate) async fn latest<R: Record>(
     chain: &Chain,
     manager: Address,
     last: u64,
-) -> anyhow::Result<Vec<ClaimView>> {
+) -> anyhow::Result<Vec<R>> {
     let now = chain.timestamp().await?;
-    let count: u64 = chain
-        .view(manager, &ClaimManager::claimCountCall {})
-        .await?
-        .saturating_to();
+    let count = R::count(chain, manager).await?;
     let mut out = vec![];
     for id in (1..=count)
         .rev()
         .take(usize::try_from(last).unwrap_or(usize::MAX))
     {
-        out.extend(claim_at(chain, manager, id, now).await?);
+        out.extend(R::at(chain, manager, id, now).await?);
     }
     Ok(out)
 }
 
-/// Game `id`, or an error if the manager never started it.
-pub(crate) async fn game(chain: &Chain, manager: Address, id: u64) -> anyhow::Result<GameView> {
-    let now = chain.timestamp().await?;
-    match game_at(chain, manager, id, now).await? {
-        Some(view) => Ok(view),
-        None => bail!("there is no game {id}"),
+impl Record for ClaimView {
+    const NAME: &'static str = "claim";
+
+    async fn count(chain: &Chain, manager: Address) -> anyhow::Result<u64> {
+        let count = chain
+            .view(manager, &ClaimManager::claimCountCall {})
+            .await?;
+        Ok(count.saturating_to())
+    }
+
+    async fn at(
+        chain: &Chain,
+        manager: Address,
+        id: u64,
+        now: u64,
+    ) -> anyhow::Result<Option<ClaimView>> {
+        let c = chain
+            .view(
+                manager,
+                &ClaimManager::getClaimCall {
+                    claimId: U256::from(id),
+                },
+            )
+            .await?;
+        // The manager's record of a claim it never made is all zeros.
+        let Ok(status) = rules::ClaimStatus::try_from(c.status) else {
+            bail!(
+                "claim {id} has status {}, unknown to this verdict",
+                c.status
+            );
+        };
+        if status == rules::ClaimStatus::None {
+            return Ok(None);
+        }
+        Ok(Some(ClaimView {
+            claim_id: id,
+            status: status.to_string(),
+            model_id: c.modelId,
+            submitter: c.submitter,
+            final_state_hash: c.finalStateHash,
+            challenge_deadline: c.challengeDeadline,
+            seconds_left: c.challengeDeadline.saturating_sub(now),
+            bond: c.bond.to_string(),
+            open_games: c.openGames,
+            output: c.output,
+        }))
     }
 }
 
-async fn game_at(
-    chain: &Chain,
-    manager: Address,
-    id: u64,
-    now: u64,
-) -> anyhow::Result<Option<GameView>> {
-    let g = chain
-        .view(
-            manager,
-            &ClaimManager::getGameCall {
-                gameId: U256::from(id),
-            },
-        )
-        .await?;
-    let Ok(status) = rules::GameStatus::try_from(g.status) else {
-        bail!("game {id} has status {}, unknown to this verdict", g.status);
-    };
-    // The manager's record of a game it never started is all zeros.
-    if status == rules::GameStatus::None {
-        return Ok(None);
-    }
-    let (turn, clock) = if g.turn == u8::from(Party::Defender) {
-        ("defender", g.defenderClock)
-    } else {
-        ("challenger", g.challengerClock)
-    };
-    let left = if status == rules::GameStatus::Open {
-        clock.saturating_sub(now.saturating_sub(g.lastMoveAt))
-    } else {
-        0
-    };
-    Ok(Some(GameView {
-        game_id: id,
-        status: status.to_string(),
-        claim_id: g.claimId,
-        challenger: g.challenger,
-        level: g.level,
-        lo: g.lo,
-        hi: g.hi,
-        turn,
-        defender_clock: g.defenderClock,
-        challenger_clock: g.challengerClock,
-        seconds_left: left,
-        lo_hash: g.loHash,
-        hi_hash: g.hiHash,
-    }))
-}
+impl Record for GameView {
+    const NAME: &'static str = "game";
 
-/// The latest `last` games, newest first.
-pub(crate) async fn games(
-    chain: &Chain,
-    manager: Address,
-    last: u64,
-) -> anyhow::Result<Vec<GameView>> {
-    let now = chain.timestamp().await?;
-    let count: u64 = chain
-        .view(manager, &ClaimManager::gameCountCall {})
-        .await?
-        .saturating_to();
-    let mut out = vec![];
-    for id in (1..=count)
-        .rev()
-        .take(usize::try_from(last).unwrap_or(usize::MAX))
-    {
-        out.extend(game_at(chain, manager, id, now).await?);
+    async fn count(chain: &Chain, manager: Address) -> anyhow::Result<u64> {
+        let count = chain.view(manager, &ClaimManager::gameCountCall {}).await?;
+        Ok(count.saturating_to())
     }
-    Ok(out)
+
+    async fn at(
+        chain: &Chain,
+        manager: Address,
+        id: u64,
+        now: u64,
+    ) -> anyhow::Result<Option<GameView>> {
+        let g = chain
+            .view(
+                manager,
+                &ClaimManager::getGameCall {
+                    gameId: U256::from(id),
+                },
+            )
+            .await?;
+        let Ok(status) = rules::GameStatus::try_from(g.status) else {
+            bail!("game {id} has status {}, unknown to this verdict", g.status);
+        };
+        // The manager's record of a game it never started is all zeros.
+        if status == rules::GameStatus::None {
+            return Ok(None);
+        }
+        let (turn, clock) = if g.turn == u8::from(Party::Defender) {
+            ("defender", g.defenderClock)
+        } else {
+            ("challenger", g.challengerClock)
+        };
+        let left = if status == rules::GameStatus::Open {
+            clock.saturating_sub(now.saturating_sub(g.lastMoveAt))
+        } else {
+            0
+        };
+        Ok(Some(GameView {
+            game_id: id,
+            status: status.to_string(),
+            claim_id: g.claimId,
+            challenger: g.challenger,
+            level: g.level,
+            lo: g.lo,
+            hi: g.hi,
+            turn,
+            defender_clock: g.defenderClock,
+            challenger_clock: g.challengerClock,
+            seconds_left: left,
+            lo_hash: g.loHash,
+            hi_hash: g.hiHash,
+        }))
+    }
 }
