@@ -252,6 +252,9 @@ pub struct Agent {
     failing: HashMap<String, String>,
     /// Transactions refused or failed since the agent started.
     sends_failed: u64,
+    /// What ticks that then failed did (a challenge sent before the node
+    /// failed is done all the same): reported by the next tick that works.
+    unreported: Vec<Activity>,
     /// Whether the last balance check found too little for the bonds owed.
     underfunded: bool,
     /// Whether the node was found on the deployment's chain.
@@ -319,6 +322,7 @@ impl Agent {
             traces: HashMap::new(),
             failing: HashMap::new(),
             sends_failed: 0,
+            unreported: vec![],
             underfunded: false,
         })
     }
@@ -475,14 +479,25 @@ impl Agent {
         Ok((claim_id, claim, activity))
     }
 
-    /// Reads the events since the cursor, then acts. Returns what it did.
+    /// Reads the events since the cursor, then acts. Returns what it did,
+    /// with what failed ticks did before they failed.
     ///
     /// # Errors
     ///
     /// [`AgentError`]; a transient chain error leaves the record as it was
     /// before the tick, to be retried.
     pub async fn tick(&mut self) -> Result<Vec<Activity>, AgentError> {
-        let mut done = vec![];
+        let mut done = std::mem::take(&mut self.unreported);
+        match self.tick_into(&mut done).await {
+            Ok(()) => Ok(done),
+            Err(e) => {
+                self.unreported = done;
+                Err(e)
+            }
+        }
+    }
+
+    async fn tick_into(&mut self, done: &mut Vec<Activity>) -> Result<(), AgentError> {
         let latest = self.chain.block_number().await?;
         self.metrics.block(latest);
         // Before the first send, and whenever the chain falls behind the
@@ -493,9 +508,9 @@ impl Agent {
             self.checked = true;
         }
         let head = latest.saturating_sub(self.config.confirmations);
-        let mut ticked = self.read_logs(head, &mut done).await;
+        let mut ticked = self.read_logs(head, done).await;
         if ticked.is_ok() {
-            ticked = self.act(&mut done).await;
+            ticked = self.act(done).await;
         }
         if let Err(AgentError::Chain(ChainError::Decode { .. })) = &ticked {
             // Undecodable return data: most often no contract there any
@@ -506,7 +521,7 @@ impl Agent {
         self.store.save()?;
         self.report().await?;
         self.metrics.progressed();
-        Ok(done)
+        Ok(())
     }
 
     /// Brings the metrics that the events do not move up to date: the open

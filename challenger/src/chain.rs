@@ -8,9 +8,11 @@ use std::time::Duration;
 use alloy::eips::BlockNumberOrTag;
 use alloy::network::{EthereumWallet, TransactionBuilder};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::client::ClientBuilder;
 use alloy::rpc::types::{Filter, Log, TransactionReceipt, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::http::reqwest::Url;
+use alloy::transports::layers::RetryBackoffLayer;
 use alloy::transports::{RpcError, TransportError};
 use alloy_primitives::{Address, B256, Bytes, TxHash, U256};
 use alloy_sol_types::SolCall;
@@ -109,6 +111,21 @@ impl std::fmt::Display for Tx {
     }
 }
 
+/// Times a request the node answers with 429 or 503 (a rate limit, a node
+/// busy or starting) is sent again before the call fails: hosted providers
+/// answer so often enough that failing the whole tick each time would slow
+/// an agent to its backoff. Sending a signed transaction again is safe: it
+/// is the same transaction.
+const RETRIES: u32 = 4;
+
+/// The pause before each of those retries, in ms (a provider's hint, when
+/// it gives one, wins).
+const RETRY_PAUSE_MS: u64 = 100;
+
+/// The request rate the retry layer budgets for, in compute units a second:
+/// high enough that it adds no wait of its own.
+const COMPUTE_UNITS: u64 = 10_000;
+
 /// One account on one chain.
 #[derive(Clone, Debug)]
 pub struct Chain {
@@ -137,7 +154,15 @@ impl Chain {
             .with_simple_nonce_management()
             .fetch_chain_id()
             .wallet(EthereumWallet::from(signer))
-            .connect_http(parsed);
+            .connect_client(
+                ClientBuilder::default()
+                    .layer(RetryBackoffLayer::new(
+                        RETRIES,
+                        RETRY_PAUSE_MS,
+                        COMPUTE_UNITS,
+                    ))
+                    .http(parsed),
+            );
         provider
             .client()
             .set_poll_interval(Duration::from_millis(20));

@@ -1009,3 +1009,61 @@ async fn a_claim_reorged_out_before_it_is_confirmed_is_never_acted_on() {
     let claim = &walter.state().claims[&kept];
     assert_eq!((claim.verdict, claim.challenged), (Verdict::False, true));
 }
+
+/// A node (or provider) answering 503 or 429 now and then: the request is
+/// sent again, and the tick goes through instead of failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_answered_503_are_sent_again() {
+    let s = setup(3).await;
+    let dir = scratch("retry");
+    let (fraud, _mallory) = fraud(&s, &dir).await;
+    let (proxy, _) = Proxy::start(&s.devnet.as_ref().unwrap().url(), |n, _| {
+        if n % 2 == 1 { Fault::Fail } else { Fault::Pass }
+    })
+    .await;
+    let key = keys(s.devnet.as_ref().unwrap(), 3).remove(2);
+    let chain = Chain::connect(&proxy.url, key).unwrap();
+    let mut walter = s.agent_on(chain, dir.join("walter"), true, s.model.clone());
+    walter
+        .tick()
+        .await
+        .expect("every other request fails, every one is sent again");
+    assert!(walter.state().claims[&fraud].challenged);
+    assert!(proxy.requests() >= 10, "{} requests", proxy.requests());
+}
+
+/// A tick that fails after it challenged (the node fails the next calls)
+/// loses nothing: the next tick that works reports the challenge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn what_a_failed_tick_did_is_reported_by_the_next() {
+    let s = setup(3).await;
+    let dir = scratch("unreported");
+    let (fraud, _mallory) = fraud(&s, &dir).await;
+    let sent = Arc::new(AtomicBool::new(false));
+    let calls_after = Arc::new(AtomicU64::new(0));
+    let (proxy, _) = Proxy::start(&s.devnet.as_ref().unwrap().url(), move |_, method| {
+        if method == "eth_sendRawTransaction" {
+            sent.store(true, Ordering::SeqCst);
+        }
+        // Every try of the first `eth_call` after the challenge fails.
+        let failing = method == "eth_call"
+            && sent.load(Ordering::SeqCst)
+            && calls_after.fetch_add(1, Ordering::SeqCst) < 5;
+        if failing { Fault::Fail } else { Fault::Pass }
+    })
+    .await;
+    let key = keys(s.devnet.as_ref().unwrap(), 3).remove(2);
+    let chain = Chain::connect(&proxy.url, key).unwrap();
+    let mut walter = s.agent_on(chain, dir.join("walter"), true, s.model.clone());
+    walter
+        .tick()
+        .await
+        .expect_err("the node fails the call after the challenge");
+    assert!(walter.state().claims[&fraud].challenged);
+    let done = walter.tick().await.unwrap();
+    assert!(
+        done.iter()
+            .any(|a| matches!(a, Activity::Challenged { claim_id, .. } if *claim_id == fraud)),
+        "{done:?}"
+    );
+}

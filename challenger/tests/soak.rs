@@ -125,14 +125,25 @@ impl Watchdog {
         }
     }
 
-    /// Its `--json` events of `kind` over all its lives.
-    fn events(&self, kind: &str) -> usize {
-        let lines = std::fs::read_to_string(self.dir.join(format!("{}.jsonl", self.name)));
-        lines
-            .unwrap_or_default()
+    /// Its challenges and moves over all its lives, from its logs (a
+    /// process killed after a send and before its next good tick never
+    /// printed the event; its log line was written at the send).
+    fn moves(&self) -> usize {
+        let log = std::fs::read_to_string(self.dir.join(format!("{}.log", self.name)));
+        log.unwrap_or_default()
             .lines()
-            .filter(|l| l.contains(&format!("\"event\":\"{kind}\"")))
+            .filter(|l| l.contains("agent: moved") || l.contains("agent: challenged"))
             .count()
+    }
+}
+
+impl Drop for Watchdog {
+    /// A failing soak leaves no process behind.
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -617,10 +628,7 @@ async fn soak() {
         .len();
     eprintln!(
         "soak: {claims} claims, {games_started} games ({honest_won} by honest watchdogs), {} watchdog moves, {} kills, 2 node restarts, {:.1} s",
-        watchdogs
-            .iter()
-            .map(|w| w.events("moved") + w.events("challenged"))
-            .sum::<usize>(),
+        watchdogs.iter().map(Watchdog::moves).sum::<usize>(),
         watchdogs.iter().map(|w| w.kills).sum::<u32>(),
         started.elapsed().as_secs_f64()
     );

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use alloy::signers::local::PrivateKeySigner;
 use alloy_primitives::U256;
+use alloy_sol_types::SolCall;
 use anyhow::{Context, bail};
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use serde::Deserialize;
@@ -766,17 +767,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Claim {
             command: ClaimCommand::Finalize { id },
         } => {
-            let d = s.deployment()?;
             let call = ClaimManager::finalizeCall {
                 claimId: U256::from(id),
             };
-            let tx = s.chain()?.send(d.manager, &call, U256::ZERO).await?.tx();
-            if s.json {
-                print_json(&serde_json::json!({ "claim_id": id, "tx": tx }));
-            } else {
-                out!("finalized claim {id} ({tx})");
-            }
-            Ok(ExitCode::SUCCESS)
+            let shown = serde_json::json!({ "claim_id": id });
+            send_to_manager(&s, &call, shown, format!("finalized claim {id}")).await
         }
         Command::Game {
             command: GameCommand::Status { id },
@@ -825,16 +820,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if credit.is_zero() {
                 bail!("{} has no credit to withdraw", chain.account());
             }
-            let tx = chain
-                .send(d.manager, &ClaimManager::withdrawCall {}, U256::ZERO)
-                .await?
-                .tx();
-            if s.json {
-                print_json(&serde_json::json!({ "amount": credit.to_string(), "tx": tx }));
-            } else {
-                out!("withdrew {} ETH ({tx})", fmt_eth(credit));
-            }
-            Ok(ExitCode::SUCCESS)
+            let shown = serde_json::json!({ "amount": credit.to_string() });
+            let text = format!("withdrew {} ETH", fmt_eth(credit));
+            send_to_manager(&s, &ClaimManager::withdrawCall {}, shown, text).await
         }
         Command::Completions { shell } => {
             clap_complete::generate(
@@ -878,6 +866,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(stopped.unwrap_or(ExitCode::SUCCESS))
         }
     }
+}
+
+/// Sends `call` to the manager and shows its transaction: `shown` with
+/// `tx` added under `--json`, else `text` and the transaction.
+async fn send_to_manager<C: SolCall>(
+    s: &Settings,
+    call: &C,
+    mut shown: serde_json::Value,
+    text: String,
+) -> anyhow::Result<ExitCode> {
+    let manager = s.deployment()?.manager;
+    let tx = s.chain()?.send(manager, call, U256::ZERO).await?.tx();
+    if s.json {
+        shown["tx"] = serde_json::to_value(tx)?;
+        print_json(&shown);
+    } else {
+        out!("{text} ({tx})");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs `agent` until `done` says so or SIGINT or SIGTERM stops it,
