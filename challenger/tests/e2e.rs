@@ -206,6 +206,20 @@ impl Setup {
         .unwrap()
     }
 
+    /// Account 2's watchdog, recording in `dir`, reaching the devnet through
+    /// a proxy that applies `policy` to its requests.
+    async fn watchdog_behind(
+        &self,
+        dir: &Path,
+        policy: impl Fn(u64, &str) -> Fault + Send + Sync + 'static,
+    ) -> (Proxy, Agent) {
+        let devnet = self.devnet.as_ref().unwrap();
+        let (proxy, _) = Proxy::start(&devnet.url(), policy).await;
+        let chain = Chain::connect(&proxy.url, keys(devnet, 3).remove(2)).unwrap();
+        let walter = self.agent_on(chain, dir.join("walter"), true, self.model.clone());
+        (proxy, walter)
+    }
+
     /// Sends `value` wei from account 0 to `to`.
     async fn pay(&self, to: Address, value: U256) {
         self.chains[0]
@@ -1017,13 +1031,14 @@ async fn requests_answered_503_are_sent_again() {
     let s = setup(3).await;
     let dir = scratch("retry");
     let (fraud, _mallory) = fraud(&s, &dir).await;
-    let (proxy, _) = Proxy::start(&s.devnet.as_ref().unwrap().url(), |n, _| {
-        if n % 2 == 1 { Fault::Fail } else { Fault::Pass }
-    })
-    .await;
-    let key = keys(s.devnet.as_ref().unwrap(), 3).remove(2);
-    let chain = Chain::connect(&proxy.url, key).unwrap();
-    let mut walter = s.agent_on(chain, dir.join("walter"), true, s.model.clone());
+    let (proxy, mut walter) = s
+        .watchdog_behind(
+            &dir,
+            |n, _| {
+                if n % 2 == 1 { Fault::Fail } else { Fault::Pass }
+            },
+        )
+        .await;
     walter
         .tick()
         .await
@@ -1041,20 +1056,18 @@ async fn what_a_failed_tick_did_is_reported_by_the_next() {
     let (fraud, _mallory) = fraud(&s, &dir).await;
     let sent = Arc::new(AtomicBool::new(false));
     let calls_after = Arc::new(AtomicU64::new(0));
-    let (proxy, _) = Proxy::start(&s.devnet.as_ref().unwrap().url(), move |_, method| {
-        if method == "eth_sendRawTransaction" {
-            sent.store(true, Ordering::SeqCst);
-        }
-        // Every try of the first `eth_call` after the challenge fails.
-        let failing = method == "eth_call"
-            && sent.load(Ordering::SeqCst)
-            && calls_after.fetch_add(1, Ordering::SeqCst) < 5;
-        if failing { Fault::Fail } else { Fault::Pass }
-    })
-    .await;
-    let key = keys(s.devnet.as_ref().unwrap(), 3).remove(2);
-    let chain = Chain::connect(&proxy.url, key).unwrap();
-    let mut walter = s.agent_on(chain, dir.join("walter"), true, s.model.clone());
+    let (_proxy, mut walter) = s
+        .watchdog_behind(&dir, move |_, method| {
+            if method == "eth_sendRawTransaction" {
+                sent.store(true, Ordering::SeqCst);
+            }
+            // Every try of the first `eth_call` after the challenge fails.
+            let failing = method == "eth_call"
+                && sent.load(Ordering::SeqCst)
+                && calls_after.fetch_add(1, Ordering::SeqCst) < 5;
+            if failing { Fault::Fail } else { Fault::Pass }
+        })
+        .await;
     walter
         .tick()
         .await
