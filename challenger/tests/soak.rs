@@ -231,7 +231,6 @@ async fn soak() {
         .map(|a| a.signer().unwrap())
         .collect();
     let direct = |i: usize| Chain::connect(&url, keys[i].clone()).unwrap();
-    let proxied = |key: &PrivateKeySigner| Chain::connect(&proxy.url, key.clone()).unwrap();
     let admin = direct(0);
     let first_block = admin.block_number().await.unwrap();
 
@@ -419,11 +418,44 @@ async fn soak() {
     // The submitters defend and finalize through the proxy from now on.
     let (stop, stopped) = watch::channel(false);
     drop(submitters);
-    let mut running = vec![];
-    for p in &players {
-        let resumed = p.agent(proxied(&keys[p.account]), &deployment, &dir);
-        running.push(tokio::spawn(resumed.run(stopped.clone(), None, |_| false)));
-    }
+    let start = {
+        let (keys, deployment, dir, url) = (
+            keys.clone(),
+            deployment.clone(),
+            dir.clone(),
+            proxy.url.clone(),
+        );
+        move |p: &Submitter| {
+            let chain = Chain::connect(&url, keys[p.account].clone()).unwrap();
+            let agent = p.agent(chain, &deployment, &dir);
+            Some(tokio::spawn(agent.run(stopped.clone(), None, |_| false)))
+        }
+    };
+    let running = Arc::new(Mutex::new(players.iter().map(&start).collect::<Vec<_>>()));
+    // Chaos for the submitters too while the games go on: one of them
+    // aborted (its task dropped wherever it is, its record on disk all
+    // that stays) every 1 to 3 s, and restarted a moment later.
+    let submitter_killer = {
+        let (chaos, running, players) = (chaos.clone(), running.clone(), players.clone());
+        tokio::spawn(async move {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+            let mut kills = 0;
+            while chaos.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(rng.gen_range(1000..3000))).await;
+                let i = rng.gen_range(0..players.len());
+                let task = running.lock().unwrap()[i].take().expect("running");
+                task.abort();
+                assert!(
+                    task.await.is_err_and(|e| e.is_cancelled()),
+                    "submitter {i} stopped by itself"
+                );
+                tokio::time::sleep(Duration::from_millis(rng.gen_range(50..300))).await;
+                running.lock().unwrap()[i] = start(&players[i]);
+                kills += 1;
+            }
+            kills
+        })
+    };
 
     // The node stopped and resumed from its dumped state, twice, while the
     // games go on.
@@ -474,6 +506,7 @@ async fn soak() {
     // are finalized by their submitters.
     chaos.store(false, Ordering::SeqCst);
     killer.await.unwrap();
+    let submitter_kills = submitter_killer.await.unwrap();
     let games = |admin: Chain| async move {
         let count = admin
             .view(deployment.manager, &ClaimManager::gameCountCall {})
@@ -551,7 +584,8 @@ async fn soak() {
     }
     faults.store(false, Ordering::SeqCst);
     stop.send(true).unwrap();
-    for r in running {
+    let running = std::mem::take(&mut *running.lock().unwrap());
+    for r in running.into_iter().flatten() {
         r.await.unwrap().unwrap();
     }
     let mut watchdogs = std::mem::take(&mut *watchdogs.lock().unwrap());
@@ -627,7 +661,7 @@ async fn soak() {
         .unwrap()
         .len();
     eprintln!(
-        "soak: {claims} claims, {games_started} games ({honest_won} by honest watchdogs), {} watchdog moves, {} kills, 2 node restarts, {:.1} s",
+        "soak: {claims} claims, {games_started} games ({honest_won} by honest watchdogs), {} watchdog moves, {} watchdog kills, {submitter_kills} submitter kills, 2 node restarts, {:.1} s",
         watchdogs.iter().map(Watchdog::moves).sum::<usize>(),
         watchdogs.iter().map(|w| w.kills).sum::<u32>(),
         started.elapsed().as_secs_f64()
