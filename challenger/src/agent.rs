@@ -3,13 +3,17 @@
 //! in to the end, finalizes, refunds and withdraws. One loop serves the
 //! submitter and the watchdog; what differs is [`AgentConfig`].
 //!
+//! A node ([`AgentConfig::serve`]) also answers the inference requests for
+//! its models: it posts the claim of the true result, defends it, and
+//! fulfils the request once the claim is final, which pays it the fee.
+//!
 //! Each [`Agent::tick`] reads the events since its cursor, records them,
 //! saves the record, then acts on the chain's current state. Because every
 //! action is decided from the chain (the game's position, whose turn it is),
 //! an agent killed at any point and restarted from its record carries on
 //! where it was: nothing is done twice, nothing is skipped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,7 +33,8 @@ use crate::game;
 use crate::metrics::Metrics;
 use crate::model::{EngineError, ModelInfo};
 use crate::store::{
-    AgentState, ClaimRecord, ClaimStatus, GameRecord, GameStatus, Role, Store, StoreError, Verdict,
+    AgentState, ClaimRecord, ClaimStatus, GameRecord, GameStatus, RequestRecord, RequestStatus,
+    Role, Store, StoreError, Verdict,
 };
 use crate::strategy::{Challenge, Honest, Strategy};
 use crate::trace::{ClaimData, Trace, f32s};
@@ -56,6 +61,17 @@ pub struct AgentConfig {
     /// while the node refuses a range (hosted providers cap ranges and
     /// result counts).
     pub log_range: u64,
+    /// Serve the inference requests for the agent's models (a node).
+    pub serve: Option<Serve>,
+}
+
+/// How a node serves inference requests.
+#[derive(Clone, Debug)]
+pub struct Serve {
+    /// Requests paying a smaller fee, in wei, are declined.
+    pub min_fee: U256,
+    /// The bond posted with each claim that answers a request, in wei.
+    pub claim_bond: U256,
 }
 
 /// Confirmations the command line asks for on chains other than
@@ -78,6 +94,7 @@ impl AgentConfig {
             poll: Duration::from_millis(100),
             confirmations: 0,
             log_range: LOG_RANGE,
+            serve: None,
         }
     }
 }
@@ -145,6 +162,36 @@ pub enum Activity {
         #[serde(with = "decimal")]
         needed: U256,
     },
+    /// Posted a claim answering a request.
+    Answered {
+        /// The request.
+        request_id: u64,
+        /// The claim.
+        claim_id: u64,
+        /// Its transaction.
+        tx: Tx,
+    },
+    /// Fulfilled a request with its final claim: the fee is credited to it.
+    Fulfilled {
+        /// The request.
+        request_id: u64,
+        /// The claim.
+        claim_id: u64,
+        /// Wei.
+        #[serde(with = "decimal")]
+        fee: U256,
+        /// Its transaction.
+        tx: Tx,
+    },
+    /// Left a request for one of its models unanswered: its fee is below
+    /// the node's minimum.
+    Declined {
+        /// The request.
+        request_id: u64,
+        /// Wei.
+        #[serde(with = "decimal")]
+        fee: U256,
+    },
     /// Ignored a registration that names one of its packages by hash but
     /// records another model (another image, regions or boundary table):
     /// judging that model's claims with the package would lose games.
@@ -175,6 +222,24 @@ impl fmt::Display for Activity {
             }
             Activity::Finalized { claim_id, tx } => write!(f, "finalized claim {claim_id} ({tx})"),
             Activity::Withdrew { amount, tx } => write!(f, "withdrew {amount} wei ({tx})"),
+            Activity::Answered {
+                request_id,
+                claim_id,
+                tx,
+            } => write!(f, "request {request_id}: posted claim {claim_id} ({tx})"),
+            Activity::Fulfilled {
+                request_id,
+                claim_id,
+                fee,
+                tx,
+            } => write!(
+                f,
+                "request {request_id}: fulfilled with claim {claim_id}, fee {fee} wei ({tx})"
+            ),
+            Activity::Declined { request_id, fee } => write!(
+                f,
+                "request {request_id}: declined, its fee of {fee} wei is below the minimum"
+            ),
             Activity::Underfunded { balance, needed } => write!(
                 f,
                 "underfunded: balance {balance} wei, the challenges owed need {needed} wei"
@@ -198,6 +263,30 @@ mod decimal {
     pub(super) fn serialize<S: serde::Serializer>(v: &U256, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(v)
     }
+}
+
+/// Posts `claim` with `bond` to the manager at `manager` from `chain`'s
+/// account: the claim's event and transaction.
+///
+/// # Errors
+///
+/// As [`Chain::send`]; [`ChainError::Decode`] if no `ClaimSubmitted` was
+/// logged.
+pub async fn post_claim(
+    chain: &Chain,
+    manager: alloy_primitives::Address,
+    claim: &ClaimData,
+    bond: U256,
+) -> Result<(ClaimManager::ClaimSubmitted, Tx), ChainError> {
+    let sent = chain.send(manager, &claim.call, bond).await?;
+    let event = sent
+        .logs()
+        .find_map(|l| match Ev::decode_log(l).map(|l| l.data) {
+            Ok(Ev::ClaimSubmitted(e)) => Some(e),
+            _ => None,
+        })
+        .ok_or(ChainError::Decode { function: "submit" })?;
+    Ok((event, sent.tx()))
 }
 
 /// Why an agent stopped or a tick failed.
@@ -252,6 +341,9 @@ pub struct Agent {
     failing: HashMap<String, String>,
     /// Transactions refused or failed since the agent started.
     sends_failed: u64,
+    /// Requests whose model failed on their input: not run again until
+    /// the agent restarts.
+    unrunnable: HashSet<u64>,
     /// What ticks that then failed did (a challenge sent before the node
     /// failed is done all the same): reported by the next tick that works.
     unreported: Vec<Activity>,
@@ -267,6 +359,8 @@ pub struct Agent {
     metrics: Arc<Metrics>,
     /// When the balance was last read for the metrics.
     balance_read: Option<Instant>,
+    /// Where the record is published after each tick, once subscribed to.
+    published: Option<watch::Sender<Option<Arc<AgentState>>>>,
 }
 
 /// The time a block mined now would get: the latest block's timestamp plus
@@ -323,7 +417,9 @@ impl Agent {
             failing: HashMap::new(),
             sends_failed: 0,
             unreported: vec![],
+            unrunnable: HashSet::new(),
             underfunded: false,
+            published: None,
         })
     }
 
@@ -439,7 +535,9 @@ impl Agent {
     }
 
     /// Posts the claim of `model` on `input`, its output as the strategy
-    /// states it, with `bond`, and records it so that the agent defends it.
+    /// states it, with `bond`, and records it (from its receipt, before
+    /// its event is confirmed) so that the agent defends it and does not
+    /// post it twice.
     ///
     /// # Errors
     ///
@@ -449,7 +547,7 @@ impl Agent {
         model: &Arc<ModelInfo>,
         input: &[f32],
         bond: U256,
-    ) -> Result<(u64, ClaimData, Vec<Activity>), AgentError> {
+    ) -> Result<(u64, ClaimData, Tx), AgentError> {
         let trace = Trace::new(model.clone(), input).map_err(|source| AgentError::Run {
             claim_id: 0,
             source,
@@ -457,26 +555,34 @@ impl Agent {
         let claim = trace.claim(model.model_id(), |out| {
             self.config.strategy.claim_output(out)
         });
-        let sent = self
-            .chain
-            .send(self.deployment.manager, &claim.call, bond)
-            .await?;
-        let claim_id = sent
-            .logs()
-            .find_map(|l| match Ev::decode_log(l).map(|l| l.data) {
-                Ok(Ev::ClaimSubmitted(e)) => Some(e.claimId.to::<u64>()),
-                _ => None,
-            })
-            .ok_or(ChainError::Decode { function: "submit" })?;
-        self.store
-            .state
-            .models
-            .insert(model.model_id(), model.package_hash);
-        let activity = vec![Activity::Submitted {
-            claim_id,
-            tx: sent.tx(),
-        }];
-        Ok((claim_id, claim, activity))
+        let (event, tx) = post_claim(&self.chain, self.deployment.manager, &claim, bond).await?;
+        let claim_id = event.claimId.to::<u64>();
+        let verdict = if claim.final_hash == trace.final_hash() {
+            Verdict::True
+        } else {
+            Verdict::False
+        };
+        self.metrics.claim_seen(verdict);
+        let state = &mut self.store.state;
+        state.models.insert(model.model_id(), model.package_hash);
+        state
+            .claims
+            .insert(claim_id, ClaimRecord::submitted(&event, verdict));
+        self.store.save()?;
+        Ok((claim_id, claim, tx))
+    }
+
+    /// The record as of the agent's last tick, for readers beside the
+    /// agent (the gateway): `None` until its first tick.
+    pub fn subscribe(&mut self) -> watch::Receiver<Option<Arc<AgentState>>> {
+        self.published
+            .get_or_insert_with(|| watch::channel(None).0)
+            .subscribe()
+    }
+
+    /// The packages the agent judges, by model id.
+    pub fn models(&self) -> &HashMap<B256, Arc<ModelInfo>> {
+        &self.packages
     }
 
     /// Reads the events since the cursor, then acts. Returns what it did,
@@ -519,6 +625,11 @@ impl Agent {
         }
         ticked?;
         self.store.save()?;
+        if let Some(tx) = &self.published
+            && tx.borrow().as_deref() != Some(&self.store.state)
+        {
+            tx.send_replace(Some(Arc::new(self.store.state.clone())));
+        }
         self.report().await?;
         self.metrics.progressed();
         Ok(())
@@ -593,6 +704,10 @@ impl Agent {
         match event {
             Ev::ClaimSubmitted(e) => {
                 let claim_id = e.claimId.to::<u64>();
+                // Recorded from its receipt when this agent posted it.
+                if state.claims.get(&claim_id).is_some_and(|c| c.is_of(&e)) {
+                    return Ok(());
+                }
                 let mine = e.submitter == me;
                 // Judged by the final state alone: the trace is built
                 // only if a game starts.
@@ -612,19 +727,22 @@ impl Agent {
                     _ => Verdict::Unknown,
                 };
                 self.metrics.claim_seen(verdict);
-                self.store.state.claims.insert(
-                    claim_id,
-                    ClaimRecord {
-                        model_id: e.modelId,
-                        input: e.input,
-                        final_hash: e.finalStateHash,
-                        submitter: e.submitter,
-                        deadline: e.challengeDeadline,
-                        verdict,
-                        status: ClaimStatus::Pending,
-                        challenged: false,
-                    },
-                );
+                self.store
+                    .state
+                    .claims
+                    .insert(claim_id, ClaimRecord::submitted(&e, verdict));
+            }
+            Ev::Requested(e) => self.requested(&e, done),
+            Ev::RequestFulfilled(e) => {
+                if let Some(r) = state.requests.get_mut(&e.requestId.to::<u64>()) {
+                    r.status = RequestStatus::Fulfilled;
+                    r.claim_id = Some(e.claimId.to::<u64>());
+                }
+            }
+            Ev::RequestCancelled(e) => {
+                if let Some(r) = state.requests.get_mut(&e.requestId.to::<u64>()) {
+                    r.status = RequestStatus::Cancelled;
+                }
             }
             Ev::GameStarted(e) => {
                 let claim_id = e.claimId.to::<u64>();
@@ -724,6 +842,39 @@ impl Agent {
         }
     }
 
+    /// Records a request if the agent serves its model; one whose fee is
+    /// below the minimum is recorded too (a restart with a lower minimum
+    /// serves it), and reported as declined.
+    fn requested(&mut self, e: &ClaimManager::Requested, done: &mut Vec<Activity>) {
+        let Some(serve) = &self.config.serve else {
+            return;
+        };
+        if !self.packages.contains_key(&e.modelId) {
+            return;
+        }
+        let request_id = e.requestId.to::<u64>();
+        if e.fee < serve.min_fee {
+            tracing::info!(request_id, fee = %e.fee, min_fee = %serve.min_fee, "request declined: fee below the minimum");
+            done.push(Activity::Declined {
+                request_id,
+                fee: e.fee,
+            });
+        }
+        self.store
+            .state
+            .requests
+            .entry(request_id)
+            .or_insert_with(|| RequestRecord {
+                model_id: e.modelId,
+                input: e.input.clone(),
+                fee: e.fee,
+                expiry: e.expiry,
+                answer: None,
+                status: RequestStatus::Open,
+                claim_id: None,
+            });
+    }
+
     /// The games recorded as open, by id.
     fn open_games(&self) -> impl Iterator<Item = (u64, &GameRecord)> {
         self.store
@@ -801,6 +952,7 @@ impl Agent {
                 played => played?,
             }
         }
+        self.serve_requests(now, done).await?;
         self.finalize_mine(now, done).await?;
         let playing: Vec<u64> = self.open_games().map(|(_, g)| g.claim_id).collect();
         self.traces.retain(|claim_id, _| playing.contains(claim_id));
@@ -1002,6 +1154,154 @@ impl Agent {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Answers the open requests the node serves: posts the claim of the
+    /// true result unless a standing claim of it exists, and fulfils the
+    /// request with this account's claim once it is final. A claim of the
+    /// true result posted first by another account takes the fee: the node
+    /// leaves that request alone (a copy would earn nothing).
+    async fn serve_requests(
+        &mut self,
+        now: u64,
+        done: &mut Vec<Activity>,
+    ) -> Result<(), AgentError> {
+        let Some(serve) = self.config.serve.clone() else {
+            return Ok(());
+        };
+        let me = self.chain.account();
+        let open: Vec<u64> = self
+            .store
+            .state
+            .requests
+            .iter()
+            .filter(|(_, r)| r.status == RequestStatus::Open)
+            .map(|(&id, _)| id)
+            .collect();
+        self.metrics.requests(open.len());
+        for request_id in open {
+            let r = self.store.state.requests[&request_id].clone();
+            if r.fee < serve.min_fee || self.unrunnable.contains(&request_id) {
+                continue;
+            }
+            let Some(model) = self.model(&r.model_id) else {
+                continue;
+            };
+            let answer = match r.answer {
+                Some(answer) => answer,
+                None => match model.final_hash(&f32s(&r.input)) {
+                    Ok(answer) => {
+                        let r = self
+                            .store
+                            .state
+                            .requests
+                            .get_mut(&request_id)
+                            .expect("known");
+                        r.answer = Some(answer);
+                        answer
+                    }
+                    Err(e) => {
+                        tracing::error!(request_id, cause = %e, "cannot run this request: left unanswered");
+                        self.unrunnable.insert(request_id);
+                        continue;
+                    }
+                },
+            };
+            // The earliest standing claim of the true result: the one
+            // `fulfil` takes once it is final.
+            let first = self
+                .store
+                .state
+                .claims
+                .iter()
+                .find(|(_, c)| {
+                    c.model_id == r.model_id
+                        && c.input == r.input
+                        && c.final_hash == answer
+                        && c.status != ClaimStatus::Rejected
+                })
+                .map(|(&id, c)| (id, c.clone()));
+            match first {
+                None if now < r.expiry => {
+                    let action = format!("answer request {request_id}");
+                    match self.submit(&model, &f32s(&r.input), serve.claim_bond).await {
+                        Ok((claim_id, _, tx)) => {
+                            self.send_succeeded(&action);
+                            tracing::info!(request_id, claim_id, "answered");
+                            done.push(Activity::Answered {
+                                request_id,
+                                claim_id,
+                                tx,
+                            });
+                        }
+                        Err(AgentError::Chain(e)) if !e.is_transient() => {
+                            self.send_failed(action, &e);
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                Some((claim_id, c))
+                    if c.submitter == me
+                        && (c.status == ClaimStatus::Finalized || now >= c.deadline) =>
+                {
+                    self.fulfil(request_id, claim_id, r.fee, done).await?;
+                }
+                // Expired before it was answered (the requester may cancel
+                // it at any time), another account's claim, or this one's
+                // still in its window.
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Fulfils `request_id` with this account's claim `claim_id` if the
+    /// chain finds the claim final (no game open, window passed).
+    async fn fulfil(
+        &mut self,
+        request_id: u64,
+        claim_id: u64,
+        fee: U256,
+        done: &mut Vec<Activity>,
+    ) -> Result<(), AgentError> {
+        let manager = self.deployment.manager;
+        let id = U256::from(claim_id);
+        if !self
+            .chain
+            .view(manager, &ClaimManager::isFinalCall { claimId: id })
+            .await?
+        {
+            return Ok(());
+        }
+        let call = ClaimManager::fulfilCall {
+            requestId: U256::from(request_id),
+            claimId: id,
+        };
+        let action = format!("fulfil request {request_id}");
+        match self.chain.send(manager, &call, U256::ZERO).await {
+            Ok(sent) => {
+                self.send_succeeded(&action);
+                self.metrics.fulfilled(fee);
+                let r = self
+                    .store
+                    .state
+                    .requests
+                    .get_mut(&request_id)
+                    .expect("known");
+                r.status = RequestStatus::Fulfilled;
+                r.claim_id = Some(claim_id);
+                tracing::info!(request_id, claim_id, "fulfilled");
+                done.push(Activity::Fulfilled {
+                    request_id,
+                    claim_id,
+                    fee,
+                    tx: sent.tx(),
+                });
+            }
+            Err(e) if !e.is_transient() => self.send_failed(action, &e),
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
     }
 
     /// Finalizes this account's claims whose window has passed with no game open.

@@ -3,6 +3,7 @@
 //! the contracts' logs. Everything goes through alloy over JSON-RPC, so the
 //! same code runs against the embedded devnet, anvil or a public chain.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::eips::BlockNumberOrTag;
@@ -126,11 +127,14 @@ const RETRY_PAUSE_MS: u64 = 100;
 /// high enough that it adds no wait of its own.
 const COMPUTE_UNITS: u64 = 10_000;
 
-/// One account on one chain.
+/// One account on one chain. Clones share the account's sends.
 #[derive(Clone, Debug)]
 pub struct Chain {
     provider: DynProvider,
     account: Address,
+    /// Held from a transaction's nonce to its submission: the nonce is the
+    /// node's pending count, which two sends at once would both read.
+    sending: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Chain {
@@ -169,6 +173,7 @@ impl Chain {
         Ok(Chain {
             provider: provider.erased(),
             account,
+            sending: Arc::default(),
         })
     }
 
@@ -224,11 +229,13 @@ impl Chain {
         function: &'static str,
         tx: TransactionRequest,
     ) -> Result<Sent, ChainError> {
-        let pending = self
-            .provider
-            .send_transaction(tx)
-            .await
-            .map_err(|e| revert_or(function, e))?;
+        let pending = {
+            let _sending = self.sending.lock().await;
+            self.provider
+                .send_transaction(tx)
+                .await
+                .map_err(|e| revert_or(function, e))?
+        };
         let receipt = pending
             .get_receipt()
             .await

@@ -338,7 +338,10 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
                     "  {} ignored model {model_id}: it names our package with another record",
                     NAMES[i]
                 )),
-                Activity::Submitted { .. } => {}
+                Activity::Submitted { .. }
+                | Activity::Answered { .. }
+                | Activity::Fulfilled { .. }
+                | Activity::Declined { .. } => {}
             }
         }
     };

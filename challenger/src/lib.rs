@@ -12,7 +12,8 @@
 //! - [`chain`]: one account on a chain over JSON-RPC (alloy);
 //! - [`deployment`]: deploying the contracts and the deployment file;
 //! - [`store`]: an agent's record in its data directory;
-//! - [`agent`]: the submitter and watchdog loop;
+//! - [`agent`]: the submitter, watchdog and node loop;
+//! - [`gateway`]: the HTTP API of `verdict serve` over a node;
 //! - [`metrics`]: its Prometheus metrics and health check over HTTP;
 //! - [`demo`]: the end-to-end demonstration on the embedded devnet.
 
@@ -21,6 +22,7 @@ pub mod chain;
 pub mod demo;
 pub mod deployment;
 pub mod game;
+pub mod gateway;
 pub mod metrics;
 pub mod model;
 pub mod store;

@@ -58,6 +58,9 @@ pub struct Metrics {
     sends_failed: Family<CauseLabel, Counter>,
     rpc_errors: Counter,
     last_block: Gauge,
+    requests_open: Gauge,
+    requests_fulfilled: Counter,
+    fees_earned: Counter<f64, AtomicU64>,
     /// Unix seconds of the last tick that succeeded, and of the first tick
     /// that saw the latest block: what `/healthz` judges.
     last_progress: AtomicU64,
@@ -78,6 +81,9 @@ impl Default for Metrics {
         let sends_failed = Family::default();
         let rpc_errors = Counter::default();
         let last_block = Gauge::default();
+        let requests_open = Gauge::default();
+        let requests_fulfilled = Counter::default();
+        let fees_earned = Counter::default();
         let mut registry = Registry::with_prefix("verdict");
         registry.register(
             "claims_seen",
@@ -129,6 +135,21 @@ impl Default for Metrics {
             "The latest block the agent saw",
             last_block.clone(),
         );
+        registry.register(
+            "requests_open",
+            "Open requests for the models a node serves",
+            requests_open.clone(),
+        );
+        registry.register(
+            "requests_fulfilled",
+            "Requests the node fulfilled with its claims",
+            requests_fulfilled.clone(),
+        );
+        registry.register(
+            "fees_earned_ether",
+            "Fees of the requests the node fulfilled, in ether",
+            fees_earned.clone(),
+        );
         Metrics {
             registry,
             claims_seen,
@@ -141,6 +162,9 @@ impl Default for Metrics {
             sends_failed,
             rpc_errors,
             last_block,
+            requests_open,
+            requests_fulfilled,
+            fees_earned,
             last_progress: AtomicU64::new(0),
             last_new_block: AtomicU64::new(0),
             clocked: Mutex::default(),
@@ -210,13 +234,23 @@ impl Metrics {
         self.clocked.lock().expect("not poisoned").insert(game);
     }
 
-    /// The games still open, and the bonds they hold: the clocks of the
-    /// others are dropped.
     pub(crate) fn traces(&self, held: usize) {
         self.traces_held
             .set(i64::try_from(held).unwrap_or(i64::MAX));
     }
 
+    pub(crate) fn requests(&self, open: usize) {
+        self.requests_open
+            .set(i64::try_from(open).unwrap_or(i64::MAX));
+    }
+
+    pub(crate) fn fulfilled(&self, fee: alloy_primitives::U256) {
+        self.requests_fulfilled.inc();
+        self.fees_earned.inc_by(ether(fee));
+    }
+
+    /// The games still open, and the bonds they hold: the clocks of the
+    /// others are dropped.
     pub(crate) fn games(&self, open: &[u64], bonds: alloy_primitives::U256) {
         self.games_open
             .set(i64::try_from(open.len()).unwrap_or(i64::MAX));

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use alloy_primitives::{Address, B256, Bytes};
+use alloy_primitives::{Address, B256, Bytes, U256};
 use serde::{Deserialize, Serialize};
 use verdict_contracts::rules::Party;
 
@@ -57,6 +57,35 @@ pub struct ClaimRecord {
     /// Whether the chain shows this agent's challenge of it (a refused
     /// challenge leaves it false, to be sent again).
     pub challenged: bool,
+}
+
+impl ClaimRecord {
+    /// The record of the claim `event` posted, judged `verdict`.
+    pub fn submitted(
+        event: &verdict_contracts::bindings::ClaimManager::ClaimSubmitted,
+        verdict: Verdict,
+    ) -> ClaimRecord {
+        ClaimRecord {
+            model_id: event.modelId,
+            input: event.input.clone(),
+            final_hash: event.finalStateHash,
+            submitter: event.submitter,
+            deadline: event.challengeDeadline,
+            verdict,
+            status: ClaimStatus::Pending,
+            challenged: false,
+        }
+    }
+
+    /// Whether this records the claim `event` posted (a claim id a reorg
+    /// gave to another claim does not).
+    pub fn is_of(&self, event: &verdict_contracts::bindings::ClaimManager::ClaimSubmitted) -> bool {
+        self.model_id == event.modelId
+            && self.input == event.input
+            && self.final_hash == event.finalStateHash
+            && self.submitter == event.submitter
+            && self.deadline == event.challengeDeadline
+    }
 }
 
 /// The agent's side in a game.
@@ -108,6 +137,37 @@ pub struct GameRecord {
     pub gas: u64,
 }
 
+/// Where an inference request stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RequestStatus {
+    /// Waiting for a final claim of its result.
+    Open,
+    /// Fulfilled: the fee went to the first claim of its result.
+    Fulfilled,
+    /// Cancelled after its expiry: the fee went back to the requester.
+    Cancelled,
+}
+
+/// An inference request for one of the models a node serves.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    /// The model asked for.
+    pub model_id: B256,
+    /// Its input bytes.
+    pub input: Bytes,
+    /// Wei, paid to the submitter of the claim that fulfils it.
+    pub fee: U256,
+    /// After this time the requester may cancel it.
+    pub expiry: u64,
+    /// The true final state hash, once the node has run the model on the
+    /// input.
+    pub answer: Option<B256>,
+    /// Where it stands.
+    pub status: RequestStatus,
+    /// The claim that fulfilled it.
+    pub claim_id: Option<u64>,
+}
+
 /// Everything the agent records.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentState {
@@ -123,6 +183,9 @@ pub struct AgentState {
     pub claims: BTreeMap<u64, ClaimRecord>,
     /// Games the agent plays, by id.
     pub games: BTreeMap<u64, GameRecord>,
+    /// Requests for the models a node serves, by id.
+    #[serde(default)]
+    pub requests: BTreeMap<u64, RequestRecord>,
 }
 
 /// The record on disk.

@@ -8,18 +8,29 @@ use std::time::{Duration, Instant};
 
 use alloy::signers::local::PrivateKeySigner;
 use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_sol_types::SolEvent;
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
-use verdict_challenger::agent::{Activity, Agent, AgentConfig, AgentError};
+use verdict_challenger::agent::{Activity, Agent, AgentConfig, AgentError, Serve};
 use verdict_challenger::chain::{Chain, ChainError};
 use verdict_challenger::demo::{self, DemoConfig, ether};
 use verdict_challenger::deployment::{Deployment, WrongChain};
+use verdict_challenger::gateway::{self, GatewayConfig};
 use verdict_challenger::model::ModelInfo;
-use verdict_challenger::store::{ClaimStatus, GameStatus, Role, Verdict};
+use verdict_challenger::store::{ClaimStatus, GameStatus, RequestStatus, Role, Verdict};
 use verdict_challenger::strategy::{Challenge, Falsify, Strategy};
+use verdict_challenger::trace::le_bytes;
 use verdict_contracts::bindings::ClaimManager;
 use verdict_contracts::protocol::Config;
+use verdict_contracts::rules;
 use verdict_devnet::{self as devnet, Devnet, DevnetConfig, DevnetHandle};
+
+alloy_sol_types::sol!(
+    #[allow(missing_docs)]
+    #[derive(Debug)]
+    TestConsumer,
+    "../contracts/out/TestConsumer.json"
+);
 
 mod common;
 use common::node::{Kind, Node};
@@ -388,18 +399,7 @@ async fn fifty_claims_all_end_correctly() {
             s.wait_status(id, 2, Duration::from_secs(300)).await;
         }
     }
-    let last = claims.last().unwrap().0;
-    let deadline = s.chains[0]
-        .view(
-            s.deployment.manager,
-            &ClaimManager::getClaimCall {
-                claimId: U256::from(last),
-            },
-        )
-        .await
-        .unwrap()
-        .challengeDeadline;
-    s.chains[0].advance_past(deadline).await.unwrap();
+    s.pass_window(claims.last().unwrap().0).await;
     for &(id, fraudulent) in &claims {
         if !fraudulent {
             s.wait_status(id, 3, Duration::from_secs(120)).await;
@@ -1078,5 +1078,435 @@ async fn what_a_failed_tick_did_is_reported_by_the_next() {
         done.iter()
             .any(|a| matches!(a, Activity::Challenged { claim_id, .. } if *claim_id == fraud)),
         "{done:?}"
+    );
+}
+
+impl Setup {
+    /// Account `i`'s node: a watchdog answering requests that pay at
+    /// least `min_fee`, with claim bonds of 1 ether.
+    fn node(&self, i: usize, dir: &Path, min_fee: U256) -> Agent {
+        let mut c = config(dir.join(format!("node-{i}")), true);
+        c.serve = Some(Serve {
+            min_fee,
+            claim_bond: ether(),
+        });
+        Agent::new(
+            self.chains[i].clone(),
+            self.deployment.clone(),
+            c,
+            vec![self.model.clone()],
+        )
+        .unwrap()
+    }
+
+    /// Account `i` asks for the model on `input`, paying `fee`, with
+    /// `callback` called when it is fulfilled. Returns the request id.
+    async fn request(&self, i: usize, input: &[f32], fee: U256, callback: Address) -> u64 {
+        let call = ClaimManager::requestCall {
+            modelId: self.model.model_id(),
+            input: le_bytes(input).into(),
+            callback,
+        };
+        let sent = self.chains[i]
+            .send(self.deployment.manager, &call, fee)
+            .await
+            .unwrap();
+        sent.logs()
+            .find_map(|l| ClaimManager::Requested::decode_log(l).ok())
+            .expect("a Requested event")
+            .requestId
+            .to::<u64>()
+    }
+
+    async fn request_status(&self, id: u64) -> rules::RequestStatus {
+        let r = self.chains[0]
+            .view(
+                self.deployment.manager,
+                &ClaimManager::getRequestCall {
+                    requestId: U256::from(id),
+                },
+            )
+            .await
+            .unwrap();
+        rules::RequestStatus::try_from(r.status).unwrap()
+    }
+
+    async fn claim_count(&self) -> u64 {
+        self.chains[0]
+            .view(self.deployment.manager, &ClaimManager::claimCountCall {})
+            .await
+            .unwrap()
+            .to::<u64>()
+    }
+
+    /// Moves the chain's clock past claim `id`'s challenge window.
+    async fn pass_window(&self, id: u64) {
+        let deadline = self.chains[0]
+            .view(
+                self.deployment.manager,
+                &ClaimManager::getClaimCall {
+                    claimId: U256::from(id),
+                },
+            )
+            .await
+            .unwrap()
+            .challengeDeadline;
+        self.chains[0].advance_past(deadline).await.unwrap();
+    }
+}
+
+/// The first activity `pick` turns into a value, within a minute.
+async fn wait_for<T>(
+    rx: &mut mpsc::UnboundedReceiver<Activity>,
+    mut pick: impl FnMut(Activity) -> Option<T>,
+) -> T {
+    loop {
+        let a = tokio::time::timeout(Duration::from_secs(60), rx.recv())
+            .await
+            .expect("the agent acts within a minute")
+            .expect("the agent runs");
+        if let Some(v) = pick(a) {
+            return v;
+        }
+    }
+}
+
+/// A request answered by a node that is killed once it posted its claim:
+/// restarted from its record, it fulfils the request with that claim once
+/// final (no second claim), the consumer is called back with the output,
+/// and the node withdraws its bond and the fee.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_answers_a_request_and_fulfils_it_once_final() {
+    let s = setup(3).await;
+    let dir = scratch("node");
+    let consumer = s.chains[0]
+        .deploy(TestConsumer::BYTECODE.clone())
+        .await
+        .unwrap();
+    let fee = ether() / U256::from(10);
+    let request = s.request(1, &s.inputs[0], fee, consumer).await;
+
+    let (_stop, task, mut rx) = spawn(s.node(2, &dir, fee));
+    let claim = wait_for(&mut rx, |a| match a {
+        Activity::Answered {
+            request_id,
+            claim_id,
+            ..
+        } if request_id == request => Some(claim_id),
+        _ => None,
+    })
+    .await;
+    task.abort();
+    let _ = task.await;
+
+    s.pass_window(claim).await;
+    let (stop, task, mut rx) = spawn(s.node(2, &dir, fee));
+    let fulfilled = wait_for(&mut rx, |a| match a {
+        Activity::Fulfilled {
+            request_id,
+            claim_id,
+            fee: paid,
+            ..
+        } if request_id == request => Some((claim_id, paid)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(fulfilled, (claim, fee));
+    let mut withdrawn = U256::ZERO;
+    while withdrawn < ether() + fee {
+        withdrawn += wait_for(&mut rx, |a| match a {
+            Activity::Withdrew { amount, .. } => Some(amount),
+            _ => None,
+        })
+        .await;
+    }
+    assert_eq!(withdrawn, ether() + fee, "the claim bond back and the fee");
+    stop.send(true).unwrap();
+    let node = task.await.unwrap();
+
+    assert_eq!(s.claim_count().await, 1, "one claim, though restarted");
+    assert_eq!(s.claim_status(claim).await, 3);
+    assert_eq!(
+        s.request_status(request).await,
+        rules::RequestStatus::Fulfilled
+    );
+    let r = &node.state().requests[&request];
+    assert_eq!(
+        (r.status, r.claim_id),
+        (RequestStatus::Fulfilled, Some(claim))
+    );
+    let consumer_calls = s.chains[0]
+        .view(consumer, &TestConsumer::callsCall {})
+        .await
+        .unwrap();
+    assert_eq!(consumer_calls, U256::from(1));
+    let output = s.chains[0]
+        .view(consumer, &TestConsumer::lastOutputCall {})
+        .await
+        .unwrap();
+    let claimed = s.chains[0]
+        .view(
+            s.deployment.manager,
+            &ClaimManager::getClaimCall {
+                claimId: U256::from(claim),
+            },
+        )
+        .await
+        .unwrap()
+        .output;
+    assert_eq!(output, claimed);
+}
+
+/// A false claim of a requested result posted first: the node refutes it
+/// as a watchdog, answers with its own claim, and that claim fulfils the
+/// request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_false_claim_on_a_request_is_refuted_and_the_nodes_claim_fulfils_it() {
+    let s = setup(3).await;
+    let dir = scratch("node-fraud");
+    let (fraud, _mallory) = fraud(&s, &dir).await;
+    let fee = ether() / U256::from(10);
+    let request = s.request(0, &s.inputs[1], fee, Address::ZERO).await;
+    let (_stop, _task, mut rx) = spawn(s.node(2, &dir, U256::ZERO));
+    let claim = wait_for(&mut rx, |a| match a {
+        Activity::Answered { claim_id, .. } => Some(claim_id),
+        _ => None,
+    })
+    .await;
+    s.wait_status(fraud, 2, Duration::from_secs(60)).await;
+    s.pass_window(claim).await;
+    let fulfilled = wait_for(&mut rx, |a| match a {
+        Activity::Fulfilled {
+            request_id,
+            claim_id,
+            ..
+        } => Some((request_id, claim_id)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(fulfilled, (request, claim));
+    assert_eq!(
+        s.request_status(request).await,
+        rules::RequestStatus::Fulfilled
+    );
+}
+
+/// A request whose true result another account claimed first is left to
+/// that claim (a copy would earn nothing), and one paying less than the
+/// node's minimum fee is declined: the node posts nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_posts_no_copy_of_a_claim_and_declines_small_fees() {
+    let s = setup(3).await;
+    let dir = scratch("node-skip");
+    let mut alice = s.agent(1, &dir, false);
+    alice.submit(&s.model, &s.inputs[0], ether()).await.unwrap();
+    let min_fee = ether() / U256::from(100);
+    let taken = s.request(0, &s.inputs[0], min_fee, Address::ZERO).await;
+    let small = s
+        .request(0, &s.inputs[1], min_fee - U256::from(1), Address::ZERO)
+        .await;
+    let mut node = s.node(2, &dir, min_fee);
+    let mut done = vec![];
+    for _ in 0..3 {
+        done.extend(node.tick().await.unwrap());
+    }
+    assert_eq!(
+        done,
+        [Activity::Declined {
+            request_id: small,
+            fee: min_fee - U256::from(1)
+        }]
+    );
+    assert_eq!(s.claim_count().await, 1);
+    let requests = &node.state().requests;
+    assert_eq!(requests.len(), 2);
+    assert!(requests[&taken].answer.is_some(), "the request was run");
+    assert!(
+        requests[&small].answer.is_none(),
+        "the declined one was not"
+    );
+}
+
+/// A node with the gateway's API over it, on a free port.
+struct Served {
+    url: String,
+    node: Running,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Setup {
+    /// Account 2's node recording in `dir`, serving the API with tokens
+    /// `a` and `b`, 2 posts a minute each.
+    async fn serve(&self, dir: &Path) -> Served {
+        let mut node = self.node(2, dir, U256::ZERO);
+        let config = GatewayConfig {
+            tokens: vec!["a".into(), "b".into()],
+            per_minute: 2,
+            claim_bond: ether(),
+            health_timeout: Duration::from_secs(60),
+        };
+        let app = gateway::router(&mut node, self.deployment.manager, config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Served {
+            url,
+            node: spawn(node),
+            server,
+        }
+    }
+}
+
+/// An HTTP answer: its status and its body as JSON.
+async fn http(
+    request: alloy::transports::http::reqwest::RequestBuilder,
+) -> (u16, serde_json::Value) {
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    (status, body)
+}
+
+/// An application that knows only HTTP: it lists the models, posts an
+/// input (bad ones are refused with the field named and nothing sent),
+/// gets the claim and the provisional output at once, asks again (after
+/// a restart of the gateway too) without a second claim, and sees the
+/// inference final after the window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_application_gets_a_verified_result_over_http() {
+    let s = setup(3).await;
+    let dir = scratch("gateway");
+    let served = s.serve(&dir).await;
+    let client = alloy::transports::http::reqwest::Client::new();
+    let url = served.url.clone();
+
+    let (status, models) = http(client.get(format!("{url}/v1/models"))).await;
+    assert_eq!(status, 200);
+    let model = &models[0];
+    assert_eq!(model["model_id"], s.model.model_id().to_string());
+    assert_eq!(model["input"]["dtype"], "float32");
+    let shape: Vec<usize> = serde_json::from_value(model["input"]["shape"].clone()).unwrap();
+    assert_eq!(shape.iter().product::<usize>(), s.inputs[0].len());
+
+    let post = |token: &str, body: String| {
+        client
+            .post(format!("{url}/v1/inferences"))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body)
+    };
+    let good = serde_json::json!({ "model": s.model.model_id(), "input": s.inputs[0] }).to_string();
+    let refused = [
+        (post("nope", good.clone()), 401, None),
+        (post("b", "{not json".into()), 400, None),
+        (
+            post(
+                "b",
+                serde_json::json!({ "model": "0x12", "input": [] }).to_string(),
+            ),
+            400,
+            Some("model"),
+        ),
+        (
+            post(
+                "b",
+                serde_json::json!({ "model": B256::ZERO, "input": [] }).to_string(),
+            ),
+            404,
+            Some("model"),
+        ),
+        (
+            post(
+                "b",
+                serde_json::json!({ "model": s.model.model_id(), "input": [1.0, 2.0] }).to_string(),
+            ),
+            422,
+            Some("input"),
+        ),
+        (post("b", "x".repeat(gateway::BODY_LIMIT + 1)), 413, None),
+    ];
+    for (request, want, field) in refused {
+        let (status, body) = http(request).await;
+        assert_eq!(status, want, "{body}");
+        if status != 413 {
+            assert!(
+                body["error"].as_str().is_some_and(|e| !e.is_empty()),
+                "{body}"
+            );
+        }
+        if let Some(field) = field {
+            assert_eq!(body["field"], field, "{body}");
+        }
+    }
+    assert_eq!(s.claim_count().await, 0, "nothing sent for a bad request");
+
+    // Until the node has read the chain, posts are refused with 503.
+    let (mut status, mut posted) = http(post("a", good.clone())).await;
+    while status == 503 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        (status, posted) = http(post("a", good.clone())).await;
+    }
+    assert_eq!(status, 201, "{posted}");
+    assert_eq!(posted["status"], "pending");
+    let truth = verdict_challenger::trace::Trace::new(s.model.clone(), &s.inputs[0])
+        .unwrap()
+        .output();
+    let output: Vec<f32> = serde_json::from_value(posted["output"].clone()).unwrap();
+    assert_eq!(output, truth);
+    let claim = posted["claim_id"].as_u64().unwrap();
+    let id = posted["id"].as_str().unwrap().to_owned();
+
+    let (status, again) = http(post("a", good.clone())).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(
+        (&again["id"], &again["claim_id"]),
+        (&posted["id"], &posted["claim_id"])
+    );
+    let (status, _) = http(post("a", good.clone())).await;
+    assert_eq!(status, 429, "2 posts a minute for token a");
+    assert_eq!(s.claim_count().await, 1);
+
+    let (status, got) = http(client.get(format!("{url}/v1/inferences/{id}"))).await;
+    assert_eq!((status, &got["status"]), (200, &"pending".into()), "{got}");
+    let (status, _) = http(client.get(format!("{url}/v1/inferences/{}", B256::ZERO))).await;
+    assert_eq!(status, 404);
+
+    // Restarted (as after kill -9), it finds the claim in the node's record.
+    let (_, node, _) = served.node;
+    node.abort();
+    let _ = node.await;
+    served.server.abort();
+    let _ = served.server.await;
+    let served = s.serve(&dir).await;
+    let url = served.url.clone();
+    let post = |token: &str, body: String| {
+        client
+            .post(format!("{url}/v1/inferences"))
+            .bearer_auth(token)
+            .body(body)
+    };
+    let (mut status, mut again) = http(post("b", good.clone())).await;
+    while status == 503 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        (status, again) = http(post("b", good.clone())).await;
+    }
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["claim_id"], claim);
+    assert_eq!(s.claim_count().await, 1, "no second claim after a restart");
+
+    s.pass_window(claim).await;
+    let (status, got) = http(client.get(format!("{url}/v1/inferences/{id}"))).await;
+    assert_eq!((status, &got["status"]), (200, &"final".into()), "{got}");
+    s.wait_status(claim, 3, Duration::from_secs(60)).await;
+    let (status, health) = http(client.get(format!("{url}/healthz"))).await;
+    assert_eq!(status, 200, "{health}");
+    let (status, metrics) = http(client.get(format!("{url}/metrics"))).await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("verdict_claims_seen_total")
     );
 }

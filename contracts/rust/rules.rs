@@ -131,6 +131,20 @@ abi_enum! {
 }
 
 abi_enum! {
+    /// `ClaimManager.RequestStatus` (docs/spec/protocol.md §4).
+    RequestStatus {
+        /// No such request.
+        None = 0,
+        /// Waiting for a final claim of its result.
+        Open = 1,
+        /// Fulfilled: its fee went to the first claim of its result.
+        Fulfilled = 2,
+        /// Cancelled after its expiry: its fee went back to the requester.
+        Cancelled = 3,
+    }
+}
+
+abi_enum! {
     /// `ClaimManager.GameStatus` (docs/spec/protocol.md §5.2).
     GameStatus {
         /// No such game.
@@ -318,6 +332,28 @@ mod tests {
                 value: 2
             })
         );
+    }
+
+    #[test]
+    fn enums_are_the_contracts_in_name_and_order() {
+        let source = include_str!("../src/ClaimManager.sol");
+        let declared = |name: &str| -> Vec<&str> {
+            let start = source
+                .find(&format!("enum {name} {{"))
+                .unwrap_or_else(|| panic!("enum {name} in ClaimManager.sol"));
+            let body = &source[start..];
+            body[body.find('{').unwrap() + 1..body.find('}').unwrap()]
+                .split(',')
+                .map(str::trim)
+                .collect()
+        };
+        macro_rules! check {
+            ($($e:ident),+) => {$(
+                let ours: Vec<&str> = $e::ALL.iter().map(|v| v.name()).collect();
+                assert_eq!(declared(stringify!($e)), ours);
+            )+};
+        }
+        check!(ClaimStatus, GameStatus, RequestStatus, Party);
     }
 
     #[test]

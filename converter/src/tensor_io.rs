@@ -53,11 +53,7 @@ pub fn read_input(path: &Path, shape: &[usize]) -> Result<Vec<f32>, TensorIoErro
         "json" => {
             let value: serde_json::Value =
                 serde_json::from_slice(&bytes).map_err(|e| fail(path, e))?;
-            let mut out = Vec::new();
-            flatten(&value, &mut out).map_err(|e| fail(path, e))?;
-            let shape =
-                json_shape(&value).ok_or_else(|| fail(path, "arrays of unequal lengths"))?;
-            (out, Some(shape))
+            return input_from_json(&value, shape).map_err(|e| fail(path, e));
         }
         "png" => (read_png(&bytes, shape).map_err(|e| fail(path, e))?, None),
         "pb" => {
@@ -71,23 +67,39 @@ pub fn read_input(path: &Path, shape: &[usize]) -> Result<Vec<f32>, TensorIoErro
             ));
         }
     };
+    fit(data, file_shape.as_deref(), shape).map_err(|e| fail(path, e))
+}
+
+/// The values of `value`, nested JSON arrays of numbers (or a flat list),
+/// for a model input of shape `shape`, checked as [`read_input`] checks a
+/// file.
+///
+/// # Errors
+///
+/// What is wrong with the value, in words.
+pub fn input_from_json(value: &serde_json::Value, shape: &[usize]) -> Result<Vec<f32>, String> {
+    let mut data = Vec::new();
+    flatten(value, &mut data)?;
+    let found = json_shape(value).ok_or("arrays of unequal lengths")?;
+    fit(data, Some(&found), shape)
+}
+
+/// `data` if it holds as many values as `shape` and `found`, the shape it
+/// carried (if any), is the model's, leading dimensions of 1 aside.
+fn fit(data: Vec<f32>, found: Option<&[usize]>, shape: &[usize]) -> Result<Vec<f32>, String> {
     let want: usize = shape.iter().product();
     if data.len() != want {
-        return Err(fail(
-            path,
-            format!(
-                "{} values, the model input {shape:?} takes {want}",
-                data.len()
-            ),
+        return Err(format!(
+            "{} values, the model input {shape:?} takes {want}",
+            data.len()
         ));
     }
-    if let Some(found) = file_shape.filter(|s| s.len() > 1) {
+    if let Some(found) = found.filter(|s| s.len() > 1) {
         let unbatched = |s: &[usize]| s.iter().position(|&d| d != 1).map_or(0, |i| s.len() - i);
-        let (f, m) = (unbatched(&found), unbatched(shape));
+        let (f, m) = (unbatched(found), unbatched(shape));
         if found[found.len() - f..] != shape[shape.len() - m..] {
-            return Err(fail(
-                path,
-                format!("an array of shape {found:?}, the model input is {shape:?}"),
+            return Err(format!(
+                "an array of shape {found:?}, the model input is {shape:?}"
             ));
         }
     }

@@ -1,0 +1,430 @@
+//! The application gateway behind `verdict serve`: an HTTP API over a node
+//! for applications that know HTTP and not the chain. It holds the wallet:
+//! an inference posted to it is computed natively, claimed from the node's
+//! account and answered at once with the provisional output; the node's
+//! agent then defends the claim until it is final, and the application
+//! polls the inference for its status.
+//!
+//! An inference's id is the hash of its model id and input bytes, so the
+//! same question asked twice, or again after a restart, gets the same
+//! claim: the gateway never claims one result twice. It reads what the
+//! node's agent recorded (published after each tick) and the claims' state
+//! on the chain, and keeps nothing else.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use alloy_primitives::{Address, B256, U256, keccak256};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+use tokio::sync::watch;
+use verdict_contracts::bindings::ClaimManager;
+use verdict_contracts::rules;
+
+use crate::agent::{Agent, post_claim};
+use crate::chain::{Chain, Tx};
+use crate::metrics::Metrics;
+use crate::model::ModelInfo;
+use crate::store::{AgentState, ClaimStatus};
+use crate::trace::{Trace, f32s, le_bytes};
+
+/// The largest request body accepted, in bytes.
+pub const BODY_LIMIT: usize = 4 << 20;
+
+/// How the gateway admits and pays for inferences.
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    /// Bearer tokens that may post inferences (each spends a claim bond
+    /// and gas from the node's account).
+    pub tokens: Vec<String>,
+    /// Inferences one token may post per minute.
+    pub per_minute: u32,
+    /// The bond of each claim, in wei.
+    pub claim_bond: U256,
+    /// `/healthz` fails after this long without a successful tick or a
+    /// new block.
+    pub health_timeout: Duration,
+}
+
+/// What the handlers share.
+struct Gateway {
+    chain: Chain,
+    manager: Address,
+    models: HashMap<B256, Arc<ModelInfo>>,
+    /// The node's record as of its last tick (`None` before its first).
+    record: watch::Receiver<Option<Arc<AgentState>>>,
+    metrics: Arc<Metrics>,
+    config: GatewayConfig,
+    /// Claims this process posted, by inference id: the node's record
+    /// shows them a tick later.
+    posted: Mutex<HashMap<B256, u64>>,
+    /// One post at a time: looking for the inference's claim and posting
+    /// it are one step, so two requests for it make one claim.
+    posting: tokio::sync::Mutex<()>,
+    /// Per token, the start of its current minute and its posts in it.
+    windows: Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+/// An error as the API answers it: a status and `{"error": …}`, naming
+/// the field at fault when there is one.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    field: Option<&'static str>,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    fn field(status: StatusCode, field: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            field: Some(field),
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = serde_json::json!({ "error": self.message });
+        if let Some(field) = self.field {
+            body["field"] = field.into();
+        }
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+impl From<crate::chain::ChainError> for ApiError {
+    fn from(e: crate::chain::ChainError) -> ApiError {
+        ApiError::new(StatusCode::BAD_GATEWAY, format!("the chain: {e}"))
+    }
+}
+
+/// A tensor's schema: `float32` values of a shape.
+#[derive(Serialize)]
+struct TensorSchema {
+    shape: Vec<usize>,
+    dtype: &'static str,
+}
+
+/// A served model, as `GET /v1/models` lists it.
+#[derive(Serialize)]
+struct ModelView {
+    model_id: B256,
+    package_hash: B256,
+    /// Whether the node has seen its registration on the chain.
+    registered: bool,
+    ops: u64,
+    total_steps: u64,
+    input: TensorSchema,
+    output: TensorSchema,
+}
+
+/// An inference as the API shows it.
+#[derive(Serialize)]
+struct InferenceView {
+    id: B256,
+    model: B256,
+    claim_id: u64,
+    /// `pending`, `final` or `rejected`.
+    status: &'static str,
+    /// The output claimed: provisional while pending.
+    output: Vec<f32>,
+    /// Unix seconds until which the claim can be challenged.
+    challenge_deadline: u64,
+    /// The claim's transaction, when this answer posted it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tx: Option<Tx>,
+}
+
+/// The API over `agent`'s account and models, answering from its record
+/// (subscribed to here) and the chain. The agent must run beside it.
+pub fn router(agent: &mut Agent, manager: Address, config: GatewayConfig) -> Router {
+    let gateway = Gateway {
+        chain: agent.chain().clone(),
+        manager,
+        models: agent.models().clone(),
+        record: agent.subscribe(),
+        metrics: agent.metrics(),
+        config,
+        posted: Mutex::default(),
+        posting: tokio::sync::Mutex::default(),
+        windows: Mutex::default(),
+    };
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/v1/models", get(models))
+        .route("/v1/inferences", axum::routing::post(post_inference))
+        .route("/v1/inferences/{id}", get(get_inference))
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no such endpoint: GET /v1/models, POST /v1/inferences, GET /v1/inferences/{id}, GET /healthz, GET /metrics",
+            )
+        })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(Arc::new(gateway))
+}
+
+async fn healthz(State(g): State<Arc<Gateway>>) -> Response {
+    match g.metrics.health(g.config.health_timeout) {
+        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why + "\n").into_response(),
+    }
+}
+
+async fn metrics(State(g): State<Arc<Gateway>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        g.metrics.encode(),
+    )
+        .into_response()
+}
+
+async fn models(State(g): State<Arc<Gateway>>) -> axum::Json<Vec<ModelView>> {
+    let record = g.record.borrow().clone();
+    let mut views: Vec<ModelView> = g
+        .models
+        .iter()
+        .map(|(&model_id, m)| {
+            let ir = &m.compiled.model;
+            let schema = |id: usize| TensorSchema {
+                shape: ir.tensors[id].shape.clone(),
+                dtype: "float32",
+            };
+            ModelView {
+                model_id,
+                package_hash: m.package_hash,
+                registered: record
+                    .as_ref()
+                    .is_some_and(|r| r.models.contains_key(&model_id)),
+                ops: m.ops(),
+                total_steps: m.total_steps(),
+                input: schema(ir.input),
+                output: schema(ir.output),
+            }
+        })
+        .collect();
+    views.sort_by_key(|v| v.model_id);
+    axum::Json(views)
+}
+
+/// The id of the inference of `model_id` on `input`.
+fn inference_id(model_id: B256, input: &[u8]) -> B256 {
+    keccak256([model_id.as_slice(), input].concat())
+}
+
+impl Gateway {
+    /// The request's token, if it is one of the configured tokens.
+    fn authenticate(&self, headers: &HeaderMap) -> Result<String, ApiError> {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .filter(|t| self.config.tokens.iter().any(|known| known == t))
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "posting an inference spends the gateway's funds: send `Authorization: Bearer <token>` with a token it was given",
+                )
+            })
+            .map(str::to_owned)
+    }
+
+    /// Counts a post of `token`'s, refused if over its rate.
+    fn count(&self, token: String) -> Result<(), ApiError> {
+        let mut windows = self.windows.lock().expect("not poisoned");
+        let (start, count) = windows.entry(token).or_insert((Instant::now(), 0));
+        if start.elapsed() >= Duration::from_secs(60) {
+            (*start, *count) = (Instant::now(), 0);
+        }
+        if *count >= self.config.per_minute {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "this token may post {} inferences a minute",
+                    self.config.per_minute
+                ),
+            ));
+        }
+        *count += 1;
+        Ok(())
+    }
+
+    /// The claim of inference `id`: one this process posted, or one of the
+    /// account's claims in the node's record that is not rejected.
+    fn claim_of(&self, id: B256) -> Option<u64> {
+        if let Some(&claim_id) = self.posted.lock().expect("not poisoned").get(&id) {
+            return Some(claim_id);
+        }
+        let record = self.record.borrow().clone()?;
+        let me = self.chain.account();
+        record
+            .claims
+            .iter()
+            .filter(|(_, c)| c.submitter == me && c.status != ClaimStatus::Rejected)
+            .find(|(_, c)| inference_id(c.model_id, &c.input) == id)
+            .map(|(&claim_id, _)| claim_id)
+    }
+
+    /// Inference `id` answered by claim `claim_id`, as the chain has it.
+    async fn view(&self, id: B256, claim_id: u64) -> Result<InferenceView, ApiError> {
+        let claim = U256::from(claim_id);
+        let c = self
+            .chain
+            .view(self.manager, &ClaimManager::getClaimCall { claimId: claim })
+            .await?;
+        let status = if c.status == u8::from(rules::ClaimStatus::Rejected) {
+            "rejected"
+        } else if self
+            .chain
+            .view(self.manager, &ClaimManager::isFinalCall { claimId: claim })
+            .await?
+        {
+            "final"
+        } else {
+            "pending"
+        };
+        Ok(InferenceView {
+            id,
+            model: c.modelId,
+            claim_id,
+            status,
+            output: f32s(&c.output),
+            challenge_deadline: c.challengeDeadline,
+            tx: None,
+        })
+    }
+}
+
+/// `POST /v1/inferences` `{"model": "0x…", "input": [[…]]}`: validates the
+/// input against the model's shape, then claims it (or finds its claim).
+/// Only posts that reach the chain count against the token's rate.
+async fn post_inference(
+    State(g): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let token = g.authenticate(&headers)?;
+    let body: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not JSON: {e}"),
+        )
+    })?;
+    let model_id: B256 = body
+        .get("model")
+        .and_then(|m| m.as_str())
+        .ok_or_else(|| {
+            ApiError::field(
+                StatusCode::BAD_REQUEST,
+                "model",
+                "a model id, 0x and 64 hex digits, is needed",
+            )
+        })?
+        .parse()
+        .map_err(|e| {
+            ApiError::field(
+                StatusCode::BAD_REQUEST,
+                "model",
+                format!("not a model id: {e}"),
+            )
+        })?;
+    let model = g.models.get(&model_id).cloned().ok_or_else(|| {
+        ApiError::field(
+            StatusCode::NOT_FOUND,
+            "model",
+            format!("model {model_id} is not served here (GET /v1/models)"),
+        )
+    })?;
+    let ir = &model.compiled.model;
+    let shape = &ir.tensors[ir.input].shape;
+    let input = body.get("input").ok_or_else(|| {
+        ApiError::field(
+            StatusCode::BAD_REQUEST,
+            "input",
+            format!("an input of shape {shape:?} (nested arrays of numbers) is needed"),
+        )
+    })?;
+    let values = verdict_converter::tensor_io::input_from_json(input, shape)
+        .map_err(|e| ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "input", e))?;
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        return Err(ApiError::field(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "input",
+            format!("value {i} is {}: inputs must be finite", values[i]),
+        ));
+    }
+    if g.record.borrow().is_none() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the node has not read the chain yet: try again in a moment",
+        ));
+    }
+    g.count(token)?;
+    let id = inference_id(model_id, &le_bytes(&values));
+    let _posting = g.posting.lock().await;
+    if let Some(claim_id) = g.claim_of(id) {
+        let view = g.view(id, claim_id).await?;
+        return Ok((StatusCode::OK, axum::Json(view)).into_response());
+    }
+    let trace = tokio::task::spawn_blocking(move || Trace::new(model, &values))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "input", e.to_string()))?;
+    let claim = trace.claim(model_id, |_| {});
+    let (event, tx) = post_claim(&g.chain, g.manager, &claim, g.config.claim_bond).await?;
+    let claim_id = event.claimId.to::<u64>();
+    g.posted.lock().expect("not poisoned").insert(id, claim_id);
+    tracing::info!(%id, claim_id, "inference claimed");
+    let view = InferenceView {
+        id,
+        model: model_id,
+        claim_id,
+        status: "pending",
+        output: claim.output,
+        challenge_deadline: event.challengeDeadline,
+        tx: Some(tx),
+    };
+    Ok((StatusCode::CREATED, axum::Json(view)).into_response())
+}
+
+/// `GET /v1/inferences/{id}`: the inference's claim as the chain has it.
+async fn get_inference(
+    State(g): State<Arc<Gateway>>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<InferenceView>, ApiError> {
+    let id: B256 = id.parse().map_err(|e| {
+        ApiError::field(
+            StatusCode::BAD_REQUEST,
+            "id",
+            format!("not an inference id: {e}"),
+        )
+    })?;
+    let claim_id = g.claim_of(id).ok_or_else(|| {
+        ApiError::field(
+            StatusCode::NOT_FOUND,
+            "id",
+            format!("no inference {id} here"),
+        )
+    })?;
+    Ok(axum::Json(g.view(id, claim_id).await?))
+}
