@@ -467,18 +467,7 @@ async fn a_falsified_claim_is_refuted_and_reported_as_json_events() {
     .stderr(Stdio::null())
     .spawn()
     .unwrap();
-    let (lines, events) = std::sync::mpsc::channel::<Value>();
-    let stdout = watch.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
-            let line = line.unwrap();
-            let value = serde_json::from_str(&line)
-                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
-            if lines.send(value).is_err() {
-                break;
-            }
-        }
-    });
+    let events = json_lines(&mut watch);
 
     // The falsifier defends its claim until it is rejected: exit 1.
     let defended = verdict(dir, url, key, &submit);
@@ -562,6 +551,139 @@ async fn a_falsified_claim_is_refuted_and_reported_as_json_events() {
         .unwrap();
     assert!(killed.success());
     assert_eq!(wait(&mut watch).code(), Some(143));
+}
+
+/// The lines `child` prints on its piped stdout, each parsed as JSON (a
+/// line that is not fails the test).
+fn json_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<Value> {
+    let (lines, events) = std::sync::mpsc::channel::<Value>();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            let line = line.unwrap();
+            let value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+            if lines.send(value).is_err() {
+                break;
+            }
+        }
+    });
+    events
+}
+
+/// The first line of `events` with event `name`, within a minute.
+fn next_event(events: &std::sync::mpsc::Receiver<Value>, name: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let e = events
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no {name:?} event"));
+        if e["event"] == name {
+            return e;
+        }
+    }
+}
+
+/// `request submit` by one account, `verdict node` on another: the node
+/// answers, fulfils once its claim is final and is paid the fee; `request
+/// status` and `request list` show it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_is_served_by_verdict_node() {
+    let d = deployed("node", 1).await;
+    let (url, dir, package) = (&d.url, &d.dir, d.package.to_str().unwrap());
+    assert!(d.register(&[]).status.success());
+    let (_, inputs) = verdict_challenger::demo::bundled(&models()).unwrap();
+    let input = dir.join("x.json");
+    std::fs::write(&input, serde_json::to_vec(&inputs[0]).unwrap()).unwrap();
+    let requester = Some(d.devnet.accounts()[2].private_key.to_string());
+    let args = [
+        "request",
+        "submit",
+        "--model",
+        package,
+        "--input",
+        input.to_str().unwrap(),
+        "--json",
+    ];
+    let no_fee = verdict(dir, url, requester.clone(), &args);
+    assert_eq!(no_fee.status.code(), Some(2), "--fee is required");
+    let requested = json(&verdict(
+        dir,
+        url,
+        requester.clone(),
+        &[&args[..], &["--fee", "0.1"]].concat(),
+    ));
+    assert_eq!(requested["request_id"], 1);
+    let status = json(&verdict(
+        dir,
+        url,
+        None,
+        &["request", "status", "1", "--json"],
+    ));
+    assert_eq!(status["status"], "Open");
+    assert_eq!(status["fee"], "100000000000000000");
+
+    let mut node = command(
+        dir,
+        url,
+        d.key.clone(),
+        &["node", "--model", package, "--json"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let events = json_lines(&mut node);
+    let answered = next_event(&events, "answered");
+    assert_eq!(answered["request_id"], 1);
+    let claim = answered["claim_id"].as_u64().unwrap().to_string();
+    let claimed = json(&verdict(
+        dir,
+        url,
+        None,
+        &["claim", "status", &claim, "--json"],
+    ));
+    let chain = verdict_challenger::chain::Chain::connect(
+        url,
+        alloy::signers::local::PrivateKeySigner::random(),
+    )
+    .unwrap();
+    chain
+        .advance_past(claimed["challenge_deadline"].as_u64().unwrap())
+        .await
+        .unwrap();
+    let fulfilled = next_event(&events, "fulfilled");
+    assert_eq!(fulfilled["claim_id"], answered["claim_id"]);
+    assert_eq!(fulfilled["fee"], "100000000000000000");
+    let withdrew = next_event(&events, "withdrew");
+    assert_eq!(withdrew["amount"], "1100000000000000000", "bond and fee");
+    let killed = Command::new("kill")
+        .args(["-TERM", &node.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert_eq!(wait(&mut node).code(), Some(143));
+
+    let listed = json(&verdict(
+        dir,
+        url,
+        None,
+        &["request", "list", "--status", "fulfilled", "--json"],
+    ));
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["request_id"], 1);
+    let missing = verdict(dir, url, None, &["request", "status", "2"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no request 2"));
+
+    // The gateway spends the account's funds: it needs API tokens.
+    let open = command(dir, url, d.key.clone(), &["serve", "--model", package])
+        .env_remove("VERDICT_API_TOKENS")
+        .output()
+        .unwrap();
+    assert_eq!(open.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&open.stderr).contains("API tokens"));
 }
 
 /// The status and body of `GET path` from the HTTP server at `addr`.

@@ -1,6 +1,7 @@
 //! `verdict`: deploy the contracts, register models, post and defend claims,
-//! watch for wrong claims and refute them, and run the whole story on an
-//! embedded devnet (`verdict demo`).
+//! watch for wrong claims and refute them, request inferences and serve
+//! them for their fees, and run the whole story on an embedded devnet
+//! (`verdict demo`).
 //!
 //! Settings come from flags, then `VERDICT_*` environment variables, then a
 //! JSON config file (`--config`), then defaults. Keys never come from the
@@ -15,20 +16,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::signers::local::PrivateKeySigner;
-use alloy_primitives::U256;
-use alloy_sol_types::SolCall;
+use alloy_primitives::{Address, U256};
+use alloy_sol_types::{SolCall, SolEvent};
 use anyhow::{Context, bail};
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
-use verdict_challenger::agent::{Activity, Agent, AgentConfig, LIVE_CONFIRMATIONS, LOG_RANGE};
+use verdict_challenger::agent::{
+    Activity, Agent, AgentConfig, LIVE_CONFIRMATIONS, LOG_RANGE, Serve,
+};
 use verdict_challenger::chain::Chain;
 use verdict_challenger::demo::{self, DemoConfig, fmt_eth};
 use verdict_challenger::deployment::Deployment;
+use verdict_challenger::gateway::{self, GatewayConfig};
 use verdict_challenger::metrics;
 use verdict_challenger::model::ModelInfo;
 use verdict_challenger::store::{AgentState, ClaimStatus};
 use verdict_challenger::strategy::Falsify;
+use verdict_challenger::trace::le_bytes;
 use verdict_contracts::bindings::ClaimManager;
 use verdict_contracts::protocol::Config;
 use verdict_devnet::{self as devnet, Devnet, DevnetConfig};
@@ -170,6 +175,11 @@ enum Command {
         #[command(subcommand)]
         command: GameCommand,
     },
+    /// Inference requests, with fees for whoever fulfils them.
+    Request {
+        #[command(subcommand)]
+        command: RequestCommand,
+    },
     /// Encrypted keystores for --keystore.
     Keys {
         #[command(subcommand)]
@@ -198,6 +208,76 @@ enum Command {
         #[command(flatten)]
         follow: AgentArgs,
     },
+    /// The application gateway: an HTTP API (models, inferences, health,
+    /// metrics) over a node for the given models, which holds the wallet;
+    /// the node also serves on-chain requests (docs/gateway.md).
+    Serve {
+        /// Address to serve HTTP on.
+        #[arg(long, env = "VERDICT_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// A file of bearer tokens, one per line, that may post inferences
+        /// (else VERDICT_API_TOKENS, comma-separated).
+        #[arg(long, value_name = "FILE")]
+        api_tokens: Option<PathBuf>,
+        /// Inferences one token may post per minute.
+        #[arg(long, env = "VERDICT_RATE_LIMIT", default_value_t = 60)]
+        rate_limit: u32,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// The inference node: answers the requests for the given models (posts
+    /// the claim of the true result, defends it, and fulfils the request
+    /// once the claim is final, which pays the fee) and, as the watchdog
+    /// does, refutes wrong claims of them.
+    Node {
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+}
+
+/// What a node serves and how.
+#[derive(Args, Clone)]
+struct NodeArgs {
+    /// Model packages to serve.
+    #[arg(long = "model", required = true)]
+    models: Vec<PathBuf>,
+    /// Requests paying less, in ether, are declined.
+    #[arg(long, env = "VERDICT_MIN_FEE", default_value = "0")]
+    min_fee: String,
+    /// Bond of each claim it posts, in ether [default: the deployment's
+    /// minimum].
+    #[arg(long)]
+    claim_bond: Option<String>,
+    /// Challenge bond, in ether [default: the deployment's minimum].
+    #[arg(long)]
+    bond: Option<String>,
+    #[command(flatten)]
+    engine: EngineArgs,
+    #[command(flatten)]
+    follow: AgentArgs,
+}
+
+impl NodeArgs {
+    /// The agent of these flags.
+    fn service(&self) -> Service<'_> {
+        Service {
+            models: &self.models,
+            bond: self.bond.as_deref(),
+            engine: &self.engine,
+            follow: &self.follow,
+        }
+    }
+
+    /// How it serves requests.
+    fn serve(&self, s: &Settings) -> anyhow::Result<Serve> {
+        Ok(Serve {
+            min_fee: parse_ether(&self.min_fee)?,
+            claim_bond: match &self.claim_bond {
+                Some(b) => parse_ether(b)?,
+                None => s.deployment()?.min_claim_bond,
+            },
+        })
+    }
 }
 
 /// How an agent follows the chain and shows what it does.
@@ -390,6 +470,45 @@ enum ClaimCommand {
     Finalize {
         /// The claim id.
         id: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum RequestCommand {
+    /// Asks for model PACKAGE on an input, paying --fee to the submitter of
+    /// the first final claim of its result (a node fulfils it); a refund
+    /// can be had with `cancelRequest` once it expires unfulfilled.
+    Submit {
+        /// The package of the model asked for.
+        #[arg(long)]
+        model: PathBuf,
+        /// The input (.npy, .json or .png).
+        #[arg(long)]
+        input: PathBuf,
+        /// The fee, in ether.
+        #[arg(long)]
+        fee: String,
+        /// A contract implementing IVerdictConsumer, called with the
+        /// result when the request is fulfilled.
+        #[arg(long)]
+        callback: Option<Address>,
+        /// Ask on an input holding NaN or infinite values.
+        #[arg(long)]
+        allow_non_finite: bool,
+    },
+    /// A request's record on-chain.
+    Status {
+        /// The request id.
+        id: u64,
+    },
+    /// The latest requests, newest first.
+    List {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        last: u64,
+        /// Only requests with this status (open, fulfilled, cancelled).
+        #[arg(long)]
+        status: Option<String>,
     },
 }
 
@@ -839,33 +958,227 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             engine,
             follow,
         } => {
-            let d = s.deployment()?;
-            let infos = models
-                .iter()
-                .map(|m| {
-                    let mut info = load_package(m)?;
-                    engine.prepare(&mut info)?;
-                    Ok(Arc::new(info))
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let bond = match bond {
-                Some(b) => parse_ether(&b)?,
-                None => d.min_challenge_bond,
+            let agent = Service {
+                models: &models,
+                bond: bond.as_deref(),
+                engine: &engine,
+                follow: &follow,
             };
-            let chain = s.chain()?;
-            let mut config = follow
-                .config(&chain, s.data_dir.join("watch"), bond)
-                .await?;
-            config.watch = true;
-            let agent = Agent::new(chain, d, config, infos)?;
-            note!("watching as {}; Ctrl-C stops", agent.chain().account());
-            let (stop_metrics, stopped_rx) = watch::channel(false);
-            follow.serve_metrics(&agent, stopped_rx).await?;
-            let (_, stopped) = run_until_signal(agent, s.json, |_| false).await?;
-            let _ = stop_metrics.send(true);
-            Ok(stopped.unwrap_or(ExitCode::SUCCESS))
+            agent.run(&s, "watch", None, None).await
+        }
+        Command::Node { node } => {
+            let serve = node.serve(&s)?;
+            node.service().run(&s, "node", Some(serve), None).await
+        }
+        Command::Serve {
+            listen,
+            api_tokens,
+            rate_limit,
+            node,
+        } => {
+            let serve = node.serve(&s)?;
+            let gateway = GatewayConfig {
+                tokens: api_tokens_from(api_tokens.as_deref())?,
+                per_minute: rate_limit,
+                claim_bond: serve.claim_bond,
+                health_timeout: Duration::from_secs(node.follow.health_timeout),
+            };
+            node.service()
+                .run(&s, "node", Some(serve), Some((listen, gateway)))
+                .await
+        }
+        Command::Request {
+            command:
+                RequestCommand::Submit {
+                    model,
+                    input,
+                    fee,
+                    callback,
+                    allow_non_finite,
+                },
+        } => {
+            let d = s.deployment()?;
+            let info = load_package(&model)?;
+            let values = read_input(&info, &input, allow_non_finite)?;
+            let fee = parse_ether(&fee)?;
+            let call = ClaimManager::requestCall {
+                modelId: info.model_id(),
+                input: le_bytes(&values).into(),
+                callback: callback.unwrap_or(Address::ZERO),
+            };
+            let sent = s.chain()?.send(d.manager, &call, fee).await?;
+            let (request_id, expiry) = sent
+                .logs()
+                .find_map(|l| {
+                    let e = ClaimManager::Requested::decode_log(l).ok()?.data;
+                    Some((e.requestId.to::<u64>(), e.expiry))
+                })
+                .context("the request's transaction logged no Requested event")?;
+            let tx = sent.tx();
+            if s.json {
+                print_json(&serde_json::json!({
+                    "request_id": request_id, "model_id": info.model_id(),
+                    "fee": fee.to_string(), "expiry": expiry, "tx": tx,
+                }));
+            } else {
+                out!(
+                    "request {request_id} for model {} with a fee of {} ETH ({tx})",
+                    info.model_id(),
+                    fmt_eth(fee)
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Request {
+            command: RequestCommand::Status { id },
+        } => {
+            let view =
+                records::one::<records::RequestView>(&s.reader()?, s.deployment()?.manager, id)
+                    .await?;
+            show(&s, &view);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Request {
+            command: RequestCommand::List { last, status },
+        } => {
+            let mut views = records::latest::<records::RequestView>(
+                &s.reader()?,
+                s.deployment()?.manager,
+                last,
+            )
+            .await?;
+            if let Some(status) = status {
+                views.retain(|v| v.status.eq_ignore_ascii_case(&status));
+            }
+            show_all(&s, &views);
+            Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The settings of an agent that runs until stopped: `watch`, and `node`
+/// (a watchdog that also serves requests).
+struct Service<'a> {
+    models: &'a [PathBuf],
+    /// Challenge bond, in ether.
+    bond: Option<&'a str>,
+    engine: &'a EngineArgs,
+    follow: &'a AgentArgs,
+}
+
+impl Service<'_> {
+    /// Runs the agent, recording under `name` in the data directory,
+    /// serving requests as `serve` says and the gateway's HTTP API on the
+    /// address given with it, until SIGINT or SIGTERM.
+    async fn run(
+        &self,
+        s: &Settings,
+        name: &str,
+        serve: Option<Serve>,
+        gateway: Option<(SocketAddr, GatewayConfig)>,
+    ) -> anyhow::Result<ExitCode> {
+        let d = s.deployment()?;
+        let infos = self
+            .models
+            .iter()
+            .map(|m| {
+                let mut info = load_package(m)?;
+                self.engine.prepare(&mut info)?;
+                Ok(Arc::new(info))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let bond = match self.bond {
+            Some(b) => parse_ether(b)?,
+            None => d.min_challenge_bond,
+        };
+        let chain = s.chain()?;
+        let mut config = self
+            .follow
+            .config(&chain, s.data_dir.join(name), bond)
+            .await?;
+        config.watch = true;
+        let serving = serve.is_some();
+        config.serve = serve;
+        let manager = d.manager;
+        let mut agent = Agent::new(chain, d, config, infos)?;
+        let what = if serving {
+            "serving requests"
+        } else {
+            "watching"
+        };
+        note!("{what} as {}; Ctrl-C stops", agent.chain().account());
+        let (stop_metrics, stopped_rx) = watch::channel(false);
+        self.follow
+            .serve_metrics(&agent, stopped_rx.clone())
+            .await?;
+        if let Some((addr, config)) = gateway {
+            let app = gateway::router(&mut agent, manager, config);
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening on {addr}"))
+                .map_err(Usage)?;
+            note!("the API on http://{}", listener.local_addr()?);
+            let mut stopped = stopped_rx;
+            tokio::spawn(async move {
+                let shutdown = async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                };
+                if let Err(e) = axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                {
+                    tracing::error!("the API stopped: {e}");
+                }
+            });
+        }
+        let (_, stopped) = run_until_signal(agent, s.json, |_| false).await?;
+        let _ = stop_metrics.send(true);
+        Ok(stopped.unwrap_or(ExitCode::SUCCESS))
+    }
+}
+
+/// The API tokens of `verdict serve`: the lines of `file`, else
+/// VERDICT_API_TOKENS split at commas; at least one is needed.
+fn api_tokens_from(file: Option<&Path>) -> anyhow::Result<Vec<String>> {
+    let text = match file {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading {}", path.display()))
+            .map_err(Usage)?,
+        None => std::env::var("VERDICT_API_TOKENS")
+            .unwrap_or_default()
+            .replace(',', "\n"),
+    };
+    let tokens: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if tokens.is_empty() {
+        return Err(Usage(anyhow::anyhow!(
+            "no API tokens: posting an inference spends this account's funds, so give --api-tokens FILE or VERDICT_API_TOKENS"
+        ))
+        .into());
+    }
+    Ok(tokens)
+}
+
+/// The input at `path` for `info`'s model, checked against its shape; NaN
+/// and infinite values refused unless `allow_non_finite` (such an input is
+/// more often a broken file than a question).
+fn read_input(info: &ModelInfo, path: &Path, allow_non_finite: bool) -> anyhow::Result<Vec<f32>> {
+    let shape = &info.compiled.model.tensors[info.compiled.model.input].shape;
+    let values =
+        verdict_converter::tensor_io::read_input(path, shape).map_err(|e| Usage(e.into()))?;
+    if !allow_non_finite && let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        return Err(Usage(anyhow::anyhow!(
+            "{}: value {i} is {}; --allow-non-finite takes such an input",
+            path.display(),
+            values[i]
+        ))
+        .into());
+    }
+    Ok(values)
 }
 
 /// Sends `call` to the manager and shows its transaction: `shown` with
@@ -975,19 +1288,7 @@ async fn submit(
     let mut info = load_package(model)?;
     engine.prepare(&mut info)?;
     let info = Arc::new(info);
-    let shape = info.compiled.model.tensors[info.compiled.model.input]
-        .shape
-        .clone();
-    let values =
-        verdict_converter::tensor_io::read_input(input, &shape).map_err(|e| Usage(e.into()))?;
-    if !allow_non_finite && let Some(i) = values.iter().position(|v| !v.is_finite()) {
-        return Err(Usage(anyhow::anyhow!(
-            "{}: value {i} is {}; --allow-non-finite claims such an input",
-            input.display(),
-            values[i]
-        ))
-        .into());
-    }
+    let values = read_input(&info, input, allow_non_finite)?;
     let bond = match bond {
         Some(b) => parse_ether(b)?,
         None => d.min_claim_bond,

@@ -1,6 +1,6 @@
-//! The manager's records as `claim status`, `claim list`, `game status` and
-//! `game list` show them: one typed view per record, printed as a line of
-//! text or as JSON.
+//! The manager's records as `claim status`, `claim list`, `game status`,
+//! `game list`, `request status` and `request list` show them: one typed
+//! view per record, printed as a line of text or as JSON.
 
 use std::fmt;
 
@@ -80,6 +80,39 @@ impl fmt::Display for GameView {
             self.lo,
             self.hi,
             self.turn,
+            countdown(self.seconds_left),
+        )
+    }
+}
+
+/// A request as shown.
+#[derive(Serialize)]
+pub(crate) struct RequestView {
+    request_id: u64,
+    /// `Open`, `Fulfilled` or `Cancelled`.
+    pub(crate) status: String,
+    model_id: B256,
+    requester: Address,
+    /// The contract called back when it is fulfilled (zero for none).
+    callback: Address,
+    /// Wei, as a decimal string.
+    fee: String,
+    expiry: u64,
+    /// Seconds from the latest block to the expiry (0 once passed).
+    seconds_left: u64,
+    input_hash: B256,
+}
+
+impl fmt::Display for RequestView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "request {}: {}, model {}, requester {}, fee {} ETH, expiry {}",
+            self.request_id,
+            self.status,
+            self.model_id,
+            self.requester,
+            fmt_eth(self.fee.parse().unwrap_or_default()),
             countdown(self.seconds_left),
         )
     }
@@ -181,6 +214,54 @@ impl Record for ClaimView {
             bond: c.bond.to_string(),
             open_games: c.openGames,
             output: c.output,
+        }))
+    }
+}
+
+impl Record for RequestView {
+    const NAME: &'static str = "request";
+
+    async fn count(chain: &Chain, manager: Address) -> anyhow::Result<u64> {
+        let count = chain
+            .view(manager, &ClaimManager::requestCountCall {})
+            .await?;
+        Ok(count.saturating_to())
+    }
+
+    async fn at(
+        chain: &Chain,
+        manager: Address,
+        id: u64,
+        now: u64,
+    ) -> anyhow::Result<Option<RequestView>> {
+        let r = chain
+            .view(
+                manager,
+                &ClaimManager::getRequestCall {
+                    requestId: U256::from(id),
+                },
+            )
+            .await?;
+        let Ok(status) = rules::RequestStatus::try_from(r.status) else {
+            bail!(
+                "request {id} has status {}, unknown to this verdict",
+                r.status
+            );
+        };
+        // The manager's record of a request it never made is all zeros.
+        if status == rules::RequestStatus::None {
+            return Ok(None);
+        }
+        Ok(Some(RequestView {
+            request_id: id,
+            status: status.to_string(),
+            model_id: r.modelId,
+            requester: r.requester,
+            callback: r.callback,
+            fee: r.fee.to_string(),
+            expiry: r.expiry,
+            seconds_left: r.expiry.saturating_sub(now),
+            input_hash: r.inputHash,
         }))
     }
 }
