@@ -1,6 +1,6 @@
 // Compiles the Solidity sources into committed, deterministic artifacts.
 //
-//   node build.mjs           compile src/*.sol and test/*.sol, write out/<Contract>.json
+//   node build.mjs           compile src/*.sol, test/*.sol and examples/*.sol, write out/<Contract>.json
 //   node build.mjs --check   compile and fail unless out/ matches byte for byte
 //
 // The compiler is the solc-js package pinned in package.json (npm ci first). Every
@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import solc from 'solc';
 
 const ROOT = dirname(fileURLToPath(import.meta.url));
-const SOURCE_DIRS = ['src', 'test'];
+const SOURCE_DIRS = ['src', 'test', 'examples'];
 const OUT_DIR = join(ROOT, 'out');
 const SOLC_VERSION = '0.8.37';
 
