@@ -20,8 +20,10 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures_util::Stream;
 use serde::Serialize;
 use tokio::sync::watch;
 use verdict_contracts::bindings::ClaimManager;
@@ -146,6 +148,8 @@ struct InferenceView {
     output: Vec<f32>,
     /// Unix seconds until which the claim can be challenged.
     challenge_deadline: u64,
+    /// Games against the claim not yet ended.
+    open_games: u32,
     /// The claim's transaction, when this answer posted it.
     #[serde(skip_serializing_if = "Option::is_none")]
     tx: Option<Tx>,
@@ -171,6 +175,7 @@ pub fn router(agent: &mut Agent, manager: Address, config: GatewayConfig) -> Rou
         .route("/v1/models", get(models))
         .route("/v1/inferences", axum::routing::post(post_inference))
         .route("/v1/inferences/{id}", get(get_inference))
+        .route("/v1/inferences/{id}/events", get(inference_events))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -310,6 +315,7 @@ impl Gateway {
             status,
             output: f32s(&c.output),
             challenge_deadline: c.challengeDeadline,
+            open_games: c.openGames,
             tx: None,
         })
     }
@@ -402,16 +408,14 @@ async fn post_inference(
         status: "pending",
         output: claim.output,
         challenge_deadline: event.challengeDeadline,
+        open_games: 0,
         tx: Some(tx),
     };
     Ok((StatusCode::CREATED, axum::Json(view)).into_response())
 }
 
-/// `GET /v1/inferences/{id}`: the inference's claim as the chain has it.
-async fn get_inference(
-    State(g): State<Arc<Gateway>>,
-    Path(id): Path<String>,
-) -> Result<axum::Json<InferenceView>, ApiError> {
+/// The inference named by a path's `{id}` and its claim.
+fn inference_at(g: &Gateway, id: &str) -> Result<(B256, u64), ApiError> {
     let id: B256 = id.parse().map_err(|e| {
         ApiError::field(
             StatusCode::BAD_REQUEST,
@@ -426,5 +430,60 @@ async fn get_inference(
             format!("no inference {id} here"),
         )
     })?;
+    Ok((id, claim_id))
+}
+
+/// `GET /v1/inferences/{id}`: the inference's claim as the chain has it.
+async fn get_inference(
+    State(g): State<Arc<Gateway>>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<InferenceView>, ApiError> {
+    let (id, claim_id) = inference_at(&g, &id)?;
     Ok(axum::Json(g.view(id, claim_id).await?))
+}
+
+/// How often an event stream reads its claim when the node's record is
+/// quiet: a window can pass with no event at all.
+const EVENTS_POLL: Duration = Duration::from_millis(500);
+
+/// `GET /v1/inferences/{id}/events`: server-sent events, an `inference`
+/// event (the body of `GET /v1/inferences/{id}`) now and at each change of
+/// its status or open games, ending once it is final or rejected; an
+/// `error` event (`{"error": …}`) ends it when the chain cannot be read.
+async fn inference_events(
+    State(g): State<Arc<Gateway>>,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, axum::Error>>>, ApiError> {
+    let (id, claim_id) = inference_at(&g, &id)?;
+    let record = g.record.clone();
+    let start = (g, record, None, false);
+    let events =
+        futures_util::stream::unfold(start, move |(g, mut record, last, ended)| async move {
+            if ended {
+                return None;
+            }
+            loop {
+                let view = match g.view(id, claim_id).await {
+                    Ok(view) => view,
+                    Err(e) => {
+                        let event = Event::default()
+                            .event("error")
+                            .json_data(serde_json::json!({ "error": e.message }));
+                        return Some((event, (g, record, last, true)));
+                    }
+                };
+                let now = (view.status, view.open_games);
+                if last != Some(now) {
+                    let event = Event::default().event("inference").json_data(&view);
+                    return Some((event, (g, record, Some(now), view.status != "pending")));
+                }
+                tokio::select! {
+                    changed = record.changed() => if changed.is_err() {
+                        return None;
+                    },
+                    () = tokio::time::sleep(EVENTS_POLL) => {}
+                }
+            }
+        });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }

@@ -1495,7 +1495,36 @@ async fn an_application_gets_a_verified_result_over_http() {
     assert_eq!(again["claim_id"], claim);
     assert_eq!(s.claim_count().await, 1, "no second claim after a restart");
 
-    s.pass_window(claim).await;
+    // Its events: pending at once, then final once the window passed,
+    // and the stream ends.
+    let mut events = client
+        .get(format!("{url}/v1/inferences/{id}/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status().as_u16(), 200);
+    let mut statuses = vec![];
+    let mut text = String::new();
+    while let Some(chunk) = events.chunk().await.unwrap() {
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+        while let Some(end) = text.find("\n\n") {
+            let event: String = text.drain(..end + 2).collect();
+            let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: ")) else {
+                continue; // a keep-alive comment
+            };
+            assert!(event.starts_with("event: inference\n"), "{event}");
+            let view: serde_json::Value = serde_json::from_str(data).unwrap();
+            assert_eq!(
+                (&view["id"], &view["claim_id"]),
+                (&posted["id"], &posted["claim_id"])
+            );
+            statuses.push(view["status"].as_str().unwrap().to_owned());
+            if statuses.len() == 1 {
+                s.pass_window(claim).await;
+            }
+        }
+    }
+    assert_eq!(statuses, ["pending", "final"]);
     let (status, got) = http(client.get(format!("{url}/v1/inferences/{id}"))).await;
     assert_eq!((status, &got["status"]), (200, &"final".into()), "{got}");
     s.wait_status(claim, 3, Duration::from_secs(60)).await;
