@@ -98,9 +98,10 @@ impl Sent {
 }
 
 /// A mined transaction, as reported.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Tx {
     /// Its hash.
+    #[schema(value_type = String)]
     pub hash: TxHash,
     /// Gas it used.
     pub gas: u64,

@@ -24,8 +24,10 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::Stream;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{OpenApi, ToSchema};
 use verdict_contracts::bindings::ClaimManager;
 use verdict_contracts::rules;
 
@@ -100,12 +102,22 @@ impl ApiError {
     }
 }
 
+/// An error's body.
+#[derive(Serialize, ToSchema)]
+struct ErrorBody {
+    /// What is wrong.
+    error: String,
+    /// The request field at fault, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'static str>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = serde_json::json!({ "error": self.message });
-        if let Some(field) = self.field {
-            body["field"] = field.into();
-        }
+        let body = ErrorBody {
+            error: self.message,
+            field: self.field,
+        };
         (self.status, axum::Json(body)).into_response()
     }
 }
@@ -117,16 +129,19 @@ impl From<crate::chain::ChainError> for ApiError {
 }
 
 /// A tensor's schema: `float32` values of a shape.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct TensorSchema {
     shape: Vec<usize>,
+    /// `float32`.
     dtype: &'static str,
 }
 
 /// A served model, as `GET /v1/models` lists it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ModelView {
+    #[schema(value_type = String)]
     model_id: B256,
+    #[schema(value_type = String)]
     package_hash: B256,
     /// Whether the node has seen its registration on the chain.
     registered: bool,
@@ -137,9 +152,12 @@ struct ModelView {
 }
 
 /// An inference as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct InferenceView {
+    /// `keccak256(model id ‖ input bytes)`.
+    #[schema(value_type = String)]
     id: B256,
+    #[schema(value_type = String)]
     model: B256,
     claim_id: u64,
     /// `pending`, `final` or `rejected`.
@@ -153,6 +171,43 @@ struct InferenceView {
     /// The claim's transaction, when this answer posted it.
     #[serde(skip_serializing_if = "Option::is_none")]
     tx: Option<Tx>,
+}
+
+/// The body of `POST /v1/inferences`. Its fields are read one by one, so
+/// that an error names the one at fault.
+#[derive(Deserialize, ToSchema)]
+struct InferenceRequest {
+    /// The model id, 0x and 64 hex digits.
+    #[serde(default)]
+    #[schema(value_type = String)]
+    model: serde_json::Value,
+    /// The input: nested arrays of numbers in the input's shape, or a flat
+    /// list.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    input: serde_json::Value,
+}
+
+/// The API's OpenAPI document, served at `/openapi.json`.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "verdict gateway", description = "Verified inferences over HTTP (docs/gateway.md)."),
+    paths(healthz, metrics, openapi, models, post_inference, get_inference, inference_events),
+    modifiers(&BearerAuth),
+)]
+struct ApiDoc;
+
+/// Declares the bearer tokens that `POST /v1/inferences` needs.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let scheme = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
 }
 
 /// The API over `agent`'s account and models, answering from its record
@@ -172,6 +227,7 @@ pub fn router(agent: &mut Agent, manager: Address, config: GatewayConfig) -> Rou
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
         .route("/v1/models", get(models))
         .route("/v1/inferences", axum::routing::post(post_inference))
         .route("/v1/inferences/{id}", get(get_inference))
@@ -179,13 +235,18 @@ pub fn router(agent: &mut Agent, manager: Address, config: GatewayConfig) -> Rou
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
-                "no such endpoint: GET /v1/models, POST /v1/inferences, GET /v1/inferences/{id}, GET /healthz, GET /metrics",
+                "no such endpoint: see GET /openapi.json",
             )
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(Arc::new(gateway))
 }
 
+/// Whether the node is ticking and the chain moving.
+#[utoipa::path(get, path = "/healthz", responses(
+    (status = 200, description = "`ok`", body = String, content_type = "text/plain"),
+    (status = 503, description = "what stopped", body = String, content_type = "text/plain"),
+))]
 async fn healthz(State(g): State<Arc<Gateway>>) -> Response {
     match g.metrics.health(g.config.health_timeout) {
         Ok(()) => (StatusCode::OK, "ok\n").into_response(),
@@ -193,6 +254,10 @@ async fn healthz(State(g): State<Arc<Gateway>>) -> Response {
     }
 }
 
+/// The node's Prometheus metrics (docs/agents.md).
+#[utoipa::path(get, path = "/metrics", responses(
+    (status = 200, description = "OpenMetrics text", body = String, content_type = "application/openmetrics-text"),
+))]
 async fn metrics(State(g): State<Arc<Gateway>>) -> Response {
     (
         [(
@@ -204,6 +269,18 @@ async fn metrics(State(g): State<Arc<Gateway>>) -> Response {
         .into_response()
 }
 
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", responses(
+    (status = 200, description = "OpenAPI 3.1", body = Object),
+))]
+async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(ApiDoc::openapi())
+}
+
+/// The models served.
+#[utoipa::path(get, path = "/v1/models", responses(
+    (status = 200, body = Vec<ModelView>),
+))]
 async fn models(State(g): State<Arc<Gateway>>) -> axum::Json<Vec<ModelView>> {
     let record = g.record.borrow().clone();
     let mut views: Vec<ModelView> = g
@@ -324,21 +401,36 @@ impl Gateway {
 /// `POST /v1/inferences` `{"model": "0x…", "input": [[…]]}`: validates the
 /// input against the model's shape, then claims it (or finds its claim).
 /// Only posts that reach the chain count against the token's rate.
+#[utoipa::path(post, path = "/v1/inferences", request_body = InferenceRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "claimed by this post", body = InferenceView),
+        (status = 200, description = "claimed before", body = InferenceView),
+        (status = 400, description = "malformed JSON or model id", body = ErrorBody),
+        (status = 401, description = "no or an unknown bearer token", body = ErrorBody),
+        (status = 404, description = "a model not served", body = ErrorBody),
+        (status = 413, description = "a body over 4 MiB"),
+        (status = 422, description = "an input of the wrong shape, or not finite", body = ErrorBody),
+        (status = 429, description = "over the token's rate", body = ErrorBody),
+        (status = 502, description = "the chain refused or failed", body = ErrorBody),
+        (status = 503, description = "the node has not read the chain yet", body = ErrorBody),
+    ),
+)]
 async fn post_inference(
     State(g): State<Arc<Gateway>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let token = g.authenticate(&headers)?;
-    let body: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+    let body: InferenceRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            format!("the body is not JSON: {e}"),
+            format!("the body is not a JSON object: {e}"),
         )
     })?;
     let model_id: B256 = body
-        .get("model")
-        .and_then(|m| m.as_str())
+        .model
+        .as_str()
         .ok_or_else(|| {
             ApiError::field(
                 StatusCode::BAD_REQUEST,
@@ -363,14 +455,14 @@ async fn post_inference(
     })?;
     let ir = &model.compiled.model;
     let shape = &ir.tensors[ir.input].shape;
-    let input = body.get("input").ok_or_else(|| {
-        ApiError::field(
+    if body.input.is_null() {
+        return Err(ApiError::field(
             StatusCode::BAD_REQUEST,
             "input",
             format!("an input of shape {shape:?} (nested arrays of numbers) is needed"),
-        )
-    })?;
-    let values = verdict_converter::tensor_io::input_from_json(input, shape)
+        ));
+    }
+    let values = verdict_converter::tensor_io::input_from_json(&body.input, shape)
         .map_err(|e| ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "input", e))?;
     if let Some(i) = values.iter().position(|v| !v.is_finite()) {
         return Err(ApiError::field(
@@ -434,6 +526,14 @@ fn inference_at(g: &Gateway, id: &str) -> Result<(B256, u64), ApiError> {
 }
 
 /// `GET /v1/inferences/{id}`: the inference's claim as the chain has it.
+#[utoipa::path(get, path = "/v1/inferences/{id}", params(("id" = String, Path, description = "the inference id, 0x and 64 hex digits")),
+    responses(
+        (status = 200, body = InferenceView),
+        (status = 400, description = "a malformed id", body = ErrorBody),
+        (status = 404, description = "no such inference here", body = ErrorBody),
+        (status = 502, description = "the chain cannot be read", body = ErrorBody),
+    ),
+)]
 async fn get_inference(
     State(g): State<Arc<Gateway>>,
     Path(id): Path<String>,
@@ -450,6 +550,13 @@ const EVENTS_POLL: Duration = Duration::from_millis(500);
 /// event (the body of `GET /v1/inferences/{id}`) now and at each change of
 /// its status or open games, ending once it is final or rejected; an
 /// `error` event (`{"error": …}`) ends it when the chain cannot be read.
+#[utoipa::path(get, path = "/v1/inferences/{id}/events", params(("id" = String, Path, description = "the inference id, 0x and 64 hex digits")),
+    responses(
+        (status = 200, description = "`inference` events (an InferenceView each) and a final `error` event if the chain cannot be read", content_type = "text/event-stream", body = String),
+        (status = 400, description = "a malformed id", body = ErrorBody),
+        (status = 404, description = "no such inference here", body = ErrorBody),
+    ),
+)]
 async fn inference_events(
     State(g): State<Arc<Gateway>>,
     Path(id): Path<String>,

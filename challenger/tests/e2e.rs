@@ -1381,6 +1381,46 @@ async fn an_application_gets_a_verified_result_over_http() {
     let client = alloy::transports::http::reqwest::Client::new();
     let url = served.url.clone();
 
+    let (status, doc) = http(client.get(format!("{url}/openapi.json"))).await;
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
+    let mut paths: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    paths.sort_unstable();
+    let routes = [
+        "/healthz",
+        "/metrics",
+        "/openapi.json",
+        "/v1/inferences",
+        "/v1/inferences/{id}",
+        "/v1/inferences/{id}/events",
+        "/v1/models",
+    ];
+    assert_eq!(paths, routes);
+    for path in routes {
+        let (status, body) = http(client.get(format!("{url}{path}").replace("{id}", "0x12"))).await;
+        assert_ne!(status, 404, "{path} is served: {body}");
+    }
+    let post = &doc["paths"]["/v1/inferences"]["post"];
+    assert_eq!(post["security"][0]["bearer"], serde_json::json!([]));
+    let view = &doc["components"]["schemas"]["InferenceView"]["properties"];
+    for field in [
+        "id",
+        "model",
+        "claim_id",
+        "status",
+        "output",
+        "challenge_deadline",
+        "open_games",
+        "tx",
+    ] {
+        assert!(view.get(field).is_some(), "InferenceView.{field} in {view}");
+    }
+
     let (status, models) = http(client.get(format!("{url}/v1/models"))).await;
     assert_eq!(status, 200);
     let model = &models[0];
