@@ -181,10 +181,11 @@ struct InferenceRequest {
     #[serde(default)]
     #[schema(value_type = String)]
     model: serde_json::Value,
-    /// The input: nested arrays of numbers in the input's shape, or a flat
-    /// list.
+    /// The input: nested arrays of numbers in the input's shape, a flat
+    /// list, or a file's bytes in base64 as `{"npy": "…"}` or
+    /// `{"png": "…"}` (a PNG scaled to [0, 1] as `dnnc run` reads it).
     #[serde(default)]
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Object)]
     input: serde_json::Value,
 }
 
@@ -462,8 +463,7 @@ async fn post_inference(
             format!("an input of shape {shape:?} (nested arrays of numbers) is needed"),
         ));
     }
-    let values = verdict_converter::tensor_io::input_from_json(&body.input, shape)
-        .map_err(|e| ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "input", e))?;
+    let values = input_values(&body.input, shape)?;
     if let Some(i) = values.iter().position(|v| !v.is_finite()) {
         return Err(ApiError::field(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -523,6 +523,40 @@ fn inference_at(g: &Gateway, id: &str) -> Result<(B256, u64), ApiError> {
         )
     })?;
     Ok((id, claim_id))
+}
+
+/// The values of a post's `input`: nested arrays, or a file in base64.
+fn input_values(input: &serde_json::Value, shape: &[usize]) -> Result<Vec<f32>, ApiError> {
+    use base64::Engine;
+    let unprocessable = |e| ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "input", e);
+    let Some(file) = input.as_object() else {
+        return verdict_converter::tensor_io::input_from_json(input, shape).map_err(unprocessable);
+    };
+    let (format, encoded) = match file.iter().next() {
+        Some((format, serde_json::Value::String(encoded)))
+            if file.len() == 1 && matches!(format.as_str(), "npy" | "png") =>
+        {
+            (format, encoded)
+        }
+        _ => {
+            return Err(ApiError::field(
+                StatusCode::BAD_REQUEST,
+                "input",
+                r#"an object input is a file in base64: {"npy": "…"} or {"png": "…"}"#,
+            ));
+        }
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|e| {
+            ApiError::field(
+                StatusCode::BAD_REQUEST,
+                "input",
+                format!("the {format} is not base64: {e}"),
+            )
+        })?;
+    verdict_converter::tensor_io::input_from_bytes(format, &bytes, shape)
+        .map_err(|e| unprocessable(format!("the {format}: {e}")))
 }
 
 /// `GET /v1/inferences/{id}`: the inference's claim as the chain has it.

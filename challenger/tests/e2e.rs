@@ -1357,6 +1357,19 @@ impl Setup {
     }
 }
 
+/// `bytes` in base64.
+fn base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// A `.npy` file of `data` in `shape`, in base64.
+fn npy(shape: Vec<usize>, data: Vec<f32>) -> String {
+    base64(&verdict_converter::npy::write(
+        &verdict_converter::npy::Array { shape, data },
+    ))
+}
+
 /// An HTTP answer: its status and its body as JSON.
 async fn http(
     request: alloy::transports::http::reqwest::RequestBuilder,
@@ -1465,6 +1478,26 @@ async fn an_application_gets_a_verified_result_over_http() {
             Some("input"),
         ),
         (post("b", "x".repeat(gateway::BODY_LIMIT + 1)), 413, None),
+        (
+            post("b", serde_json::json!({ "model": s.model.model_id(), "input": { "npy": "!" } }).to_string()),
+            400,
+            Some("input"),
+        ),
+        (
+            post("b", serde_json::json!({ "model": s.model.model_id(), "input": { "jpg": "" } }).to_string()),
+            400,
+            Some("input"),
+        ),
+        (
+            post("b", serde_json::json!({ "model": s.model.model_id(), "input": { "png": base64(b"not a png") } }).to_string()),
+            422,
+            Some("input"),
+        ),
+        (
+            post("b", serde_json::json!({ "model": s.model.model_id(), "input": { "npy": npy(vec![2], vec![1.0, 2.0]) } }).to_string()),
+            422,
+            Some("input"),
+        ),
     ];
     for (request, want, field) in refused {
         let (status, body) = http(request).await;
@@ -1526,12 +1559,20 @@ async fn an_application_gets_a_verified_result_over_http() {
             .bearer_auth(token)
             .body(body)
     };
-    let (mut status, mut again) = http(post("b", good.clone())).await;
+    // Asked again as a .npy file: the same values, the same inference.
+    let shape = vec![1, s.inputs[0].len()];
+    let as_npy = serde_json::json!({
+        "model": s.model.model_id(),
+        "input": { "npy": npy(shape, s.inputs[0].clone()) },
+    })
+    .to_string();
+    let (mut status, mut again) = http(post("b", as_npy.clone())).await;
     while status == 503 {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        (status, again) = http(post("b", good.clone())).await;
+        (status, again) = http(post("b", as_npy.clone())).await;
     }
     assert_eq!(status, 200, "{again}");
+    assert_eq!(again["id"], posted["id"]);
     assert_eq!(again["claim_id"], claim);
     assert_eq!(s.claim_count().await, 1, "no second claim after a restart");
 

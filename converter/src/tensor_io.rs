@@ -45,29 +45,39 @@ fn extension(path: &Path) -> String {
 /// [`TensorIoError`] naming the file.
 pub fn read_input(path: &Path, shape: &[usize]) -> Result<Vec<f32>, TensorIoError> {
     let bytes = std::fs::read(path).map_err(|e| fail(path, e))?;
-    let (data, file_shape) = match extension(path).as_str() {
+    input_from_bytes(&extension(path), &bytes, shape).map_err(|e| fail(path, e))
+}
+
+/// The values of an input file's `bytes` in `format` (`npy`, `json`,
+/// `png` or `pb`, as its extension names it), checked as [`read_input`]
+/// checks a file.
+///
+/// # Errors
+///
+/// What is wrong with the bytes, in words.
+pub fn input_from_bytes(format: &str, bytes: &[u8], shape: &[usize]) -> Result<Vec<f32>, String> {
+    let (data, file_shape) = match format {
         "npy" => {
-            let a = npy::read(&bytes).map_err(|e| fail(path, e))?;
+            let a = npy::read(bytes).map_err(|e| e.to_string())?;
             (a.data, Some(a.shape))
         }
         "json" => {
             let value: serde_json::Value =
-                serde_json::from_slice(&bytes).map_err(|e| fail(path, e))?;
-            return input_from_json(&value, shape).map_err(|e| fail(path, e));
+                serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+            return input_from_json(&value, shape);
         }
-        "png" => (read_png(&bytes, shape).map_err(|e| fail(path, e))?, None),
+        "png" => (read_png(bytes, shape).map_err(|e| e.to_string())?, None),
         "pb" => {
-            let a = decode_pb(&bytes).map_err(|e| fail(path, e))?;
+            let a = decode_pb(bytes).map_err(|e| e.to_string())?;
             (a.data, Some(a.shape))
         }
         other => {
-            return Err(fail(
-                path,
-                format!("unknown extension `{other}`: use .npy, .json, .png or .pb"),
+            return Err(format!(
+                "unknown format `{other}`: use .npy, .json, .png or .pb"
             ));
         }
     };
-    fit(data, file_shape.as_deref(), shape).map_err(|e| fail(path, e))
+    fit(data, file_shape.as_deref(), shape)
 }
 
 /// The values of `value`, nested JSON arrays of numbers (or a flat list),
