@@ -147,6 +147,16 @@ async fn setup_on(devnet: DevnetConfig, config: Config, accounts: usize) -> Setu
     s
 }
 
+/// [`setup`] on `anvil`, with 3 of its dev accounts.
+async fn setup_on_anvil(anvil: &Node) -> Setup {
+    let keys = devnet::dev_accounts(3)
+        .unwrap()
+        .iter()
+        .map(|a| a.signer().unwrap())
+        .collect();
+    setup_at(&anvil.url(), keys, Config::default()).await
+}
+
 /// [`setup`] on the node at `url`, with accounts `keys`.
 async fn setup_at(url: &str, keys: Vec<PrivateKeySigner>, config: Config) -> Setup {
     let chains: Vec<Chain> = keys
@@ -968,12 +978,7 @@ async fn mine(chain: &Chain, n: usize) {
 async fn a_claim_reorged_out_before_it_is_confirmed_is_never_acted_on() {
     use alloy::providers::Provider;
     let anvil = Node::start(Kind::Anvil);
-    let keys = devnet::dev_accounts(3)
-        .unwrap()
-        .iter()
-        .map(|a| a.signer().unwrap())
-        .collect();
-    let s = setup_at(&anvil.url(), keys, Config::default()).await;
+    let s = setup_on_anvil(&anvil).await;
     let dir = scratch("reorg");
     let mut c = config(dir.join("walter"), true);
     c.confirmations = 3;
@@ -1177,8 +1182,18 @@ async fn wait_for<T>(
 /// and the node withdraws its bond and the fee.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_answers_a_request_and_fulfils_it_once_final() {
-    let s = setup(3).await;
-    let dir = scratch("node");
+    node_answers_and_fulfils(&setup(3).await, &scratch("node")).await;
+}
+
+/// The same on anvil, a node of the kind operators run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_answers_a_request_and_fulfils_it_once_final_on_anvil() {
+    let anvil = Node::start(Kind::Anvil);
+    let s = setup_on_anvil(&anvil).await;
+    node_answers_and_fulfils(&s, &scratch("node-anvil")).await;
+}
+
+async fn node_answers_and_fulfils(s: &Setup, dir: &Path) {
     let consumer = s.chains[0]
         .deploy(TestConsumer::BYTECODE.clone())
         .await
@@ -1186,7 +1201,7 @@ async fn a_node_answers_a_request_and_fulfils_it_once_final() {
     let fee = ether() / U256::from(10);
     let request = s.request(1, &s.inputs[0], fee, consumer).await;
 
-    let (_stop, task, mut rx) = spawn(s.node(2, &dir, fee));
+    let (_stop, task, mut rx) = spawn(s.node(2, dir, fee));
     let claim = wait_for(&mut rx, |a| match a {
         Activity::Answered {
             request_id,
@@ -1200,7 +1215,7 @@ async fn a_node_answers_a_request_and_fulfils_it_once_final() {
     let _ = task.await;
 
     s.pass_window(claim).await;
-    let (stop, task, mut rx) = spawn(s.node(2, &dir, fee));
+    let (stop, task, mut rx) = spawn(s.node(2, dir, fee));
     let fulfilled = wait_for(&mut rx, |a| match a {
         Activity::Fulfilled {
             request_id,
@@ -1388,9 +1403,19 @@ async fn http(
 /// inference final after the window.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_application_gets_a_verified_result_over_http() {
-    let s = setup(3).await;
-    let dir = scratch("gateway");
-    let served = s.serve(&dir, 2).await;
+    application_over_http(&setup(3).await, &scratch("gateway")).await;
+}
+
+/// The same on anvil.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_application_gets_a_verified_result_over_http_on_anvil() {
+    let anvil = Node::start(Kind::Anvil);
+    let s = setup_on_anvil(&anvil).await;
+    application_over_http(&s, &scratch("gateway-anvil")).await;
+}
+
+async fn application_over_http(s: &Setup, dir: &Path) {
+    let served = s.serve(dir, 2).await;
     let client = alloy::transports::http::reqwest::Client::new();
     let url = served.url.clone();
 
@@ -1551,7 +1576,7 @@ async fn an_application_gets_a_verified_result_over_http() {
     let _ = node.await;
     served.server.abort();
     let _ = served.server.await;
-    let served = s.serve(&dir, 2).await;
+    let served = s.serve(dir, 2).await;
     let url = served.url.clone();
     let post = |token: &str, body: String| {
         client
