@@ -1,18 +1,19 @@
 //! Reading an ONNX model with tract-onnx: bind constant inputs, parse, fix
 //! input shapes, type, declutter.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use tract_onnx::prelude::{
-    DatumType, Framework, InferenceFact, InferenceModel, InferenceModelExt, TypedModel,
+    DatumType, Framework, InferenceFact, InferenceModel, InferenceModelExt, Symbol, TDim, TVec,
+    TypedModel,
 };
 
 use tract_onnx::pb::tensor_proto::DataType;
 use tract_onnx::pb::tensor_shape_proto::dimension;
 use tract_onnx::pb::type_proto::Value;
 use tract_onnx::pb::{ModelProto, TensorProto, ValueInfoProto};
-use tract_onnx::prelude::tract_data::internal::DimLike;
-use tract_onnx::tract_hir::infer::Factoid;
+use tract_onnx::tract_hir::infer::{Factoid, GenericFactoid, ShapeFactoid};
 
 use crate::error::ConvertError;
 
@@ -307,6 +308,7 @@ pub fn typed_model(
         .iter()
         .map(|o| model.node(o.node).name.clone())
         .collect();
+    let mut symbols = HashMap::new();
     for spec in shapes {
         let ix = match &spec.name {
             Some(name) => names.iter().position(|n| n == name),
@@ -329,11 +331,23 @@ pub fn typed_model(
         })?;
         let old = model
             .input_fact(ix)
-            .map_err(|e| ConvertError::tract("reading input facts", e))?;
+            .map_err(|e| ConvertError::tract("reading input facts", e))?
+            .clone();
+        bind_symbols(&old, spec, &mut symbols)?;
         let dt = old.datum_type.concretize().unwrap_or(DatumType::F32);
         model
             .set_input_fact(ix, InferenceFact::dt_shape(dt, spec.dims.clone()))
             .map_err(|e| ConvertError::tract("setting the input shape", e))?;
+    }
+    // The exporter's shapes of inner values (ONNX value_info) name the
+    // symbols of a dynamic input (`seq`): they take the sizes given too, or
+    // typing fails to unify `seq` with the input's size.
+    if !symbols.is_empty() {
+        for node in &mut model.nodes {
+            for output in &mut node.outputs {
+                substitute(&mut output.fact, &symbols)?;
+            }
+        }
     }
     for (ix, name) in names.iter().enumerate() {
         let fact = model
@@ -342,7 +356,7 @@ pub fn typed_model(
         if fact
             .shape
             .concretize()
-            .is_none_or(|s| s.iter().any(|d| d.to_usize().is_err()))
+            .is_none_or(|s| s.iter().any(|d| !matches!(d, TDim::Val(_))))
         {
             return Err(ConvertError::SymbolicInput {
                 name: name.clone(),
@@ -356,4 +370,68 @@ pub fn typed_model(
     typed
         .into_decluttered()
         .map_err(|e| ConvertError::tract("decluttering the graph", e))
+}
+
+/// `fact` with the bound symbols replaced by their sizes.
+fn substitute(
+    fact: &mut InferenceFact,
+    symbols: &HashMap<Symbol, TDim>,
+) -> Result<(), ConvertError> {
+    let mut dims = TVec::new();
+    for d in fact.shape.dims() {
+        dims.push(match d.concretize() {
+            Some(t) => GenericFactoid::Only(
+                t.substitute_all(symbols)
+                    .map_err(|e| ConvertError::tract("setting symbolic dimensions", e))?,
+            ),
+            None => d.clone(),
+        });
+    }
+    fact.shape = if fact.shape.is_open() {
+        ShapeFactoid::open(dims)
+    } else {
+        ShapeFactoid::closed(dims)
+    };
+    Ok(())
+}
+
+/// Records the size `spec` gives each symbolic dimension of `fact`; the same
+/// symbol given two sizes is an error.
+fn bind_symbols(
+    fact: &InferenceFact,
+    spec: &InputShape,
+    symbols: &mut HashMap<Symbol, TDim>,
+) -> Result<(), ConvertError> {
+    let fail = |message: String| ConvertError::InputShape {
+        spec: spec.to_string(),
+        message,
+    };
+    let Some(dims) = fact.shape.concretize() else {
+        return Ok(());
+    };
+    if !dims.iter().any(|d| matches!(d, TDim::Sym(_))) {
+        return Ok(());
+    }
+    if dims.len() != spec.dims.len() {
+        return Err(fail(format!(
+            "the input has rank {} ({})",
+            dims.len(),
+            fact.format_dt_shape()
+        )));
+    }
+    for (d, &given) in dims.iter().zip(&spec.dims) {
+        let TDim::Sym(s) = d else {
+            continue;
+        };
+        let given_dim = TDim::Val(given as i64);
+        match symbols.get(s) {
+            Some(v) if *v != given_dim => {
+                return Err(fail(format!("`{s}` is already {v}, not {given}")));
+            }
+            _ => {
+                symbols.insert(s.clone(), given_dim);
+            }
+        }
+    }
+    Ok(())
 }

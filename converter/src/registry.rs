@@ -49,7 +49,7 @@ registry! {
     "Sub" ["Sub"] => "Binary Sub", lower::binary_op;
     "SubF" ["Sub"] => "Binary Sub (operands swapped)", lower::binary_op;
     "Mul" ["Mul", "BatchNormalization"] => "Binary Mul", lower::binary_op;
-    "Div" ["Div"] => "Binary Div", lower::binary_op;
+    "Div" ["Div"] => "Binary Div (then Unary Cast(int) on integers)", lower::binary_op;
     "Max" ["Max", "Relu", "Clip"] => "Unary Relu when the other operand is constant +0, else Binary Max", lower::binary_op;
     "Min" ["Min", "Clip"] => "Binary Min", lower::binary_op;
     "Pow" ["Pow"] => "Binary Pow", lower::binary_op;
@@ -88,7 +88,20 @@ registry! {
     "Concat" ["Concat"] => "Concat", lower::concat_op;
     "Pad" ["Pad"] => "Pad (constant mode)", lower::pad_op;
     "MultiBroadcastTo" ["Expand"] => "Concat of copies along each broadcast axis", lower::broadcast_op;
-    "Cast" ["Cast"] => "nothing (f32 to f32 only)", lower::cast_op;
+    "IsNan" ["IsNaN"] => "Unary IsNaN", lower::unary_op;
+    "IsInf" ["IsInf"] => "Unary IsInf (either, positive or negative infinity)", lower::unary_op;
+    "Not" ["Not"] => "Unary Not", lower::unary_op;
+    "Eq" ["Equal"] => "Binary Equal", lower::binary_op;
+    "NE" [] => "Binary Equal, Unary Not", lower::binary_op;
+    "LT" ["Less"] => "Binary Less", lower::binary_op;
+    "LTE" ["LessOrEqual"] => "Binary LessOrEqual", lower::binary_op;
+    "GT" ["Greater"] => "Binary Greater", lower::binary_op;
+    "GTE" ["GreaterOrEqual"] => "Binary GreaterOrEqual", lower::binary_op;
+    "And" ["And"] => "Binary And", lower::binary_op;
+    "Or" ["Or"] => "Binary Or", lower::binary_op;
+    "Xor" ["Xor"] => "Binary Xor", lower::binary_op;
+    "Iff" ["Where"] => "Where", lower::where_op;
+    "Cast" ["Cast"] => "nothing between f32, integers and booleans of equal value; Unary Cast(int) (toward zero) from f32 to an integer, Unary Cast(bool) to a boolean", lower::cast_op;
 }
 
 /// The entry for a tract op name.

@@ -319,3 +319,79 @@ fn batch_normalization_folds_into_the_convolution_before_it() {
     // The Relu after the first is fused into it too.
     assert_eq!(ops, ["Conv", "Conv"]);
 }
+
+/// A dynamic export: the input is `[1, seq]`, and the exporter's shapes of
+/// inner values (value_info) name `seq` too. Given `--input-shape 1x5`,
+/// `seq` is 5 everywhere, where tract alone fails to unify `seq` with 5.
+#[test]
+fn symbolic_dimension_takes_the_given_size_throughout() {
+    let symbolic = |names: &[&str]| {
+        names
+            .iter()
+            .map(|&n| Dimension {
+                value: Some(if n == "1" {
+                    Dim::DimValue(1)
+                } else {
+                    Dim::DimParam(n.into())
+                }),
+                ..Dimension::default()
+            })
+            .collect::<Vec<_>>()
+    };
+    let nodes = vec![
+        node("Reshape", &["x", "flat"], vec![]),
+        node("Mul", &["t0", "t0"], vec![]),
+    ];
+    let mut m = model(&[1, 5], nodes, vec![int64s("flat", &[-1])]);
+    input_type(&mut m).shape.as_mut().expect("shape").dim = symbolic(&["1", "seq"]);
+    let graph = m.graph.as_mut().expect("graph");
+    let mut inner = graph.input[0].clone();
+    inner.name = "t0".into();
+    if let Some(Type::TensorType(t)) = inner.r#type.as_mut().and_then(|t| t.value.as_mut()) {
+        t.shape.as_mut().expect("shape").dim = symbolic(&["seq"]);
+    }
+    graph.value_info.push(inner);
+    let shape = load::InputShape {
+        name: None,
+        dims: vec![1, 5],
+    };
+    let inference = load::parse_proto(&m, None).expect("parses");
+    let typed = load::typed_model(inference, &[shape]).expect("types with seq = 5");
+    let model = lower::lower(&typed, "graph", &mut |_, _| {}).expect("lowers");
+    assert_eq!(model.tensors[model.output].shape, [5]);
+    let compiled = Compiled::new(model).expect("compiles");
+    let x = [1.0f32, -2.0, 3.0, 0.5, 4.0];
+    let native = compiled.run_native(&x).expect("native").output();
+    assert_eq!(native, [1.0, 4.0, 9.0, 0.25, 16.0]);
+}
+
+/// Masked attention as EZKL-style exports write it: `Where` with a constant
+/// boolean mask picks the scores or a large negative fill, and a comparison
+/// of the input feeds another `Where`.
+#[test]
+fn where_with_a_constant_mask_and_a_computed_condition() {
+    let mask = TensorProto {
+        name: "mask".into(),
+        dims: vec![4, 4],
+        data_type: DataType::Bool as i32,
+        int32_data: (0..16).map(|i| i32::from(i % 4 <= i / 4)).collect(),
+        ..TensorProto::default()
+    };
+    let nodes = vec![
+        node("Where", &["mask", "x", "fill"], vec![]),
+        node("Less", &["t0", "zero"], vec![]),
+        node("Where", &["t1", "zero", "t0"], vec![]),
+    ];
+    let fill = TensorProto {
+        float_data: vec![-1e9],
+        dims: vec![],
+        ..floats("fill", &[])
+    };
+    let zero = TensorProto {
+        float_data: vec![0.0],
+        dims: vec![],
+        ..floats("zero", &[])
+    };
+    let ops = check(&model(&[4, 4], nodes, vec![mask, fill, zero]), &[4, 4]);
+    assert_eq!(ops, ["Where", "Less", "Where"]);
+}

@@ -1,6 +1,6 @@
 //! The ONNX backend node tests (from the `onnx` wheel that `scripts/test`
-//! installs): every test whose first input is float and whose model
-//! converts, with its other inputs bound as constants and its first output
+//! installs): every test whose first input is binary32, integer or boolean
+//! (held as binary32 values) and whose model converts, with its other inputs bound as constants and its first output
 //! selected, is run on both engines against that expected output. The tests
 //! listed in `node_tests.txt` must pass; newly passing ones are printed.
 //! `VERDICT_NODE_TESTS_VERBOSE=1` prints why each other test fails;
@@ -66,8 +66,22 @@ const OP_SET: &[&str] = &[
     "Unsqueeze",
     "Pad",
 ];
-/// Why a test whose input is not binary32 is skipped.
-const NOT_FLOAT: &str = "skipped: input 0 is not float";
+/// Why a test whose input verdict does not hold is skipped.
+const NOT_FLOAT: &str = "skipped: input 0 is not f32, an integer or a boolean";
+/// The element types of a first input verdict holds: f32 itself, integers
+/// and booleans as binary32 values.
+const HELD: &[DataType] = &[
+    DataType::Float,
+    DataType::Bool,
+    DataType::Int8,
+    DataType::Int16,
+    DataType::Int32,
+    DataType::Int64,
+    DataType::Uint8,
+    DataType::Uint16,
+    DataType::Uint32,
+    DataType::Uint64,
+];
 /// Models whose VM run would take longer than this are checked natively.
 const MAX_VM_STEPS: u64 = 50_000_000;
 
@@ -144,7 +158,8 @@ fn run_case(dir: &Path, bytes: &[u8], graph: &GraphProto) -> Result<(), Failure>
     }
     let tensor =
         |path: &Path| read_tensor(path).map_err(|e| Failure::new("reading the test data", e));
-    if tensor(&files[0])?.data_type != DataType::Float as i32 {
+    let dt = tensor(&files[0])?.data_type;
+    if !HELD.iter().any(|&h| h as i32 == dt) {
         return Err(Failure::new(NOT_FLOAT, ""));
     }
     let read = |path: &Path| read_pb(path).map_err(|e| Failure::new("reading the test data", e));
@@ -312,14 +327,15 @@ fn onnx_node_tests() {
         .filter(|(n, _)| !n.ends_with("_expanded") && !n.ends_with("_expanded_ver18"))
         .collect();
     report_coverage("op set without the _expanded tests", &unexpanded);
-    // verdict's tensors are f32: the integer, f16 and f64 variants of an op
-    // test arithmetic verdict does not define.
+    // verdict's tensors are f32 (integers and booleans as their values):
+    // the f16 and f64 variants of an op test arithmetic verdict does not
+    // define.
     let float: Vec<_> = in_set
         .iter()
         .copied()
         .filter(|(_, r)| !matches!(r, Err(f) if f.reason == NOT_FLOAT))
         .collect();
-    report_coverage("op set, float32 tests", &float);
+    report_coverage("op set, tests of types verdict holds", &float);
     if let Ok(path) = std::env::var("VERDICT_NODE_TESTS_WRITE") {
         let text: String = passing.iter().map(|n| format!("{n}\n")).collect();
         std::fs::write(path, text).expect("write the pass list");

@@ -2,7 +2,8 @@
 //! the bincode 2 encoding of `Package` (docs/spec/package.md), so the
 //! order of `OpKind`'s variants and of every op's fields is the wire format,
 //! and a round trip alone would not notice a reordering. Two small packages
-//! that hold every op kind between them are committed with their hashes;
+//! that hold every op kind between them (and a third with the kinds added
+//! since) are committed with their hashes;
 //! they must decode to the packages built now, byte for byte.
 //! `VERDICT_BLESS=1` rewrites them after a deliberate format change (with a
 //! new `PACKAGE_VERSION`).
@@ -15,10 +16,13 @@ use std::path::Path;
 use serde_json::{Map, Value, json};
 use verdict_dnn::ir::{Model, ModelBuilder};
 use verdict_dnn::ops::OpKind;
+use verdict_dnn::ops::binary::{Binary, BinaryOp};
 use verdict_dnn::ops::gather::Gather;
 use verdict_dnn::ops::lrn::Lrn;
 use verdict_dnn::ops::norm::{Norm, NormKind};
 use verdict_dnn::ops::reshape::Reshape;
+use verdict_dnn::ops::select::Where;
+use verdict_dnn::ops::unary::{Unary, UnaryOp};
 use verdict_dnn::package::Package;
 
 /// The op kinds `common::chain` does not hold: Gather, Reshape, Lrn, Norm.
@@ -52,13 +56,38 @@ fn rest() -> Model {
     b.finish(y)
 }
 
+/// Booleans and integers: the ops added after the first two fixtures
+/// (comparisons, logic, casts, Where), whose variants come last.
+fn types() -> Model {
+    let mut b = ModelBuilder::new("types", &[2, 3]);
+    let w = b
+        .weight("w", &[3], vec![0.5, f32::NEG_INFINITY, -2.0])
+        .unwrap();
+    let unary = |op| OpKind::Unary(Unary { op });
+    let binary = |op| OpKind::Binary(Binary { op });
+    let less = b
+        .node("less", binary(BinaryOp::Less), &[b.input(), w])
+        .unwrap();
+    let inf = b.node("isinf", unary(UnaryOp::IsInf), &[w]).unwrap();
+    let either = b.node("or", binary(BinaryOp::Or), &[less, inf]).unwrap();
+    let y = b
+        .node("where", OpKind::Where(Where), &[either, b.input(), w])
+        .unwrap();
+    let y = b.node("trunc", unary(UnaryOp::Trunc), &[y]).unwrap();
+    b.finish(y)
+}
+
 #[test]
 fn committed_packages_decode_to_todays_bytes() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     let meta = dir.join("packages.json");
     let bless = std::env::var("VERDICT_BLESS").is_ok_and(|v| v == "1");
     let mut facts = Map::new();
-    for (name, model) in [("chain", common::chain()), ("rest", rest())] {
+    for (name, model) in [
+        ("chain", common::chain()),
+        ("rest", rest()),
+        ("types", types()),
+    ] {
         let built = Package::build(model).unwrap();
         let fresh = built.to_bytes();
         let file = dir.join(format!("{name}.dnn"));

@@ -1,5 +1,6 @@
-//! tract's `TypedBinOp`: Add, Sub, SubF, Mul, Div, Max, Min, Pow. tract
-//! writes ONNX Relu as `Max(x, 0)`; that becomes verdict's Relu.
+//! tract's `TypedBinOp`: Add, Sub, SubF, Mul, Div, Max, Min, Pow, the
+//! comparisons and the logical ops. tract writes ONNX Relu as `Max(x, 0)`;
+//! that becomes verdict's Relu.
 
 use tract_onnx::prelude::{OutletId, TypedNode};
 use tract_onnx::tract_core::ops::binary::TypedBinOp;
@@ -29,6 +30,14 @@ pub(crate) fn convert(cx: &mut Lowering<'_>, node: &TypedNode) -> Lowered {
         "Max" => (BinaryOp::Max, a, b),
         "Min" => (BinaryOp::Min, a, b),
         "Pow" => (BinaryOp::Pow, a, b),
+        "Eq" | "NE" => (BinaryOp::Equal, a, b),
+        "LT" => (BinaryOp::Less, a, b),
+        "LTE" => (BinaryOp::LessOrEqual, a, b),
+        "GT" => (BinaryOp::Greater, a, b),
+        "GTE" => (BinaryOp::GreaterOrEqual, a, b),
+        "And" => (BinaryOp::And, a, b),
+        "Or" => (BinaryOp::Or, a, b),
+        "Xor" => (BinaryOp::Xor, a, b),
         other => return unsupported(format!("binary op {other}")),
     };
     if kind == BinaryOp::Max
@@ -38,7 +47,24 @@ pub(crate) fn convert(cx: &mut Lowering<'_>, node: &TypedNode) -> Lowered {
         return cx.add(&node.name, OpKind::Unary(Unary { op: UnaryOp::Relu }), &[x]);
     }
     let (ta, tb) = operands(cx, node, a, b)?;
-    cx.add(&node.name, OpKind::Binary(Binary { op: kind }), &[ta, tb])
+    let name = node.name.as_str();
+    // Integer division truncates; `NE` is not `Equal`.
+    let after = match op.0.name() {
+        "Div" if cx.fact(OutletId::new(node.id, 0))?.datum_type.is_integer() => {
+            Some(UnaryOp::Trunc)
+        }
+        "NE" => Some(UnaryOp::Not),
+        _ => None,
+    };
+    let Some(after) = after else {
+        return cx.add(name, OpKind::Binary(Binary { op: kind }), &[ta, tb]);
+    };
+    let t = cx.add(
+        &format!("{name}.{}", kind.name()),
+        OpKind::Binary(Binary { op: kind }),
+        &[ta, tb],
+    )?;
+    cx.add(name, OpKind::Unary(Unary { op: after }), &[t])
 }
 
 /// The computed operand `x` when `node` is tract's Relu, `Max(x, +0)` with

@@ -8,9 +8,7 @@ use verdict_dnn::ops::OpKind;
 use verdict_dnn::ops::gather::Gather;
 
 use super::{Lowered, Lowering, unsupported};
-
-/// The largest integer binary32 holds exactly, and so the largest index.
-const EXACT: i64 = 1 << 24;
+use crate::tensor_io::integer_values;
 
 pub(crate) fn convert(cx: &mut Lowering<'_>, node: &TypedNode) -> Lowered {
     let Some(op) = node.op_as::<TractGather>() else {
@@ -22,26 +20,10 @@ pub(crate) fn convert(cx: &mut Lowering<'_>, node: &TypedNode) -> Lowered {
     let data = cx.operand(node.inputs[0])?;
     let indices = match cx.konst(node.inputs[1]) {
         Some(k) => {
-            let ints = k
-                .cast_to::<i64>()
-                .ok()
-                .filter(|_| k.datum_type().is_integer())
-                .and_then(|t| {
-                    t.try_as_plain_ram()
-                        .ok()?
-                        .as_slice::<i64>()
-                        .ok()
-                        .map(<[i64]>::to_vec)
-                });
-            let Some(ints) = ints else {
+            if !k.datum_type().is_integer() {
                 return unsupported(format!("{:?} indices; integers expected", k.datum_type()));
-            };
-            if let Some(i) = ints.iter().find(|i| i.abs() > EXACT) {
-                return unsupported(format!(
-                    "index {i} is beyond 2^24, which binary32 cannot hold"
-                ));
             }
-            let values = ints.iter().map(|&i| i as f32).collect();
+            let values = integer_values(&k).or_else(unsupported)?;
             let name = format!("{}.indices", node.name);
             cx.weight(&name, k.shape(), values)?
         }

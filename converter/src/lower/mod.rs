@@ -14,6 +14,7 @@ mod conv;
 mod einsum;
 mod fold;
 mod gather;
+mod logic;
 mod lrn;
 mod norm;
 mod pool;
@@ -41,13 +42,12 @@ pub(crate) use concat::{convert_concat as concat_op, convert_pad as pad_op};
 pub(crate) use conv::convert as conv_op;
 pub(crate) use einsum::convert as einsum_op;
 pub(crate) use gather::convert as gather_op;
+pub(crate) use logic::{convert_cast as cast_op, convert_where as where_op};
 pub(crate) use lrn::convert as lrn_op;
 pub(crate) use norm::{convert as rms_norm_op, convert_layer as layer_norm_op};
 pub(crate) use pool::{convert_max as max_pool_op, convert_sum as sum_pool_op};
 pub(crate) use reduce::convert as reduce_op;
-pub(crate) use slice::{
-    convert_cast as cast_op, convert_downsample as downsample_op, convert_slice as slice_op,
-};
+pub(crate) use slice::{convert_downsample as downsample_op, convert_slice as slice_op};
 pub(crate) use softmax::convert as softmax_op;
 pub(crate) use unary::convert as unary_op;
 
@@ -192,10 +192,15 @@ impl<'m> Lowering<'m> {
     }
 }
 
-/// A tract tensor's values as f32: floats are converted, anything else is
-/// not data a verdict op can read.
+/// A tract tensor's values as f32: floats are converted, booleans and
+/// integers become the binary32 values verdict holds them as (refused
+/// beyond 2^24, where binary32 is no longer exact); anything else is not
+/// data a verdict op can read.
 pub(crate) fn tensor_floats(t: &Tensor) -> Result<Vec<f32>, LowerError> {
     match t.datum_type() {
+        dt if dt == DatumType::Bool || dt.is_integer() => {
+            crate::tensor_io::integer_values(t).or_else(unsupported)
+        }
         DatumType::F32 | DatumType::F16 | DatumType::F64 => {
             let cast = t
                 .cast_to::<f32>()
@@ -213,8 +218,8 @@ pub(crate) fn tensor_floats(t: &Tensor) -> Result<Vec<f32>, LowerError> {
 /// Progress of a conversion: nodes done out of the total.
 pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
 
-/// Lowers a decluttered tract model with one f32 (or integer) input and one
-/// f32 output.
+/// Lowers a decluttered tract model with one input and one output, each
+/// f32, integer or boolean (held as binary32 values).
 ///
 /// # Errors
 ///
@@ -253,10 +258,9 @@ pub fn lower(
     let name_of = |o: OutletId| model.node(o.node).name.clone();
     for (what, o) in [("input", input), ("output", output)] {
         let dt = fact(o)?.datum_type;
-        // An integer input (token ids) is fed as binary32 values holding
-        // the integers; the ops that read it (Gather) take them so.
-        let integer_input = what == "input" && dt.is_integer();
-        if dt != DatumType::F32 && !integer_input {
+        // An integer or boolean input (token ids, a mask) is fed as the
+        // binary32 values holding it, and such an output is given so.
+        if !logic::held(dt) {
             return Err(ConvertError::DatumType {
                 what,
                 name: name_of(o),
@@ -348,8 +352,10 @@ fn lower_node(cx: &mut Lowering<'_>, node: &TypedNode) -> Result<Option<TensorId
         ));
     }
     let dt = node.outputs[0].fact.datum_type;
-    if dt != DatumType::F32 {
-        return unsupported(format!("produces {dt:?}; verdict computes on f32 only"));
+    if !logic::held(dt) {
+        return unsupported(format!(
+            "produces {dt:?}; verdict holds f32, booleans and integers only"
+        ));
     }
     let missing = node
         .inputs

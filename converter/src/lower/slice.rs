@@ -1,10 +1,8 @@
-//! tract's `Slice` (a range of one axis), `Downsample` (a strided one) and
-//! `Cast` (f32 to f32 only: nothing to do).
+//! tract's `Slice` (a range of one axis) and `Downsample` (a strided one).
 
+use tract_onnx::prelude::TypedNode;
 use tract_onnx::prelude::tract_data::internal::DimLike;
-use tract_onnx::prelude::{DatumType, TypedNode};
 use tract_onnx::tract_core::ops::array::Slice as TractSlice;
-use tract_onnx::tract_core::ops::cast::Cast;
 use tract_onnx::tract_core::ops::downsample::Downsample;
 use verdict_dnn::ir::TensorId;
 use verdict_dnn::ops::OpKind;
@@ -81,17 +79,4 @@ pub(crate) fn convert_downsample(cx: &mut Lowering<'_>, node: &TypedNode) -> Low
         len,
     };
     slice_axis(cx, &node.name, x, op.axis, range)
-}
-
-pub(crate) fn convert_cast(cx: &mut Lowering<'_>, node: &TypedNode) -> Lowered {
-    let Some(op) = node.op_as::<Cast>() else {
-        return unsupported("not a cast");
-    };
-    let from = cx.fact(node.inputs[0])?.datum_type;
-    // Integers reach a cast only from the model's input, which already
-    // holds them as binary32 values.
-    if !(from == DatumType::F32 || from.is_integer()) || op.to != DatumType::F32 {
-        return unsupported(format!("cast from {from:?} to {:?}", op.to));
-    }
-    cx.raw(node.inputs[0])
 }

@@ -3,7 +3,7 @@
 
 use tract_onnx::prelude::TypedNode;
 use tract_onnx::tract_core::ops::element_wise::ElementWiseOp;
-use tract_onnx::tract_core::ops::math::PowConst;
+use tract_onnx::tract_core::ops::math::{IsInf, PowConst};
 use tract_onnx::tract_core::ops::nn::{GeluApproximate, LeakyRelu};
 use verdict_dnn::ir::TensorId;
 use verdict_dnn::ops::OpKind;
@@ -41,6 +41,17 @@ pub(crate) fn convert(cx: &mut Lowering<'_>, node: &TypedNode) -> Lowered {
         "Tanh" => Some(UnaryOp::Tanh),
         "Erf" => Some(UnaryOp::Erf),
         "GeluExact" => Some(UnaryOp::GeluExact),
+        "IsNan" => Some(UnaryOp::IsNaN),
+        "Not" => Some(UnaryOp::Not),
+        "IsInf" => match mini.downcast_ref::<IsInf>() {
+            Some(i) => match (i.detect_positive, i.detect_negative) {
+                (true, true) => Some(UnaryOp::IsInf),
+                (true, false) => Some(UnaryOp::IsPosInf),
+                (false, true) => Some(UnaryOp::IsNegInf),
+                (false, false) => return unsupported("IsInf detecting neither infinity"),
+            },
+            None => return unsupported("IsInf without its attributes"),
+        },
         "LeakyRelu" => match mini.downcast_ref::<LeakyRelu>() {
             Some(l) => Some(UnaryOp::LeakyRelu { alpha: l.alpha }),
             None => return unsupported("LeakyRelu without its alpha"),

@@ -165,6 +165,24 @@ blocks! {
         b_strides: Vec<usize>,
     }
 
+    /// `Where` with broadcasting.
+    WhereParams for ["choose"] {
+        c: Operand,
+        x: Operand,
+        y: Operand,
+        /// The output's word offset in the arena.
+        out: i32,
+        count: usize,
+        rank: usize,
+        ..
+        /// The output's dims.
+        dims: Vec<usize>,
+        /// The inputs' broadcast strides.
+        c_strides: Vec<usize>,
+        x_strides: Vec<usize>,
+        y_strides: Vec<usize>,
+    }
+
     /// A strided copy of `count` words from an operand into the arena.
     CopyParams for ["copy_strided"] {
         src: Operand,

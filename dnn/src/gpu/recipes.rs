@@ -10,12 +10,13 @@ use verdict_vm::Op;
 
 use crate::math;
 use crate::ops::binary::BinaryOp;
+use crate::ops::select::Where;
 use crate::ops::unary::UnaryOp;
 use crate::scalar::Scalar;
 
 /// Unary ops without attributes, generated from [`UnaryOp::apply`]; an op's
 /// code in kernels is its index here.
-const GENERATED_UNARY: [UnaryOp; 12] = [
+const GENERATED_UNARY: [UnaryOp; 19] = [
     UnaryOp::Relu,
     UnaryOp::Neg,
     UnaryOp::Abs,
@@ -28,6 +29,13 @@ const GENERATED_UNARY: [UnaryOp; 12] = [
     UnaryOp::Erf,
     UnaryOp::GeluExact,
     UnaryOp::GeluTanh,
+    UnaryOp::IsNaN,
+    UnaryOp::IsInf,
+    UnaryOp::IsPosInf,
+    UnaryOp::IsNegInf,
+    UnaryOp::Not,
+    UnaryOp::Bool,
+    UnaryOp::Trunc,
 ];
 
 /// Kernel code of `LeakyRelu` (written by hand in `elementwise.cl`: its
@@ -37,7 +45,7 @@ const UNARY_LEAKY_RELU: u32 = GENERATED_UNARY.len() as u32;
 const UNARY_CLIP: u32 = UNARY_LEAKY_RELU + 1;
 
 /// Binary ops, generated from [`BinaryOp::apply`]; the code is the index.
-const BINARY: [BinaryOp; 7] = [
+const BINARY: [BinaryOp; 15] = [
     BinaryOp::Add,
     BinaryOp::Sub,
     BinaryOp::Mul,
@@ -45,6 +53,14 @@ const BINARY: [BinaryOp; 7] = [
     BinaryOp::Max,
     BinaryOp::Min,
     BinaryOp::Pow,
+    BinaryOp::Equal,
+    BinaryOp::Less,
+    BinaryOp::LessOrEqual,
+    BinaryOp::Greater,
+    BinaryOp::GreaterOrEqual,
+    BinaryOp::And,
+    BinaryOp::Or,
+    BinaryOp::Xor,
 ];
 
 /// The kernel code of a unary op and its two parameters (bit patterns).
@@ -63,7 +79,14 @@ pub(crate) fn unary_code(op: UnaryOp) -> (u32, u32, u32) {
         | UnaryOp::Tanh
         | UnaryOp::Erf
         | UnaryOp::GeluExact
-        | UnaryOp::GeluTanh => {
+        | UnaryOp::GeluTanh
+        | UnaryOp::IsNaN
+        | UnaryOp::IsInf
+        | UnaryOp::IsPosInf
+        | UnaryOp::IsNegInf
+        | UnaryOp::Not
+        | UnaryOp::Bool
+        | UnaryOp::Trunc => {
             let code = GENERATED_UNARY
                 .iter()
                 .position(|&g| g == op)
@@ -190,7 +213,8 @@ fn function(
 }
 
 /// The generated part of the program: `recipe_exp`, `recipe_log`,
-/// `unary_generated(op, x)`, `binary_apply(op, a, b)` and the unary codes
+/// `unary_generated(op, x)`, `binary_apply(op, a, b)`, `where_apply(c, x, y)`
+/// and the unary codes
 /// that `elementwise.cl` handles itself.
 pub(super) fn source() -> String {
     let mut out = String::from(
@@ -212,6 +236,9 @@ pub(super) fn source() -> String {
             op.apply(w, a[0], a[1])
         });
     }
+    function(&mut out, "where_apply", "Where", 3, |w, a| {
+        Where::apply(w, a[0], a[1], a[2])
+    });
     out.push_str("uint unary_generated(uint op, uint x) {\n    switch (op) {\n");
     for code in 0..GENERATED_UNARY.len() {
         writeln!(out, "    case {code}u: return unary_{code}(x);").expect("writing to a String");

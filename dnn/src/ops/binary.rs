@@ -14,6 +14,7 @@ use crate::gpu::launch::{Plan, Site};
 use crate::gpu::params::BinaryParams;
 #[cfg(feature = "gpu")]
 use crate::gpu::recipes::binary_code;
+use crate::ops::unary::{flag, truth};
 use crate::ops::{Io, NativeIo, ShapeError, strides};
 use crate::scalar::{Eval, Scalar};
 
@@ -34,6 +35,22 @@ pub enum BinaryOp {
     Min,
     /// `a^b` ([`crate::math::pow`]).
     Pow,
+    /// 1 where `a == b` (floats: NaN equals nothing, `-0 == +0`), else 0.
+    Equal,
+    /// 1 where `a < b`, else 0.
+    Less,
+    /// 1 where `a <= b`, else 0.
+    LessOrEqual,
+    /// 1 where `a > b` (`b < a`), else 0.
+    Greater,
+    /// 1 where `a >= b` (`b <= a`), else 0.
+    GreaterOrEqual,
+    /// 1 where both are true (not zero), else 0.
+    And,
+    /// 1 where either is true, else 0.
+    Or,
+    /// 1 where exactly one is true, else 0.
+    Xor,
 }
 
 impl BinaryOp {
@@ -47,6 +64,14 @@ impl BinaryOp {
             BinaryOp::Max => "Max",
             BinaryOp::Min => "Min",
             BinaryOp::Pow => "Pow",
+            BinaryOp::Equal => "Equal",
+            BinaryOp::Less => "Less",
+            BinaryOp::LessOrEqual => "LessOrEqual",
+            BinaryOp::Greater => "Greater",
+            BinaryOp::GreaterOrEqual => "GreaterOrEqual",
+            BinaryOp::And => "And",
+            BinaryOp::Or => "Or",
+            BinaryOp::Xor => "Xor",
         }
     }
 
@@ -60,6 +85,34 @@ impl BinaryOp {
             BinaryOp::Max => Op::Fmax,
             BinaryOp::Min => Op::Fmin,
             BinaryOp::Pow => return crate::math::pow(s, a, b),
+            BinaryOp::Equal | BinaryOp::Less | BinaryOp::LessOrEqual => {
+                let op = match self {
+                    BinaryOp::Equal => Op::Feq,
+                    BinaryOp::Less => Op::Flt,
+                    _ => Op::Fle,
+                };
+                let c = s.float(op, a, b);
+                return flag(s, c);
+            }
+            BinaryOp::Greater | BinaryOp::GreaterOrEqual => {
+                let op = if self == BinaryOp::Greater {
+                    Op::Flt
+                } else {
+                    Op::Fle
+                };
+                let c = s.float(op, b, a);
+                return flag(s, c);
+            }
+            BinaryOp::And | BinaryOp::Or | BinaryOp::Xor => {
+                let op = match self {
+                    BinaryOp::And => Op::And,
+                    BinaryOp::Or => Op::Or,
+                    _ => Op::Xor,
+                };
+                let (ta, tb) = (truth(s, a), truth(s, b));
+                let c = s.int(op, ta, tb);
+                return flag(s, c);
+            }
         };
         s.float(op, a, b)
     }
@@ -170,7 +223,7 @@ impl Binary {
             BinaryOp::Div => elementwise(out, a, b, y, semantics::f32_div),
             BinaryOp::Max => elementwise(out, a, b, y, semantics::f32_max),
             BinaryOp::Min => elementwise(out, a, b, y, semantics::f32_min),
-            BinaryOp::Pow => elementwise(out, a, b, y, |x, z| BinaryOp::Pow.apply(&mut Eval, x, z)),
+            op => elementwise(out, a, b, y, |x, z| op.apply(&mut Eval, x, z)),
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod pad;
 pub mod pool;
 pub mod reduce;
 pub mod reshape;
+pub mod select;
 pub mod slice;
 pub mod softmax;
 pub mod transpose;
@@ -160,6 +161,8 @@ pub enum OpKind {
     Gather(gather::Gather),
     /// Local response normalisation across channels.
     Lrn(lrn::Lrn),
+    /// Elementwise selection by a boolean tensor.
+    Where(select::Where),
 }
 
 /// Calls `$call` on the op inside any [`OpKind`].
@@ -181,6 +184,7 @@ macro_rules! each_op {
             OpKind::Norm($op) => $call,
             OpKind::Gather($op) => $call,
             OpKind::Lrn($op) => $call,
+            OpKind::Where($op) => $call,
         }
     };
 }
@@ -221,6 +225,7 @@ impl OpKind {
             OpKind::Norm(n) => n.name(),
             OpKind::Gather(_) => "Gather",
             OpKind::Lrn(_) => "LRN",
+            OpKind::Where(_) => "Where",
         }
     }
 

@@ -57,6 +57,21 @@ pub enum UnaryOp {
     GeluExact,
     /// The tanh approximation of GELU ([`math::gelu_tanh`]).
     GeluTanh,
+    /// 1 where `x` is a NaN, else 0.
+    IsNaN,
+    /// 1 where `x` is an infinity of either sign, else 0.
+    IsInf,
+    /// 1 where `x` is `+inf`, else 0.
+    IsPosInf,
+    /// 1 where `x` is `-inf`, else 0.
+    IsNegInf,
+    /// Logical not: 1 where `x` is zero (either sign), else 0 (NaN is true).
+    Not,
+    /// To boolean: 0 where `x` is zero (either sign), else 1.
+    Bool,
+    /// Toward zero to an integer (`itof(ftoi(x))`): a cast to an integer
+    /// type.
+    Trunc,
 }
 
 impl UnaryOp {
@@ -77,6 +92,13 @@ impl UnaryOp {
             UnaryOp::Erf => "Erf",
             UnaryOp::GeluExact => "Gelu",
             UnaryOp::GeluTanh => "Gelu(tanh)",
+            UnaryOp::IsNaN => "IsNaN",
+            UnaryOp::IsInf => "IsInf",
+            UnaryOp::IsPosInf => "IsInf(positive)",
+            UnaryOp::IsNegInf => "IsInf(negative)",
+            UnaryOp::Not => "Not",
+            UnaryOp::Bool => "Cast(bool)",
+            UnaryOp::Trunc => "Cast(int)",
         }
     }
 
@@ -124,8 +146,60 @@ impl UnaryOp {
             UnaryOp::Erf => math::erf(s, x),
             UnaryOp::GeluExact => math::gelu_exact(s, x),
             UnaryOp::GeluTanh => math::gelu_tanh(s, x),
+            UnaryOp::IsNaN => {
+                // feq(x, x) is 0 for a NaN only.
+                let ordered = s.float(Op::Feq, x, x);
+                let one = s.constant(1);
+                let nan = s.int(Op::Sub, one, ordered);
+                flag(s, nan)
+            }
+            UnaryOp::IsInf => {
+                let mask = s.constant(0x7FFF_FFFF);
+                let magnitude = s.int(Op::And, x, mask);
+                let inf = s.f32(f32::INFINITY);
+                let eq = s.float(Op::Feq, magnitude, inf);
+                flag(s, eq)
+            }
+            UnaryOp::IsPosInf | UnaryOp::IsNegInf => {
+                let inf = if self == UnaryOp::IsPosInf {
+                    f32::INFINITY
+                } else {
+                    f32::NEG_INFINITY
+                };
+                let inf = s.f32(inf);
+                let eq = s.float(Op::Feq, x, inf);
+                flag(s, eq)
+            }
+            UnaryOp::Not => {
+                let zero = s.constant(0);
+                let eq = s.float(Op::Feq, x, zero);
+                flag(s, eq)
+            }
+            UnaryOp::Bool => {
+                let t = truth(s, x);
+                flag(s, t)
+            }
+            UnaryOp::Trunc => {
+                let i = s.float(Op::Ftoi, x, x);
+                s.float(Op::Itof, i, i)
+            }
         }
     }
+}
+
+/// The binary32 value (0.0 or 1.0) of an integer 0 or 1: how verdict holds
+/// booleans (docs/spec/kernels.md, "Booleans and integers").
+pub(crate) fn flag<S: Scalar>(s: &mut S, bit: S::V) -> S::V {
+    s.float(Op::Itof, bit, bit)
+}
+
+/// The integer 1 if the binary32 `x` is true (not zero of either sign; a NaN
+/// is true), else 0.
+pub(crate) fn truth<S: Scalar>(s: &mut S, x: S::V) -> S::V {
+    let zero = s.constant(0);
+    let eq = s.float(Op::Feq, x, zero);
+    let one = s.constant(1);
+    s.int(Op::Sub, one, eq)
 }
 
 /// An elementwise unary op.

@@ -356,6 +356,7 @@ macro_rules! engine_suite {
             use verdict_dnn::ops::gemm::Gemm;
             use verdict_dnn::ops::lrn::Lrn;
             use verdict_dnn::ops::norm::{Norm, NormKind};
+            use verdict_dnn::ops::select::Where;
             use verdict_dnn::ops::unary::{Unary, UnaryOp};
 
             use super::$check as check;
@@ -421,6 +422,13 @@ macro_rules! engine_suite {
                     UnaryOp::Erf,
                     UnaryOp::GeluExact,
                     UnaryOp::GeluTanh,
+                    UnaryOp::IsNaN,
+                    UnaryOp::IsInf,
+                    UnaryOp::IsPosInf,
+                    UnaryOp::IsNegInf,
+                    UnaryOp::Not,
+                    UnaryOp::Bool,
+                    UnaryOp::Trunc,
                 ] {
                     let mut mb = ModelBuilder::new("unary", &[x.len()]);
                     let y = mb
@@ -444,6 +452,14 @@ macro_rules! engine_suite {
                     BinaryOp::Max,
                     BinaryOp::Min,
                     BinaryOp::Pow,
+                    BinaryOp::Equal,
+                    BinaryOp::Less,
+                    BinaryOp::LessOrEqual,
+                    BinaryOp::Greater,
+                    BinaryOp::GreaterOrEqual,
+                    BinaryOp::And,
+                    BinaryOp::Or,
+                    BinaryOp::Xor,
                 ] {
                     let mut mb = ModelBuilder::new("binary", &[n, 1]);
                     let w = mb.weight("y", &[n], x.clone()).unwrap();
@@ -454,6 +470,20 @@ macro_rules! engine_suite {
                 }
             }
 
+            /// Every condition among the specials (NaN and -0 included)
+            /// against x and y words that are specials too, signalling NaNs
+            /// kept as they are.
+            #[test]
+            fn where_special_values_are_bit_exact() {
+                let n = SPECIALS.len();
+                let c: Vec<f32> = SPECIALS.iter().map(|&b| f32::from_bits(b)).collect();
+                let mut mb = ModelBuilder::new("where", &[n, 1]);
+                let x = mb.weight("x", &[n], c.iter().rev().copied().collect()).unwrap();
+                let nans = signalling_nans(n);
+                let y = mb.weight("y", &[1, n], nans).unwrap();
+                let out = mb.node("where", OpKind::Where(Where), &[mb.input(), x, y]).unwrap();
+                check(mb.finish(out), &c).unwrap();
+            }
 
             proptest! {
                 #![proptest_config(ProptestConfig::with_cases(48))]
@@ -499,7 +529,11 @@ macro_rules! engine_suite {
 
                 #[test]
                 fn binary_broadcasting(
-                    op in prop::sample::select(vec![BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Max, BinaryOp::Min, BinaryOp::Pow]),
+                    op in prop::sample::select(vec![
+                        BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Max, BinaryOp::Min, BinaryOp::Pow,
+                        BinaryOp::Equal, BinaryOp::Less, BinaryOp::LessOrEqual, BinaryOp::Greater, BinaryOp::GreaterOrEqual,
+                        BinaryOp::And, BinaryOp::Or, BinaryOp::Xor,
+                    ]),
                     shape in prop::collection::vec(1usize..4, 1..4),
                     mask in prop::collection::vec(any::<bool>(), 4),
                     drop in 0usize..3,
@@ -522,7 +556,8 @@ macro_rules! engine_suite {
                         UnaryOp::Relu, UnaryOp::LeakyRelu { alpha: 0.1 }, UnaryOp::Clip { lo: -1.0, hi: 2.0 },
                         UnaryOp::Neg, UnaryOp::Abs, UnaryOp::Sqrt, UnaryOp::Reciprocal,
                         UnaryOp::Exp, UnaryOp::Log, UnaryOp::Sigmoid, UnaryOp::Tanh, UnaryOp::Erf,
-                        UnaryOp::GeluExact, UnaryOp::GeluTanh,
+                        UnaryOp::GeluExact, UnaryOp::GeluTanh, UnaryOp::IsNaN, UnaryOp::IsInf,
+                        UnaryOp::IsPosInf, UnaryOp::IsNegInf, UnaryOp::Not, UnaryOp::Bool, UnaryOp::Trunc,
                     ]),
                     x in tensor(40),
                 ) {
@@ -720,6 +755,28 @@ macro_rules! engine_suite {
                     let operands = if embedding { [w, mb.input()] } else { [mb.input(), w] };
                     let y = mb.node("gather", OpKind::Gather(Gather { axis }), &operands).unwrap();
                     check(mb.finish(y), &input)?;
+                }
+
+                /// Condition, x and y each broadcast from their own shape.
+                #[test]
+                fn where_broadcasting(
+                    shape in prop::collection::vec(1usize..4, 1..4),
+                    masks in prop::collection::vec(prop::collection::vec(any::<bool>(), 4), 2),
+                    c in prop::collection::vec(prop::sample::select(vec![0.0f32, -0.0, 1.0, f32::NAN]), 64),
+                    x in tensor(64), y in tensor(64),
+                ) {
+                    let squeeze = |mask: &[bool]| -> Vec<usize> {
+                        shape.iter().zip(mask).map(|(&d, &one)| if one { 1 } else { d }).collect()
+                    };
+                    // y has one axis fewer when it can: ranks broadcast too.
+                    let (xs, ys) = (squeeze(&masks[0]), squeeze(&masks[1]));
+                    let ys = ys[1.min(ys.len() - 1)..].to_vec();
+                    let mut mb = ModelBuilder::new("where", &shape);
+                    let xt = mb.weight("x", &xs, x[..xs.iter().product()].to_vec()).unwrap();
+                    let yt = mb.weight("y", &ys, y[..ys.iter().product()].to_vec()).unwrap();
+                    let out = mb.node("where", OpKind::Where(Where), &[mb.input(), xt, yt]).unwrap();
+                    let n: usize = shape.iter().product();
+                    check(mb.finish(out), &c[..n])?;
                 }
             }
         }

@@ -41,3 +41,19 @@ kernel void binary(KERNEL_ARGS) {
     uint y = b[strided(i, rank, dims, dims + 2 * rank)];
     act[p[P_BINARY_Y] + i] = binary_apply((uint)p[P_BINARY_OP], x, y);
 }
+
+// p: WhereParams (dnn/src/gpu/params.rs); the output dims, then c's, x's
+// and y's broadcast strides, rank each, from P_CHOOSE_DIMS.
+kernel void choose(KERNEL_ARGS) {
+    size_t i = get_global_id(0);
+    if (i >= (size_t)p[P_CHOOSE_COUNT]) return;
+    int rank = p[P_CHOOSE_RANK];
+    global const int* dims = p + P_CHOOSE_DIMS;
+    global const uint* c = OPERAND(P_CHOOSE_C);
+    global const uint* x = OPERAND(P_CHOOSE_X);
+    global const uint* y = OPERAND(P_CHOOSE_Y);
+    uint cv = c[strided(i, rank, dims, dims + rank)];
+    uint xv = x[strided(i, rank, dims, dims + 2 * rank)];
+    uint yv = y[strided(i, rank, dims, dims + 3 * rank)];
+    act[p[P_CHOOSE_OUT] + i] = where_apply(cv, xv, yv);
+}
