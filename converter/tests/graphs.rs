@@ -395,3 +395,26 @@ fn where_with_a_constant_mask_and_a_computed_condition() {
     let ops = check(&model(&[4, 4], nodes, vec![mask, fill, zero]), &[4, 4]);
     assert_eq!(ops, ["Where", "Less", "Where"]);
 }
+
+/// GELU's `x³` (and any power 2, 3 or 4 by a constant) is multiplications,
+/// not the general `pow` recipe; another exponent stays a Pow.
+#[test]
+fn small_integer_powers_are_multiplications() {
+    let exponent = |e: f32| TensorProto {
+        float_data: vec![e],
+        dims: vec![],
+        ..floats("e", &[])
+    };
+    let cube = model(
+        &[2, 3],
+        vec![node("Pow", &["x", "e"], vec![])],
+        vec![exponent(3.0)],
+    );
+    assert_eq!(check(&cube, &[2, 3]), ["Mul", "Mul"]);
+    let root = model(
+        &[2, 3],
+        vec![node("Pow", &["x", "e"], vec![])],
+        vec![exponent(1.5)],
+    );
+    assert_eq!(check(&root, &[2, 3]), ["Pow"]);
+}

@@ -9,6 +9,7 @@ use verdict_dnn::ops::OpKind;
 use verdict_dnn::ops::binary::{Binary, BinaryOp};
 use verdict_dnn::ops::unary::{Unary, UnaryOp};
 
+use super::unary::integer_power;
 use super::{LowerError, Lowered, Lowering, unsupported};
 
 pub(crate) fn convert(cx: &mut Lowering<'_>, node: &TypedNode) -> Lowered {
@@ -40,6 +41,15 @@ pub(crate) fn convert(cx: &mut Lowering<'_>, node: &TypedNode) -> Lowered {
         "Xor" => (BinaryOp::Xor, a, b),
         other => return unsupported(format!("binary op {other}")),
     };
+    if kind == BinaryOp::Pow
+        && let Some(e) = uniform(cx, b)?
+        && cx.shape(a)? == cx.shape(OutletId::new(node.id, 0))?
+    {
+        let x = cx.raw(a)?;
+        if let Some(y) = integer_power(cx, &node.name, x, e) {
+            return y;
+        }
+    }
     if kind == BinaryOp::Max
         && let Some(x) = relu_input(cx, node)?
     {
@@ -92,6 +102,16 @@ pub(crate) fn relu_input(
         }
     }
     Ok(None)
+}
+
+/// The one value of a constant all of whose elements are equal.
+fn uniform(cx: &Lowering<'_>, outlet: OutletId) -> Result<Option<f32>, LowerError> {
+    Ok(cx.floats(outlet)?.and_then(|v| {
+        let first = *v.first()?;
+        v.iter()
+            .all(|x| x.to_bits() == first.to_bits())
+            .then_some(first)
+    }))
 }
 
 /// Shape without its leading 1s.

@@ -1,5 +1,6 @@
 //! tract's `ElementWiseOp`s: one verdict Unary each, or a short sequence for
-//! the ones verdict spells differently (Rsqrt, Square, Silu, PowConst).
+//! the ones verdict spells differently (Rsqrt, Square, Silu, PowConst:
+//! a small integer power as multiplications).
 
 use tract_onnx::prelude::TypedNode;
 use tract_onnx::tract_core::ops::element_wise::ElementWiseOp;
@@ -79,6 +80,9 @@ pub(crate) fn convert(cx: &mut Lowering<'_>, node: &TypedNode) -> Lowered {
             let Some(p) = mini.downcast_ref::<PowConst>() else {
                 return unsupported("PowConst without its exponent");
             };
+            if let Some(y) = integer_power(cx, name, x, p.exponent) {
+                return y;
+            }
             let rank = cx.tensor_shape(x).len();
             let e = cx.weight(
                 &format!("{name}.exponent"),
@@ -89,4 +93,32 @@ pub(crate) fn convert(cx: &mut Lowering<'_>, node: &TypedNode) -> Lowered {
         }
         other => unsupported(format!("element-wise {other}")),
     }
+}
+
+/// `x^e` for a small integer exponent (2, 3, 4) as the product `x·x·…·x`
+/// from the left: what GELU's `x³` and a variance's `x²` are, at a few
+/// multiplications a value (rounded once each) instead of the general
+/// `pow` recipe. `None` for any other exponent.
+pub(crate) fn integer_power(
+    cx: &mut Lowering<'_>,
+    name: &str,
+    x: TensorId,
+    e: f32,
+) -> Option<Lowered> {
+    if ![2.0, 3.0, 4.0].contains(&e) {
+        return None;
+    }
+    let mut y = x;
+    for k in 2..=e as usize {
+        let step = if k == e as usize {
+            name.to_string()
+        } else {
+            format!("{name}.x{k}")
+        };
+        y = match cx.add(&step, binary(BinaryOp::Mul), &[y, x]) {
+            Ok(t) => t,
+            Err(err) => return Some(Err(err)),
+        };
+    }
+    Some(Ok(y))
 }
