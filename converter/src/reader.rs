@@ -1,4 +1,5 @@
-//! tract's ONNX reader as verdict uses it: LayerNormalization kept whole.
+//! tract's ONNX reader as verdict uses it: LayerNormalization kept whole,
+//! casts to int64 giving int64.
 //!
 //! tract-onnx expands LayerNormalization into reductions and elementwise
 //! ops as it reads the graph; verdict has the normalisation as one op
@@ -25,12 +26,76 @@ type Builder = fn(&ParsingContext, &NodeProto) -> TractResult<(Box<dyn Inference
 /// tract's own LayerNormalization builder, for the nodes this one leaves.
 static TRACT_BUILDER: OnceLock<Option<Builder>> = OnceLock::new();
 
-/// tract's ONNX reader, with LayerNormalization kept as one op.
+/// tract's own Cast builder, for the casts to other types than int64.
+static TRACT_CAST: OnceLock<Option<Builder>> = OnceLock::new();
+
+/// tract's ONNX reader, with LayerNormalization kept as one op and casts to
+/// int64 giving int64.
 pub fn onnx() -> Onnx {
     let mut onnx = tract_onnx::onnx();
     TRACT_BUILDER.get_or_init(|| onnx.op_register.0.get("LayerNormalization").copied());
+    TRACT_CAST.get_or_init(|| onnx.op_register.0.get("Cast").copied());
     onnx.op_register.insert("LayerNormalization", parse);
+    onnx.op_register.insert("Cast", parse_cast);
     onnx
+}
+
+/// tract-onnx reads a cast to int64 as a cast to its symbolic dimension
+/// type (`TDim`), for shape arithmetic over symbols. verdict converts with
+/// every input shape given, so no value is symbolic; a `TDim` tensor only
+/// stops tract's kernels that take plain integers, as the `CumSum` over a
+/// cast mask that dynamic transformer exports compute positions with.
+fn parse_cast(
+    ctx: &ParsingContext,
+    node: &NodeProto,
+) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+    let to: DatumType = node.get_attr("to")?;
+    if to != DatumType::I64 {
+        let tract = TRACT_CAST
+            .get()
+            .copied()
+            .flatten()
+            .context("tract-onnx has no Cast")?;
+        return tract(ctx, node);
+    }
+    Ok((expand(CastToI64), vec![]))
+}
+
+/// ONNX Cast to int64, giving int64.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct CastToI64;
+
+impl Expansion for CastToI64 {
+    fn name(&self) -> StaticName {
+        "onnx.Cast".into()
+    }
+
+    fn rules<'r, 'p: 'r, 's: 'r>(
+        &'s self,
+        s: &mut Solver<'r>,
+        inputs: &'p [TensorProxy],
+        outputs: &'p [TensorProxy],
+    ) -> InferenceResult {
+        check_input_arity(inputs, 1)?;
+        check_output_arity(outputs, 1)?;
+        s.equals(&outputs[0].datum_type, DatumType::I64)?;
+        s.equals(&outputs[0].rank, &inputs[0].rank)?;
+        s.equals(&outputs[0].shape, &inputs[0].shape)?;
+        Ok(())
+    }
+
+    fn wire(
+        &self,
+        prefix: &str,
+        model: &mut TypedModel,
+        inputs: &[OutletId],
+    ) -> TractResult<TVec<OutletId>> {
+        model.wire_node(
+            prefix,
+            tract_onnx::tract_core::ops::cast::cast(DatumType::I64),
+            inputs,
+        )
+    }
 }
 
 fn parse(
