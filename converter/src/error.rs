@@ -88,7 +88,7 @@ pub enum ConvertError {
     },
     /// verdict models have exactly one input and one output.
     #[error(
-        "the model has {inputs} input(s) and {outputs} output(s); verdict models take exactly one of each{names}"
+        "the model has {inputs} input(s) and {outputs} output(s); verdict models take at least one of each{names}"
     )]
     Arity {
         /// Number of (non-constant) inputs.

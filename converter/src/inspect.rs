@@ -4,7 +4,7 @@
 use std::fmt;
 
 use serde::Serialize;
-use verdict_dnn::ir::numel;
+use verdict_dnn::ir::{Port, numel};
 use verdict_dnn::package::Package;
 use verdict_dnn::plan::Region;
 
@@ -40,6 +40,10 @@ pub struct Summary {
     pub input_shape: Vec<usize>,
     /// Output shape.
     pub output_shape: Vec<usize>,
+    /// The named parts of the input, in order.
+    pub inputs: Vec<Port>,
+    /// The named parts of the output, in order.
+    pub outputs: Vec<Port>,
     /// The input region.
     pub input_region: Region,
     /// The output region.
@@ -91,6 +95,8 @@ impl Summary {
             image_root: package.image_root.to_string(),
             input_shape: model.tensors[model.input].shape.clone(),
             output_shape: model.tensors[model.output].shape.clone(),
+            inputs: model.input_ports(),
+            outputs: model.output_ports(),
             input_region: program.layout.input,
             output_region: program.layout.output,
             parameters: model
@@ -122,6 +128,13 @@ impl fmt::Display for Summary {
             "output       {:?} at {:#010x} ({} bytes)",
             self.output_shape, self.output_region.addr, self.output_region.size
         )?;
+        for (what, ports) in [("inputs", &self.inputs), ("outputs", &self.outputs)] {
+            let list: Vec<String> = ports
+                .iter()
+                .map(|p| format!("{} {:?}", p.name, p.shape))
+                .collect();
+            writeln!(f, "{what:<13}{}", list.join(", "))?;
+        }
         writeln!(f, "parameters   {}", self.parameters)?;
         writeln!(
             f,

@@ -14,6 +14,7 @@ use verdict_converter::inspect::Summary;
 use verdict_converter::profile::Profile;
 use verdict_converter::{Constant, InputShape, Inputs, load, registry, tensor_io};
 use verdict_dnn::engine::Compiled;
+use verdict_dnn::ir::split;
 use verdict_dnn::package::Package;
 
 /// ONNX models to verdict `.dnn` packages, and tools to look at and run them.
@@ -66,9 +67,10 @@ enum Command {
         /// The package.
         package: PathBuf,
         /// The input: `.npy`, `.json` (nested arrays) or `.png` (image
-        /// models; values scaled to [0, 1]).
-        #[arg(short, long)]
-        input: PathBuf,
+        /// models; values scaled to [0, 1]). A model converted from a graph
+        /// with several inputs takes each as `NAME=FILE`.
+        #[arg(short, long, value_name = "[NAME=]FILE", required = true)]
+        input: Vec<String>,
         /// Which engine runs it.
         #[arg(long, value_enum, default_value_t = Engine::Native)]
         engine: Engine,
@@ -77,7 +79,9 @@ enum Command {
         /// devices`.
         #[arg(long, env = "VERDICT_GPU_DEVICE", default_value = "default")]
         device: String,
-        /// Write the output here (`.npy` or `.json`) instead of printing it.
+        /// Write the output here (`.npy` or `.json`) instead of printing it;
+        /// for a model with several outputs, a folder that receives
+        /// `NAME.npy` for each.
         #[arg(short, long)]
         output: Option<PathBuf>,
         /// Run this many times and report the median time.
@@ -344,6 +348,45 @@ fn convert(model: &Path, output: &Path, inputs: &Inputs, json: bool) -> Result<(
     Ok(())
 }
 
+/// The model's input from `--input` values: one `[NAME=]FILE` for a model
+/// with one input, `NAME=FILE` for each of several, packed in the model's
+/// order.
+fn read_inputs(package: &Package, given: &[String]) -> Result<Vec<f32>> {
+    let ports = package.model.input_ports();
+    let named: Vec<(Option<&str>, &Path)> = given
+        .iter()
+        .map(|g| match g.split_once('=') {
+            Some((name, file)) if ports.iter().any(|p| p.name == name) => {
+                (Some(name), Path::new(file))
+            }
+            _ => (None, Path::new(g.as_str())),
+        })
+        .collect();
+    let names: Vec<&str> = ports.iter().map(|p| p.name.as_str()).collect();
+    if let ([port], [(_, file)]) = (&ports[..], &named[..]) {
+        return Ok(tensor_io::read_input(file, &port.shape)?);
+    }
+    let mut x = Vec::new();
+    for port in &ports {
+        let Some((_, file)) = named.iter().find(|(n, _)| *n == Some(port.name.as_str())) else {
+            bail!(
+                "the model has inputs {}: give each as --input NAME=FILE (`{}` is missing)",
+                names.join(", "),
+                port.name
+            );
+        };
+        x.extend(tensor_io::read_input(file, &port.shape)?);
+    }
+    if let Some((_, file)) = named.iter().find(|(n, _)| n.is_none()) {
+        bail!(
+            "`{}` names none of the model's inputs ({}): give each as --input NAME=FILE",
+            file.display(),
+            names.join(", ")
+        );
+    }
+    Ok(x)
+}
+
 fn input_shape(package: &Package) -> Vec<usize> {
     package.model.tensors[package.model.input].shape.clone()
 }
@@ -390,7 +433,7 @@ fn argmax(v: &[f32]) -> Option<usize> {
 
 fn run_package(
     path: &Path,
-    input: &Path,
+    input: &[String],
     (engine, device): (Engine, &str),
     (repeat, profile): (u32, bool),
     output: Option<&Path>,
@@ -400,8 +443,9 @@ fn run_package(
         bail!("--profile times the native engine's ops: drop `--engine` or use `--engine native`");
     }
     let package = load_package(path)?;
-    let x = tensor_io::read_input(input, &input_shape(&package))?;
+    let x = read_inputs(&package, input)?;
     let out_shape = package.model.tensors[package.model.output].shape.clone();
+    let out_ports = package.model.output_ports();
     let compiled = Compiled::from_parts(package.model, package.program);
     let mut times = Vec::new();
     let mut op_times = Vec::new();
@@ -425,7 +469,15 @@ fn run_package(
     info!(seconds, runs = repeat, "ran");
     let profile = profile.then(|| Profile::of(&compiled.model, &op_times));
     if let Some(out) = output {
-        tensor_io::write_output(out, &out_shape, &y)?;
+        if let [_] = out_ports[..] {
+            tensor_io::write_output(out, &out_shape, &y)?;
+        } else {
+            std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+            for (port, part) in out_ports.iter().zip(split(&out_ports, &y)) {
+                let file = out.join(format!("{}.npy", port.name));
+                tensor_io::write_output(&file, &port.shape, part)?;
+            }
+        }
     }
     if json {
         let v = json!({
@@ -457,6 +509,12 @@ fn check(
     json: bool,
 ) -> Result<bool> {
     let package = load_package(package)?;
+    if package.model.input_ports().len() > 1 || package.model.output_ports().len() > 1 {
+        bail!(
+            "`dnnc check` compares models of one input and one output; this one packs several \
+             (compare its outputs with `dnnc run -o DIR` instead)"
+        );
+    }
     let shape = input_shape(&package);
     let x = tensor_io::read_input(input, &shape)?;
     let bytes = std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;

@@ -218,3 +218,65 @@ fn op_count(pkg: &std::path::Path) -> usize {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("inspect --json");
     v["ops"].as_array().expect("ops").len()
 }
+
+/// A graph of several inputs and outputs (one GPT-2 decoder step with its
+/// KV cache): each input given as `NAME=FILE`, each output written as
+/// `NAME.npy`; a missing input or a bare file is refused naming the inputs.
+#[test]
+fn several_inputs_and_outputs_by_name() {
+    let dir = std::env::temp_dir().join(format!("dnnc-ports-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let models = root().join("models/transformers");
+    let onnx = models.join("gpt2_tiny_past.onnx");
+    let pkg = dir.join("past.dnn");
+    let s = |p: &PathBuf| p.display().to_string();
+    let names = [
+        "input_ids",
+        "past_key_0",
+        "past_value_0",
+        "past_key_1",
+        "past_value_1",
+    ];
+    let mut convert = vec!["convert".to_string(), s(&onnx), "-o".into(), s(&pkg)];
+    for name in names {
+        let dims = if name == "input_ids" {
+            "1x1"
+        } else {
+            "1x4x8x32"
+        };
+        convert.extend(["--input-shape".into(), format!("{name}={dims}")]);
+    }
+    let args: Vec<&str> = convert.iter().map(String::as_str).collect();
+    let o = dnnc(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let o = dnnc(&["inspect", &s(&pkg), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("inspect --json");
+    assert_eq!(v["inputs"][1]["name"], "past_key_0");
+    assert_eq!(v["outputs"][0]["name"], "logits");
+
+    let given: Vec<String> = names
+        .iter()
+        .map(|n| {
+            let file = models.join(format!("gpt2_tiny_past.{n}.npy"));
+            format!("{n}={}", file.display())
+        })
+        .collect();
+    let out = dir.join("out");
+    let mut run = vec!["run".to_string(), s(&pkg), "-o".into(), s(&out)];
+    for g in &given {
+        run.extend(["-i".into(), g.clone()]);
+    }
+    let args: Vec<&str> = run.iter().map(String::as_str).collect();
+    let o = dnnc(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for name in ["logits", "present_key_0", "present_value_1"] {
+        assert!(out.join(format!("{name}.npy")).is_file(), "{name}.npy");
+    }
+
+    let o = dnnc(&["run", &s(&pkg), "-i", &given[0]]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("`past_key_0` is missing"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

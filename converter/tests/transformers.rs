@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use verdict_converter::tensor_io::read_input;
 use verdict_converter::{InputShape, Inputs, convert_file};
 use verdict_dnn::engine::Compiled;
+use verdict_dnn::ir::split;
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/transformers")
@@ -33,19 +34,29 @@ fn check_export(name: &str, len: usize) {
     let want = file("logits", &[1, 16, 1000])[..len * 1000].to_vec();
     let compiled = Compiled::new(converted.model).unwrap();
     let native = compiled.run_native(&ids).unwrap().output();
+    assert_near(&format!("{name}, {len} tokens"), &native, &want);
+    assert_vm_equals_native(&compiled, &ids, &native);
+}
+
+/// `got` within 1e-4 of `want`'s largest magnitude, element by element.
+fn assert_near(what: &str, got: &[f32], want: &[f32]) {
     let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let error = native
+    let error = got
         .iter()
-        .zip(&want)
+        .zip(want)
         .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-    eprintln!("{name}, {len} tokens: max |native - torch| = {error:e} (logits up to {scale})");
-    assert!(error <= 1e-4 * scale, "{name}: off torch by {error}");
-    let vm = compiled.run_vm(&ids).unwrap().output;
+    eprintln!("{what}: max |native - torch| = {error:e} (values up to {scale})");
+    assert!(error <= 1e-4 * scale, "{what}: off torch by {error}");
+}
+
+/// The VM's output on `x` is the native engine's, bit for bit.
+fn assert_vm_equals_native(compiled: &Compiled, x: &[f32], native: &[f32]) {
+    let vm = compiled.run_vm(x).unwrap().output;
     assert!(
         vm.iter()
             .map(|v| v.to_bits())
             .eq(native.iter().map(|v| v.to_bits())),
-        "{name}: the VM and the native engine differ"
+        "the VM and the native engine differ"
     );
 }
 
@@ -70,4 +81,51 @@ fn gpt2_dynamic_export_matches_torch_at_each_length() {
     for len in [1, 7, 16] {
         check_export("dynamic", len);
     }
+}
+
+/// One decoder step with a KV cache: five inputs (the new token's id and
+/// each layer's past keys and values) packed into the model's one input,
+/// five outputs (the logits and each layer's present keys and values)
+/// into its one output, each named by the model's ports.
+#[test]
+fn gpt2_decoder_step_with_past_key_values_matches_torch() {
+    let dir = dir();
+    let pasts = ["past_key_0", "past_value_0", "past_key_1", "past_value_1"];
+    let mut shapes = vec![InputShape {
+        name: Some("input_ids".into()),
+        dims: vec![1, 1],
+    }];
+    shapes.extend(pasts.iter().map(|p| InputShape {
+        name: Some((*p).into()),
+        dims: vec![1, 4, 8, 32],
+    }));
+    let model = dir.join("gpt2_tiny_past.onnx");
+    let converted = convert_file(&model, &Inputs::from(shapes), &mut |_, _| {}).unwrap();
+    let file = |what: &str, shape: &[usize]| {
+        read_input(&dir.join(format!("gpt2_tiny_past.{what}.npy")), shape).unwrap()
+    };
+    let ports = converted.model.input_ports();
+    let names: Vec<&str> = ports.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names[0], "input_ids");
+    assert_eq!(names[1..], pasts);
+    let x: Vec<f32> = ports.iter().flat_map(|p| file(&p.name, &p.shape)).collect();
+    let outputs = converted.model.output_ports();
+    let compiled = Compiled::new(converted.model).unwrap();
+    let native = compiled.run_native(&x).unwrap().output();
+    for (port, got) in outputs.iter().zip(split(&outputs, &native)) {
+        let want = file(&port.name, &port.shape);
+        assert_near(&format!("past, {}", port.name), got, &want);
+    }
+    let names: Vec<&str> = outputs.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "logits",
+            "present_key_0",
+            "present_value_0",
+            "present_key_1",
+            "present_value_1"
+        ]
+    );
+    assert_vm_equals_native(&compiled, &x, &native);
 }

@@ -39,7 +39,29 @@ pub struct Node {
     pub output: TensorId,
 }
 
-/// A model: one input, one output, nodes in execution order.
+/// A named part of a model's input or output as its source graph has it:
+/// the input (output) tensor holds the parts' values one after another,
+/// each row-major, in order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Port {
+    /// The source graph's name for it.
+    pub name: String,
+    /// Its shape.
+    pub shape: Shape,
+}
+
+/// The parts of a model's input and output; empty for a model built
+/// without names (one unnamed part each, of the tensor's own shape).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ports {
+    /// The input's parts, in order.
+    pub inputs: Vec<Port>,
+    /// The output's parts, in order.
+    pub outputs: Vec<Port>,
+}
+
+/// A model: one input, one output, nodes in execution order. A graph with
+/// several inputs or outputs packs them into one of each ([`Ports`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Model {
     /// Name.
@@ -52,6 +74,45 @@ pub struct Model {
     pub input: TensorId,
     /// The output tensor.
     pub output: TensorId,
+    /// The named parts of the input and the output.
+    pub ports: Ports,
+}
+
+impl Model {
+    /// The parts of the input: its ports, or the whole input as one part.
+    pub fn input_ports(&self) -> Vec<Port> {
+        self.parts(&self.ports.inputs, self.input)
+    }
+
+    /// The parts of the output: its ports, or the whole output as one part.
+    pub fn output_ports(&self) -> Vec<Port> {
+        self.parts(&self.ports.outputs, self.output)
+    }
+
+    fn parts(&self, ports: &[Port], t: TensorId) -> Vec<Port> {
+        if ports.is_empty() {
+            let tensor = &self.tensors[t];
+            vec![Port {
+                name: tensor.name.clone(),
+                shape: tensor.shape.clone(),
+            }]
+        } else {
+            ports.to_vec()
+        }
+    }
+}
+
+/// `data` cut into the parts `ports` name, in order (what the packing of
+/// several inputs or outputs into one tensor puts one after another).
+pub fn split<'a, T>(ports: &[Port], mut data: &'a [T]) -> Vec<&'a [T]> {
+    ports
+        .iter()
+        .map(|p| {
+            let (part, rest) = data.split_at(numel(&p.shape).min(data.len()));
+            data = rest;
+            part
+        })
+        .collect()
 }
 
 /// A malformed model.
@@ -80,6 +141,9 @@ pub enum ModelError {
     /// A weight whose data does not match its shape.
     #[error("tensor `{0}`: data length does not match its shape")]
     WeightSize(String),
+    /// Ports that do not add up to the tensor they divide.
+    #[error("the {0} ports do not add up to the {0} tensor")]
+    Ports(&'static str),
 }
 
 /// Builds a [`Model`] node by node, inferring output shapes.
@@ -103,6 +167,7 @@ impl ModelBuilder {
                 nodes: Vec::new(),
                 input: 0,
                 output: 0,
+                ports: Ports::default(),
             },
         }
     }
@@ -174,6 +239,11 @@ impl ModelBuilder {
             output,
         });
         Ok(output)
+    }
+
+    /// Names the parts of the input and the output.
+    pub fn ports(&mut self, ports: Ports) {
+        self.model.ports = ports;
     }
 
     /// The finished model with `output` as its output.
@@ -254,6 +324,15 @@ impl Model {
         }
         if !ready[self.output] {
             return Err(graph("<model>", "the output is never computed".into()));
+        }
+        for (what, ports, t) in [
+            ("input", &self.ports.inputs, self.input),
+            ("output", &self.ports.outputs, self.output),
+        ] {
+            let total: usize = ports.iter().map(|p| numel(&p.shape)).sum();
+            if !ports.is_empty() && total != numel(&self.tensors[t].shape) {
+                return Err(ModelError::Ports(what));
+            }
         }
         Ok(())
     }

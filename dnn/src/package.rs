@@ -15,9 +15,10 @@ use crate::ir::{Model, ModelError};
 
 /// First bytes of every package.
 pub const PACKAGE_MAGIC: [u8; 8] = *b"VRDDNN\0\0";
-/// Current format version: 2 since Conv carries its fused Relu (a version 1
-/// package does not decode as version 2; it must be converted again).
-pub const PACKAGE_VERSION: u32 = 2;
+/// Current format version: 2 since Conv carries its fused Relu, 3 since a
+/// model names the parts of its input and output (`Ports`); a package of an
+/// earlier version does not decode, it must be converted again.
+pub const PACKAGE_VERSION: u32 = 3;
 const HASH_OFFSET: usize = PACKAGE_MAGIC.len() + 4;
 const BODY_OFFSET: usize = HASH_OFFSET + 32;
 /// Largest body a package may declare (bounds decoding of corrupt input).

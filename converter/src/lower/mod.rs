@@ -28,9 +28,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tract_onnx::prelude::{DatumType, OutletId, Tensor, TypedFact, TypedModel, TypedNode};
-use verdict_dnn::ir::{Model, ModelBuilder, ModelError, TensorId, numel};
+use verdict_dnn::ir::{Model, ModelBuilder, ModelError, Port, Ports, TensorId, numel};
 use verdict_dnn::ops::OpKind;
+use verdict_dnn::ops::concat::Concat;
 use verdict_dnn::ops::reshape::Reshape;
+use verdict_dnn::ops::slice::{Range, Slice};
 
 use crate::error::{ConvertError, Unsupported, UnsupportedNodes};
 use crate::registry;
@@ -218,8 +220,10 @@ pub(crate) fn tensor_floats(t: &Tensor) -> Result<Vec<f32>, LowerError> {
 /// Progress of a conversion: nodes done out of the total.
 pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
 
-/// Lowers a decluttered tract model with one input and one output, each
-/// f32, integer or boolean (held as binary32 values).
+/// Lowers a decluttered tract model whose inputs and outputs are each f32,
+/// integer or boolean (held as binary32 values). Several inputs (outputs)
+/// are packed into one flat input (output), named by the model's
+/// [`Ports`]; a model's one input or output keeps its shape.
 ///
 /// # Errors
 ///
@@ -238,25 +242,21 @@ pub fn lower(
     let outputs = model
         .output_outlets()
         .map_err(|e| ConvertError::tract("listing outputs", e))?;
-    if inputs.len() != 1 || outputs.len() != 1 {
-        let names: Vec<&str> = inputs
-            .iter()
-            .map(|o| model.node(o.node).name.as_str())
-            .collect();
+    if inputs.is_empty() || outputs.is_empty() {
         return Err(ConvertError::Arity {
             inputs: inputs.len(),
             outputs: outputs.len(),
-            names: format!(" (inputs: {})", names.join(", ")),
+            names: String::new(),
         });
     }
-    let (input, output) = (inputs[0], outputs[0]);
     let fact = |o: OutletId| {
         model
             .outlet_fact(o)
             .map_err(|e| ConvertError::tract("reading facts", e))
     };
     let name_of = |o: OutletId| model.node(o.node).name.clone();
-    for (what, o) in [("input", input), ("output", output)] {
+    let ends = inputs.iter().map(|&o| ("input", o));
+    for (what, o) in ends.chain(outputs.iter().map(|&o| ("output", o))) {
         let dt = fact(o)?.datum_type;
         // An integer or boolean input (token ids, a mask) is fed as the
         // binary32 values holding it, and such an output is given so.
@@ -268,23 +268,67 @@ pub fn lower(
             });
         }
     }
-    if fact(output)?.konst.is_some() {
-        return Err(ConvertError::ConstantOutput(name_of(output)));
+    if let Some(&o) = outputs
+        .iter()
+        .find(|&&o| model.outlet_fact(o).is_ok_and(|f| f.konst.is_some()))
+    {
+        return Err(ConvertError::ConstantOutput(name_of(o)));
     }
-    let in_fact = fact(input)?;
-    let Some(in_shape) = in_fact.shape.as_concrete() else {
-        return Err(ConvertError::SymbolicInput {
-            name: name_of(input),
-            shape: format!("{:?}", in_fact.shape),
+    let mut ports = Ports::default();
+    for &o in inputs {
+        let f = fact(o)?;
+        let Some(shape) = f.shape.as_concrete() else {
+            return Err(ConvertError::SymbolicInput {
+                name: name_of(o),
+                shape: format!("{:?}", f.shape),
+            });
+        };
+        ports.inputs.push(Port {
+            name: name_of(o),
+            shape: shape.to_vec(),
         });
+    }
+    // One input is the model's input as it is; several are packed one
+    // after another into a flat input, each sliced back out.
+    let packed = ports.inputs.len() > 1;
+    let in_shape = if packed {
+        vec![ports.inputs.iter().map(|p| numel(&p.shape)).sum()]
+    } else {
+        ports.inputs[0].shape.clone()
     };
     let mut cx = Lowering {
         model,
-        builder: ModelBuilder::new(name, in_shape),
+        builder: ModelBuilder::new(name, &in_shape),
         values: HashMap::new(),
         weights: HashMap::new(),
     };
-    cx.values.insert(input, cx.builder.input());
+    let input = cx.builder.input();
+    let mut at = 0;
+    for (&o, port) in inputs.iter().zip(&ports.inputs) {
+        let t = if packed {
+            let n = numel(&port.shape);
+            let range = Range {
+                start: at,
+                step: 1,
+                len: n,
+            };
+            at += n;
+            let part = cx
+                .add(
+                    &port.name,
+                    OpKind::Slice(Slice {
+                        ranges: vec![range],
+                    }),
+                    &[input],
+                )
+                .map_err(finishing)?;
+            cx.reshape(&format!("{}.shape", port.name), part, &port.shape)
+                .map_err(finishing)?
+        } else {
+            input
+        };
+        cx.values.insert(o, t);
+    }
     let order = model
         .eval_order()
         .map_err(|e| ConvertError::tract("ordering the graph", e))?;
@@ -293,7 +337,8 @@ pub fn lower(
         progress(done, order.len());
         let node = model.node(id);
         let fused = cx.values.contains_key(&OutletId::new(id, 0));
-        if fused || node.id == input.node || node.outputs.iter().all(|o| o.fact.konst.is_some()) {
+        let source = inputs.iter().any(|i| i.node == id);
+        if fused || source || node.outputs.iter().all(|o| o.fact.konst.is_some()) {
             continue;
         }
         match lower_node(&mut cx, node) {
@@ -313,29 +358,50 @@ pub fn lower(
     if !failed.is_empty() {
         return Err(ConvertError::Unsupported(UnsupportedNodes(failed)));
     }
-    let mut out = cx.operand(output).map_err(|e| match e {
-        LowerError::Model(e) => ConvertError::Model(e),
-        LowerError::Unsupported(m) => ConvertError::Tract {
-            stage: "finishing",
-            message: m,
-        },
-    })?;
+    let mut parts = Vec::new();
+    for &o in outputs {
+        parts.push(cx.operand(o).map_err(finishing)?);
+        // The graph's name for an output, not its producing node's.
+        let label = model.outlet_label(o).map(str::to_owned);
+        ports.outputs.push(Port {
+            name: label.unwrap_or_else(|| name_of(o)),
+            shape: cx.shape(o).map_err(finishing)?,
+        });
+    }
+    let mut out = if let [one] = parts[..] {
+        one
+    } else {
+        let flat = parts
+            .iter()
+            .zip(&ports.outputs)
+            .map(|(&t, port)| cx.reshape(&format!("{}.flat", port.name), t, &[numel(&port.shape)]))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(finishing)?;
+        cx.add("outputs", OpKind::Concat(Concat { axis: 0 }), &flat)
+            .map_err(finishing)?
+    };
     if out == cx.builder.input() {
         // An identity graph: the output must still be a tensor of its own.
         let shape = cx.tensor_shape(out);
         out = cx
             .add("output", OpKind::Reshape(Reshape { shape }), &[out])
-            .map_err(|e| match e {
-                LowerError::Model(e) => ConvertError::Model(e),
-                LowerError::Unsupported(m) => ConvertError::Tract {
-                    stage: "finishing",
-                    message: m,
-                },
-            })?;
+            .map_err(finishing)?;
     }
+    cx.builder.ports(ports);
     let model = cx.builder.finish(out);
     model.validate()?;
     Ok(model)
+}
+
+/// A lowering error while wiring the model's ends, as a conversion error.
+fn finishing(e: LowerError) -> ConvertError {
+    match e {
+        LowerError::Model(e) => ConvertError::Model(e),
+        LowerError::Unsupported(m) => ConvertError::Tract {
+            stage: "finishing",
+            message: m,
+        },
+    }
 }
 
 /// Lowers one node; `Ok(None)` when an input is missing because an earlier
