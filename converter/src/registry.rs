@@ -73,6 +73,10 @@ registry! {
     "Reduce<Max>" ["ReduceMax"] => "Reduce Max", lower::reduce_op;
     "Reduce<Min>" ["ReduceMin"] => "Reduce Min", lower::reduce_op;
     "Reduce<MeanOfSquares>" ["ReduceMean"] => "Binary Mul (x * x), Reduce Mean", lower::reduce_op;
+    "Reduce<ArgMax(false)>" ["ArgMax"] => "ArgMax (first index)", lower::reduce_op;
+    "Reduce<ArgMax(true)>" ["ArgMax"] => "ArgMax (last index)", lower::reduce_op;
+    "Reduce<ArgMin(false)>" ["ArgMin"] => "ArgMin (first index)", lower::reduce_op;
+    "Reduce<ArgMin(true)>" ["ArgMin"] => "ArgMin (last index)", lower::reduce_op;
     "LayerNorm" ["LayerNormalization"] => "Norm Layer over the axes from `axis` (scale and bias broadcast to them)", lower::layer_norm_op;
     "RmsNorm" ["RMSNormalization"] => "Norm Rms over the axis (scale and bias: Binary Mul, Add)", lower::rms_norm_op;
     "Lrn" ["LRN"] => "LRN", lower::lrn_op;

@@ -16,6 +16,7 @@ use std::path::Path;
 use serde_json::{Map, Value, json};
 use verdict_dnn::ir::{Model, ModelBuilder, Port, Ports};
 use verdict_dnn::ops::OpKind;
+use verdict_dnn::ops::argmax::ArgMax;
 use verdict_dnn::ops::binary::{Binary, BinaryOp};
 use verdict_dnn::ops::gather::Gather;
 use verdict_dnn::ops::lrn::Lrn;
@@ -57,7 +58,7 @@ fn rest() -> Model {
 }
 
 /// Booleans and integers: the ops added after the first two fixtures
-/// (comparisons, logic, casts, Where), whose variants come last; and named
+/// (comparisons, logic, casts, Where, ArgMax), whose variants come last; and named
 /// ports, two inputs packed into one.
 fn types() -> Model {
     let mut b = ModelBuilder::new("types", &[2, 3]);
@@ -75,13 +76,20 @@ fn types() -> Model {
         .node("where", OpKind::Where(Where), &[either, b.input(), w])
         .unwrap();
     let y = b.node("trunc", unary(UnaryOp::Trunc), &[y]).unwrap();
+    let arg = ArgMax {
+        axis: 1,
+        keepdims: true,
+        min: false,
+        last: true,
+    };
+    let y = b.node("argmax", OpKind::ArgMax(arg), &[y]).unwrap();
     let port = |name: &str, shape: &[usize]| Port {
         name: name.into(),
         shape: shape.to_vec(),
     };
     b.ports(Ports {
         inputs: vec![port("a", &[3]), port("b", &[1, 3])],
-        outputs: vec![port("y", &[2, 3])],
+        outputs: vec![port("y", &[2, 1])],
     });
     b.finish(y)
 }

@@ -1,9 +1,10 @@
-//! tract's `Reduce` (which keeps reduced axes as size 1): Sum, Max, Min, and
-//! MeanOfSquares (a square, then a mean).
+//! tract's `Reduce` (which keeps reduced axes as size 1): Sum, Max, Min,
+//! MeanOfSquares (a square, then a mean), ArgMax and ArgMin.
 
 use tract_onnx::prelude::TypedNode;
 use tract_onnx::tract_core::ops::nn::{Reduce as TractReduce, Reducer};
 use verdict_dnn::ops::OpKind;
+use verdict_dnn::ops::argmax::ArgMax;
 use verdict_dnn::ops::binary::{Binary, BinaryOp};
 use verdict_dnn::ops::reduce::{Reduce, ReduceKind};
 
@@ -25,6 +26,19 @@ pub(crate) fn convert(cx: &mut Lowering<'_>, node: &TypedNode) -> Lowered {
                 &[x, x],
             )?;
             ReduceKind::Mean
+        }
+        Reducer::ArgMax(last) | Reducer::ArgMin(last) => {
+            let [axis] = op.axes[..] else {
+                return unsupported("an arg reduction over several axes");
+            };
+            let min = matches!(op.reducer, Reducer::ArgMin(_));
+            let arg = ArgMax {
+                axis,
+                keepdims: true,
+                min,
+                last,
+            };
+            return cx.add(&node.name, OpKind::ArgMax(arg), &[x]);
         }
         other => return unsupported(format!("reducer {other:?}")),
     };

@@ -297,6 +297,19 @@ blocks! {
         reduced_strides: Vec<i32>,
     }
 
+    /// ArgMax or ArgMin along one axis, one output per work item.
+    ArgMaxParams for ["argmax"] {
+        x: Operand,
+        y: i32,
+        count: usize,
+        /// Values along the axis.
+        n: usize,
+        /// Elements between two values along the axis.
+        inner: usize,
+        /// `recipes::arg_code`.
+        take: u32,
+    }
+
     /// Softmax or LogSoftmax, one row per work item.
     SoftmaxParams for ["softmax"] {
         x: Operand,

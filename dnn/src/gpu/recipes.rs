@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use verdict_vm::Op;
 
 use crate::math;
+use crate::ops::argmax::ArgMax;
 use crate::ops::binary::BinaryOp;
 use crate::ops::select::Where;
 use crate::ops::unary::UnaryOp;
@@ -94,6 +95,31 @@ pub(crate) fn unary_code(op: UnaryOp) -> (u32, u32, u32) {
             (code as u32, 0, 0)
         }
     }
+}
+
+/// ArgMax's four `take` rules, generated from [`ArgMax::take`]; the code
+/// is the index.
+const ARG: [ArgMax; 4] = [
+    arg(false, false),
+    arg(false, true),
+    arg(true, false),
+    arg(true, true),
+];
+
+const fn arg(min: bool, last: bool) -> ArgMax {
+    ArgMax {
+        axis: 0,
+        keepdims: false,
+        min,
+        last,
+    }
+}
+
+/// The kernel code of an ArgMax's `take` rule.
+pub(crate) fn arg_code(op: &ArgMax) -> u32 {
+    ARG.iter()
+        .position(|a| (a.min, a.last) == (op.min, op.last))
+        .expect("every take rule is generated") as u32
 }
 
 /// The kernel code of a binary op.
@@ -213,8 +239,8 @@ fn function(
 }
 
 /// The generated part of the program: `recipe_exp`, `recipe_log`,
-/// `unary_generated(op, x)`, `binary_apply(op, a, b)`, `where_apply(c, x, y)`
-/// and the unary codes
+/// `unary_generated(op, x)`, `binary_apply(op, a, b)`, `where_apply(c, x, y)`,
+/// `arg_take(op, best, v)` and the unary codes
 /// that `elementwise.cl` handles itself.
 pub(super) fn source() -> String {
     let mut out = String::from(
@@ -239,6 +265,21 @@ pub(super) fn source() -> String {
     function(&mut out, "where_apply", "Where", 3, |w, a| {
         Where::apply(w, a[0], a[1], a[2])
     });
+    for (code, op) in ARG.iter().enumerate() {
+        function(
+            &mut out,
+            &format!("arg_take_{code}"),
+            op.name(),
+            2,
+            |w, a| op.take(w, a[0], a[1]),
+        );
+    }
+    out.push_str("uint arg_take(uint op, uint best, uint v) {\n    switch (op) {\n");
+    for code in 0..ARG.len() {
+        writeln!(out, "    case {code}u: return arg_take_{code}(best, v);")
+            .expect("writing to a String");
+    }
+    out.push_str("    default: return 0u;\n    }\n}\n\n");
     out.push_str("uint unary_generated(uint op, uint x) {\n    switch (op) {\n");
     for code in 0..GENERATED_UNARY.len() {
         writeln!(out, "    case {code}u: return unary_{code}(x);").expect("writing to a String");

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::emit::Emitter;
 use crate::ir::Shape;
 
+pub mod argmax;
 pub mod binary;
 pub mod concat;
 pub mod conv;
@@ -163,6 +164,8 @@ pub enum OpKind {
     Lrn(lrn::Lrn),
     /// Elementwise selection by a boolean tensor.
     Where(select::Where),
+    /// The index of the largest or smallest value along an axis.
+    ArgMax(argmax::ArgMax),
 }
 
 /// Calls `$call` on the op inside any [`OpKind`].
@@ -185,6 +188,7 @@ macro_rules! each_op {
             OpKind::Gather($op) => $call,
             OpKind::Lrn($op) => $call,
             OpKind::Where($op) => $call,
+            OpKind::ArgMax($op) => $call,
         }
     };
 }
@@ -226,6 +230,7 @@ impl OpKind {
             OpKind::Gather(_) => "Gather",
             OpKind::Lrn(_) => "LRN",
             OpKind::Where(_) => "Where",
+            OpKind::ArgMax(a) => a.name(),
         }
     }
 

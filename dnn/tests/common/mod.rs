@@ -351,6 +351,7 @@ macro_rules! engine_suite {
             use proptest::prelude::*;
             use verdict_dnn::ir::ModelBuilder;
             use verdict_dnn::ops::OpKind;
+            use verdict_dnn::ops::argmax::ArgMax;
             use verdict_dnn::ops::binary::{Binary, BinaryOp};
             use verdict_dnn::ops::gather::Gather;
             use verdict_dnn::ops::gemm::Gemm;
@@ -485,8 +486,38 @@ macro_rules! engine_suite {
                 check(mb.finish(out), &c).unwrap();
             }
 
+            /// Each rule on the specials (NaNs, infinities, both zeros),
+            /// along each axis.
+            #[test]
+            fn argmax_special_values_are_bit_exact() {
+                let x: Vec<f32> = SPECIALS.iter().map(|&b| f32::from_bits(b)).collect();
+                let rows = x.len() / 4;
+                for (axis, min, last) in (0..2).flat_map(|a| [(a, false, false), (a, true, false), (a, false, true), (a, true, true)]) {
+                    let mut mb = ModelBuilder::new("argmax", &[rows, 4]);
+                    let op = ArgMax { axis, keepdims: axis == 0, min, last };
+                    let y = mb.node("argmax", OpKind::ArgMax(op), &[mb.input()]).unwrap();
+                    check(mb.finish(y), &x[..rows * 4]).unwrap_or_else(|e| panic!("{op:?}: {e}"));
+                }
+            }
+
             proptest! {
                 #![proptest_config(ProptestConfig::with_cases(48))]
+
+                /// Ties and NaNs are likely: the values come from a few.
+                #[test]
+                fn argmax(
+                    shape in prop::collection::vec(1usize..5, 1..4),
+                    axis in any::<prop::sample::Index>(),
+                    (keepdims, min, last) in (any::<bool>(), any::<bool>(), any::<bool>()),
+                    x in prop::collection::vec(prop::sample::select(vec![0.0f32, -0.0, 1.0, -1.0, f32::NAN, f32::INFINITY]), 64),
+                ) {
+                    let axis = axis.index(shape.len());
+                    let mut mb = ModelBuilder::new("argmax", &shape);
+                    let op = ArgMax { axis, keepdims, min, last };
+                    let y = mb.node("argmax", OpKind::ArgMax(op), &[mb.input()]).unwrap();
+                    let n: usize = shape.iter().product();
+                    check(mb.finish(y), &x[..n])?;
+                }
 
                 #[test]
                 fn gemm(

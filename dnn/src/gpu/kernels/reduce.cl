@@ -22,3 +22,23 @@ kernel void reduce(KERNEL_ARGS) {
     if (kind == REDUCE_MEAN) acc = f_div(acc, (uint)p[P_REDUCE_DIVISOR]);
     act[p[P_REDUCE_Y] + idx] = acc;
 }
+
+// ArgMax and ArgMin along one axis (docs/spec/kernels.md): best = x[0],
+// idx = 0; for k = 1..n: t = arg_take(best, x[k]), both selected by the
+// mask 0 - t; the index as binary32. p: ArgMaxParams.
+kernel void argmax(KERNEL_ARGS) {
+    size_t i = get_global_id(0);
+    if (i >= (size_t)p[P_ARGMAX_COUNT]) return;
+    int n = p[P_ARGMAX_N], inner = p[P_ARGMAX_INNER];
+    uint code = (uint)p[P_ARGMAX_TAKE];
+    size_t o = i / (size_t)inner, j = i % (size_t)inner;
+    global const uint* x = OPERAND(P_ARGMAX_X) + o * (size_t)n * (size_t)inner + j;
+    uint best = x[0], idx = 0u;
+    for (int k = 1; k < n; k++) {
+        uint v = x[(size_t)k * (size_t)inner];
+        uint m = 0u - arg_take(code, best, v);
+        best = (v & m) | (best & (m ^ 0xFFFFFFFFu));
+        idx = ((uint)k & m) | (idx & (m ^ 0xFFFFFFFFu));
+    }
+    act[p[P_ARGMAX_Y] + i] = f_itof(idx);
+}
