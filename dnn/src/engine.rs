@@ -3,7 +3,7 @@
 //! op boundary.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use alloy_primitives::B256;
@@ -26,8 +26,9 @@ pub struct Compiled {
     pub model: Model,
     /// Its program.
     pub program: Program,
-    /// Code and weights, hashed once: every state starts from a copy.
-    base: Memory,
+    /// Code and weights, hashed once when first needed: every state starts
+    /// from a copy.
+    base: OnceLock<Memory>,
     /// Weights as bit patterns, for the native engine.
     weights: HashMap<TensorId, Vec<u32>>,
     /// Per node, what the native kernel prepared from its weights.
@@ -155,8 +156,6 @@ impl Compiled {
 
     /// Pairs a model with its already compiled program.
     pub fn from_parts(model: Model, program: Program) -> Compiled {
-        let mut base = program.image(&model);
-        base.root();
         let weights: HashMap<TensorId, Vec<u32>> = model
             .tensors
             .iter()
@@ -186,7 +185,7 @@ impl Compiled {
         Compiled {
             model,
             program,
-            base,
+            base: OnceLock::new(),
             weights,
             prepared,
             recycled: Recycled::default(),
@@ -195,9 +194,19 @@ impl Compiled {
         }
     }
 
+    /// The memory image with a zeroed input, hashed: built on first use,
+    /// so that native inference, which never reads it, never pays for it.
+    fn base(&self) -> &Memory {
+        self.base.get_or_init(|| {
+            let mut base = self.program.image(&self.model);
+            base.root();
+            base
+        })
+    }
+
     /// The memory root with a zeroed input: what the model id commits to.
     pub fn image_root(&self) -> B256 {
-        self.base.clone().root()
+        self.base().clone().root()
     }
 
     fn check_input(&self, input: &[f32]) -> Result<Vec<u32>, RunError> {
@@ -213,7 +222,7 @@ impl Compiled {
     }
 
     fn machine_with(&self, core: Core, writes: &[(u32, &[u32])]) -> Machine {
-        let mut memory = self.base.clone();
+        let mut memory = self.base().clone();
         for (addr, words) in writes {
             let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
             memory.write_bytes(*addr, &bytes);

@@ -149,12 +149,25 @@ impl Package {
     ///
     /// [`PackageError::Mismatch`] naming the part that differs.
     pub fn verify(&self) -> Result<(), PackageError> {
-        let program = compile(&self.model)?;
-        if program != self.program {
-            return Err(PackageError::Mismatch("program, layout or boundary table"));
-        }
-        if program.image_root(&self.model) != self.image_root {
+        self.verify_program()?;
+        if self.program.image_root(&self.model) != self.image_root {
             return Err(PackageError::Mismatch("image root"));
+        }
+        Ok(())
+    }
+
+    /// Recompiles the model and checks that the program, layout and
+    /// boundary table in the package are what this build produces: what a
+    /// native run depends on (it writes every tensor where the program
+    /// does). The image root, which only the chain reads, is left to
+    /// [`Package::verify`].
+    ///
+    /// # Errors
+    ///
+    /// [`PackageError::Mismatch`] if the program differs.
+    pub fn verify_program(&self) -> Result<(), PackageError> {
+        if compile(&self.model)? != self.program {
+            return Err(PackageError::Mismatch("program, layout or boundary table"));
         }
         Ok(())
     }
@@ -184,13 +197,31 @@ impl Package {
     /// [`PackageError::Io`] naming the file, what [`Package::from_bytes`]
     /// rejects, or [`PackageError::Mismatch`] naming the part that differs.
     pub fn load(path: &Path) -> Result<Package, PackageError> {
+        let package = Package::read(path)?;
+        package.verify()?;
+        Ok(package)
+    }
+
+    /// Reads a package file for a native run: [`Package::load`] without
+    /// building and hashing the memory image ([`Package::verify_program`]
+    /// instead of [`Package::verify`]). Whatever registers, claims or
+    /// disputes the model loads it with [`Package::load`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Package::load`], the image root aside.
+    pub fn load_for_native(path: &Path) -> Result<Package, PackageError> {
+        let package = Package::read(path)?;
+        package.verify_program()?;
+        Ok(package)
+    }
+
+    fn read(path: &Path) -> Result<Package, PackageError> {
         let bytes = std::fs::read(path).map_err(|source| PackageError::Io {
             path: path.display().to_string(),
             source,
         })?;
-        let package = Package::from_bytes(&bytes)?;
-        package.verify()?;
-        Ok(package)
+        Package::from_bytes(&bytes)
     }
 }
 
@@ -250,5 +281,32 @@ mod tests {
             err.to_string().contains("does not match its model"),
             "{err}"
         );
+    }
+
+    /// A native run checks the program but never builds the image: the
+    /// weights' file runs as it is, under its own program; a program that is
+    /// not the model's is refused all the same.
+    #[test]
+    fn loading_for_a_native_run_checks_the_program_not_the_image_root() {
+        let dir = std::env::temp_dir().join(format!("verdict-native-load-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = package();
+        let mut root = good.clone();
+        root.image_root = B256::ZERO;
+        let path = dir.join("root.dnn");
+        root.save(&path).unwrap();
+        assert_eq!(Package::load_for_native(&path).unwrap(), root);
+        assert!(matches!(
+            Package::load(&path),
+            Err(PackageError::Mismatch("image root"))
+        ));
+        let mut program = good;
+        program.program.boundaries[1] += 1;
+        program.save(&path).unwrap();
+        assert!(matches!(
+            Package::load_for_native(&path),
+            Err(PackageError::Mismatch("program, layout or boundary table"))
+        ));
+        std::fs::remove_dir_all(&dir).ok();
     }
 }
