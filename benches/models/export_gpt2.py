@@ -1,0 +1,44 @@
+# GPT-2 124M (GPT2Config defaults) with random weights (torch.manual_seed(0)), exported as
+# torch.onnx.export writes it (dynamo, opset 17, scaled-dot-product attention), for the
+# benchmarks: nothing downloads, nothing is committed. Also writes 16 token ids and torch's logits.
+# Usage: python export_gpt2.py OUT_DIR [TOKENS]   (needs torch, transformers, onnx, onnxscript)
+import os, sys, numpy as np, torch, onnx
+from onnx import numpy_helper
+from transformers import GPT2Config, GPT2LMHeadModel
+
+OUT = sys.argv[1]
+T = int(sys.argv[2]) if len(sys.argv) > 2 else 16
+os.makedirs(OUT, exist_ok=True)
+torch.manual_seed(0)
+model = GPT2LMHeadModel(GPT2Config()).eval()
+
+
+class Logits(torch.nn.Module):
+    def __init__(s, m): super().__init__(); s.m = m
+    def forward(s, input_ids): return s.m(input_ids=input_ids, use_cache=False).logits
+
+
+def fix_split(m):
+    """Opset-17 Split has no `num_outputs` attribute: give it explicit `split` sizes."""
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in list(m.graph.value_info) + list(m.graph.input) + list(m.graph.output)}
+    for n in m.graph.node:
+        at = {a.name: a for a in n.attribute}
+        if n.op_type != "Split" or "num_outputs" not in at: continue
+        k, axis = at["num_outputs"].i, at["axis"].i if "axis" in at else 0
+        d = shapes[n.input[0]][axis]
+        m.graph.initializer.append(numpy_helper.from_array(np.full(k, d // k, np.int64), n.name + "_split"))
+        n.input[1:] = [n.name + "_split"]; n.attribute.remove(at["num_outputs"])
+
+
+ids = torch.randint(0, 50257, (1, T), generator=torch.Generator().manual_seed(1))
+path = f"{OUT}/gpt2_124m.onnx"
+w = Logits(model).eval()
+with torch.no_grad():
+    ref = w(ids)
+    torch.onnx.export(w, (ids,), path, dynamo=True, opset_version=17, input_names=["input_ids"],
+                      output_names=["logits"], external_data=False)
+m = onnx.load(path); fix_split(m); onnx.save(m, path)
+np.save(f"{OUT}/gpt2_124m.input_ids.npy", ids.numpy())
+np.save(f"{OUT}/gpt2_124m.logits.npy", ref.numpy())
+print(path, os.path.getsize(path), "bytes,", sum(p.numel() for p in model.parameters()), "parameters")
