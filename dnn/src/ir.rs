@@ -182,6 +182,11 @@ impl ModelBuilder {
         &self.model.tensors[t].shape
     }
 
+    /// The data of a weight; `None` for a computed tensor.
+    pub fn data(&self, t: TensorId) -> Option<&[f32]> {
+        self.model.tensors[t].data.as_deref()
+    }
+
     /// Adds a weight.
     ///
     /// # Errors

@@ -106,6 +106,27 @@ fn permute(data: &[f32], shape: &[usize], perm: &[usize]) -> Vec<f32> {
     out
 }
 
+/// A weight already stored that holds the constant B as `[N, K]` (its axes
+/// in `nk` order): a language model's head reads the token embedding's
+/// table transposed, and then reads it where it is stored.
+fn stored_transposed(
+    cx: &Lowering<'_>,
+    outlet: OutletId,
+    nk: &[usize],
+    shape: [usize; 2],
+) -> Result<Option<TensorId>, LowerError> {
+    if !cx.stores_shape(&shape) {
+        return Ok(None);
+    }
+    let Some(data) = cx.floats(outlet)? else {
+        return Ok(None);
+    };
+    let src_shape = cx.shape(outlet)?;
+    let mut perm = nk.to_vec();
+    perm.extend((0..src_shape.len()).filter(|d| !nk.contains(d)));
+    Ok(cx.stored(&shape, &permute(&data, &src_shape, &perm)))
+}
+
 /// An operand with its axes in `order` (output axis `d` is axis `order[d]`),
 /// reshaped to `shape`.
 fn arrange(
@@ -213,17 +234,26 @@ pub(crate) fn convert(cx: &mut Lowering<'_>, node: &TypedNode) -> Lowered {
         positions(&r.k, 1),
     ]
     .concat();
-    let trans_b = cx.konst(b_in).is_none()
-        && nk.iter().enumerate().all(|(i, &p)| i == p)
-        && !kn.iter().enumerate().all(|(i, &p)| i == p);
+    let stored_nk = if nb == 1 {
+        stored_transposed(cx, b_in, &nk, [n, k])?
+    } else {
+        None
+    };
+    let trans_b = stored_nk.is_some()
+        || (cx.konst(b_in).is_none()
+            && nk.iter().enumerate().all(|(i, &p)| i == p)
+            && !kn.iter().enumerate().all(|(i, &p)| i == p));
     let (b_order, b_mat) = if trans_b { (nk, [n, k]) } else { (kn, [k, n]) };
-    let b = arrange(
-        cx,
-        &format!("{name}.b"),
-        b_in,
-        &b_order,
-        &batched(b_mat[0], b_mat[1]),
-    )?;
+    let b = match stored_nk {
+        Some(t) => t,
+        None => arrange(
+            cx,
+            &format!("{name}.b"),
+            b_in,
+            &b_order,
+            &batched(b_mat[0], b_mat[1]),
+        )?,
+    };
     let gemm = OpKind::Gemm(Gemm {
         trans_b,
         ..Gemm::default()

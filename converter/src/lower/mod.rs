@@ -88,6 +88,8 @@ pub(crate) struct Lowering<'m> {
     builder: ModelBuilder,
     values: HashMap<OutletId, TensorId>,
     weights: HashMap<OutletId, TensorId>,
+    /// The weights added, by shape ([`Lowering::weight`] stores each once).
+    by_shape: HashMap<Vec<usize>, Vec<TensorId>>,
 }
 
 impl<'m> Lowering<'m> {
@@ -148,14 +150,37 @@ impl<'m> Lowering<'m> {
         };
         let data = tensor_floats(&k)?;
         let name = format!("{}.{}", self.model.node(outlet.node).name, outlet.slot);
-        let t = self.builder.weight(&name, k.shape(), data)?;
+        let t = self.weight(&name, k.shape(), data)?;
         self.weights.insert(outlet, t);
         Ok(t)
     }
 
     /// Adds a weight.
+    /// Adds a weight, or gives the one already added with this shape and
+    /// these exact bits: a constant the graph reads in several places (a
+    /// tied embedding, a repeated mask) is stored once.
     pub(crate) fn weight(&mut self, name: &str, shape: &[usize], data: Vec<f32>) -> Lowered {
-        Ok(self.builder.weight(name, shape, data)?)
+        if let Some(t) = self.stored(shape, &data) {
+            return Ok(t);
+        }
+        let t = self.builder.weight(name, shape, data)?;
+        self.by_shape.entry(shape.to_vec()).or_default().push(t);
+        Ok(t)
+    }
+
+    /// The weight already added with this shape and these exact bits.
+    pub(crate) fn stored(&self, shape: &[usize], data: &[f32]) -> Option<TensorId> {
+        let same = |t: &TensorId| {
+            self.builder.data(*t).is_some_and(|d| {
+                d.len() == data.len() && d.iter().zip(data).all(|(a, b)| a.to_bits() == b.to_bits())
+            })
+        };
+        self.by_shape.get(shape)?.iter().copied().find(same)
+    }
+
+    /// Whether some weight has this shape.
+    pub(crate) fn stores_shape(&self, shape: &[usize]) -> bool {
+        self.by_shape.contains_key(shape)
     }
 
     /// Adds a node.
@@ -301,6 +326,7 @@ pub fn lower(
         builder: ModelBuilder::new(name, &in_shape),
         values: HashMap::new(),
         weights: HashMap::new(),
+        by_shape: HashMap::new(),
     };
     let input = cx.builder.input();
     let mut at = 0;
