@@ -4,7 +4,7 @@
 use std::fmt;
 
 use serde::Serialize;
-use verdict_dnn::ir::{Port, numel};
+use verdict_dnn::ir::{Port, ValueKind, numel};
 use verdict_dnn::package::Package;
 use verdict_dnn::plan::Region;
 
@@ -131,7 +131,10 @@ impl fmt::Display for Summary {
         for (what, ports) in [("inputs", &self.inputs), ("outputs", &self.outputs)] {
             let list: Vec<String> = ports
                 .iter()
-                .map(|p| format!("{} {:?}", p.name, p.shape))
+                .map(|p| match p.kind {
+                    ValueKind::Float => format!("{} {:?}", p.name, p.shape),
+                    kind => format!("{} {:?} {kind:?}", p.name, p.shape).to_lowercase(),
+                })
                 .collect();
             writeln!(f, "{what:<13}{}", list.join(", "))?;
         }

@@ -14,7 +14,7 @@ use verdict_converter::inspect::Summary;
 use verdict_converter::profile::Profile;
 use verdict_converter::{Constant, InputShape, Inputs, load, registry, tensor_io};
 use verdict_dnn::engine::Compiled;
-use verdict_dnn::ir::split;
+use verdict_dnn::ir::{Port, split};
 use verdict_dnn::package::Package;
 
 /// ONNX models to verdict `.dnn` packages, and tools to look at and run them.
@@ -363,8 +363,24 @@ fn read_inputs(package: &Package, given: &[String]) -> Result<Vec<f32>> {
         })
         .collect();
     let names: Vec<&str> = ports.iter().map(|p| p.name.as_str()).collect();
+    let read = |port: &Port, file: &Path| -> Result<Vec<f32>> {
+        let values = tensor_io::read_input(file, &port.shape)?;
+        if let Some((i, why)) = values
+            .iter()
+            .enumerate()
+            .find_map(|(i, &v)| port.kind.check(v).map(|why| (i, why)))
+        {
+            bail!(
+                "input `{}` takes {why} at every element; {} holds {} at element {i}",
+                port.name,
+                file.display(),
+                values[i]
+            );
+        }
+        Ok(values)
+    };
     if let ([port], [(_, file)]) = (&ports[..], &named[..]) {
-        return Ok(tensor_io::read_input(file, &port.shape)?);
+        return read(port, file);
     }
     let mut x = Vec::new();
     for port in &ports {
@@ -375,7 +391,7 @@ fn read_inputs(package: &Package, given: &[String]) -> Result<Vec<f32>> {
                 port.name
             );
         };
-        x.extend(tensor_io::read_input(file, &port.shape)?);
+        x.extend(read(port, file)?);
     }
     if let Some((_, file)) = named.iter().find(|(n, _)| n.is_none()) {
         bail!(

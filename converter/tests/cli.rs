@@ -278,5 +278,22 @@ fn several_inputs_and_outputs_by_name() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("`past_key_0` is missing"), "{err}");
+
+    // Token ids are integers: a float id is refused, naming the input.
+    let ids = dir.join("ids.json");
+    std::fs::write(&ids, "[[1.5]]").expect("write ids");
+    let mut run = vec!["run".to_string(), s(&pkg), "-i".into()];
+    run.push(format!("input_ids={}", ids.display()));
+    for g in &given[1..] {
+        run.extend(["-i".into(), g.clone()]);
+    }
+    let args: Vec<&str> = run.iter().map(String::as_str).collect();
+    let o = dnnc(&args);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("input `input_ids` takes an integer") && err.contains("1.5"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -48,6 +48,35 @@ pub struct Port {
     pub name: String,
     /// Its shape.
     pub shape: Shape,
+    /// The values it holds (as binary32 values, whatever the kind).
+    pub kind: ValueKind,
+}
+
+/// What a port's values are in the source graph. verdict holds them all as
+/// binary32 values; integers and booleans exactly (docs/spec/kernels.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ValueKind {
+    /// Floats.
+    #[default]
+    Float,
+    /// Integers (token ids, positions), up to 2^24 in magnitude.
+    Integer,
+    /// Booleans: 0 or 1.
+    Boolean,
+}
+
+impl ValueKind {
+    /// Why `v` is not a value of this kind, if it is not.
+    pub fn check(self, v: f32) -> Option<&'static str> {
+        match self {
+            ValueKind::Float => None,
+            ValueKind::Integer if v.trunc() != v || v.abs() > (1 << 24) as f32 => {
+                Some("an integer of magnitude at most 2^24")
+            }
+            ValueKind::Boolean if v != 0.0 && v != 1.0 => Some("0 or 1"),
+            ValueKind::Integer | ValueKind::Boolean => None,
+        }
+    }
 }
 
 /// The parts of a model's input and output; empty for a model built
@@ -95,6 +124,7 @@ impl Model {
             vec![Port {
                 name: tensor.name.clone(),
                 shape: tensor.shape.clone(),
+                kind: ValueKind::Float,
             }]
         } else {
             ports.to_vec()

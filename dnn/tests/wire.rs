@@ -14,7 +14,7 @@ mod common;
 use std::path::Path;
 
 use serde_json::{Map, Value, json};
-use verdict_dnn::ir::{Model, ModelBuilder, Port, Ports};
+use verdict_dnn::ir::{Model, ModelBuilder, Port, Ports, ValueKind};
 use verdict_dnn::ops::OpKind;
 use verdict_dnn::ops::argmax::ArgMax;
 use verdict_dnn::ops::binary::{Binary, BinaryOp};
@@ -83,13 +83,17 @@ fn types() -> Model {
         last: true,
     };
     let y = b.node("argmax", OpKind::ArgMax(arg), &[y]).unwrap();
-    let port = |name: &str, shape: &[usize]| Port {
+    let port = |name: &str, shape: &[usize], kind| Port {
         name: name.into(),
         shape: shape.to_vec(),
+        kind,
     };
     b.ports(Ports {
-        inputs: vec![port("a", &[3]), port("b", &[1, 3])],
-        outputs: vec![port("y", &[2, 1])],
+        inputs: vec![
+            port("a", &[3], ValueKind::Float),
+            port("b", &[1, 3], ValueKind::Boolean),
+        ],
+        outputs: vec![port("y", &[2, 1], ValueKind::Integer)],
     });
     b.finish(y)
 }

@@ -5,6 +5,7 @@
 use tract_onnx::prelude::{DatumType, TypedNode};
 use tract_onnx::tract_core::ops::cast::Cast;
 use tract_onnx::tract_core::ops::logic::Iff;
+use verdict_dnn::ir::ValueKind;
 use verdict_dnn::ops::OpKind;
 use verdict_dnn::ops::select::Where;
 use verdict_dnn::ops::unary::{Unary, UnaryOp};
@@ -15,6 +16,17 @@ use super::{Lowered, Lowering, unsupported};
 /// and integers as binary32 values.
 pub(crate) fn held(dt: DatumType) -> bool {
     dt == DatumType::F32 || dt == DatumType::Bool || dt.is_integer()
+}
+
+/// How a port holds values of this type.
+pub(crate) fn kind(dt: DatumType) -> ValueKind {
+    if dt == DatumType::Bool {
+        ValueKind::Boolean
+    } else if dt.is_integer() {
+        ValueKind::Integer
+    } else {
+        ValueKind::Float
+    }
 }
 
 pub(crate) fn convert_where(cx: &mut Lowering<'_>, node: &TypedNode) -> Lowered {

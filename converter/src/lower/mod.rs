@@ -311,6 +311,7 @@ pub fn lower(
         ports.inputs.push(Port {
             name: name_of(o),
             shape: shape.to_vec(),
+            kind: logic::kind(f.datum_type),
         });
     }
     // One input is the model's input as it is; several are packed one
@@ -392,6 +393,7 @@ pub fn lower(
         ports.outputs.push(Port {
             name: label.unwrap_or_else(|| name_of(o)),
             shape: cx.shape(o).map_err(finishing)?,
+            kind: logic::kind(fact(o)?.datum_type),
         });
     }
     let mut out = if let [one] = parts[..] {
