@@ -86,17 +86,15 @@ pub enum ConvertError {
         /// Its shape as tract sees it.
         shape: String,
     },
-    /// verdict models have exactly one input and one output.
+    /// A graph without an input or without an output.
     #[error(
-        "the model has {inputs} input(s) and {outputs} output(s); verdict models take at least one of each{names}"
+        "the model has {inputs} input(s) and {outputs} output(s); verdict models take at least one of each"
     )]
     Arity {
         /// Number of (non-constant) inputs.
         inputs: usize,
         /// Number of outputs.
         outputs: usize,
-        /// The input names, for the message.
-        names: String,
     },
     /// The input or output is not a float tensor.
     #[error("{what} `{name}` is {datum}; verdict models compute on f32 tensors only")]

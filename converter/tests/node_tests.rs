@@ -123,7 +123,7 @@ impl Failure {
                 )
             }
             ConvertError::Tract { stage, .. } => format!("tract failed {stage}"),
-            ConvertError::Arity { .. } => "not one input and one output".into(),
+            ConvertError::Arity { .. } => "no input or no output".into(),
             ConvertError::DatumType { what, .. } => format!("{what} not f32"),
             ConvertError::ConstantOutput(_) => "constant output".into(),
             other => other.to_string(),

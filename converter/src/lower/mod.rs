@@ -155,7 +155,6 @@ impl<'m> Lowering<'m> {
         Ok(t)
     }
 
-    /// Adds a weight.
     /// Adds a weight, or gives the one already added with this shape and
     /// these exact bits: a constant the graph reads in several places (a
     /// tied embedding, a repeated mask) is stored once.
@@ -271,7 +270,6 @@ pub fn lower(
         return Err(ConvertError::Arity {
             inputs: inputs.len(),
             outputs: outputs.len(),
-            names: String::new(),
         });
     }
     let fact = |o: OutletId| {
