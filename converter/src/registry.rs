@@ -52,14 +52,14 @@ registry! {
     "Div" ["Div"] => "Binary Div (then Unary Cast(int) on integers)", lower::binary_op;
     "Max" ["Max", "Relu", "Clip"] => "Unary Relu when the other operand is constant +0, else Binary Max", lower::binary_op;
     "Min" ["Min", "Clip"] => "Binary Min", lower::binary_op;
-    "Pow" ["Pow"] => "Binary Pow", lower::binary_op;
+    "Pow" ["Pow"] => "Binary Mul x·x·…·x for a constant exponent 2, 3 or 4, else Binary Pow", lower::binary_op;
     "Exp" ["Exp"] => "Unary Exp", lower::unary_op;
     "Ln" ["Log"] => "Unary Log", lower::unary_op;
     "Sqrt" ["Sqrt"] => "Unary Sqrt", lower::unary_op;
     "Rsqrt" [] => "Unary Sqrt, Unary Reciprocal", lower::unary_op;
     "Recip" ["Reciprocal"] => "Unary Reciprocal", lower::unary_op;
     "Square" [] => "Binary Mul (x * x)", lower::unary_op;
-    "PowConst" ["Pow"] => "Binary Pow with a constant exponent", lower::unary_op;
+    "PowConst" ["Pow"] => "Binary Mul x·x·…·x for an exponent 2, 3 or 4, else Binary Pow with the constant exponent", lower::unary_op;
     "Neg" ["Neg"] => "Unary Neg", lower::unary_op;
     "Abs" ["Abs"] => "Unary Abs", lower::unary_op;
     "Sigmoid" ["Sigmoid"] => "Unary Sigmoid", lower::unary_op;
