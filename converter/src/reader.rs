@@ -40,6 +40,22 @@ pub fn onnx() -> Onnx {
     onnx
 }
 
+/// Builds `node` with tract's own builder of `op`, kept in `slot` by
+/// [`onnx`]: for the nodes an override leaves to tract.
+fn tract_builds(
+    slot: &OnceLock<Option<Builder>>,
+    op: &str,
+    ctx: &ParsingContext,
+    node: &NodeProto,
+) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+    let tract = slot
+        .get()
+        .copied()
+        .flatten()
+        .with_context(|| format!("tract-onnx has no {op}"))?;
+    tract(ctx, node)
+}
+
 /// tract-onnx reads a cast to int64 as a cast to its symbolic dimension
 /// type (`TDim`), for shape arithmetic over symbols. verdict converts with
 /// every input shape given, so no value is symbolic; a `TDim` tensor only
@@ -51,12 +67,7 @@ fn parse_cast(
 ) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
     let to: DatumType = node.get_attr("to")?;
     if to != DatumType::I64 {
-        let tract = TRACT_CAST
-            .get()
-            .copied()
-            .flatten()
-            .context("tract-onnx has no Cast")?;
-        return tract(ctx, node);
+        return tract_builds(&TRACT_CAST, "Cast", ctx, node);
     }
     Ok((expand(CastToI64), vec![]))
 }
@@ -109,12 +120,7 @@ fn parse(
         .any(|o| !o.is_empty() && used(ctx, o));
     let stash: DatumType = node.get_attr_opt("stash_type")?.unwrap_or(DatumType::F32);
     if extra_outputs || stash != DatumType::F32 {
-        let tract = TRACT_BUILDER
-            .get()
-            .copied()
-            .flatten()
-            .context("tract-onnx has no LayerNormalization")?;
-        return tract(ctx, node);
+        return tract_builds(&TRACT_BUILDER, "LayerNormalization", ctx, node);
     }
     let stats = [Stat::Mean, Stat::InvStdDev];
     let layer_norm = ParsedLayerNorm {

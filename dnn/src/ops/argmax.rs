@@ -26,7 +26,7 @@ use crate::gpu::params::ArgMaxParams;
 #[cfg(feature = "gpu")]
 use crate::gpu::recipes::arg_code;
 use crate::ir::numel;
-use crate::ops::{Io, NativeIo, ShapeError};
+use crate::ops::{Io, NativeIo, ShapeError, one_input_with_axis};
 use crate::scalar::{Eval, Scalar};
 
 /// ArgMax or ArgMin along `axis`.
@@ -65,18 +65,7 @@ impl ArgMax {
     }
 
     pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, ShapeError> {
-        let [x] = inputs else {
-            return Err(ShapeError::Arity {
-                expected: "1",
-                got: inputs.len(),
-            });
-        };
-        if self.axis >= x.len() {
-            return Err(ShapeError::Axis {
-                axis: self.axis,
-                rank: x.len(),
-            });
-        }
+        let x = one_input_with_axis(inputs, self.axis)?;
         if x[self.axis] == 0 || x[self.axis] > 1 << 24 {
             return Err(ShapeError::operand(
                 "X",

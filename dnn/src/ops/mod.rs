@@ -95,6 +95,27 @@ impl ShapeError {
     }
 }
 
+/// The one input's shape of an op that takes one input and an `axis`
+/// within its rank.
+pub(crate) fn one_input_with_axis<'a>(
+    inputs: &[&'a [usize]],
+    axis: usize,
+) -> Result<&'a [usize], ShapeError> {
+    let [x] = inputs else {
+        return Err(ShapeError::Arity {
+            expected: "1",
+            got: inputs.len(),
+        });
+    };
+    if axis >= x.len() {
+        return Err(ShapeError::Axis {
+            axis,
+            rank: x.len(),
+        });
+    }
+    Ok(x)
+}
+
 /// An operand as a kernel sees it: where it lives and its shape.
 #[derive(Clone, Debug)]
 pub struct Operand {

@@ -24,7 +24,7 @@ use crate::gpu::params::SoftmaxParams;
 #[cfg(feature = "gpu")]
 use crate::ir::numel;
 use crate::math;
-use crate::ops::{Io, NativeIo, ShapeError};
+use crate::ops::{Io, NativeIo, ShapeError, one_input_with_axis};
 use crate::scalar::{Eval, Scalar};
 
 /// Softmax or LogSoftmax along `axis`.
@@ -38,19 +38,7 @@ pub struct Softmax {
 
 impl Softmax {
     pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, ShapeError> {
-        let [x] = inputs else {
-            return Err(ShapeError::Arity {
-                expected: "1",
-                got: inputs.len(),
-            });
-        };
-        if self.axis >= x.len() {
-            return Err(ShapeError::Axis {
-                axis: self.axis,
-                rank: x.len(),
-            });
-        }
-        Ok(x.to_vec())
+        Ok(one_input_with_axis(inputs, self.axis)?.to_vec())
     }
 
     /// `(outer, len, inner)`: rows are `outer x inner`, `len` along the axis.
