@@ -1102,7 +1102,7 @@ impl Agent {
         let strategy = self.config.strategy.clone();
         let trace = self.trace(record.claim_id)?;
         let mv = match record.role {
-            Role::Defender => game::defend(id, &g, trace, claim.final_hash),
+            Role::Defender => game::defend(id, &g, trace, claim.final_hash, &*strategy),
             Role::Challenger => {
                 let commitment =
                     keccak256(record.posted.iter().flat_map(|h| h.0).collect::<Vec<u8>>());

@@ -45,14 +45,15 @@ impl Move {
     }
 }
 
-/// The defender's move in `game` (its turn): the true hashes at the inner
-/// points, with `claimed_final` standing for the last point; or, at one step,
-/// the proof.
+/// The defender's move in `game` (its turn): the hashes `strategy` posts
+/// for the inner points (the true ones, for an honest defender), with
+/// `claimed_final` standing for the last point; or, at one step, the proof.
 pub fn defend(
     game_id: U256,
     game: &ClaimManager::Game,
     trace: &mut Trace,
     claimed_final: B256,
+    strategy: &dyn Strategy,
 ) -> Move {
     if game.level != LEVEL_OPS && game.hi - game.lo == 1 {
         return Move::ProveStep(ClaimManager::proveStepCall {
@@ -67,7 +68,12 @@ pub fn defend(
             if game.level == LEVEL_OPS && x == last {
                 claimed_final
             } else {
-                trace.hash_at(game.level, x)
+                let step = if game.level == LEVEL_OPS {
+                    trace.model().points[x as usize]
+                } else {
+                    x
+                };
+                strategy.posted_hash(step, trace.hash_at_step(step))
             }
         })
         .collect();
@@ -195,7 +201,7 @@ mod tests {
         let g = game(&mut trace, LEVEL_OPS, 0, last, FALSE);
         let want = true_hashes(&mut trace, &g);
         assert_eq!(want.len(), 15);
-        match defend(U256::from(3), &g, &mut trace, FALSE) {
+        match defend(U256::from(3), &g, &mut trace, FALSE, &Honest) {
             Move::Bisect(call) => {
                 assert_eq!(call.gameId, U256::from(3));
                 assert_eq!(call.hashes, want);
@@ -210,7 +216,7 @@ mod tests {
         let s = trace.model().points[1] + 5;
         let post = trace.hash_at_step(s + 1);
         let g = game(&mut trace, LEVEL_STEPS, s, s + 1, post);
-        match defend(U256::from(3), &g, &mut trace, FALSE) {
+        match defend(U256::from(3), &g, &mut trace, FALSE, &Honest) {
             Move::ProveStep(call) => {
                 assert_eq!(verify_step(g.loHash, &call.proof), Ok(post));
             }
@@ -219,7 +225,7 @@ mod tests {
         // Inside an op, two steps are still bisected.
         let g = game(&mut trace, LEVEL_STEPS, s, s + 2, post);
         assert!(matches!(
-            defend(U256::from(3), &g, &mut trace, FALSE),
+            defend(U256::from(3), &g, &mut trace, FALSE, &Honest),
             Move::Bisect(c) if c.hashes.len() == 1
         ));
     }
@@ -289,6 +295,71 @@ mod tests {
             };
         }
         node
+    }
+
+    /// Plays `game` out between a defender with `strategy`, claiming
+    /// `claimed_final`, and an honest challenger, applying each move as the
+    /// contract does; returns the game at its one step and the defender's
+    /// proof of it.
+    fn play_out(
+        trace: &mut Trace,
+        mut g: ClaimManager::Game,
+        claimed_final: B256,
+        strategy: &dyn Strategy,
+    ) -> (ClaimManager::Game, Bytes) {
+        loop {
+            let posted = match defend(U256::from(3), &g, trace, claimed_final, strategy) {
+                Move::ProveStep(call) => return (g, call.proof),
+                Move::Bisect(call) => call.hashes,
+                other => panic!("a defender bisects or proves: {other:?}"),
+            };
+            let (index, mv) = pick(trace, &g, posted.clone());
+            let hash = |i: usize| match i {
+                0 => g.loHash,
+                i if i == posted.len() + 1 => g.hiHash,
+                i => posted[i - 1],
+            };
+            let (lo_hash, hi_hash) = (hash(index), hash(index + 1));
+            let (lo, hi) = part(g.lo, g.hi, index as u64).unwrap();
+            (g.lo, g.hi) = match mv {
+                Move::ChooseOp(c) => {
+                    g.level = LEVEL_STEPS;
+                    (c.startStep, c.endStep)
+                }
+                _ => (lo, hi),
+            };
+            (g.loHash, g.hiHash) = (lo_hash, hi_hash);
+        }
+    }
+
+    #[test]
+    fn a_deviating_defender_loses_at_the_step_it_deviates_from() {
+        let mut trace = trace();
+        let model = trace.model().clone();
+        let last = model.last_point();
+        let claimed_final = trace.claim(B256::ZERO, |out| out[0] += 1.0).final_hash;
+        let falsify = crate::strategy::Falsify {
+            index: 0,
+            delta: 1.0,
+        };
+        for op in [0, 7, 19] {
+            let (start, end) = (model.points[op], model.points[op + 1]);
+            let from_step = start + (end - start) / 2;
+            let deviate = crate::strategy::Deviate { falsify, from_step };
+            let g = game(&mut trace, LEVEL_OPS, 0, last, claimed_final);
+            let (g, proof) = play_out(&mut trace, g, claimed_final, &deviate);
+            assert_eq!(g.level, LEVEL_STEPS);
+            assert_eq!((g.lo, g.hi), (from_step - 1, from_step), "op {op}");
+            assert_eq!(g.loHash, trace.hash_at_step(from_step - 1));
+            let post = verify_step(g.loHash, &proof).unwrap();
+            assert_eq!(post, trace.hash_at_step(from_step));
+            assert_ne!(post, g.hiHash, "the step refutes the defender");
+        }
+        // Falsify posts true hashes: the dispute ends at the final step.
+        let g = game(&mut trace, LEVEL_OPS, 0, last, claimed_final);
+        let (g, _) = play_out(&mut trace, g, claimed_final, &falsify);
+        let total = model.total_steps();
+        assert_eq!((g.level, g.lo, g.hi), (LEVEL_STEPS, total - 1, total));
     }
 
     /// Disputes part `self.0`, whatever the hashes say.
