@@ -1,9 +1,11 @@
 //! The end-to-end demonstration (`verdict demo`): on a chain (the embedded
-//! devnet unless told otherwise), deploy, register the digits model, post an
-//! honest claim that finalizes, a fraudulent claim that the watchdog refutes,
-//! and have a dishonest challenger lose against the honest claim; then
-//! account for every bond. Every expectation is checked; a failed one makes
-//! the report's `ok` false.
+//! devnet unless told otherwise), deploy, register a model (the bundled
+//! digits model unless told otherwise), post an honest claim that
+//! finalizes, a fraudulent claim that the watchdog refutes, and have a
+//! dishonest challenger lose against the honest claim; then account for
+//! every bond. Every expectation is checked, the step where the fraudulent
+//! claim's dispute ends included; a failed one makes the report's `ok`
+//! false.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,18 +15,21 @@ use std::time::{Duration, Instant};
 use alloy::signers::local::PrivateKeySigner;
 use alloy_primitives::{Address, U256, keccak256};
 use anyhow::{Context, bail};
+use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use verdict_contracts::bindings::ClaimManager;
 use verdict_contracts::protocol::Config;
-use verdict_contracts::rules::ClaimStatus;
+use verdict_contracts::rules::{ClaimStatus, LEVEL_STEPS};
+use verdict_converter::InputShape;
+use verdict_dnn::ir::ValueKind;
 
 use crate::agent::{Activity, Agent, AgentConfig, AgentError};
 use crate::chain::{Chain, Tx};
 use crate::deployment::Deployment;
 use crate::model::ModelInfo;
 use crate::store::Verdict;
-use crate::strategy::{Challenge, Falsify, Honest, Strategy};
+use crate::strategy::{Challenge, Deviate, Falsify, Honest, Strategy};
 
 /// One ether, in wei.
 pub fn ether() -> U256 {
@@ -43,19 +48,117 @@ pub struct DemoConfig {
     pub model: Arc<ModelInfo>,
     /// Two inputs: the honest claim's and the fraudulent claim's.
     pub inputs: [Vec<f32>; 2],
+    /// Where the fraudulent claim's dispute is to end.
+    pub fraud_at: FraudAt,
+    /// Phases done before [`run`] (loading or converting the model),
+    /// reported first.
+    pub prelude: Vec<Phase>,
     /// Where the agents keep their records.
     pub data_dir: PathBuf,
     /// Give up waiting for a phase after this long.
     pub phase_timeout: Duration,
 }
 
-/// A phase and how long it took.
+/// Where the fraudulent submitter's posted states first go wrong, and so
+/// the one step its dispute ends at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum FraudAt {
+    /// The middle step of the first op.
+    FirstOp,
+    /// The middle step of op n/2.
+    MiddleOp,
+    /// The final step (the `halt`): every state but the final one true.
+    LastStep,
+    /// The middle step of the op of the most VM steps.
+    LargestOp,
+}
+
+impl FraudAt {
+    /// The first step whose posted state is false: the dispute ends at the
+    /// step from the one before it to it.
+    pub fn step(self, model: &ModelInfo) -> u64 {
+        let points = &model.points;
+        let op = match self {
+            FraudAt::LastStep => return model.total_steps(),
+            FraudAt::FirstOp => 0,
+            FraudAt::MiddleOp => model.ops() as usize / 2,
+            FraudAt::LargestOp => (0..model.ops() as usize)
+                .max_by_key(|&k| (points[k + 1] - points[k], std::cmp::Reverse(k)))
+                .unwrap_or(0),
+        };
+        points[op] + (points[op + 1] - points[op]).div_ceil(2)
+    }
+}
+
+/// The op whose run holds the step that ends at `step` (`model.ops()` for
+/// the final `halt`).
+pub fn op_of_step(model: &ModelInfo, step: u64) -> u64 {
+    (model.points.partition_point(|&p| p < step) as u64).saturating_sub(1)
+}
+
+/// What a phase was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhaseKind {
+    /// The model converted from ONNX, in process.
+    Convert,
+    /// The model package read and checked.
+    Load,
+    /// The contracts deployed.
+    Deploy,
+    /// The model registered.
+    Register,
+    /// The honest claim posted and mined.
+    HonestClaim,
+    /// The fraudulent claim posted and mined.
+    FraudulentClaim,
+    /// Both games played to their end.
+    Games,
+    /// The challenge window passed, the honest claim finalized and every
+    /// credit withdrawn.
+    Resolution,
+}
+
+/// A phase, how long it took and the process's peak memory at its end.
 #[derive(Clone, Debug, Serialize)]
 pub struct Phase {
-    /// What happened.
+    /// What it was.
+    pub kind: PhaseKind,
+    /// What happened, in words.
     pub name: String,
     /// Seconds.
     pub seconds: f64,
+    /// The peak resident set of this whole process so far, in KiB: every
+    /// agent of the demo runs in it, so this is their total, not one
+    /// agent's. `None` where the system does not say.
+    pub process_peak_rss_kib: Option<u64>,
+}
+
+impl Phase {
+    /// The phase `kind`, started at `start`, ending now.
+    pub fn ended(kind: PhaseKind, name: String, start: Instant) -> Phase {
+        Phase {
+            kind,
+            name,
+            seconds: start.elapsed().as_secs_f64(),
+            process_peak_rss_kib: process_peak_rss_kib(),
+        }
+    }
+}
+
+/// This process's peak resident set so far, in KiB (`VmHWM` of
+/// `/proc/self/status`); `None` without procfs.
+pub fn process_peak_rss_kib() -> Option<u64> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// One game, as played.
@@ -71,6 +174,29 @@ pub struct GameSummary {
     pub gas: u64,
     /// The winner's name.
     pub winner: String,
+    /// The level of the game's last position (1: ops, 2: steps).
+    pub level: u8,
+    /// The start of its last range.
+    pub lo: u64,
+    /// The end of its last range: at level 2 with `hi = lo + 1`, the step
+    /// the contract ran.
+    pub hi: u64,
+}
+
+/// Where the fraudulent claim's dispute was set to end.
+#[derive(Clone, Debug, Serialize)]
+pub struct FraudPlacement {
+    /// As chosen.
+    pub at: FraudAt,
+    /// The first step whose posted state is false: the game ends at the
+    /// step from `step - 1` to `step`.
+    pub step: u64,
+    /// The op that step is in (the op count for the final `halt`).
+    pub op: u64,
+    /// That op's node name (`halt` for the final step).
+    pub op_name: String,
+    /// The op's VM steps.
+    pub op_steps: u64,
 }
 
 /// Where one party's bonds went.
@@ -105,10 +231,12 @@ pub struct DemoReport {
     pub honest_claim: (u64, String),
     /// The fraudulent claim's id and final status.
     pub fraudulent_claim: (u64, String),
+    /// Where its dispute was set to end.
+    pub fraud: FraudPlacement,
     /// Milliseconds from the fraudulent claim's transaction to the
     /// watchdog's challenge transaction, both mined.
     pub challenge_latency_ms: Option<f64>,
-    /// Seconds in all.
+    /// Seconds in all, the prelude's included.
     pub seconds: f64,
 }
 
@@ -149,12 +277,20 @@ const NAMES: [&str; 5] = [
 /// a failure in the report.
 pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::Result<DemoReport> {
     let start = Instant::now();
-    let mut phases = vec![];
     let mut failures = vec![];
-    let phase = |name: String, t: Instant, phases: &mut Vec<Phase>| {
-        let seconds = t.elapsed().as_secs_f64();
-        say(format!("✓ {name} ({seconds:.2} s)"));
-        phases.push(Phase { name, seconds });
+    let show = |p: &Phase| {
+        let rss = p
+            .process_peak_rss_kib
+            .map(|k| format!(", process peak RSS {} MiB", k / 1024))
+            .unwrap_or_default();
+        say(format!("✓ {} ({:.2} s{rss})", p.name, p.seconds));
+    };
+    config.prelude.iter().for_each(show);
+    let mut phases = config.prelude.clone();
+    let phase = |kind: PhaseKind, name: String, t: Instant, phases: &mut Vec<Phase>| {
+        let p = Phase::ended(kind, name, t);
+        show(&p);
+        phases.push(p);
     };
     let chains = config
         .keys
@@ -176,6 +312,7 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
         .await
         .context("deploying")?;
     phase(
+        PhaseKind::Deploy,
         format!(
             "deployed VerdictVM {}, ModelRegistry {}, ClaimManager {}",
             deployment.verifier, deployment.registry, deployment.manager
@@ -191,6 +328,7 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
         .await
         .context("registering the model")?;
     phase(
+        PhaseKind::Register,
         format!(
             "registered model {} ({} ops, {} VM steps, {} gas)",
             model.model_id(),
@@ -236,6 +374,7 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
     let (honest_id, honest, _) = alice.submit(&model, &config.inputs[0], ether()).await?;
     let label = argmax(&honest.output);
     phase(
+        PhaseKind::HonestClaim,
         format!("alice claimed model(input 0) = class {label} (claim {honest_id}, bond 1 ETH)"),
         t,
         &mut phases,
@@ -247,13 +386,26 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
         index: true_label + 1,
         delta: 100.0,
     };
-    let mut mallory = make(2, false, Arc::new(falsify))?;
+    let fraud_step = config.fraud_at.step(&model);
+    let strategy: Arc<dyn Strategy> = match config.fraud_at {
+        FraudAt::LastStep => Arc::new(falsify),
+        _ => Arc::new(Deviate {
+            falsify,
+            from_step: fraud_step,
+        }),
+    };
+    let placement = placement(&model, config.fraud_at, fraud_step);
+    let mut mallory = make(2, false, strategy)?;
     let (fraud_id, fraud, _) = mallory.submit(&model, &config.inputs[1], ether()).await?;
     let fraud_posted = Instant::now();
     phase(
+        PhaseKind::FraudulentClaim,
         format!(
-            "mallory claimed model(input 1) = class {} (claim {fraud_id}, bond 1 ETH); the true class is {true_label}",
-            argmax(&fraud.output)
+            "mallory claimed model(input 1) = class {} (claim {fraud_id}, bond 1 ETH); the true class is {true_label}; her states go wrong at step {fraud_step}, in op {} ({}, {} steps)",
+            argmax(&fraud.output),
+            placement.op,
+            placement.op_name,
+            placement.op_steps
         ),
         t,
         &mut phases,
@@ -363,7 +515,12 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    phase("games played to the end".into(), t, &mut phases);
+    phase(
+        PhaseKind::Games,
+        "games played to the end".into(),
+        t,
+        &mut phases,
+    );
 
     let t = Instant::now();
     let window_end = chains[0]
@@ -400,6 +557,7 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     phase(
+        PhaseKind::Resolution,
         format!("challenge window passed; claim {honest_id} finalized, every credit withdrawn"),
         t,
         &mut phases,
@@ -422,7 +580,23 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
             "fraudulent claim {fraud_id} is not rejected (status {fraud_status})"
         ));
     }
-    for g in games.values() {
+    for g in games.values_mut() {
+        let end = chains[0]
+            .view(
+                manager,
+                &ClaimManager::getGameCall {
+                    gameId: U256::from(g.game_id),
+                },
+            )
+            .await?;
+        (g.level, g.lo, g.hi) = (end.level, end.lo, end.hi);
+        let at_fraud = (LEVEL_STEPS, fraud_step - 1, fraud_step);
+        if g.claim_id == fraud_id && (g.level, g.lo, g.hi) != at_fraud {
+            failures.push(format!(
+                "game {} ended at level {} over [{}, {}], expected level {} over [{}, {}]",
+                g.game_id, g.level, g.lo, g.hi, at_fraud.0, at_fraud.1, at_fraud.2
+            ));
+        }
         let expected = if g.claim_id == fraud_id {
             NAMES[3]
         } else {
@@ -483,9 +657,26 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
         burned: burned.to_string(),
         honest_claim: (honest_id, honest_status.to_string()),
         fraudulent_claim: (fraud_id, fraud_status.to_string()),
+        fraud: placement,
         challenge_latency_ms: latency,
-        seconds: start.elapsed().as_secs_f64(),
+        seconds: config.prelude.iter().map(|p| p.seconds).sum::<f64>()
+            + start.elapsed().as_secs_f64(),
     })
+}
+
+/// Where a fraud placed `at`, first false at `step`, lies in `model`.
+fn placement(model: &ModelInfo, at: FraudAt, step: u64) -> FraudPlacement {
+    let op = op_of_step(model, step);
+    let nodes = &model.compiled.model.nodes;
+    FraudPlacement {
+        at,
+        step,
+        op,
+        op_name: nodes
+            .get(op as usize)
+            .map_or_else(|| "halt".to_owned(), |n| n.name.clone()),
+        op_steps: model.points[op as usize + 1] - model.points[op as usize],
+    }
 }
 
 /// Runs `agent` (party `i`) until `stop`, forwarding what it does, stamped
@@ -567,6 +758,9 @@ pub fn argmax(values: &[f32]) -> usize {
         .0
 }
 
+/// The bundled demo model in the repository's `models/` folder.
+pub const BUNDLED_MODEL: &str = "digits_mlp.onnx";
+
 /// The bundled demo model and two of its sample inputs, from the repository's
 /// `models/` folder: the digits MLP converted from ONNX.
 ///
@@ -574,13 +768,17 @@ pub fn argmax(values: &[f32]) -> usize {
 ///
 /// If the files are missing or do not convert.
 pub fn bundled(models: &Path) -> anyhow::Result<(Arc<ModelInfo>, [Vec<f32>; 2])> {
-    let onnx = models.join("digits_mlp.onnx");
-    let converted = verdict_converter::convert_file(
-        &onnx,
-        &verdict_converter::Inputs::default(),
-        &mut |_, _| {},
-    )?;
-    let package = verdict_dnn::package::Package::build(converted.model)?;
+    let (model, _) = load_model(&models.join(BUNDLED_MODEL), &[])?;
+    Ok((Arc::new(model), samples(models)?))
+}
+
+/// The bundled model's first two sample inputs, from `samples.json` in
+/// `models`.
+///
+/// # Errors
+///
+/// If the file is missing or holds no such samples.
+pub fn samples(models: &Path) -> anyhow::Result<[Vec<f32>; 2]> {
     let samples: serde_json::Value = serde_json::from_slice(
         &std::fs::read(models.join("samples.json"))
             .with_context(|| format!("reading {}", models.join("samples.json").display()))?,
@@ -598,5 +796,67 @@ pub fn bundled(models: &Path) -> anyhow::Result<(Arc<ModelInfo>, [Vec<f32>; 2])>
             })
             .collect()
     };
-    Ok((Arc::new(ModelInfo::new(package)), [input(0)?, input(1)?]))
+    Ok([input(0)?, input(1)?])
+}
+
+/// The model at `path`, and the phase that made it: a `.dnn` package, read
+/// and checked, or any other file converted in process as ONNX, with
+/// `shapes` fixing its input shapes as `dnnc convert --input-shape` does.
+///
+/// # Errors
+///
+/// If the file is missing, is not a package or does not convert, naming
+/// it; or if `shapes` are given for a package, whose shapes are fixed.
+pub fn load_model(path: &Path, shapes: &[InputShape]) -> anyhow::Result<(ModelInfo, Phase)> {
+    let start = Instant::now();
+    let (model, kind, done) = if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("dnn"))
+    {
+        if !shapes.is_empty() {
+            bail!(
+                "{}: a package's input shape is fixed; --input-shape is for an ONNX model",
+                path.display()
+            );
+        }
+        let model = ModelInfo::load(path).with_context(|| format!("loading {}", path.display()))?;
+        (model, PhaseKind::Load, "loaded")
+    } else {
+        let converted =
+            verdict_converter::convert_file(path, &shapes.to_vec().into(), &mut |_, _| {})?;
+        let package = verdict_dnn::package::Package::build(converted.model)
+            .with_context(|| format!("compiling {}", path.display()))?;
+        (ModelInfo::new(package), PhaseKind::Convert, "converted")
+    };
+    let name = format!(
+        "{done} {} ({} ops, {} VM steps)",
+        path.display(),
+        model.ops(),
+        model.total_steps()
+    );
+    Ok((model, Phase::ended(kind, name, start)))
+}
+
+/// A pseudo-random input for `model` drawn from `seed`: floats in `[0, 1)`;
+/// integer and boolean parts (token ids, masks) 0 or 1, values every such
+/// input takes.
+pub fn random_input(model: &ModelInfo, seed: u64) -> Vec<f32> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let ports = model.compiled.model.input_ports();
+    ports
+        .iter()
+        .flat_map(|p| {
+            let n: usize = p.shape.iter().product();
+            let kind = p.kind;
+            (0..n)
+                .map(|_| {
+                    let u: f32 = rng.r#gen();
+                    match kind {
+                        ValueKind::Float => u,
+                        ValueKind::Integer | ValueKind::Boolean => u.round(),
+                    }
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }

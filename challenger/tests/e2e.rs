@@ -70,6 +70,8 @@ fn demo_config(url: String, keys: Vec<PrivateKeySigner>, name: &str) -> DemoConf
         keys: keys.try_into().unwrap(),
         model,
         inputs,
+        fraud_at: demo::FraudAt::LastStep,
+        prelude: vec![],
         data_dir: scratch(name),
         phase_timeout: Duration::from_secs(30),
     }

@@ -40,6 +40,8 @@ async fn demo_with_gpu_traces() {
         keys: keys.try_into().unwrap(),
         model: Arc::new(gpu),
         inputs,
+        fraud_at: demo::FraudAt::LastStep,
+        prelude: vec![],
         data_dir: dir,
         phase_timeout: Duration::from_secs(120),
     };

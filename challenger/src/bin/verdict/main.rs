@@ -26,7 +26,7 @@ use verdict_challenger::agent::{
     Activity, Agent, AgentConfig, LIVE_CONFIRMATIONS, LOG_RANGE, Serve,
 };
 use verdict_challenger::chain::Chain;
-use verdict_challenger::demo::{self, DemoConfig, fmt_eth};
+use verdict_challenger::demo::{self, DemoConfig, FraudAt, fmt_eth};
 use verdict_challenger::deployment::Deployment;
 use verdict_challenger::gateway::{self, GatewayConfig};
 use verdict_challenger::metrics;
@@ -36,6 +36,7 @@ use verdict_challenger::strategy::Falsify;
 use verdict_challenger::trace::le_bytes;
 use verdict_contracts::bindings::ClaimManager;
 use verdict_contracts::protocol::Config;
+use verdict_converter::InputShape;
 use verdict_devnet::{self as devnet, Devnet, DevnetConfig};
 
 mod keys;
@@ -104,21 +105,53 @@ struct Global {
     verbose: u8,
 }
 
+#[derive(Args)]
+struct DemoArgs {
+    /// The folder with digits_mlp.onnx and samples.json, the model and
+    /// inputs without --model.
+    #[arg(long, default_value = "models")]
+    models: PathBuf,
+    /// Run on the chain at --rpc-url instead of an embedded devnet (dev
+    /// keys of the test mnemonic, as anvil's).
+    #[arg(long)]
+    external: bool,
+    /// Play the story on this model: a `.dnn` package, or an ONNX model
+    /// converted in process (as `dnnc convert` does).
+    #[arg(long, value_name = "FILE")]
+    model: Option<PathBuf>,
+    /// The input of both claims on --model (`.npy`, `.json`, `.png` or
+    /// `.pb`, as `claim submit --input`): mallory's wrong claim is about the
+    /// same question as alice's true one. Without it, the two claims take
+    /// two pseudo-random inputs of the model's input shape (seeds 0 and 1;
+    /// floats in [0, 1), integer and boolean parts 0 or 1).
+    #[arg(long, value_name = "FILE", requires = "model")]
+    input: Option<PathBuf>,
+    /// Fix an input shape of an ONNX --model: `NAME=1x3x224x224` (or
+    /// `1x3x224x224` for the only input), as `dnnc convert --input-shape`.
+    /// Needed when the model's input shape is symbolic.
+    #[arg(
+        long = "input-shape",
+        value_name = "NAME=DIMS",
+        value_delimiter = ';',
+        requires = "model"
+    )]
+    input_shape: Vec<InputShape>,
+    /// Where mallory's posted states go wrong, and so the one VM step the
+    /// contract runs to refute her: the middle step of the first op, of op
+    /// n/2 or of the op of the most VM steps, or the final step (every
+    /// state true but the final one) [default: largest-op with --model,
+    /// else last-step].
+    #[arg(long, value_enum, value_name = "WHERE")]
+    fraud_at: Option<FraudAt>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// The whole story on an embedded devnet: deploy, register the digits
-    /// model, an honest claim that finalizes, a fraudulent claim the watchdog
-    /// refutes, a dishonest challenger that loses; exits non-zero if anything
-    /// did not happen as it should.
-    Demo {
-        /// The folder with digits_mlp.onnx and samples.json.
-        #[arg(long, default_value = "models")]
-        models: PathBuf,
-        /// Run on the chain at --rpc-url instead of an embedded devnet (dev
-        /// keys of the test mnemonic, as anvil's).
-        #[arg(long)]
-        external: bool,
-    },
+    /// model (or --model), an honest claim that finalizes, a fraudulent claim
+    /// the watchdog refutes, a dishonest challenger that loses; exits
+    /// non-zero if anything did not happen as it should.
+    Demo(DemoArgs),
     /// Runs an embedded devnet, like anvil, until Ctrl-C (SIGINT) or SIGTERM.
     Devnet {
         /// Port on 127.0.0.1.
@@ -734,7 +767,7 @@ fn print_json(value: &impl serde::Serialize) {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let s = Settings::resolve(&cli.global).map_err(Usage)?;
     match cli.command {
-        Command::Demo { models, external } => Ok(status(run_demo(&s, &models, external).await?)),
+        Command::Demo(args) => Ok(status(run_demo(&s, args).await?)),
         Command::Devnet {
             port,
             chain_id,
@@ -1355,9 +1388,27 @@ async fn submit(
     Ok(status(state == Some(ClaimStatus::Finalized)))
 }
 
-async fn run_demo(s: &Settings, models: &Path, external: bool) -> anyhow::Result<bool> {
-    let (model, inputs) = demo::bundled(models)?;
-    let devnet = if external {
+async fn run_demo(s: &Settings, args: DemoArgs) -> anyhow::Result<bool> {
+    let path = args
+        .model
+        .clone()
+        .unwrap_or_else(|| args.models.join(demo::BUNDLED_MODEL));
+    let (model, loaded) = demo::load_model(&path, &args.input_shape).map_err(Usage)?;
+    let model = Arc::new(model);
+    let inputs = match (&args.model, &args.input) {
+        (None, _) => demo::samples(&args.models)?,
+        (Some(_), Some(file)) => {
+            let x = read_input(&model, file, false)?;
+            [x.clone(), x]
+        }
+        (Some(_), None) => [demo::random_input(&model, 0), demo::random_input(&model, 1)],
+    };
+    let fraud_at = args.fraud_at.unwrap_or(if args.model.is_some() {
+        FraudAt::LargestOp
+    } else {
+        FraudAt::LastStep
+    });
+    let devnet = if args.external {
         None
     } else {
         Some(Devnet::start(DevnetConfig::default()).await?)
@@ -1398,8 +1449,12 @@ async fn run_demo(s: &Settings, models: &Path, external: bool) -> anyhow::Result
             keys,
             model,
             inputs,
+            fraud_at,
+            prelude: vec![loaded],
             data_dir: data_dir.clone(),
-            phase_timeout: Duration::from_secs(120),
+            // A model of any size gets the games' own clocks (30 minutes):
+            // a party slower than that loses on time anyway.
+            phase_timeout: Duration::from_secs(if args.model.is_some() { 1800 } else { 120 }),
         },
         &say,
     )
@@ -1413,11 +1468,14 @@ async fn run_demo(s: &Settings, models: &Path, external: bool) -> anyhow::Result
     } else {
         for g in &report.games {
             out!(
-                "game {} on claim {}: {} moves, {} gas, won by {}",
+                "game {} on claim {}: {} moves, {} gas, ended at level {} over [{}, {}], won by {}",
                 g.game_id,
                 g.claim_id,
                 g.moves,
                 g.gas,
+                g.level,
+                g.lo,
+                g.hi,
                 g.winner
             );
         }
