@@ -294,7 +294,8 @@ pub fn model_id(record: &ModelRegistry::Model) -> B256 {
 
 /// The siblings of the region of `size` bytes at `addr` in `machine`'s
 /// memory, from the region's own level up to the root: the `inputPath` of a
-/// registration, the `inputPath` and `outputPath` of a claim.
+/// registration, the `inputPath` and `outputPath` of a claim. Read in
+/// place from a hashed machine; an unhashed one is hashed on a copy.
 ///
 /// # Errors
 ///
@@ -305,8 +306,13 @@ pub fn region_path(machine: &Machine, addr: u32, size: u32) -> Result<Vec<B256>,
         return Err(RulesError::BadRegion { addr, size });
     }
     let height = (size.trailing_zeros() - LEAF_BITS) as usize;
-    let mut memory = machine.memory().clone();
-    Ok(memory.path(addr >> LEAF_BITS)[height..].to_vec())
+    let leaf = addr >> LEAF_BITS;
+    let memory = machine.memory();
+    let path = match memory.hashed_path(leaf) {
+        Some(path) => path,
+        None => memory.clone().path(leaf),
+    };
+    Ok(path[height..].to_vec())
 }
 
 #[cfg(test)]

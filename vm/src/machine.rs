@@ -1,6 +1,7 @@
 //! The interpreter: a core, its memory, and a cache of decoded code.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use alloy_primitives::B256;
 
@@ -16,13 +17,14 @@ use crate::state::{Core, State, Status};
 ///
 /// Instructions in `[0, code_len)` are decoded once when the program is
 /// loaded; the region is read-only to the program, so the cache stays valid.
-/// Host writes there (building an image) rebuild it.
+/// Host writes there (building an image) rebuild it. Clones share the
+/// cache, so a snapshot costs its memory's page table, not the program.
 #[derive(Clone, Debug, Default)]
 pub struct Machine {
     /// Registers, pc, step, status, exit.
     pub core: Core,
     memory: Memory,
-    code: Vec<Result<Instr, Fault>>,
+    code: Arc<[Result<Instr, Fault>]>,
 }
 
 impl Machine {
@@ -36,7 +38,7 @@ impl Machine {
         Machine {
             core,
             memory,
-            code: Vec::new(),
+            code: Arc::default(),
         }
     }
 
@@ -101,6 +103,15 @@ impl Machine {
     /// The state hash.
     pub fn state_hash(&mut self) -> B256 {
         self.state().hash()
+    }
+
+    /// The full state if memory is hashed (nothing written since the last
+    /// [`Machine::state`]): a read that needs no `&mut` and no clone.
+    pub fn hashed_state(&self) -> Option<State> {
+        Some(State {
+            mem_root: self.memory.hashed_root()?,
+            core: self.core,
+        })
     }
 
     /// Executes one step.

@@ -311,6 +311,11 @@ impl Memory {
         self.node(UPPER_HEIGHT, 0)
     }
 
+    /// The Merkle root if nothing was written since the last hash.
+    pub fn hashed_root(&self) -> Option<B256> {
+        self.dirty.is_empty().then(|| self.node(UPPER_HEIGHT, 0))
+    }
+
     /// A node above the page level: `level` 0 is a page root, `UPPER_HEIGHT`
     /// the memory root. Requires a flushed tree.
     fn node(&self, level: usize, index: u32) -> B256 {
@@ -373,6 +378,15 @@ impl Memory {
     /// The Merkle path of a leaf against [`Memory::root`].
     pub fn path(&mut self, leaf_index: u32) -> Path {
         self.flush();
+        self.hashed_path(leaf_index).expect("flushed")
+    }
+
+    /// The Merkle path of a leaf if nothing was written since the last
+    /// hash: a read that needs no `&mut` and no clone.
+    pub fn hashed_path(&self, leaf_index: u32) -> Option<Path> {
+        if !self.dirty.is_empty() {
+            return None;
+        }
         let addr = leaf_index << LEAF_BITS;
         let page_index = Self::page_index(addr) as u32;
         let mut path = [B256::ZERO; TREE_DEPTH];
@@ -390,7 +404,7 @@ impl Memory {
         for level in 0..UPPER_HEIGHT {
             path[PAGE_HEIGHT + level] = self.node(level, (page_index >> level) ^ 1);
         }
-        path
+        Some(path)
     }
 
     /// The allocated pages as `(page index, bytes)`, for snapshots.
