@@ -68,11 +68,7 @@ pub fn defend(
             if game.level == LEVEL_OPS && x == last {
                 claimed_final
             } else {
-                let step = if game.level == LEVEL_OPS {
-                    trace.model().points[x as usize]
-                } else {
-                    x
-                };
+                let step = trace.model().step_at(game.level, x);
                 strategy.posted_hash(step, trace.hash_at_step(step))
             }
         })

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use alloy_primitives::{B256, U256};
 use verdict_contracts::bindings::ModelRegistry;
 use verdict_contracts::rules::{self, BoundaryTree};
+use verdict_dnn::boundary::Boundaries;
 use verdict_dnn::engine::{Compiled, RunError};
 use verdict_dnn::ir::numel;
 use verdict_dnn::package::{Package, PackageError};
@@ -64,9 +65,10 @@ impl ModelInfo {
         let mut points = p.boundaries.clone();
         points.push(p.total_steps);
         let zero = vec![0.0; tensor_len(&compiled, compiled.model.input)];
-        let image = compiled
+        let mut image = compiled
             .initial_machine(&zero)
             .expect("a zero input has the input's length");
+        image.state();
         let input_path = region_path(&image, p.layout.input);
         let boundary_tree = BoundaryTree::new(&points);
         ModelInfo {
@@ -97,21 +99,18 @@ impl ModelInfo {
         Ok(())
     }
 
-    /// The machine at the start of every op and at the final `halt`, for
-    /// `input`: from the GPU engine if one was chosen, else the native one.
+    /// Every op boundary of this model's run on `input` ([`Boundaries`]):
+    /// from the GPU engine if one was chosen, else the native one.
     ///
     /// # Errors
     ///
     /// [`EngineError`] if the input has the wrong length or the device fails.
-    pub fn boundaries(&self, input: &[f32]) -> Result<Vec<Machine>, EngineError> {
-        let ops = 0..=self.ops() as usize;
+    pub fn boundaries(&self, input: &[f32]) -> Result<Boundaries, EngineError> {
         #[cfg(feature = "gpu")]
         if let Some(gpu) = &self.gpu {
-            let run = gpu.run(input)?;
-            return Ok(ops.map(|op| run.machine_at(op)).collect::<Result<_, _>>()?);
+            return Ok(gpu.run(input)?.boundaries()?);
         }
-        let run = self.compiled.run_native(input)?;
-        Ok(ops.map(|op| run.machine_at(op)).collect::<Result<_, _>>()?)
+        Ok(self.compiled.run_native(input)?.boundaries())
     }
 
     /// The hash of the final state of this model's run on `input`: all a
@@ -127,6 +126,15 @@ impl ModelInfo {
             return Ok(gpu.run(input)?.final_state()?.hash());
         }
         Ok(self.compiled.run_native(input)?.final_state().hash())
+    }
+
+    /// The step of position `x` of `level` (1: a level-1 point, 2: a step).
+    pub fn step_at(&self, level: u8, x: u64) -> u64 {
+        if level == rules::LEVEL_OPS {
+            self.points[x as usize]
+        } else {
+            x
+        }
     }
 
     /// The number of ops `n` (the level-1 points are `0 ..= n + 1`).

@@ -1,31 +1,40 @@
 //! The trace provider: the true state at any step of a model's run, from the
-//! native engine's op-boundary images and, inside one op, the VM started from
-//! that op's boundary. No whole trace is kept: only the boundary machines
-//! (copy-on-write images) and the machines at steps already asked for.
+//! engine's op-boundary images ([`Boundaries`]: every boundary's hash and a
+//! few copy-on-write checkpoints) and, inside one op, the VM started from
+//! that op's boundary or from a snapshot already reached. No whole trace is
+//! kept.
+//!
+//! Memory of one trace: the image once (the halt boundary holds every
+//! write), each checkpoint's and snapshot's page table, and the pages each
+//! snapshot changed inside its op. A 16-ary game inside an op asks for 15
+//! ascending steps a round, each the start of the next round's range, so
+//! with a snapshot at every step asked the whole level-2 game runs the op
+//! about 16/15 times.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use alloy_primitives::{B256, Bytes};
 use verdict_contracts::bindings::ClaimManager;
-use verdict_contracts::rules::LEVEL_OPS;
+use verdict_dnn::boundary::Boundaries;
 use verdict_vm::Machine;
 
 use crate::model::{EngineError, ModelInfo};
 
-/// Snapshots kept at most; past it the one at the lowest step is dropped.
-const MAX_SNAPSHOTS: usize = 64;
+/// Snapshots kept at most: two rounds of a 16-ary game and their starts.
+/// Past it the one farthest from the step asked for is dropped: the game
+/// only narrows.
+const MAX_SNAPSHOTS: usize = 32;
 
 /// The true run of a model on one input.
 #[derive(Debug)]
 pub struct Trace {
     model: Arc<ModelInfo>,
     input: Vec<f32>,
-    /// The machine at the start of each op, then at the final `halt`.
-    boundaries: Vec<Machine>,
-    /// The halted machine.
-    last: Machine,
-    /// Machines at steps already reached inside ops, to run forward from.
+    /// Every op boundary's hash, and the machines to rebuild them from.
+    boundaries: Boundaries,
+    /// Hashed machines at steps already reached inside ops, to run forward
+    /// from.
     snapshots: BTreeMap<u64, Machine>,
 }
 
@@ -48,13 +57,10 @@ impl Trace {
     /// [`EngineError`] if the input has the wrong length or the device fails.
     pub fn new(model: Arc<ModelInfo>, input: &[f32]) -> Result<Trace, EngineError> {
         let boundaries = model.boundaries(input)?;
-        let mut last = boundaries.last().expect("a halt boundary").clone();
-        last.step();
         Ok(Trace {
             model,
             input: input.to_vec(),
             boundaries,
-            last,
             snapshots: BTreeMap::new(),
         })
     }
@@ -64,9 +70,10 @@ impl Trace {
         &self.model
     }
 
-    /// The true output values.
+    /// The true output values (the halt writes nothing, so the halt
+    /// boundary holds them).
     pub fn output(&self) -> Vec<f32> {
-        self.read_output(&self.last)
+        self.read_output(self.boundaries.halt())
     }
 
     fn read_output(&self, m: &Machine) -> Vec<f32> {
@@ -76,14 +83,15 @@ impl Trace {
 
     /// The true final state's hash.
     pub fn final_hash(&self) -> B256 {
-        self.last.clone().state_hash()
+        self.boundaries.final_hash()
     }
 
     /// The claim of this run, from `model_id`, with its output values as
     /// `edit` leaves them: the true ones, or changed with a final state to
     /// match.
     pub fn claim(&self, model_id: B256, edit: impl FnOnce(&mut [f32])) -> ClaimData {
-        let mut m = self.last.clone();
+        let mut m = self.boundaries.halt().clone();
+        m.step();
         let mut output = self.read_output(&m);
         edit(&mut output);
         let addr = self.model.compiled.program.layout.output.addr;
@@ -106,17 +114,34 @@ impl Trace {
         }
     }
 
-    /// The machine after `step` steps (`step` ≤ the halt's step).
-    fn machine_at(&mut self, step: u64) -> Machine {
+    /// The op running at `step`, or the halt boundary's index from it on.
+    fn op_at(&self, step: u64) -> usize {
         let points = &self.model.points;
-        let op = (points.partition_point(|&s| s <= step) - 1).min(self.boundaries.len() - 1);
-        let mut m = match self.snapshots.range(points[op]..=step).next_back() {
+        (points.partition_point(|&s| s <= step) - 1).min(points.len() - 2)
+    }
+
+    /// The hashed machine after `step` steps (`step` ≤ the halt's step),
+    /// run from the nearest snapshot or boundary of its op; kept as a
+    /// snapshot.
+    fn machine_at(&mut self, step: u64) -> Machine {
+        let op = self.op_at(step);
+        let start = self.model.points[op];
+        let mut m = match self.snapshots.range(start..=step).next_back() {
             Some((_, m)) => m.clone(),
-            None => self.boundaries[op].clone(),
+            None => self
+                .boundaries
+                .machine_at(&self.model.compiled, op)
+                .expect("an op of the model"),
         };
         m.run(step - m.core.step);
+        m.state();
         if self.snapshots.len() >= MAX_SNAPSHOTS {
-            self.snapshots.pop_first();
+            let farthest = *self
+                .snapshots
+                .keys()
+                .max_by_key(|&&s| s.abs_diff(step))
+                .expect("snapshots are kept");
+            self.snapshots.remove(&farthest);
         }
         self.snapshots.insert(step, m.clone());
         m
@@ -127,23 +152,33 @@ impl Trace {
         if step >= self.model.total_steps() {
             return self.final_hash();
         }
-        self.machine_at(step).state_hash()
+        let op = self.op_at(step);
+        if self.model.points[op] == step {
+            return self.boundaries.hash_at(op).expect("an op of the model");
+        }
+        let m = self.machine_at(step);
+        m.hashed_state().expect("hashed").hash()
     }
 
     /// The true state hash at position `x` of `level` (1: a level-1 point,
     /// 2: a step).
     pub fn hash_at(&mut self, level: u8, x: u64) -> B256 {
-        let step = if level == LEVEL_OPS {
-            self.model.points[x as usize]
-        } else {
-            x
-        };
-        self.hash_at_step(step)
+        self.hash_at_step(self.model.step_at(level, x))
     }
 
     /// The step proof of the state after `step` steps.
     pub fn proof(&mut self, step: u64) -> Vec<u8> {
         self.machine_at(step).prove_step().to_bytes()
+    }
+
+    /// The op boundaries' hashes and checkpoints.
+    pub fn boundaries(&self) -> &Boundaries {
+        &self.boundaries
+    }
+
+    /// Snapshots held inside ops.
+    pub fn snapshots(&self) -> usize {
+        self.snapshots.len()
     }
 }
 

@@ -11,6 +11,7 @@ use verdict_vm::isa::INSTR_SIZE;
 use verdict_vm::memory::Memory;
 use verdict_vm::{Core, Machine, State, Status};
 
+use crate::boundary::{Boundaries, OpWrites, write_words};
 use crate::compile::{CompileError, Program, compile, node_io};
 use crate::ir::{Model, TensorId, numel};
 use crate::ops::NativeIo;
@@ -206,7 +207,9 @@ impl Compiled {
 
     /// The memory root with a zeroed input: what the model id commits to.
     pub fn image_root(&self) -> B256 {
-        self.base().clone().root()
+        self.base()
+            .hashed_root()
+            .expect("the base is hashed when built")
     }
 
     fn check_input(&self, input: &[f32]) -> Result<Vec<u32>, RunError> {
@@ -232,6 +235,37 @@ impl Compiled {
         m
     }
 
+    /// The initial machine for checked input words.
+    pub(crate) fn initial_words(&self, input: &[u32]) -> Machine {
+        self.machine_with(Core::at(0), &[(self.program.layout.input.addr, input)])
+    }
+
+    /// The regions op `op` writes, `(address, words)`: its output, then its
+    /// scratch buffers. The planner gives every region its own addresses,
+    /// which is what lets [`Boundaries`] read any op's writes back from the
+    /// halt boundary.
+    pub fn op_regions(&self, op: usize) -> Vec<(u32, usize)> {
+        let p = &self.program;
+        let out = self.model.nodes[op].output;
+        let words = numel(&self.model.tensors[out].shape);
+        let mut regions = vec![(p.layout.tensors[out], words)];
+        regions.extend(p.layout.scratch[op].iter().copied());
+        regions
+    }
+
+    /// Bytes op `op` writes.
+    pub(crate) fn op_bytes(&self, op: usize) -> u64 {
+        self.op_regions(op).iter().map(|&(_, w)| 4 * w as u64).sum()
+    }
+
+    /// The core at op boundary `op`: registers zero, pc at the op's code,
+    /// the step from the boundary table.
+    pub(crate) fn boundary_core(&self, op: usize) -> Core {
+        let mut core = Core::at(self.program.op_pcs[op]);
+        core.step = self.program.boundaries[op];
+        core
+    }
+
     /// The initial machine for `input`: pc 0, registers zero, the image plus
     /// the input.
     ///
@@ -239,8 +273,7 @@ impl Compiled {
     ///
     /// [`RunError::InputSize`].
     pub fn initial_machine(&self, input: &[f32]) -> Result<Machine, RunError> {
-        let bits = self.check_input(input)?;
-        Ok(self.machine_with(Core::at(0), &[(self.program.layout.input.addr, &bits)]))
+        Ok(self.initial_words(&self.check_input(input)?))
     }
 
     /// Runs the VM to the end.
@@ -430,21 +463,7 @@ impl NativeRun<'_> {
     ///
     /// [`RunError::Boundary`] past the end.
     pub fn machine_at(&self, op: usize) -> Result<Machine, RunError> {
-        let c = self.compiled;
-        let p = &c.program;
-        if op >= p.boundaries.len() {
-            return Err(RunError::Boundary(op));
-        }
-        let mut writes: Vec<(u32, &[u32])> = vec![(p.layout.input.addr, &self.input)];
-        for (n, node) in c.model.nodes.iter().enumerate().take(op) {
-            writes.push((p.layout.tensors[node.output], self.words(node.output)));
-            for (&(addr, _), buf) in p.layout.scratch[n].iter().zip(&self.scratch[n]) {
-                writes.push((addr, buf));
-            }
-        }
-        let mut core = Core::at(p.op_pcs[op]);
-        core.step = p.boundaries[op];
-        Ok(c.machine_with(core, &writes))
+        boundary_machine(self.compiled, &self.input, self, op)
     }
 
     /// The VM state hash at the start of op `op`.
@@ -464,6 +483,52 @@ impl NativeRun<'_> {
         m.step();
         m.state()
     }
+
+    /// Every op boundary's state hash and the machines to rebuild any
+    /// boundary from, in one pass over the run's writes.
+    pub fn boundaries(&self) -> Boundaries {
+        Boundaries::build(self.compiled, &self.input, self).expect("native writes never fail")
+    }
+}
+
+impl OpWrites for NativeRun<'_> {
+    type Error = RunError;
+
+    fn op_writes(&self, op: usize, write: &mut dyn FnMut(u32, &[u32])) -> Result<(), RunError> {
+        let mut regions = self.compiled.op_regions(op).into_iter();
+        let node = &self.compiled.model.nodes[op];
+        if let Some((addr, _)) = regions.next() {
+            write(addr, self.words(node.output));
+        }
+        for ((addr, _), words) in regions.zip(&self.scratch[op]) {
+            write(addr, words);
+        }
+        Ok(())
+    }
+}
+
+/// The machine at the start of op `op` of `run` on `input` (`op` = the op
+/// count: the halt boundary): the initial machine plus every earlier op's
+/// writes. The one rule both engines' boundary machines follow.
+///
+/// # Errors
+///
+/// [`RunError::Boundary`] past the end, or the engine's error.
+pub(crate) fn boundary_machine<W: OpWrites>(
+    compiled: &Compiled,
+    input: &[u32],
+    run: &W,
+    op: usize,
+) -> Result<Machine, W::Error> {
+    if op >= compiled.program.boundaries.len() {
+        return Err(RunError::Boundary(op).into());
+    }
+    let mut m = compiled.initial_words(input);
+    for done in 0..op {
+        run.op_writes(done, &mut |addr, words| write_words(&mut m, addr, words))?;
+    }
+    m.core = compiled.boundary_core(op);
+    Ok(m)
 }
 
 /// Per tensor, the tensor whose words it is: itself, or for an op that

@@ -1,5 +1,6 @@
 //! The verdict DNN library.
 
+pub mod boundary;
 pub mod compile;
 pub mod emit;
 pub mod engine;

@@ -7,7 +7,9 @@ mod common;
 use common::{mlp, values};
 use proptest::prelude::*;
 use verdict_dnn::engine::Compiled;
-use verdict_dnn::ir::Model;
+use verdict_dnn::ir::{Model, ModelBuilder};
+use verdict_dnn::ops::OpKind;
+use verdict_dnn::ops::unary::{Unary, UnaryOp};
 
 common::engine_suite!(check_engines_agree);
 
@@ -54,8 +56,64 @@ fn check_engines_agree(model: Model, input: &[f32]) -> Result<Compiled, TestCase
         native.final_state().hash(),
         "final state differs"
     );
+    let boundaries = native.boundaries();
+    prop_assert_eq!(boundaries.final_hash(), end.state_hash());
+    for op in 0..c.program.boundaries.len() {
+        prop_assert_eq!(
+            boundaries.hash_at(op).unwrap(),
+            native.state_at(op).unwrap().hash(),
+            "boundary hash differs at {}",
+            op
+        );
+    }
     drop(native);
     Ok(c)
+}
+
+/// Boundary images of a run of more ops than checkpoints: every hash from
+/// the one pass and every machine rebuilt from a checkpoint equal the VM's
+/// own state at that boundary.
+#[test]
+fn boundaries_rebuilt_from_checkpoints_equal_the_vm() {
+    let mut b = ModelBuilder::new("chain", &[1, 40]);
+    let mut t = b.input();
+    for i in 0..100 {
+        let op = if i % 2 == 0 {
+            UnaryOp::Relu
+        } else {
+            UnaryOp::Neg
+        };
+        t = b
+            .node(&format!("op{i}"), OpKind::Unary(Unary { op }), &[t])
+            .unwrap();
+    }
+    let c = Compiled::new(b.finish(t)).unwrap();
+    let input = values(5, 40);
+    let boundaries = c.run_native(&input).unwrap().boundaries();
+    assert!(
+        (2..=40).contains(&boundaries.checkpoints()),
+        "{} checkpoints",
+        boundaries.checkpoints()
+    );
+    let mut m = c.initial_machine(&input).unwrap();
+    for (op, &step) in c.program.boundaries.iter().enumerate() {
+        m.run(step - m.core.step);
+        let want = m.state_hash();
+        assert_eq!(boundaries.hash_at(op).unwrap(), want, "hash at {op}");
+        let rebuilt = boundaries.machine_at(&c, op).unwrap();
+        assert_eq!(
+            rebuilt.hashed_state().unwrap().hash(),
+            want,
+            "machine at {op}"
+        );
+    }
+    assert!(
+        boundaries
+            .machine_at(&c, c.program.boundaries.len())
+            .is_err()
+    );
+    m.run(u64::MAX);
+    assert_eq!(boundaries.final_hash(), m.state_hash());
 }
 
 #[test]

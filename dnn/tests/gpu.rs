@@ -48,6 +48,7 @@ fn check_gpu_matches_vm(model: Model, input: &[f32]) -> Result<Compiled, TestCas
     prop_assert_eq!(bits(&vm.output), bits(&gpu.output()), "outputs differ");
     let p = &c.program;
     let mut m = c.initial_machine(input).map_err(|e| fail(&e))?;
+    let mut vm_hashes = Vec::new();
     for (op, &step) in p.boundaries.iter().enumerate() {
         m.run(step - m.core.step);
         let g = gpu.machine_at(op).map_err(|e| fail(&e))?;
@@ -87,7 +88,14 @@ fn check_gpu_matches_vm(model: Model, input: &[f32]) -> Result<Compiled, TestCas
             "state (memory image) differs at boundary {}",
             op
         );
+        vm_hashes.push(m.state_hash());
     }
+    let boundaries = gpu.boundaries().map_err(|e| fail(&e))?;
+    prop_assert_eq!(
+        boundaries.hashes(),
+        &vm_hashes[..],
+        "boundary hashes differ"
+    );
     let mut end = vm.machine;
     prop_assert_eq!(
         end.state_hash(),

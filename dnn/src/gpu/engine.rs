@@ -12,7 +12,8 @@ use super::GpuError;
 use super::device::{DeviceChoice, DeviceInfo, choose};
 use super::launch::{Plan, arena_at, plan_node};
 use super::program::{Shared, shared};
-use crate::engine::{Compiled, RunError};
+use crate::boundary::{Boundaries, OpWrites};
+use crate::engine::{Compiled, RunError, boundary_machine};
 use crate::ir::{TensorId, numel};
 use crate::plan::WEIGHTS_BASE;
 
@@ -270,37 +271,28 @@ impl GpuRun<'_> {
     }
 
     /// The VM machine at the start of op `op` (`op = nodes` is the final
-    /// `halt`), rebuilt from the device's memory image as
-    /// [`crate::engine::NativeRun::machine_at`] does: the outputs and
-    /// scratch buffers of the ops before `op` read back, registers zero, pc
-    /// and step from the boundary table.
+    /// `halt`), rebuilt from the device's memory image by the rule the
+    /// native engine follows ([`crate::engine::NativeRun::machine_at`]).
     ///
     /// # Errors
     ///
     /// [`GpuError::Run`] past the end, [`GpuError::Cl`] when a read fails.
     pub fn machine_at(&self, op: usize) -> Result<Machine, GpuError> {
-        let c = &self.engine.compiled;
-        let p = &c.program;
-        if op >= p.boundaries.len() {
-            return Err(RunError::Boundary(op).into());
-        }
-        let mut m: Machine = c.initial_machine(&self.input)?;
-        for (n, node) in c.model.nodes.iter().enumerate().take(op) {
-            let shape = &c.model.tensors[node.output].shape;
-            let mut regions = vec![(p.layout.tensors[node.output], numel(shape))];
-            regions.extend(p.layout.scratch[n].iter().copied());
-            for (addr, words) in regions {
-                let bytes: Vec<u8> = self
-                    .read(addr, words)?
-                    .iter()
-                    .flat_map(|w| w.to_le_bytes())
-                    .collect();
-                m.write_bytes(addr, &bytes);
-            }
-        }
-        m.core = Core::at(p.op_pcs[op]);
-        m.core.step = p.boundaries[op];
-        Ok(m)
+        boundary_machine(&self.engine.compiled, &self.input_words(), self, op)
+    }
+
+    /// Every op boundary's state hash and the machines to rebuild any
+    /// boundary from, reading each op's writes back once.
+    ///
+    /// # Errors
+    ///
+    /// [`GpuError::Cl`] when a read fails.
+    pub fn boundaries(&self) -> Result<Boundaries, GpuError> {
+        Boundaries::build(&self.engine.compiled, &self.input_words(), self)
+    }
+
+    fn input_words(&self) -> Vec<u32> {
+        self.input.iter().map(|x| x.to_bits()).collect()
     }
 
     /// The VM state at the start of op `op`.
@@ -321,5 +313,16 @@ impl GpuRun<'_> {
         let mut m = self.machine_at(self.engine.compiled.model.nodes.len())?;
         m.step();
         Ok(m.state())
+    }
+}
+
+impl OpWrites for GpuRun<'_> {
+    type Error = GpuError;
+
+    fn op_writes(&self, op: usize, write: &mut dyn FnMut(u32, &[u32])) -> Result<(), GpuError> {
+        for (addr, words) in self.engine.compiled.op_regions(op) {
+            write(addr, &self.read(addr, words)?);
+        }
+        Ok(())
     }
 }
