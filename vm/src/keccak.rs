@@ -5,8 +5,8 @@
 //! what bounds it. A 64-byte message fits Keccak's 136-byte rate, so each
 //! hash is one Keccak-f[1600] permutation; the SIMD backends run one
 //! permutation per vector lane (8 with AVX-512F, 4 with AVX2) and the CPU's
-//! best one is chosen at run time. Batches' tails and CPUs without either
-//! extension use alloy's `keccak256` one message at a time.
+//! best one is chosen at run time. A lone message and CPUs without either
+//! extension use alloy's `keccak256`.
 
 use std::sync::OnceLock;
 
@@ -109,8 +109,10 @@ fn hash_messages(backend: Backend, out: &mut [B256], fill: impl Fn(usize, &mut [
     scalar(out, fill);
 }
 
-/// Hashes `out.len()` messages in batches of `N` with `hash`, and the tail
-/// one by one.
+/// Hashes `out.len()` messages in batches of `N` with `hash`. A tail of
+/// two or more messages still takes one batch, its spare lanes' hashes
+/// discarded: a page's last levels (4, 2 and 1 parents) cost less so than
+/// one by one. A single message goes alone.
 #[cfg(target_arch = "x86_64")]
 fn batched<const N: usize>(
     out: &mut [B256],
@@ -126,7 +128,15 @@ fn batched<const N: usize>(
         }
         hash(&msgs, batch);
     }
-    scalar(tail, |i, msg| fill(done + i, msg));
+    if tail.len() < 2 {
+        return scalar(tail, |i, msg| fill(done + i, msg));
+    }
+    for (k, msg) in msgs[..tail.len()].iter_mut().enumerate() {
+        fill(done + k, msg);
+    }
+    let mut hashes = [B256::ZERO; N];
+    hash(&msgs, &mut hashes);
+    tail.copy_from_slice(&hashes[..tail.len()]);
 }
 
 fn scalar(out: &mut [B256], fill: impl Fn(usize, &mut [u8; 64])) {
