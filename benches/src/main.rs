@@ -1,8 +1,9 @@
 //! verdict's benchmark runner.
 //!
-//! `cargo run --release -p verdict-benches -- [--json] [--quick]` runs every
-//! benchmark and prints a table, or with `--json` one JSON object holding
-//! every figure. Each figure is the median of several timed runs.
+//! `cargo run --release -p verdict-benches -- [--json] [--quick] [--only GROUP]`
+//! runs every benchmark (or one group of them) and prints a table, or with
+//! `--json` one JSON object holding every figure. Each figure is the median
+//! of several timed runs.
 
 mod dnn;
 mod gas;
@@ -17,7 +18,12 @@ use serde_json::{Map, Value};
 struct Options {
     json: bool,
     quick: bool,
+    /// The one group to run (`vm`, `dnn`, `models`, `gas`), or all of them.
+    only: Option<String>,
 }
+
+/// The benchmark groups, in the order they run.
+const GROUPS: [&str; 4] = ["vm", "dnn", "models", "gas"];
 
 /// A named figure with its unit.
 struct Figure {
@@ -30,14 +36,24 @@ fn main() {
     let mut opts = Options {
         json: false,
         quick: false,
+        only: None,
     };
-    for arg in std::env::args().skip(1) {
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
         match arg.as_str() {
             "--json" => opts.json = true,
             "--quick" => opts.quick = true,
+            "--only" => match args.next() {
+                Some(group) if GROUPS.contains(&group.as_str()) => opts.only = Some(group),
+                _ => {
+                    eprintln!("verdict-benches: --only takes one of {}", GROUPS.join(", "));
+                    std::process::exit(2);
+                }
+            },
             "-h" | "--help" => {
                 println!(
-                    "usage: verdict-benches [--json] [--quick]\n\n  --json   print one JSON object with every figure\n  --quick  fewer repetitions and smaller sizes (a smoke run)"
+                    "usage: verdict-benches [--json] [--quick] [--only GROUP]\n\n  --json        print one JSON object with every figure\n  --quick       fewer repetitions and smaller sizes (a smoke run)\n  --only GROUP  run one group: {}",
+                    GROUPS.join(", ")
                 );
                 return;
             }
@@ -47,10 +63,20 @@ fn main() {
             }
         }
     }
-    let mut figures = vm::run(&opts);
-    figures.extend(dnn::run(&opts));
-    figures.extend(models::run(&opts));
-    figures.extend(gas::run());
+    let selected = |group: &str| opts.only.as_deref().is_none_or(|only| only == group);
+    let mut figures = Vec::new();
+    if selected("vm") {
+        figures.extend(vm::run(&opts));
+    }
+    if selected("dnn") {
+        figures.extend(dnn::run(&opts));
+    }
+    if selected("models") {
+        figures.extend(models::run(&opts));
+    }
+    if selected("gas") {
+        figures.extend(gas::run());
+    }
     if opts.json {
         let mut map = Map::new();
         for f in &figures {

@@ -10,6 +10,7 @@
 //!   ([`soft`] is their software float reference);
 //! - [`exec`]: one step over any [`exec::Bus`];
 //! - [`memory`] and [`merkle`]: paged memory and its Merkle tree;
+//! - [`keccak`]: many Merkle parents hashed at once with SIMD;
 //! - [`state`]: the state encoding and hash;
 //! - [`machine`]: the interpreter; [`proof`]: step proofs and their verifier;
 //! - [`builder`] and [`asm`]: writing programs.
@@ -19,6 +20,7 @@ pub mod builder;
 pub mod exec;
 pub mod fault;
 pub mod isa;
+pub mod keccak;
 pub mod machine;
 pub mod memory;
 pub mod merkle;

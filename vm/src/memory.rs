@@ -10,7 +10,8 @@ use std::sync::Arc;
 use alloy_primitives::B256;
 use rayon::prelude::*;
 
-use crate::merkle::{LEAF_BITS, LEAF_SIZE, Leaf, Path, TREE_DEPTH, ZERO_HASHES, hash_pair};
+use crate::keccak::{hash_leaf_pairs, hash_pairs};
+use crate::merkle::{LEAF_BITS, LEAF_SIZE, Leaf, Path, TREE_DEPTH, ZERO_HASHES};
 
 /// log2 of the page size.
 pub const PAGE_BITS: u32 = 12;
@@ -28,6 +29,8 @@ const PAGE_HEIGHT: usize = (PAGE_BITS - LEAF_BITS) as usize;
 const UPPER_HEIGHT: usize = TREE_DEPTH - PAGE_HEIGHT;
 /// Leaves in a page.
 const PAGE_LEAVES: usize = PAGE_SIZE / LEAF_SIZE;
+/// Nodes of a page's subtree above its leaves.
+const PAGE_NODES: usize = PAGE_LEAVES - 1;
 /// Dirty pages from which rehashing is spread over threads.
 const PARALLEL_PAGES: usize = 64;
 
@@ -55,37 +58,38 @@ impl Page {
             .expect("leaf inside page")
     }
 
-    /// Every level of the page's subtree, leaves' parents first.
-    fn levels(&self) -> Vec<Vec<B256>> {
-        let mut levels = Vec::with_capacity(PAGE_HEIGHT);
-        let mut level: Vec<B256> = self
-            .data
-            .chunks_exact(2 * LEAF_SIZE)
-            .map(|pair| {
-                let (l, r) = pair.split_at(LEAF_SIZE);
-                hash_pair(&B256::from_slice(l), &B256::from_slice(r))
-            })
-            .collect();
-        while level.len() > 1 {
-            let next = level
-                .chunks_exact(2)
-                .map(|p| hash_pair(&p[0], &p[1]))
-                .collect();
-            levels.push(level);
-            level = next;
+    /// Every node of the page's subtree above its leaves, one level after
+    /// another from the leaves' parents (level `k` starts at
+    /// [`level_start`]`(k)`) to the page root, last. Each level is hashed as
+    /// one batch, and on the stack: rehashing every page of a large image
+    /// allocates nothing.
+    fn nodes(&self) -> [B256; PAGE_NODES] {
+        let mut nodes = [B256::ZERO; PAGE_NODES];
+        hash_leaf_pairs(&self.data, &mut nodes[..PAGE_LEAVES / 2]);
+        for k in 1..PAGE_HEIGHT {
+            let (below, above) = nodes.split_at_mut(level_start(k));
+            hash_pairs(
+                &below[level_start(k - 1)..],
+                &mut above[..PAGE_LEAVES >> (k + 1)],
+            );
         }
-        levels.push(level);
-        levels
+        nodes
     }
 
     fn rehash(&mut self) {
         self.root = if self.data.iter().all(|&b| b == 0) {
             ZERO_HASHES[PAGE_HEIGHT]
         } else {
-            self.levels()[PAGE_HEIGHT - 1][0]
+            self.nodes()[PAGE_NODES - 1]
         };
         self.dirty = false;
     }
+}
+
+/// Where level `k` of [`Page::nodes`] starts: `k` = 0 holds the leaves'
+/// parents.
+const fn level_start(k: usize) -> usize {
+    PAGE_LEAVES - (PAGE_LEAVES >> k)
 }
 
 type Chunk = [Option<Arc<Page>>; CHUNK_PAGES];
@@ -354,15 +358,12 @@ impl Memory {
                 *i >>= 1;
             }
             indices.dedup();
-            let hashes: Vec<B256> = indices
+            let children: Vec<B256> = indices
                 .iter()
-                .map(|&i| {
-                    hash_pair(
-                        &self.node(level - 1, 2 * i),
-                        &self.node(level - 1, 2 * i + 1),
-                    )
-                })
+                .flat_map(|&i| [self.node(level - 1, 2 * i), self.node(level - 1, 2 * i + 1)])
                 .collect();
+            let mut hashes = vec![B256::ZERO; indices.len()];
+            hash_pairs(&children, &mut hashes);
             let zero = ZERO_HASHES[PAGE_HEIGHT + level];
             let map = &mut self.upper[level - 1];
             for (&i, h) in indices.iter().zip(hashes) {
@@ -395,8 +396,9 @@ impl Memory {
             Some(page) => {
                 let sibling_leaf = page.leaf(in_page ^ 1);
                 path[0] = B256::from(sibling_leaf);
-                for (k, level) in page.levels().iter().take(PAGE_HEIGHT - 1).enumerate() {
-                    path[k + 1] = level[(in_page >> (k + 1)) ^ 1];
+                let nodes = page.nodes();
+                for k in 0..PAGE_HEIGHT - 1 {
+                    path[k + 1] = nodes[level_start(k) + ((in_page >> (k + 1)) ^ 1)];
                 }
             }
             None => path[..PAGE_HEIGHT].copy_from_slice(&ZERO_HASHES[..PAGE_HEIGHT]),

@@ -5,6 +5,8 @@ use std::sync::LazyLock;
 
 use alloy_primitives::{B256, keccak256};
 
+use crate::keccak::{hash_leaf_pairs, hash_pairs};
+
 /// Bytes in one leaf.
 pub const LEAF_SIZE: usize = 32;
 /// log2 of [`LEAF_SIZE`].
@@ -38,18 +40,15 @@ pub static ZERO_HASHES: LazyLock<[B256; TREE_DEPTH + 1]> = LazyLock::new(|| {
 /// Hashes `leaves` (a power-of-two count) into their subtree root.
 pub fn subtree_root(leaves: &[Leaf]) -> B256 {
     debug_assert!(leaves.len().is_power_of_two());
-    let mut level: Vec<B256> = leaves
-        .chunks_exact(2)
-        .map(|pair| hash_pair(&B256::from(pair[0]), &B256::from(pair[1])))
-        .collect();
     if leaves.len() == 1 {
         return B256::from(leaves[0]);
     }
+    let mut level = vec![B256::ZERO; leaves.len() / 2];
+    hash_leaf_pairs(leaves.as_flattened(), &mut level);
     while level.len() > 1 {
-        level = level
-            .chunks_exact(2)
-            .map(|p| hash_pair(&p[0], &p[1]))
-            .collect();
+        let mut parents = vec![B256::ZERO; level.len() / 2];
+        hash_pairs(&level, &mut parents);
+        level = parents;
     }
     level[0]
 }
@@ -81,5 +80,20 @@ mod tests {
             );
         }
         assert_eq!(subtree_root(&[[0; LEAF_SIZE]; 8]), ZERO_HASHES[3]);
+    }
+
+    #[test]
+    fn subtree_root_hashes_pairs_level_by_level() {
+        for count in [1, 2, 8, 64] {
+            let leaves: Vec<Leaf> = (0..count).map(|i| [i as u8 ^ 0xA5; LEAF_SIZE]).collect();
+            let mut level: Vec<B256> = leaves.iter().map(|l| B256::from(*l)).collect();
+            while level.len() > 1 {
+                level = level
+                    .chunks_exact(2)
+                    .map(|p| hash_pair(&p[0], &p[1]))
+                    .collect();
+            }
+            assert_eq!(subtree_root(&leaves), level[0], "{count} leaves");
+        }
     }
 }
