@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use opencl3::memory::{Buffer, CL_MEM_COPY_HOST_PTR, CL_MEM_READ_ONLY, CL_MEM_READ_WRITE, ClMem};
 use opencl3::types::{CL_BLOCKING, cl_mem};
-use verdict_vm::{CODE_END, Core, Machine, State};
+use verdict_vm::{CODE_END, Machine, State};
 
 use super::GpuError;
 use super::device::{DeviceChoice, DeviceInfo, choose};
