@@ -81,6 +81,7 @@ registry! {
     "RmsNorm" ["RMSNormalization"] => "Norm Rms over the axis (scale and bias: Binary Mul, Add)", lower::rms_norm_op;
     "Lrn" ["LRN"] => "LRN", lower::lrn_op;
     "Gather" ["Gather"] => "Gather (constant indices, or integer indices from the model input)", lower::gather_op;
+    "GatherNd" ["GatherND"] => "Gather over the data reshaped to one axis of index tuples (constant indices)", lower::gather_nd_op;
     "Softmax" ["Softmax"] => "Softmax (contiguous axes folded into one)", lower::softmax_op;
     "LogSoftmax" ["LogSoftmax"] => "Softmax log (contiguous axes folded into one)", lower::softmax_op;
     "AddAxis" ["Unsqueeze", "Reshape"] => "Reshape", lower::axis_op;

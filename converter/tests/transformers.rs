@@ -1,7 +1,8 @@
-//! Transformers as `torch.onnx.export` writes them: the tiny GPT-2 exports
-//! of `models/transformers` (see its README) with fixed and dynamic
-//! sequence lengths convert, give torch's logits on the native engine, and
-//! the VM gives the native engine's bits.
+//! Transformers as `torch.onnx.export` writes them: the tiny GPT-2, BERT
+//! and Llama exports of `models/transformers` (see its README), GPT-2 with
+//! fixed and dynamic sequence lengths and with a KV cache, convert, give
+//! torch's outputs on the native engine, and the VM gives the native
+//! engine's bits.
 
 use std::path::{Path, PathBuf};
 
@@ -92,42 +93,51 @@ fn gpt2_dynamic_export_matches_torch_at_each_length() {
     }
 }
 
-/// One decoder step with a KV cache: five inputs (the new token's id and
-/// each layer's past keys and values) packed into the model's one input,
-/// five outputs (the logits and each layer's present keys and values)
-/// into its one output, each named by the model's ports.
-#[test]
-fn gpt2_decoder_step_with_past_key_values_matches_torch() {
+/// Converts `{name}.onnx` with the input shapes given, feeds each input
+/// port from `{name}.{port}.npy`, and compares each output port with torch's
+/// `{name}.{port}.npy`; the VM gives the native engine's bits. Returns the
+/// output ports' names.
+fn check_ports(name: &str, shapes: Vec<InputShape>) -> Vec<String> {
     let dir = dir();
-    let pasts = ["past_key_0", "past_value_0", "past_key_1", "past_value_1"];
-    let mut shapes = vec![InputShape {
-        name: Some("input_ids".into()),
-        dims: vec![1, 1],
-    }];
-    shapes.extend(pasts.iter().map(|p| InputShape {
-        name: Some((*p).into()),
-        dims: vec![1, 4, 8, 32],
-    }));
-    let model = dir.join("gpt2_tiny_past.onnx");
-    let converted = convert_file(&model, &Inputs::from(shapes), &mut |_, _| {}).unwrap();
+    let model = dir.join(format!("{name}.onnx"));
+    let converted = convert_file(&model, &Inputs::from(shapes), &mut |_, _| {})
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
     let file = |what: &str, shape: &[usize]| {
-        read_input(&dir.join(format!("gpt2_tiny_past.{what}.npy")), shape).unwrap()
+        read_input(&dir.join(format!("{name}.{what}.npy")), shape).unwrap()
     };
     let ports = converted.model.input_ports();
-    let names: Vec<&str> = ports.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names[0], "input_ids");
-    assert_eq!(names[1..], pasts);
     let x: Vec<f32> = ports.iter().flat_map(|p| file(&p.name, &p.shape)).collect();
     let outputs = converted.model.output_ports();
     let compiled = Compiled::new(converted.model).unwrap();
     let native = compiled.run_native(&x).unwrap().output();
     for (port, got) in outputs.iter().zip(split(&outputs, &native)) {
         let want = file(&port.name, &port.shape);
-        assert_near(&format!("past, {}", port.name), got, &want);
+        assert_near(&format!("{name}, {}", port.name), got, &want);
     }
-    let names: Vec<&str> = outputs.iter().map(|p| p.name.as_str()).collect();
+    assert_vm_equals_native(&compiled, &x, &native);
+    outputs.iter().map(|p| p.name.clone()).collect()
+}
+
+/// An input of the given name and shape.
+fn shape(name: &str, dims: &[usize]) -> InputShape {
+    InputShape {
+        name: Some(name.into()),
+        dims: dims.to_vec(),
+    }
+}
+
+/// One decoder step with a KV cache: five inputs (the new token's id and
+/// each layer's past keys and values) packed into the model's one input,
+/// five outputs (the logits and each layer's present keys and values)
+/// into its one output, each named by the model's ports.
+#[test]
+fn gpt2_decoder_step_with_past_key_values_matches_torch() {
+    let pasts = ["past_key_0", "past_value_0", "past_key_1", "past_value_1"];
+    let mut shapes = vec![shape("input_ids", &[1, 1])];
+    shapes.extend(pasts.iter().map(|p| shape(p, &[1, 4, 8, 32])));
+    let outputs = check_ports("gpt2_tiny_past", shapes);
     assert_eq!(
-        names,
+        outputs,
         [
             "logits",
             "present_key_0",
@@ -136,5 +146,26 @@ fn gpt2_decoder_step_with_past_key_values_matches_torch() {
             "present_value_1"
         ]
     );
-    assert_vm_equals_native(&compiled, &x, &native);
+}
+
+/// A BERT encoder: three int64 inputs (ids, a padding mask whose last four
+/// positions are padding, two token types), exact GELU, and two outputs
+/// (the last hidden state and the pooler's tanh over the first position).
+/// The mask reaches attention through `GatherND` with constant indices.
+#[test]
+fn bert_export_matches_torch() {
+    let shapes = ["input_ids", "attention_mask", "token_type_ids"]
+        .iter()
+        .map(|n| shape(n, &[1, 16]))
+        .collect();
+    let outputs = check_ports("bert_tiny", shapes);
+    assert_eq!(outputs, ["last_hidden_state", "pooler_output"]);
+}
+
+/// A Llama-style decoder: RMSNorm, rotary embeddings, a SwiGLU MLP and
+/// grouped-query attention (four query heads over two key/value heads).
+#[test]
+fn llama_export_matches_torch() {
+    let outputs = check_ports("llama_tiny", vec![shape("input_ids", &[1, 16])]);
+    assert_eq!(outputs, ["logits"]);
 }

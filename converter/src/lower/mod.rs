@@ -43,7 +43,7 @@ pub(crate) use broadcast::convert as broadcast_op;
 pub(crate) use concat::{convert_concat as concat_op, convert_pad as pad_op};
 pub(crate) use conv::convert as conv_op;
 pub(crate) use einsum::convert as einsum_op;
-pub(crate) use gather::convert as gather_op;
+pub(crate) use gather::{convert as gather_op, convert_nd as gather_nd_op};
 pub(crate) use logic::{convert_cast as cast_op, convert_where as where_op};
 pub(crate) use lrn::convert as lrn_op;
 pub(crate) use norm::{convert as rms_norm_op, convert_layer as layer_norm_op};
