@@ -20,7 +20,7 @@ use verdict_challenger::agent::{Agent, AgentConfig, Serve};
 use verdict_challenger::chain::Chain;
 use verdict_challenger::demo::{self, ether, fmt_eth};
 use verdict_challenger::deployment::Deployment;
-use verdict_challenger::trace::{Trace, le_bytes};
+use verdict_challenger::trace::Trace;
 use verdict_contracts::protocol::Config;
 use verdict_devnet::{Devnet, DevnetConfig};
 
@@ -90,7 +90,7 @@ async fn main() -> anyhow::Result<()> {
 
     let fee = ether() / U256::from(100);
     let call = DigitsConsumer::classifyCall {
-        input: le_bytes(&inputs[0]).into(),
+        input: model.encode_input(&inputs[0])?.into(),
     };
     let sent = app.send(consumer, &call, fee).await?;
     let request_id = sent

@@ -37,7 +37,7 @@ use crate::store::{
     Role, Store, StoreError, Verdict,
 };
 use crate::strategy::{Challenge, Honest, Strategy};
-use crate::trace::{ClaimData, Trace, f32s};
+use crate::trace::{ClaimData, Trace};
 
 /// How an agent plays.
 #[derive(Clone, Debug)]
@@ -508,7 +508,9 @@ impl Agent {
         input: &[f32],
     ) -> Result<Option<(u64, ClaimData)>, AgentError> {
         let me = self.chain.account();
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let posted = self
+            .model(&model_id)
+            .and_then(|m| m.encode_input(input).ok());
         let found: Vec<(u64, B256)> = self
             .store
             .state
@@ -518,7 +520,7 @@ impl Agent {
                 c.submitter == me
                     && c.status == ClaimStatus::Pending
                     && c.model_id == model_id
-                    && bits(&f32s(&c.input)) == bits(input)
+                    && posted.as_deref() == Some(&c.input[..])
             })
             .map(|(&id, c)| (id, c.final_hash))
             .collect();
@@ -713,7 +715,11 @@ impl Agent {
                 // only if a game starts.
                 let verdict = match self.model(&e.modelId) {
                     Some(model) if self.config.watch || mine => {
-                        match model.final_hash(&f32s(&e.input)) {
+                        let run = model
+                            .decode_input(&e.input)
+                            .map_err(EngineError::from)
+                            .and_then(|x| model.final_hash(&x));
+                        match run {
                             Ok(hash) if hash == e.finalStateHash => Verdict::True,
                             Ok(_) => Verdict::False,
                             // Failing the event would fail every later tick
@@ -897,7 +903,10 @@ impl Agent {
             let model = self
                 .model(&claim.model_id)
                 .ok_or(AgentError::UnknownModel(claim_id))?;
-            let trace = Trace::new(model, &f32s(&claim.input))
+            let trace = model
+                .decode_input(&claim.input)
+                .map_err(EngineError::from)
+                .and_then(|x| Trace::new(model, &x))
                 .map_err(|source| AgentError::Run { claim_id, source })?;
             self.traces.insert(claim_id, trace);
         }
@@ -1189,7 +1198,11 @@ impl Agent {
             };
             let answer = match r.answer {
                 Some(answer) => answer,
-                None => match model.final_hash(&f32s(&r.input)) {
+                None => match model
+                    .decode_input(&r.input)
+                    .map_err(EngineError::from)
+                    .and_then(|x| model.final_hash(&x))
+                {
                     Ok(answer) => {
                         let r = self
                             .store
@@ -1224,7 +1237,9 @@ impl Agent {
             match first {
                 None if now < r.expiry => {
                     let action = format!("answer request {request_id}");
-                    match self.submit(&model, &f32s(&r.input), serve.claim_bond).await {
+                    // Decoded above, when the answer was computed.
+                    let input = model.decode_input(&r.input).unwrap_or_default();
+                    match self.submit(&model, &input, serve.claim_bond).await {
                         Ok((claim_id, _, tx)) => {
                             self.send_succeeded(&action);
                             tracing::info!(request_id, claim_id, "answered");

@@ -23,6 +23,7 @@ use verdict_contracts::protocol::Config;
 use verdict_contracts::rules::{ClaimStatus, LEVEL_STEPS};
 use verdict_converter::InputShape;
 use verdict_dnn::ir::ValueKind;
+use verdict_dnn::ops::decode::Encoding;
 
 use crate::agent::{Activity, Agent, AgentConfig, AgentError};
 use crate::chain::{Chain, Tx};
@@ -371,11 +372,15 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
 
     let t = Instant::now();
     let mut alice = make(1, false, Arc::new(Honest))?;
-    let (honest_id, honest, _) = alice.submit(&model, &config.inputs[0], ether()).await?;
+    let (honest_id, honest, tx) = alice.submit(&model, &config.inputs[0], ether()).await?;
     let label = argmax(&honest.output);
     phase(
         PhaseKind::HonestClaim,
-        format!("alice claimed model(input 0) = class {label} (claim {honest_id}, bond 1 ETH)"),
+        format!(
+            "alice claimed model(input 0) = class {label} (claim {honest_id}, bond 1 ETH, {} input bytes, {} gas)",
+            honest.call.input.len(),
+            tx.gas
+        ),
         t,
         &mut phases,
     );
@@ -839,9 +844,14 @@ pub fn load_model(path: &Path, shapes: &[InputShape]) -> anyhow::Result<(ModelIn
 
 /// A pseudo-random input for `model` drawn from `seed`: floats in `[0, 1)`;
 /// integer and boolean parts (token ids, masks) 0 or 1, values every such
-/// input takes.
+/// input takes; any byte for an input posted as bytes (an image).
 pub fn random_input(model: &ModelInfo, seed: u64) -> Vec<f32> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let ir = &model.compiled.model;
+    if ir.input_encoding == Some(Encoding::U8) {
+        let n: usize = ir.tensors[ir.input].shape.iter().product();
+        return (0..n).map(|_| f32::from(rng.r#gen::<u8>())).collect();
+    }
     let ports = model.compiled.model.input_ports();
     ports
         .iter()

@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use verdict_converter::tensor_io::Pixels;
 
 use alloy_primitives::{Address, B256, U256, keccak256};
 use axum::Router;
@@ -36,7 +37,7 @@ use crate::chain::{Chain, Tx};
 use crate::metrics::Metrics;
 use crate::model::ModelInfo;
 use crate::store::{AgentState, ClaimStatus};
-use crate::trace::{Trace, f32s, le_bytes};
+use crate::trace::{Trace, f32s};
 
 /// The largest request body accepted, in bytes.
 pub const BODY_LIMIT: usize = 4 << 20;
@@ -463,7 +464,7 @@ async fn post_inference(
             format!("an input of shape {shape:?} (nested arrays of numbers) is needed"),
         ));
     }
-    let values = input_values(&body.input, shape)?;
+    let values = input_values(&body.input, shape, Pixels::for_encoding(ir.input_encoding))?;
     if let Some(i) = values.iter().position(|v| !v.is_finite()) {
         return Err(ApiError::field(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -477,8 +478,11 @@ async fn post_inference(
             "the node has not read the chain yet: try again in a moment",
         ));
     }
+    let posted = model
+        .encode_input(&values)
+        .map_err(|e| ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "input", e.to_string()))?;
     g.count(token)?;
-    let id = inference_id(model_id, &le_bytes(&values));
+    let id = inference_id(model_id, &posted);
     let _posting = g.posting.lock().await;
     if let Some(claim_id) = g.claim_of(id) {
         let view = g.view(id, claim_id).await?;
@@ -526,7 +530,11 @@ fn inference_at(g: &Gateway, id: &str) -> Result<(B256, u64), ApiError> {
 }
 
 /// The values of a post's `input`: nested arrays, or a file in base64.
-fn input_values(input: &serde_json::Value, shape: &[usize]) -> Result<Vec<f32>, ApiError> {
+fn input_values(
+    input: &serde_json::Value,
+    shape: &[usize],
+    pixels: Pixels,
+) -> Result<Vec<f32>, ApiError> {
     use base64::Engine;
     let unprocessable = |e| ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "input", e);
     let Some(file) = input.as_object() else {
@@ -555,7 +563,7 @@ fn input_values(input: &serde_json::Value, shape: &[usize]) -> Result<Vec<f32>, 
                 format!("the {format} is not base64: {e}"),
             )
         })?;
-    verdict_converter::tensor_io::input_from_bytes(format, &bytes, shape)
+    verdict_converter::tensor_io::input_from_bytes(format, &bytes, shape, pixels)
         .map_err(|e| unprocessable(format!("the {format}: {e}")))
 }
 

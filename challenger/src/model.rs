@@ -152,9 +152,28 @@ impl ModelInfo {
         *self.points.last().expect("at least three points")
     }
 
-    /// Bytes of the input tensor.
+    /// Bytes of a claim's input (the input region's contents).
     pub fn input_bytes(&self) -> usize {
-        4 * tensor_len(&self.compiled, self.compiled.model.input)
+        self.compiled.model.input_bytes()
+    }
+
+    /// The input bytes a claim posts for `input`: binary32 words, or the
+    /// model's packed integers.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError`] for a wrong length or a value the encoding cannot hold.
+    pub fn encode_input(&self, input: &[f32]) -> Result<Vec<u8>, RunError> {
+        self.compiled.encode_input(input)
+    }
+
+    /// The input values a claim's posted bytes hold.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::InputBytes`] for a wrong length.
+    pub fn decode_input(&self, bytes: &[u8]) -> Result<Vec<f32>, RunError> {
+        self.compiled.decode_input(bytes)
     }
 
     /// Bytes of the output tensor.

@@ -30,7 +30,8 @@ const MAX_SNAPSHOTS: usize = 32;
 #[derive(Debug)]
 pub struct Trace {
     model: Arc<ModelInfo>,
-    input: Vec<f32>,
+    /// The input as a claim posts it.
+    input: Vec<u8>,
     /// Every op boundary's hash, and the machines to rebuild them from.
     boundaries: Boundaries,
     /// Hashed machines at steps already reached inside ops, to run forward
@@ -58,8 +59,8 @@ impl Trace {
     pub fn new(model: Arc<ModelInfo>, input: &[f32]) -> Result<Trace, EngineError> {
         let boundaries = model.boundaries(input)?;
         Ok(Trace {
+            input: model.encode_input(input)?,
             model,
-            input: input.to_vec(),
             boundaries,
             snapshots: BTreeMap::new(),
         })
@@ -104,7 +105,7 @@ impl Trace {
             final_hash: state.hash(),
             call: ClaimManager::submitCall {
                 modelId: model_id,
-                input: le_bytes(&self.input).into(),
+                input: self.input.clone().into(),
                 output: le_bytes(&output).into(),
                 finalState: Bytes::copy_from_slice(&state.encode()),
                 inputPath: self.model.input_path.clone(),

@@ -928,27 +928,48 @@ fn the_demo_refuses_a_bad_model_or_input_naming_it() {
 
 /// The demo on ResNet50 (the onnx wheel's light model, 1×3×224×224), with
 /// the fraud in its largest op (1.14e9 of its 3.28e10 VM steps): a
-/// real-size model's dispute end to end. Needs `VERDICT_ONNX_NODE_DATA`
-/// (scripts/test sets it). It does not pass yet: the claim carries its
-/// 602,112-byte input as calldata, whose gas floor (24.2 M) is over the
-/// devnet's transaction gas cap (2^24).
+/// real-size model's dispute end to end. The package takes its image as
+/// bytes and scales and normalizes it in the VM program, so a claim posts
+/// 150,528 bytes of input: as binary32 values (602,112 bytes) the calldata
+/// alone would cost 24.2 M gas, over a transaction's 2^24. Needs
+/// `VERDICT_ONNX_NODE_DATA` (scripts/test sets it).
 #[test]
-#[ignore = "a real-size model: its claim's input is over a transaction's gas cap"]
-fn the_demo_refutes_a_fraud_inside_resnet50() {
+fn the_demo_refutes_a_fraud_inside_resnet50_posted_as_bytes() {
+    use verdict_converter::{InputShape, Inputs, Preprocess, convert_file};
+    use verdict_dnn::ops::decode::Encoding;
+    use verdict_dnn::package::Package;
+
     let node = std::env::var_os("VERDICT_ONNX_NODE_DATA")
         .expect("VERDICT_ONNX_NODE_DATA is not set: run scripts/test");
-    let model = PathBuf::from(node).join("../light/light_resnet50.onnx");
+    let onnx = PathBuf::from(node).join("../light/light_resnet50.onnx");
     let dir = scratch("demo-resnet50");
-    let out = demo(
-        &dir,
-        &[
-            "--model",
-            model.to_str().unwrap(),
-            "--input-shape",
-            "1x3x224x224",
-        ],
-    );
-    let report = json(&out);
+    let inputs = Inputs {
+        shapes: vec!["1x3x224x224".parse::<InputShape>().unwrap()],
+        preprocess: Preprocess {
+            encoding: Some(Encoding::U8),
+            divide: Some(255.0),
+            mean: vec![0.485, 0.456, 0.406],
+            std: vec![0.229, 0.224, 0.225],
+        },
+        ..Inputs::default()
+    };
+    let converted = convert_file(&onnx, &inputs, &mut |_, _| {}).unwrap();
+    let package = dir.join("resnet50.dnn");
+    Package::build(converted.model)
+        .unwrap()
+        .save(&package)
+        .unwrap();
+    let report = json(&demo(&dir, &["--model", package.to_str().unwrap()]));
     assert_eq!(report["ok"], true, "{report:#}");
     assert_eq!(report["fraud"]["at"], "largest-op");
+    assert_eq!(report["honest_claim"][1], "Finalized");
+    assert_eq!(report["fraudulent_claim"][1], "Rejected");
+    let claimed = report["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["kind"] == "honest_claim")
+        .unwrap();
+    let name = claimed["name"].as_str().unwrap();
+    assert!(name.contains("150528 input bytes"), "{name}");
 }

@@ -19,7 +19,6 @@ use verdict_challenger::gateway::{self, GatewayConfig};
 use verdict_challenger::model::ModelInfo;
 use verdict_challenger::store::{ClaimStatus, GameStatus, RequestStatus, Role, Verdict};
 use verdict_challenger::strategy::{Challenge, Falsify, Strategy};
-use verdict_challenger::trace::le_bytes;
 use verdict_contracts::bindings::ClaimManager;
 use verdict_contracts::protocol::Config;
 use verdict_contracts::rules;
@@ -1111,7 +1110,7 @@ impl Setup {
     async fn request(&self, i: usize, input: &[f32], fee: U256, callback: Address) -> u64 {
         let call = ClaimManager::requestCall {
             modelId: self.model.model_id(),
-            input: le_bytes(input).into(),
+            input: self.model.encode_input(input).unwrap().into(),
             callback,
         };
         let sent = self.chains[i]

@@ -52,6 +52,9 @@ pub enum ConvertError {
         /// tract's message, with its causes.
         message: String,
     },
+    /// Input preprocessing that does not fit the model's input.
+    #[error("input preprocessing: {0}")]
+    Preprocess(String),
     /// An `--input-shape` that does not parse or names no input.
     #[error("input shape `{spec}`: {message}")]
     InputShape {

@@ -24,7 +24,7 @@ use tract_onnx::prelude::TypedModel;
 use verdict_dnn::ir::Model;
 
 pub use error::ConvertError;
-pub use load::{Constant, InputShape, Inputs};
+pub use load::{Constant, InputShape, Inputs, Preprocess};
 pub use lower::Progress;
 
 /// A converted model, with the tract model it came from (for checks).
@@ -55,7 +55,7 @@ pub fn convert_bytes(
     let convert = std::panic::AssertUnwindSafe(|| {
         let inference = load::parse_onnx(bytes, dir, &inputs.constants, inputs.output.as_deref())?;
         let tract = load::typed_model(inference, &inputs.shapes)?;
-        let model = lower::lower(&tract, name, progress)?;
+        let model = lower::lower(&tract, name, &inputs.preprocess, progress)?;
         Ok(Converted { tract, model })
     });
     std::panic::catch_unwind(convert).unwrap_or_else(|panic| {

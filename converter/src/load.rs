@@ -14,6 +14,7 @@ use tract_onnx::pb::tensor_shape_proto::dimension;
 use tract_onnx::pb::type_proto::Value;
 use tract_onnx::pb::{ModelProto, TensorProto, ValueInfoProto};
 use tract_onnx::tract_hir::infer::{Factoid, GenericFactoid, ShapeFactoid};
+use verdict_dnn::ops::decode::Encoding;
 
 use crate::error::ConvertError;
 
@@ -86,16 +87,35 @@ pub struct Inputs {
     /// The one graph output to convert, for a model with several (verdict
     /// models have one); the others are dropped before tract reads it.
     pub output: Option<String>,
+    /// What the VM program does to the input before the graph reads it.
+    pub preprocess: Preprocess,
 }
 
 impl From<Vec<InputShape>> for Inputs {
     fn from(shapes: Vec<InputShape>) -> Inputs {
         Inputs {
             shapes,
-            constants: Vec::new(),
-            output: None,
+            ..Inputs::default()
         }
     }
+}
+
+/// The input as a claim posts it, and the arithmetic that turns it into
+/// what the graph reads, all inside the VM program: an image posted as
+/// bytes (a quarter of the calldata of binary32 values), then scaled and
+/// normalized per channel as the model was trained (torchvision's
+/// `ToTensor` then `Normalize`: `(x / 255 - mean[c]) / std[c]`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Preprocess {
+    /// The input's encoding: packed `u8` or `u16` integers instead of
+    /// binary32 values.
+    pub encoding: Option<Encoding>,
+    /// Every value is first divided by this.
+    pub divide: Option<f32>,
+    /// Subtracted per channel (axis 1), or from every value if one.
+    pub mean: Vec<f32>,
+    /// Then divides per channel (axis 1), or every value if one.
+    pub std: Vec<f32>,
 }
 
 /// Parses ONNX bytes into tract's inference model, with `constants` bound

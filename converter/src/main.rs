@@ -12,9 +12,11 @@ use tracing::info;
 use verdict_converter::check::{Diff, run_tract};
 use verdict_converter::inspect::Summary;
 use verdict_converter::profile::Profile;
-use verdict_converter::{Constant, InputShape, Inputs, load, registry, tensor_io};
+use verdict_converter::tensor_io::Pixels;
+use verdict_converter::{Constant, InputShape, Inputs, Preprocess, load, registry, tensor_io};
 use verdict_dnn::engine::Compiled;
 use verdict_dnn::ir::{Port, split};
+use verdict_dnn::ops::decode::Encoding;
 use verdict_dnn::package::Package;
 
 /// ONNX models to verdict `.dnn` packages, and tools to look at and run them.
@@ -50,6 +52,22 @@ enum Command {
         /// Convert only this graph output, for a model with several.
         #[arg(long = "graph-output", value_name = "NAME")]
         graph_output: Option<String>,
+        /// Take the input as packed integers, `u8` (image bytes) or `u16`
+        /// (token ids): a quarter or half the calldata of a claim. The
+        /// VM program widens them before the graph reads them.
+        #[arg(long = "input-encoding", value_name = "u8|u16", value_parser = parse_encoding)]
+        input_encoding: Option<Encoding>,
+        /// Divide every input value by this first (255: bytes to [0, 1]).
+        #[arg(long = "input-divide", value_name = "D")]
+        input_divide: Option<f32>,
+        /// Then subtract these, one per channel (axis 1) or one for all:
+        /// `0.485,0.456,0.406`.
+        #[arg(long = "input-mean", value_name = "M,...", value_delimiter = ',')]
+        input_mean: Vec<f32>,
+        /// Then divide by these, one per channel (axis 1) or one for all:
+        /// `0.229,0.224,0.225`.
+        #[arg(long = "input-std", value_name = "S,...", value_delimiter = ',')]
+        input_std: Vec<f32>,
         /// Print a JSON summary.
         #[arg(long)]
         json: bool,
@@ -203,6 +221,10 @@ fn run(command: Command) -> Result<bool> {
             input_shape,
             constant,
             graph_output,
+            input_encoding,
+            input_divide,
+            input_mean,
+            input_std,
             json,
         } => {
             let inputs = Inputs {
@@ -212,6 +234,12 @@ fn run(command: Command) -> Result<bool> {
                     .collect::<Result<_, _>>()?,
                 constants: constants(&constant)?,
                 output: graph_output,
+                preprocess: Preprocess {
+                    encoding: input_encoding,
+                    divide: input_divide,
+                    mean: input_mean,
+                    std: input_std,
+                },
             };
             convert(&model, &output, &inputs, json).map(|()| true)
         }
@@ -278,6 +306,11 @@ fn run(command: Command) -> Result<bool> {
 
 fn load_package(path: &Path) -> Result<Package> {
     Package::load(path).with_context(|| format!("loading package {}", path.display()))
+}
+
+/// Parses `--input-encoding`.
+fn parse_encoding(name: &str) -> Result<Encoding, String> {
+    Encoding::parse(name).ok_or_else(|| format!("`{name}`: expected u8 or u16"))
 }
 
 /// Reads `--constant NAME=FILE` arguments.
@@ -363,8 +396,9 @@ fn read_inputs(package: &Package, given: &[String]) -> Result<Vec<f32>> {
         })
         .collect();
     let names: Vec<&str> = ports.iter().map(|p| p.name.as_str()).collect();
+    let pixels = Pixels::for_encoding(package.model.input_encoding);
     let read = |port: &Port, file: &Path| -> Result<Vec<f32>> {
-        let values = tensor_io::read_input(file, &port.shape)?;
+        let values = tensor_io::read_input(file, &port.shape, pixels)?;
         if let Some((i, why)) = values
             .iter()
             .enumerate()
@@ -537,8 +571,16 @@ fn check(
              (compare its outputs with `dnnc run -o DIR` instead)"
         );
     }
+    if let Some(encoding) = package.model.input_encoding {
+        bail!(
+            "`dnnc check` gives tract and the package the same input; this package takes its \
+             input as {} and preprocesses it (convert the model again without the --input-* \
+             options to check its graph)",
+            encoding.name()
+        );
+    }
     let shape = input_shape(&package);
-    let x = tensor_io::read_input(input, &shape)?;
+    let x = tensor_io::read_input(input, &shape, Pixels::Unit)?;
     let bytes = std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;
     let inference = load::parse_onnx(&bytes, model.parent(), constants, output)
         .with_context(|| format!("loading {}", model.display()))?;

@@ -8,6 +8,7 @@ use std::path::Path;
 use tract_onnx::pb::TensorProto;
 use tract_onnx::pb::tensor_proto::DataType;
 use tract_onnx::prelude::{DatumType, Tensor};
+use verdict_dnn::ops::decode::Encoding;
 
 use crate::npy::{self, Array};
 
@@ -35,18 +36,40 @@ fn extension(path: &Path) -> String {
         .to_ascii_lowercase()
 }
 
+/// What a PNG's pixels become.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Pixels {
+    /// Scaled to [0, 1], for a model taking floats.
+    #[default]
+    Unit,
+    /// The bytes as they are, 0 to 255, for a model taking its input as
+    /// bytes (`--input-encoding u8`), which scales them itself.
+    Bytes,
+}
+
+impl Pixels {
+    /// What a model whose input has `encoding` takes.
+    pub fn for_encoding(encoding: Option<Encoding>) -> Pixels {
+        match encoding {
+            Some(Encoding::U8) => Pixels::Bytes,
+            _ => Pixels::Unit,
+        }
+    }
+}
+
 /// Reads a tensor for a model input of shape `shape`. The file must hold
 /// as many values as the shape; a file that carries a shape of rank two or
 /// more (a `.npy`, nested JSON arrays, a `.pb`) must carry the model's,
 /// leading dimensions of 1 aside, so that a `[4, 16]` array is never read
-/// as an `[8, 8]` one. A flat list is the values in row-major order.
+/// as an `[8, 8]` one. A flat list is the values in row-major order. A PNG
+/// gives its pixels as `pixels` says.
 ///
 /// # Errors
 ///
 /// [`TensorIoError`] naming the file.
-pub fn read_input(path: &Path, shape: &[usize]) -> Result<Vec<f32>, TensorIoError> {
+pub fn read_input(path: &Path, shape: &[usize], pixels: Pixels) -> Result<Vec<f32>, TensorIoError> {
     let bytes = std::fs::read(path).map_err(|e| fail(path, e))?;
-    input_from_bytes(&extension(path), &bytes, shape).map_err(|e| fail(path, e))
+    input_from_bytes(&extension(path), &bytes, shape, pixels).map_err(|e| fail(path, e))
 }
 
 /// The values of an input file's `bytes` in `format` (`npy`, `json`,
@@ -56,7 +79,12 @@ pub fn read_input(path: &Path, shape: &[usize]) -> Result<Vec<f32>, TensorIoErro
 /// # Errors
 ///
 /// What is wrong with the bytes, in words.
-pub fn input_from_bytes(format: &str, bytes: &[u8], shape: &[usize]) -> Result<Vec<f32>, String> {
+pub fn input_from_bytes(
+    format: &str,
+    bytes: &[u8],
+    shape: &[usize],
+    pixels: Pixels,
+) -> Result<Vec<f32>, String> {
     let (data, file_shape) = match format {
         "npy" => {
             let a = npy::read(bytes).map_err(|e| e.to_string())?;
@@ -67,7 +95,10 @@ pub fn input_from_bytes(format: &str, bytes: &[u8], shape: &[usize]) -> Result<V
                 serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
             return input_from_json(&value, shape);
         }
-        "png" => (read_png(bytes, shape).map_err(|e| e.to_string())?, None),
+        "png" => (
+            read_png(bytes, shape, pixels).map_err(|e| e.to_string())?,
+            None,
+        ),
         "pb" => {
             let a = decode_pb(bytes).map_err(|e| e.to_string())?;
             (a.data, Some(a.shape))
@@ -280,7 +311,7 @@ fn flatten(v: &serde_json::Value, out: &mut Vec<f32>) -> Result<(), String> {
 
 /// Decodes an 8-bit PNG into the `[1, C, H, W]` (or `[1, H, W]`, `[H, W]`)
 /// layout of `shape`, channel-major, each value divided by 255.
-fn read_png(bytes: &[u8], shape: &[usize]) -> Result<Vec<f32>, String> {
+fn read_png(bytes: &[u8], shape: &[usize], pixels: Pixels) -> Result<Vec<f32>, String> {
     let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = decoder.read_info().map_err(|e| e.to_string())?;
@@ -296,21 +327,28 @@ fn read_png(bytes: &[u8], shape: &[usize]) -> Result<Vec<f32>, String> {
     if (mh, mw) != (h, w) {
         return Err(format!("image is {w}x{h}, the model takes {mw}x{mh}"));
     }
-    let pixels = &buf[..h * w * channels];
-    let gray = |p: &[u8]| match p.len() {
-        1 | 2 => f32::from(p[0]),
-        _ => (f32::from(p[0]) + f32::from(p[1]) + f32::from(p[2])) / 3.0,
+    let image = &buf[..h * w * channels];
+    // Bytes stay integers: a gray level from RGB is their rounded mean.
+    let gray = |p: &[u8]| match (p.len(), pixels) {
+        (1 | 2, _) => f32::from(p[0]),
+        (_, Pixels::Unit) => (f32::from(p[0]) + f32::from(p[1]) + f32::from(p[2])) / 3.0,
+        (_, Pixels::Bytes) => {
+            ((u16::from(p[0]) + u16::from(p[1]) + u16::from(p[2]) + 1) / 3) as f32
+        }
     };
     let mut out = Vec::with_capacity(c * h * w);
     for ch in 0..c {
-        for p in pixels.chunks_exact(channels) {
+        for p in image.chunks_exact(channels) {
             let v = match (c, channels) {
                 (1, _) => gray(p),
                 (3, 3 | 4) => f32::from(p[ch]),
                 (3, 1 | 2) => f32::from(p[0]),
                 _ => return Err(format!("cannot map {channels} channels onto {c}")),
             };
-            out.push(v / 255.0);
+            out.push(match pixels {
+                Pixels::Unit => v / 255.0,
+                Pixels::Bytes => v,
+            });
         }
     }
     Ok(out)
@@ -356,4 +394,33 @@ pub fn to_json(shape: &[usize], data: &[f32]) -> serde_json::Value {
 
 fn json_number(x: f32) -> serde_json::Value {
     serde_json::Number::from_f64(f64::from(x)).map_or(serde_json::Value::Null, Into::into)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Pixels, input_from_bytes};
+
+    /// A 2×1 RGB PNG: pixels (10, 20, 31) and (255, 0, 1).
+    fn png() -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut encoder = png::Encoder::new(&mut out, 2, 1);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(&[10, 20, 31, 255, 0, 1]).unwrap();
+        writer.finish().unwrap();
+        out
+    }
+
+    /// A model taking floats gets [0, 1]; one taking bytes gets the bytes,
+    /// and a gray level stays an integer (the rounded mean).
+    #[test]
+    fn png_pixels_are_scaled_or_kept_as_bytes() {
+        let rgb = |pixels| input_from_bytes("png", &png(), &[1, 3, 1, 2], pixels).unwrap();
+        assert_eq!(rgb(Pixels::Bytes), [10., 255., 20., 0., 31., 1.]);
+        assert_eq!(rgb(Pixels::Unit)[1], 1.0);
+        assert_eq!(rgb(Pixels::Unit)[0], 10.0 / 255.0);
+        let gray = input_from_bytes("png", &png(), &[1, 1, 1, 2], Pixels::Bytes).unwrap();
+        assert_eq!(gray, [20., 85.]);
+    }
 }

@@ -297,3 +297,69 @@ fn several_inputs_and_outputs_by_name() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `--input-encoding u8 --input-divide 255 --input-mean … --input-std …`:
+/// the package takes the image as bytes (a quarter of the claim's input
+/// bytes) and computes in the VM program what a float pipeline computes
+/// before the graph, `(x / 255 - mean) / std`, to the bit; preprocessing
+/// that does not fit the input is refused, naming it.
+#[test]
+fn input_bytes_are_decoded_and_normalized_in_the_program() {
+    use verdict_converter::{Inputs, Preprocess, convert_file};
+    use verdict_dnn::engine::Compiled;
+    use verdict_dnn::ops::decode::Encoding;
+
+    let onnx = root().join("models/digits_cnn.onnx");
+    let compile = |inputs: &Inputs| {
+        Compiled::new(convert_file(&onnx, inputs, &mut |_, _| {}).unwrap().model).unwrap()
+    };
+    let plain = compile(&Inputs::default());
+    let bytes = compile(&Inputs {
+        preprocess: Preprocess {
+            encoding: Some(Encoding::U8),
+            divide: Some(255.0),
+            mean: vec![0.5],
+            std: vec![0.25],
+        },
+        ..Inputs::default()
+    });
+    assert_eq!(bytes.model.input_bytes(), 64);
+    let x: Vec<f32> = (0..64).map(|i| ((i * 37) % 256) as f32).collect();
+    let floats: Vec<f32> = x.iter().map(|b| (b / 255.0 - 0.5) / 0.25).collect();
+    let want = plain.run_native(&floats).unwrap().output();
+    let got = bytes.run_native(&x).unwrap().output();
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&got), bits(&want));
+    assert_eq!(bits(&bytes.run_vm(&x).unwrap().output), bits(&want));
+
+    let dir = std::env::temp_dir().join(format!("dnnc-bytes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pkg = dir.join("cnn.dnn").display().to_string();
+    let convert = |extra: &[&str]| {
+        let args = [&["convert", onnx.to_str().unwrap(), "-o", &pkg], extra].concat();
+        dnnc(&args)
+    };
+    let o = convert(&["--input-encoding", "u8", "--input-mean", "0.5,0.5"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("2 mean values for an input of shape [1, 1, 8, 8]"),
+        "{err}"
+    );
+    let o = convert(&["--input-encoding", "u32"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("expected u8 or u16"), "{err}");
+    let o = convert(&["--input-encoding", "u8", "--input-divide", "255"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = dnnc(&["inspect", &pkg]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("Decode(u8)"), "{text}");
+    let input = dir.join("x.json");
+    std::fs::write(&input, serde_json::to_string(&vec![300.0f32; 64]).unwrap()).unwrap();
+    let o = dnnc(&["run", &pkg, "-i", input.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("not an integer from 0 to 255"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

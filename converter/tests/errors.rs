@@ -21,7 +21,7 @@ fn digits_mlp() -> ModelProto {
 fn convert(proto: &ModelProto, shapes: &[InputShape]) -> Result<(), ConvertError> {
     let model = load::parse_proto(proto, None)?;
     let typed = load::typed_model(model, shapes)?;
-    lower::lower(&typed, "test", &mut |_, _| {}).map(|_| ())
+    lower::lower(&typed, "test", &Default::default(), &mut |_, _| {}).map(|_| ())
 }
 
 /// The MLP with a symbolic batch dimension `N`.

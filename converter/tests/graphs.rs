@@ -94,7 +94,7 @@ fn model(shape: &[i64], mut nodes: Vec<NodeProto>, initializer: Vec<TensorProto>
 fn check(proto: &ModelProto, shape: &[usize]) -> Vec<&'static str> {
     let inference = load::parse_proto(proto, None).expect("parses");
     let typed = load::typed_model(inference, &[]).expect("types");
-    let model = lower::lower(&typed, "graph", &mut |_, _| {}).expect("lowers");
+    let model = lower::lower(&typed, "graph", &Default::default(), &mut |_, _| {}).expect("lowers");
     let ops = model.nodes.iter().map(|n| n.op.name()).collect();
     let compiled = Compiled::new(model).expect("compiles");
     let x: Vec<f32> = (0..shape.iter().product::<usize>())
@@ -205,7 +205,7 @@ fn embedding_lookup_of_integer_input() {
     let m = integer_input(model(&[2, 3], nodes, vec![floats("w", &[10, 6])]));
     let inference = load::parse_proto(&m, None).expect("parses");
     let typed = load::typed_model(inference, &[]).expect("types");
-    let model = lower::lower(&typed, "graph", &mut |_, _| {}).expect("lowers");
+    let model = lower::lower(&typed, "graph", &Default::default(), &mut |_, _| {}).expect("lowers");
     assert_eq!(
         model.nodes.iter().map(|n| n.op.name()).collect::<Vec<_>>(),
         ["Gather"]
@@ -357,7 +357,7 @@ fn symbolic_dimension_takes_the_given_size_throughout() {
     };
     let inference = load::parse_proto(&m, None).expect("parses");
     let typed = load::typed_model(inference, &[shape]).expect("types with seq = 5");
-    let model = lower::lower(&typed, "graph", &mut |_, _| {}).expect("lowers");
+    let model = lower::lower(&typed, "graph", &Default::default(), &mut |_, _| {}).expect("lowers");
     assert_eq!(model.tensors[model.output].shape, [5]);
     let compiled = Compiled::new(model).expect("compiles");
     let x = [1.0f32, -2.0, 3.0, 0.5, 4.0];

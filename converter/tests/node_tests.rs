@@ -182,6 +182,7 @@ fn run_case(dir: &Path, bytes: &[u8], graph: &GraphProto) -> Result<(), Failure>
         }],
         constants,
         output,
+        ..Inputs::default()
     };
     let converted = convert_bytes(bytes, Some(dir), "node", &inputs, &mut |_, _| {})
         .map_err(|e| Failure::convert(&e))?;

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use verdict_converter::tensor_io::read_input;
+use verdict_converter::tensor_io::{Pixels, read_input};
 use verdict_converter::{InputShape, Inputs, convert_file};
 use verdict_dnn::engine::Compiled;
 use verdict_dnn::ir::split;
@@ -38,7 +38,12 @@ fn check_export(name: &str, len: usize) {
         .sum();
     assert!(stored <= 541_184, "{name}: {stored} values stored");
     let file = |what: &str, shape: &[usize]| {
-        read_input(&dir.join(format!("gpt2_tiny_{name}.{what}.npy")), shape).unwrap()
+        read_input(
+            &dir.join(format!("gpt2_tiny_{name}.{what}.npy")),
+            shape,
+            Pixels::Unit,
+        )
+        .unwrap()
     };
     let ids = file("input_ids", &[1, 16])[..len].to_vec();
     let want = file("logits", &[1, 16, 1000])[..len * 1000].to_vec();
@@ -103,7 +108,7 @@ fn check_ports(name: &str, shapes: Vec<InputShape>) -> Vec<String> {
     let converted = convert_file(&model, &Inputs::from(shapes), &mut |_, _| {})
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     let file = |what: &str, shape: &[usize]| {
-        read_input(&dir.join(format!("{name}.{what}.npy")), shape).unwrap()
+        read_input(&dir.join(format!("{name}.{what}.npy")), shape, Pixels::Unit).unwrap()
     };
     let ports = converted.model.input_ports();
     let x: Vec<f32> = ports.iter().flat_map(|p| file(&p.name, &p.shape)).collect();

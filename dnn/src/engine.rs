@@ -121,6 +121,29 @@ pub enum RunError {
     /// An op boundary index past the end.
     #[error("op boundary {0} does not exist")]
     Boundary(usize),
+    /// An input value its encoding cannot hold.
+    #[error(
+        "input value {index} is {}, not an integer from 0 to {max} (the model takes its input as {encoding})",
+        f32::from_bits(*bits)
+    )]
+    InputValue {
+        /// Its position.
+        index: usize,
+        /// The value's bits.
+        bits: u32,
+        /// The largest value the encoding holds.
+        max: u32,
+        /// The encoding's name.
+        encoding: &'static str,
+    },
+    /// Input bytes of the wrong length.
+    #[error("input has {got} bytes, the model takes {want}")]
+    InputBytes {
+        /// Bytes given.
+        got: usize,
+        /// Bytes expected.
+        want: usize,
+    },
 }
 
 /// The VM's result.
@@ -212,7 +235,14 @@ impl Compiled {
             .expect("the base is hashed when built")
     }
 
-    fn check_input(&self, input: &[f32]) -> Result<Vec<u32>, RunError> {
+    /// The input region's contents for `input`, as a claim posts them:
+    /// little-endian binary32 words, or the model's packed integers.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::InputSize`], or [`RunError::InputValue`] for a value the
+    /// model's input encoding cannot hold.
+    pub fn encode_input(&self, input: &[f32]) -> Result<Vec<u8>, RunError> {
         let shape = &self.model.tensors[self.model.input].shape;
         if input.len() != numel(shape) {
             return Err(RunError::InputSize {
@@ -221,7 +251,59 @@ impl Compiled {
                 shape: shape.clone(),
             });
         }
-        Ok(input.iter().map(|x| x.to_bits()).collect())
+        let Some(encoding) = self.model.input_encoding else {
+            return Ok(input.iter().flat_map(|x| x.to_le_bytes()).collect());
+        };
+        let mut bytes = Vec::with_capacity(self.model.input_bytes());
+        for (index, &value) in input.iter().enumerate() {
+            let v = encoding.integer(value).ok_or(RunError::InputValue {
+                index,
+                bits: value.to_bits(),
+                max: encoding.max(),
+                encoding: encoding.name(),
+            })?;
+            bytes.extend_from_slice(&v.to_le_bytes()[..encoding.width()]);
+        }
+        Ok(bytes)
+    }
+
+    /// The input values that input region contents `bytes` hold (a posted
+    /// claim's input): [`Compiled::encode_input`] undone.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::InputBytes`] for the wrong length.
+    pub fn decode_input(&self, bytes: &[u8]) -> Result<Vec<f32>, RunError> {
+        let want = self.model.input_bytes();
+        if bytes.len() != want {
+            return Err(RunError::InputBytes {
+                got: bytes.len(),
+                want,
+            });
+        }
+        let Some(encoding) = self.model.input_encoding else {
+            return Ok(bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+                .collect());
+        };
+        Ok(bytes
+            .chunks_exact(encoding.width())
+            .map(|b| b.iter().rev().fold(0u32, |v, &x| v << 8 | u32::from(x)) as f32)
+            .collect())
+    }
+
+    /// The input region's words for `input` (zero-padded to a whole word).
+    pub(crate) fn input_words(&self, input: &[f32]) -> Result<Vec<u32>, RunError> {
+        let bytes = self.encode_input(input)?;
+        Ok(bytes
+            .chunks(4)
+            .map(|b| {
+                let mut w = [0; 4];
+                w[..b.len()].copy_from_slice(b);
+                u32::from_le_bytes(w)
+            })
+            .collect())
     }
 
     fn machine_with(&self, core: Core, writes: &[(u32, &[u32])]) -> Machine {
@@ -273,7 +355,7 @@ impl Compiled {
     ///
     /// [`RunError::InputSize`].
     pub fn initial_machine(&self, input: &[f32]) -> Result<Machine, RunError> {
-        Ok(self.initial_words(&self.check_input(input)?))
+        Ok(self.initial_words(&self.input_words(input)?))
     }
 
     /// Runs the VM to the end.
@@ -347,7 +429,7 @@ impl Compiled {
         keep: Keep,
         mut timed: impl FnMut(usize, Duration) + Send,
     ) -> Result<NativeRun<'_>, RunError> {
-        let input = self.check_input(input)?;
+        let input = self.input_words(input)?;
         let model = &self.model;
         let mut buffers: Vec<Option<Vec<u32>>> = vec![None; model.tensors.len()];
         let mut scratch = Vec::with_capacity(model.nodes.len());

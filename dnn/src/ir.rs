@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ops::decode::{Decode, Encoding};
 use crate::ops::{OpKind, ShapeError};
 
 /// Index of a tensor in [`Model::tensors`].
@@ -105,9 +106,18 @@ pub struct Model {
     pub output: TensorId,
     /// The named parts of the input and the output.
     pub ports: Ports,
+    /// How the input region holds the input's values: binary32 words
+    /// (`None`), or packed integers that only [`Decode`] nodes read.
+    pub input_encoding: Option<Encoding>,
 }
 
 impl Model {
+    /// Bytes of the input region's contents: a claim's input.
+    pub fn input_bytes(&self) -> usize {
+        let width = self.input_encoding.map_or(4, Encoding::width);
+        width * numel(&self.tensors[self.input].shape)
+    }
+
     /// The parts of the input: its ports, or the whole input as one part.
     pub fn input_ports(&self) -> Vec<Port> {
         self.parts(&self.ports.inputs, self.input)
@@ -198,6 +208,7 @@ impl ModelBuilder {
                 input: 0,
                 output: 0,
                 ports: Ports::default(),
+                input_encoding: None,
             },
         }
     }
@@ -276,6 +287,31 @@ impl ModelBuilder {
         Ok(output)
     }
 
+    /// Declares the input as packed integers of `encoding` (a quarter or
+    /// half the bytes to post) and gives their binary32 values, which
+    /// every node then reads instead of the input.
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::Graph`] if the input is already read or declared.
+    pub fn decoded_input(&mut self, encoding: Encoding) -> Result<TensorId, ModelError> {
+        let input = self.model.input;
+        if self.model.input_encoding.is_some()
+            || self.model.nodes.iter().any(|n| n.inputs.contains(&input))
+        {
+            return Err(ModelError::Graph {
+                node: "<input>".into(),
+                message: "the input is decoded once, before any node reads it".into(),
+            });
+        }
+        self.model.input_encoding = Some(encoding);
+        self.node(
+            "input.decoded",
+            OpKind::Decode(Decode { from: encoding }),
+            &[input],
+        )
+    }
+
     /// Names the parts of the input and the output.
     pub fn ports(&mut self, ports: Ports) {
         self.model.ports = ports;
@@ -317,9 +353,29 @@ impl Model {
             ));
         }
         ready[self.input] = true;
+        if self.input_encoding.is_some() && self.output == self.input {
+            return Err(graph(
+                "<model>",
+                "an encoded input cannot be the output".into(),
+            ));
+        }
         for node in &self.nodes {
             if node.output >= n || node.inputs.iter().any(|&i| i >= n) {
                 return Err(graph(&node.name, "tensor id out of range".into()));
+            }
+            let fits = match &node.op {
+                OpKind::Decode(d) => {
+                    node.inputs == [self.input] && self.input_encoding == Some(d.from)
+                }
+                _ => self.input_encoding.is_none() || !node.inputs.contains(&self.input),
+            };
+            if !fits {
+                return Err(graph(
+                    &node.name,
+                    "an encoded input is read by Decode nodes of its encoding alone, \
+                     and Decode reads nothing else"
+                        .into(),
+                ));
             }
             if let Some(&i) = node.inputs.iter().find(|&&i| !ready[i]) {
                 return Err(graph(

@@ -86,7 +86,7 @@ pub fn plan(model: &Model) -> Result<Layout, PlanError> {
         ));
     }
     let bytes = |id: usize| 4 * numel(&model.tensors[id].shape) as u64;
-    let input_size = pow2_region(bytes(model.input));
+    let input_size = pow2_region(model.input_bytes() as u64);
     let output_size = pow2_region(bytes(model.output));
     let output_addr = align(u64::from(CODE_END) + input_size, output_size);
     addr[model.input] = CODE_END;

@@ -123,3 +123,57 @@ fn mlp_runs_bit_exact_on_both_engines_in_few_steps() {
     println!("784-56-10 MLP: {steps} VM steps");
     assert!(steps < 300_000, "784-56-10 MLP took {steps} steps");
 }
+
+/// An encoded input: the claim's bytes are the packed integers, the VM's
+/// input region holds exactly them, decoding gives the values back, and a
+/// value the encoding cannot hold or bytes of the wrong length are refused.
+#[test]
+fn encoded_inputs_round_trip_and_refuse_what_they_cannot_hold() {
+    use verdict_dnn::engine::RunError;
+    use verdict_dnn::ops::decode::Encoding;
+
+    let mut mb = ModelBuilder::new("bytes", &[2, 3]);
+    let x = mb.decoded_input(Encoding::U16).unwrap();
+    let y = mb
+        .node("neg", OpKind::Unary(Unary { op: UnaryOp::Neg }), &[x])
+        .unwrap();
+    let c = Compiled::new(mb.finish(y)).unwrap();
+    let input = [0.0, 1.0, 255.0, 256.0, 4097.0, 65535.0];
+    let bytes = c.encode_input(&input).unwrap();
+    assert_eq!(bytes, [0, 0, 1, 0, 255, 0, 0, 1, 1, 16, 255, 255]);
+    assert_eq!(c.decode_input(&bytes).unwrap(), input);
+    let m = c.initial_machine(&input).unwrap();
+    let region = c.program.layout.input;
+    assert_eq!(region.size, 32);
+    assert_eq!(m.read_bytes(region.addr, 12), bytes);
+    assert_eq!(c.run_vm(&input).unwrap().output[5], -65535.0);
+    for bad in [65536.0, -1.0, 0.5, f32::NAN] {
+        let e = c.encode_input(&[bad, 0., 0., 0., 0., 0.]).unwrap_err();
+        assert!(matches!(e, RunError::InputValue { index: 0, .. }), "{e}");
+        assert!(e.to_string().contains("0 to 65535"), "{e}");
+    }
+    let e = c.decode_input(&bytes[1..]).unwrap_err();
+    assert_eq!(e.to_string(), "input has 11 bytes, the model takes 12");
+}
+
+/// Only Decode reads an encoded input, and Decode reads nothing else.
+#[test]
+fn an_encoded_input_read_by_another_op_is_malformed() {
+    use verdict_dnn::ops::decode::Encoding;
+
+    let mut mb = ModelBuilder::new("bytes", &[4]);
+    let input = mb.input();
+    mb.decoded_input(Encoding::U8).unwrap();
+    let y = mb
+        .node("raw", OpKind::Unary(Unary { op: UnaryOp::Neg }), &[input])
+        .unwrap();
+    let e = mb.finish(y).validate().unwrap_err();
+    assert!(
+        e.to_string().contains("Decode nodes of its encoding alone"),
+        "{e}"
+    );
+    let mut mb = ModelBuilder::new("late", &[4]);
+    let neg = OpKind::Unary(Unary { op: UnaryOp::Neg });
+    mb.node("first", neg, &[mb.input()]).unwrap();
+    assert!(mb.decoded_input(Encoding::U8).is_err());
+}

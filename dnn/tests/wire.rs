@@ -18,6 +18,7 @@ use verdict_dnn::ir::{Model, ModelBuilder, Port, Ports, ValueKind};
 use verdict_dnn::ops::OpKind;
 use verdict_dnn::ops::argmax::ArgMax;
 use verdict_dnn::ops::binary::{Binary, BinaryOp};
+use verdict_dnn::ops::decode::Encoding;
 use verdict_dnn::ops::gather::Gather;
 use verdict_dnn::ops::lrn::Lrn;
 use verdict_dnn::ops::norm::{Norm, NormKind};
@@ -98,6 +99,20 @@ fn types() -> Model {
     b.finish(y)
 }
 
+/// An input posted as 16-bit integers: the model's encoding and the
+/// Decode node (format version 4).
+fn encoded() -> Model {
+    let mut b = ModelBuilder::new("encoded", &[5]);
+    let x = b.decoded_input(Encoding::U16).unwrap();
+    let w = b
+        .weight("w", &[5], vec![0.5, -1.0, 2.0, 0.25, 3.0])
+        .unwrap();
+    let y = b
+        .node("mul", OpKind::Binary(Binary { op: BinaryOp::Mul }), &[x, w])
+        .unwrap();
+    b.finish(y)
+}
+
 #[test]
 fn committed_packages_decode_to_todays_bytes() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
@@ -108,6 +123,7 @@ fn committed_packages_decode_to_todays_bytes() {
         ("chain", common::chain()),
         ("rest", rest()),
         ("types", types()),
+        ("encoded", encoded()),
     ] {
         let built = Package::build(model).unwrap();
         let fresh = built.to_bytes();

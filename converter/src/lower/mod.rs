@@ -30,11 +30,13 @@ use std::sync::Arc;
 use tract_onnx::prelude::{DatumType, OutletId, Tensor, TypedFact, TypedModel, TypedNode};
 use verdict_dnn::ir::{Model, ModelBuilder, ModelError, Port, Ports, TensorId, numel};
 use verdict_dnn::ops::OpKind;
+use verdict_dnn::ops::binary::{Binary, BinaryOp};
 use verdict_dnn::ops::concat::Concat;
 use verdict_dnn::ops::reshape::Reshape;
 use verdict_dnn::ops::slice::{Range, Slice};
 
 use crate::error::{ConvertError, Unsupported, UnsupportedNodes};
+use crate::load::Preprocess;
 use crate::registry;
 
 pub(crate) use axis::convert as axis_op;
@@ -258,6 +260,7 @@ pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
 pub fn lower(
     model: &TypedModel,
     name: &str,
+    preprocess: &Preprocess,
     progress: Progress<'_>,
 ) -> Result<Model, ConvertError> {
     let inputs = model
@@ -327,7 +330,7 @@ pub fn lower(
         weights: HashMap::new(),
         by_shape: HashMap::new(),
     };
-    let input = cx.builder.input();
+    let input = prepare_input(&mut cx, preprocess)?;
     let mut at = 0;
     for (&o, port) in inputs.iter().zip(&ports.inputs) {
         let t = if packed {
@@ -417,6 +420,53 @@ pub fn lower(
     let model = cx.builder.finish(out);
     model.validate()?;
     Ok(model)
+}
+
+/// The input as the graph reads it: decoded from its encoding, divided,
+/// and normalized per channel, as `preprocess` says.
+fn prepare_input(cx: &mut Lowering<'_>, preprocess: &Preprocess) -> Result<TensorId, ConvertError> {
+    let mut x = match preprocess.encoding {
+        Some(encoding) => cx.builder.decoded_input(encoding)?,
+        None => cx.builder.input(),
+    };
+    let shape = cx.tensor_shape(x);
+    let per_channel = |what: &str, values: &[f32]| -> Result<Vec<usize>, ConvertError> {
+        match values.len() {
+            1 => Ok(vec![1]),
+            c if shape.len() >= 2 && shape[1] == c => {
+                let mut s = vec![1; shape.len()];
+                s[1] = c;
+                Ok(s)
+            }
+            c => Err(ConvertError::Preprocess(format!(
+                "{c} {what} values for an input of shape {shape:?}: give one, or one per channel (axis 1)"
+            ))),
+        }
+    };
+    let mut apply = |cx: &mut Lowering<'_>, op, what: &str, values: &[f32]| {
+        let s = per_channel(what, values)?;
+        let w = cx
+            .weight(&format!("input.{what}"), &s, values.to_vec())
+            .map_err(finishing)?;
+        x = cx
+            .add(
+                &format!("input.{what}"),
+                OpKind::Binary(Binary { op }),
+                &[x, w],
+            )
+            .map_err(finishing)?;
+        Ok::<_, ConvertError>(x)
+    };
+    if let Some(d) = preprocess.divide {
+        apply(cx, BinaryOp::Div, "divide", &[d])?;
+    }
+    if !preprocess.mean.is_empty() {
+        apply(cx, BinaryOp::Sub, "mean", &preprocess.mean)?;
+    }
+    if !preprocess.std.is_empty() {
+        apply(cx, BinaryOp::Div, "std", &preprocess.std)?;
+    }
+    Ok(x)
 }
 
 /// A lowering error while wiring the model's ends, as a conversion error.

@@ -13,7 +13,7 @@ use super::device::{DeviceChoice, DeviceInfo, choose};
 use super::launch::{Plan, arena_at, plan_node};
 use super::program::{Shared, shared};
 use crate::boundary::{Boundaries, OpWrites};
-use crate::engine::{Compiled, RunError, boundary_machine};
+use crate::engine::{Compiled, boundary_machine};
 use crate::ir::{TensorId, numel};
 use crate::plan::WEIGHTS_BASE;
 
@@ -49,7 +49,7 @@ impl std::fmt::Debug for GpuEngine {
 /// are read back from it on demand.
 pub struct GpuRun<'a> {
     engine: &'a GpuEngine,
-    input: Vec<f32>,
+    input: Vec<u32>,
     arena: Buffer<u32>,
     output: Vec<u32>,
 }
@@ -143,17 +143,8 @@ impl GpuEngine {
     /// device fails.
     pub fn run(&self, input: &[f32]) -> Result<GpuRun<'_>, GpuError> {
         let model = &self.compiled.model;
-        let want = numel(&model.tensors[model.input].shape);
-        if input.len() != want {
-            return Err(RunError::InputSize {
-                got: input.len(),
-                want,
-                shape: model.tensors[model.input].shape.clone(),
-            }
-            .into());
-        }
+        let bits = self.compiled.input_words(input)?;
         let queue = &self.shared.queue;
-        let bits: Vec<u32> = input.iter().map(|x| x.to_bits()).collect();
         // SAFETY: no host pointer; the size is the arena's.
         let mut arena = unsafe {
             Buffer::<u32>::create(
@@ -217,7 +208,7 @@ impl GpuEngine {
         queue.finish().map_err(|e| GpuError::cl("clFinish", e))?;
         let mut run = GpuRun {
             engine: self,
-            input: input.to_vec(),
+            input: bits,
             arena,
             output: Vec::new(),
         };
@@ -278,7 +269,7 @@ impl GpuRun<'_> {
     ///
     /// [`GpuError::Run`] past the end, [`GpuError::Cl`] when a read fails.
     pub fn machine_at(&self, op: usize) -> Result<Machine, GpuError> {
-        boundary_machine(&self.engine.compiled, &self.input_words(), self, op)
+        boundary_machine(&self.engine.compiled, &self.input, self, op)
     }
 
     /// Every op boundary's state hash and the machines to rebuild any
@@ -288,11 +279,7 @@ impl GpuRun<'_> {
     ///
     /// [`GpuError::Cl`] when a read fails.
     pub fn boundaries(&self) -> Result<Boundaries, GpuError> {
-        Boundaries::build(&self.engine.compiled, &self.input_words(), self)
-    }
-
-    fn input_words(&self) -> Vec<u32> {
-        self.input.iter().map(|x| x.to_bits()).collect()
+        Boundaries::build(&self.engine.compiled, &self.input, self)
     }
 
     /// The VM state at the start of op `op`.

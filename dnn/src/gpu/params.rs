@@ -342,6 +342,15 @@ blocks! {
         eps: f32,
     }
 
+    /// Decode: the input's packed integers widened.
+    DecodeParams for ["decode"] {
+        x: Operand,
+        y: i32,
+        count: usize,
+        /// Bytes a value (1 or 2).
+        width: usize,
+    }
+
     /// Gather along one axis.
     GatherParams for ["gather"] {
         data: Operand,

@@ -13,6 +13,7 @@ pub mod argmax;
 pub mod binary;
 pub mod concat;
 pub mod conv;
+pub mod decode;
 pub mod gather;
 pub mod gemm;
 pub mod lrn;
@@ -92,6 +93,17 @@ impl ShapeError {
             expected: expected.into(),
             shape: shape.to_vec(),
         }
+    }
+}
+
+/// The output shape of an elementwise op of one input: the input's.
+pub(crate) fn elementwise_shape(inputs: &[&[usize]]) -> Result<Vec<usize>, ShapeError> {
+    match inputs {
+        [x] => Ok(x.to_vec()),
+        _ => Err(ShapeError::Arity {
+            expected: "1",
+            got: inputs.len(),
+        }),
     }
 }
 
@@ -187,6 +199,8 @@ pub enum OpKind {
     Where(select::Where),
     /// The index of the largest or smallest value along an axis.
     ArgMax(argmax::ArgMax),
+    /// The model's input widened from bytes or 16-bit integers.
+    Decode(decode::Decode),
 }
 
 /// Calls `$call` on the op inside any [`OpKind`].
@@ -210,6 +224,7 @@ macro_rules! each_op {
             OpKind::Lrn($op) => $call,
             OpKind::Where($op) => $call,
             OpKind::ArgMax($op) => $call,
+            OpKind::Decode($op) => $call,
         }
     };
 }
@@ -252,6 +267,10 @@ impl OpKind {
             OpKind::Lrn(_) => "LRN",
             OpKind::Where(_) => "Where",
             OpKind::ArgMax(a) => a.name(),
+            OpKind::Decode(d) => match d.from {
+                decode::Encoding::U8 => "Decode(u8)",
+                decode::Encoding::U16 => "Decode(u16)",
+            },
         }
     }
 

@@ -15,7 +15,7 @@ use crate::gpu::recipes::unary_code;
 use crate::kernels::finish::finish_into;
 use crate::kernels::matmul::PAR_WORDS;
 use crate::math;
-use crate::ops::{Io, NativeIo, ShapeError};
+use crate::ops::{Io, NativeIo, ShapeError, elementwise_shape};
 use crate::scalar::{Eval, Scalar};
 
 /// Which unary function.
@@ -211,13 +211,7 @@ pub struct Unary {
 
 impl Unary {
     pub(crate) fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, ShapeError> {
-        match inputs {
-            [x] => Ok(x.to_vec()),
-            _ => Err(ShapeError::Arity {
-                expected: "1",
-                got: inputs.len(),
-            }),
-        }
+        elementwise_shape(inputs)
     }
 
     pub(crate) fn emit(&self, e: &mut Emitter, io: &Io) {

@@ -353,6 +353,7 @@ macro_rules! engine_suite {
             use verdict_dnn::ops::OpKind;
             use verdict_dnn::ops::argmax::ArgMax;
             use verdict_dnn::ops::binary::{Binary, BinaryOp};
+            use verdict_dnn::ops::decode::Encoding;
             use verdict_dnn::ops::gather::Gather;
             use verdict_dnn::ops::gemm::Gemm;
             use verdict_dnn::ops::lrn::Lrn;
@@ -388,6 +389,22 @@ macro_rules! engine_suite {
                     x[i] = v;
                 }
                 check(mb.finish(y), &x).unwrap();
+            }
+
+            /// Inputs posted as bytes and as 16-bit integers, of lengths
+            /// that leave the last word partly filled: each value widened
+            /// from its packed bytes, extremes included.
+            #[test]
+            fn decoded_inputs_are_bit_exact() {
+                for (encoding, n) in [(Encoding::U8, 37), (Encoding::U16, 19)] {
+                    let mut mb = ModelBuilder::new("decode", &[n]);
+                    let x = mb.decoded_input(encoding).unwrap();
+                    let w = mb.weight("w", &[n], values(81, n)).unwrap();
+                    let y = mb.node("mul", OpKind::Binary(Binary { op: BinaryOp::Mul }), &[x, w]).unwrap();
+                    let max = encoding.max() as usize;
+                    let input: Vec<f32> = (0..n).map(|i| ((i * 7919) % (max + 1)) as f32).chain([max as f32]).skip(1).collect();
+                    check(mb.finish(y), &input).unwrap_or_else(|e| panic!("{encoding:?}: {e}"));
+                }
             }
 
             #[test]

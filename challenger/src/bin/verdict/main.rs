@@ -33,10 +33,10 @@ use verdict_challenger::metrics;
 use verdict_challenger::model::ModelInfo;
 use verdict_challenger::store::{AgentState, ClaimStatus};
 use verdict_challenger::strategy::Falsify;
-use verdict_challenger::trace::le_bytes;
 use verdict_contracts::bindings::ClaimManager;
 use verdict_contracts::protocol::Config;
 use verdict_converter::InputShape;
+use verdict_converter::tensor_io::Pixels;
 use verdict_devnet::{self as devnet, Devnet, DevnetConfig};
 
 mod keys;
@@ -1036,7 +1036,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let fee = parse_ether(&fee)?;
             let call = ClaimManager::requestCall {
                 modelId: info.model_id(),
-                input: le_bytes(&values).into(),
+                input: info.encode_input(&values)?.into(),
                 callback: callback.unwrap_or(Address::ZERO),
             };
             let sent = s.chain()?.send(d.manager, &call, fee).await?;
@@ -1200,9 +1200,11 @@ fn api_tokens_from(file: Option<&Path>) -> anyhow::Result<Vec<String>> {
 /// and infinite values refused unless `allow_non_finite` (such an input is
 /// more often a broken file than a question).
 fn read_input(info: &ModelInfo, path: &Path, allow_non_finite: bool) -> anyhow::Result<Vec<f32>> {
-    let shape = &info.compiled.model.tensors[info.compiled.model.input].shape;
+    let ir = &info.compiled.model;
+    let pixels = Pixels::for_encoding(ir.input_encoding);
     let values =
-        verdict_converter::tensor_io::read_input(path, shape).map_err(|e| Usage(e.into()))?;
+        verdict_converter::tensor_io::read_input(path, &ir.tensors[ir.input].shape, pixels)
+            .map_err(|e| Usage(e.into()))?;
     if !allow_non_finite && let Some(i) = values.iter().position(|v| !v.is_finite()) {
         return Err(Usage(anyhow::anyhow!(
             "{}: value {i} is {}; --allow-non-finite takes such an input",

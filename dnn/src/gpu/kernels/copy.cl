@@ -20,3 +20,16 @@ kernel void fill(KERNEL_ARGS) {
     if (i >= (size_t)p[P_FILL_COUNT]) return;
     act[p[P_FILL_DST] + i] = (uint)p[P_FILL_VALUE];
 }
+
+// Decode (docs/spec/kernels.md): value i is the width-byte little-endian
+// unsigned integer at byte i*width of the packed input words (a value
+// never straddles a word), widened exactly by itof.
+// p: DecodeParams (dnn/src/gpu/params.rs).
+kernel void decode(KERNEL_ARGS) {
+    size_t i = get_global_id(0);
+    if (i >= (size_t)p[P_DECODE_COUNT]) return;
+    size_t byte = i * (size_t)p[P_DECODE_WIDTH];
+    uint mask = p[P_DECODE_WIDTH] == 1 ? 0xFFu : 0xFFFFu;
+    uint v = (OPERAND(P_DECODE_X)[byte / 4] >> (8 * (byte % 4))) & mask;
+    act[p[P_DECODE_Y] + i] = f_itof(v);
+}
