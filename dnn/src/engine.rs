@@ -2,7 +2,6 @@
 //! writes the same memory image and so can produce the VM's state at every
 //! op boundary.
 
-use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -30,8 +29,6 @@ pub struct Compiled {
     /// Code and weights, hashed once when first needed: every state starts
     /// from a copy.
     base: OnceLock<Memory>,
-    /// Weights as bit patterns, for the native engine.
-    weights: HashMap<TensorId, Vec<u32>>,
     /// Per node, what the native kernel prepared from its weights.
     prepared: Vec<Option<Vec<f32>>>,
     /// Buffers of finished native runs, for the next one.
@@ -56,14 +53,22 @@ enum Keep {
 
 /// Buffers a finished native run gives back, so that the next run neither
 /// faults in fresh pages (costly under a hypervisor) nor keeps growing the
-/// heap.
+/// heap. It holds at most `cap` words, what an output-only run has live at
+/// its peak: a run that kept every tensor (a trace's) gives back more, and
+/// an agent would otherwise hold a second copy of every activation.
 #[derive(Debug, Default)]
-struct Recycled(Mutex<Vec<Vec<u32>>>);
+struct Recycled {
+    pool: Mutex<Vec<Vec<u32>>>,
+    cap: usize,
+}
 
 impl Clone for Recycled {
     /// A copy of the model starts with no buffers of its own.
     fn clone(&self) -> Self {
-        Recycled::default()
+        Recycled {
+            pool: Mutex::default(),
+            cap: self.cap,
+        }
     }
 }
 
@@ -73,7 +78,7 @@ impl Recycled {
     /// whatever they held: ops write their outputs and scratch in full.
     fn take(&self, len: usize) -> Vec<u32> {
         let found = {
-            let mut pool = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
             let best = (0..pool.len())
                 .filter(|&i| pool[i].capacity() >= len)
                 .min_by_key(|&i| (pool[i].capacity(), std::cmp::Reverse(i)));
@@ -89,9 +94,21 @@ impl Recycled {
         }
     }
 
+    /// Keeps `buffers`, dropping the coldest (given back first) beyond
+    /// the cap.
     fn give(&self, buffers: impl IntoIterator<Item = Vec<u32>>) {
-        let mut pool = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
         pool.extend(buffers.into_iter().filter(|b| b.capacity() > 0));
+        let mut held: usize = pool.iter().map(Vec::capacity).sum();
+        let over = pool
+            .iter()
+            .take_while(|b| {
+                let drop = held > self.cap;
+                held -= b.capacity();
+                drop
+            })
+            .count();
+        pool.drain(..over);
     }
 }
 
@@ -180,16 +197,6 @@ impl Compiled {
 
     /// Pairs a model with its already compiled program.
     pub fn from_parts(model: Model, program: Program) -> Compiled {
-        let weights: HashMap<TensorId, Vec<u32>> = model
-            .tensors
-            .iter()
-            .enumerate()
-            .filter_map(|(id, t)| {
-                t.data
-                    .as_ref()
-                    .map(|d| (id, d.iter().map(|x| x.to_bits()).collect()))
-            })
-            .collect();
         let prepared = model
             .nodes
             .iter()
@@ -198,7 +205,7 @@ impl Compiled {
                 let consts: Vec<Option<&[u32]>> = node
                     .inputs
                     .iter()
-                    .map(|t| weights.get(t).map(Vec::as_slice))
+                    .map(|&t| weight_bits(&model, t))
                     .collect();
                 node.op
                     .prepare(&node_io(&model, &program.layout, n), &consts)
@@ -206,13 +213,16 @@ impl Compiled {
             .collect();
         let roots = shared_roots(&model);
         let last_reader = last_readers(&model, &roots);
+        let cap = peak_words(&model, &program, &roots, &last_reader);
         Compiled {
             model,
             program,
             base: OnceLock::new(),
-            weights,
             prepared,
-            recycled: Recycled::default(),
+            recycled: Recycled {
+                pool: Mutex::default(),
+                cap,
+            },
             roots,
             last_reader,
         }
@@ -506,7 +516,7 @@ impl Compiled {
         let t = self.roots[t];
         if t == self.model.input {
             input
-        } else if let Some(w) = self.weights.get(&t) {
+        } else if let Some(w) = weight_bits(&self.model, t) {
             w
         } else {
             buffers[t]
@@ -514,6 +524,15 @@ impl Compiled {
                 .expect("tensors are computed before use")
         }
     }
+}
+
+/// Weight `t`'s bit patterns, read in place: the native engine works on
+/// bits, and a copy of every weight would double the memory a model takes.
+fn weight_bits(model: &Model, t: TensorId) -> Option<&[u32]> {
+    let values = model.tensors[t].data.as_deref()?;
+    // SAFETY: f32 and u32 have the same size and alignment and every bit
+    // pattern is a valid u32; the slice borrows `values` for its lifetime.
+    Some(unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u32>(), values.len()) })
 }
 
 impl Drop for NativeRun<'_> {
@@ -628,6 +647,44 @@ fn shared_roots(model: &Model) -> Vec<TensorId> {
 
 /// Per tensor, the last node reading its words through any tensor that
 /// shares them; `None` if no node does.
+/// The words an output-only run ([`Keep::Output`]) has live at its peak:
+/// each op's output and scratch while it runs, each tensor until its last
+/// reader is done.
+fn peak_words(
+    model: &Model,
+    program: &Program,
+    roots: &[TensorId],
+    last_reader: &[Option<usize>],
+) -> usize {
+    let words = |t: TensorId| numel(&model.tensors[t].shape);
+    let (mut live, mut peak) = (0, 0);
+    for (n, node) in model.nodes.iter().enumerate() {
+        if node.op.shares_input() {
+            continue;
+        }
+        let scratch: usize = program.layout.scratch[n].iter().map(|&(_, w)| w).sum();
+        live += words(node.output) + scratch;
+        peak = peak.max(live);
+        live -= scratch;
+        let mut done: Vec<TensorId> = node
+            .inputs
+            .iter()
+            .chain([&node.output])
+            .map(|&t| roots[t])
+            .filter(|&root| {
+                let computed = model.tensors[root].data.is_none()
+                    && root != model.input
+                    && root != roots[model.output];
+                computed && last_reader[root].is_none_or(|last| last <= n)
+            })
+            .collect();
+        done.sort_unstable();
+        done.dedup();
+        live = done.iter().fold(live, |l, &t| l.saturating_sub(words(t)));
+    }
+    peak
+}
+
 fn last_readers(model: &Model, root: &[TensorId]) -> Vec<Option<usize>> {
     let mut last = vec![None; model.tensors.len()];
     for (n, node) in model.nodes.iter().enumerate() {
