@@ -361,5 +361,16 @@ fn input_bytes_are_decoded_and_normalized_in_the_program() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("not an integer from 0 to 255"), "{err}");
+    // tract takes the graph's own input, not the posted bytes: refused.
+    let o = dnnc(&[
+        "check",
+        onnx.to_str().unwrap(),
+        &pkg,
+        "-i",
+        input.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("takes its input as u8"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
