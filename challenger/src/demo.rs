@@ -373,11 +373,11 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
     let t = Instant::now();
     let mut alice = make(1, false, Arc::new(Honest))?;
     let (honest_id, honest, tx) = alice.submit(&model, &config.inputs[0], ether()).await?;
-    let label = argmax(&honest.output);
+    let label = answer(&honest.output);
     phase(
         PhaseKind::HonestClaim,
         format!(
-            "alice claimed model(input 0) = class {label} (claim {honest_id}, bond 1 ETH, {} input bytes, {} gas)",
+            "alice claimed model(input 0) = {label} (claim {honest_id}, bond 1 ETH, {} input bytes, {} gas)",
             honest.call.input.len(),
             tx.gas
         ),
@@ -406,8 +406,9 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
     phase(
         PhaseKind::FraudulentClaim,
         format!(
-            "mallory claimed model(input 1) = class {} (claim {fraud_id}, bond 1 ETH); the true class is {true_label}; her states go wrong at step {fraud_step}, in op {} ({}, {} steps)",
-            argmax(&fraud.output),
+            "mallory claimed model(input 1) = {} (claim {fraud_id}, bond 1 ETH); the truth is {}; her states go wrong at step {fraud_step}, in op {} ({}, {} steps)",
+            answer(&fraud.output),
+            answer(&truth.output()),
             placement.op,
             placement.op_name,
             placement.op_steps
@@ -750,6 +751,15 @@ pub fn fmt_eth(wei: U256) -> String {
     let micro = wei / U256::from(1_000_000_000_000u64);
     let micro: u128 = micro.to();
     format!("{}.{:06}", micro / 1_000_000, micro % 1_000_000)
+}
+
+/// An output in words: the value of a one-value output (a token id), else
+/// the class, the index of the largest value.
+fn answer(output: &[f32]) -> String {
+    match output {
+        [one] => format!("value {one}"),
+        _ => format!("class {}", argmax(output)),
+    }
 }
 
 /// The index of the largest value.
