@@ -55,6 +55,22 @@ pub enum ConvertError {
     /// Input preprocessing that does not fit the model's input.
     #[error("input preprocessing: {0}")]
     Preprocess(String),
+    /// A decoder that cannot be unrolled into a generation program, or a
+    /// generation that cannot be asked of it.
+    #[error("generation: {0}")]
+    Generation(String),
+    /// A generation pass that tract or the lowering could not convert.
+    #[error(
+        "generation pass {pass} (sequence length {len}; is it past the model's positions?): {source}"
+    )]
+    Pass {
+        /// The pass: 0 prefills the prompt, `k` decodes token `k`.
+        pass: usize,
+        /// Tokens the pass has seen, its own included.
+        len: usize,
+        /// What failed.
+        source: Box<ConvertError>,
+    },
     /// An `--input-shape` that does not parse or names no input.
     #[error("input shape `{spec}`: {message}")]
     InputShape {

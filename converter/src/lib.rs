@@ -9,6 +9,7 @@
 
 pub mod check;
 pub mod error;
+pub mod generate;
 pub mod inspect;
 pub mod load;
 pub mod lower;
@@ -49,16 +50,40 @@ pub fn convert_bytes(
     inputs: &Inputs,
     progress: Progress<'_>,
 ) -> Result<Converted, ConvertError> {
-    // tract indexes its tables by names read from the file and can panic on
-    // a malformed model the checks before it do not catch: that is an error
-    // of this file, never a crash of the caller.
-    let convert = std::panic::AssertUnwindSafe(|| {
+    guarded(|| {
         let inference = load::parse_onnx(bytes, dir, &inputs.constants, inputs.output.as_deref())?;
         let tract = load::typed_model(inference, &inputs.shapes)?;
         let model = lower::lower(&tract, name, &inputs.preprocess, progress)?;
         Ok(Converted { tract, model })
+    })
+}
+
+/// Runs a conversion, turning a panic into an error.
+///
+/// tract indexes its tables by names read from the file and can panic on a
+/// malformed model (or a sequence past a model's positions) that the checks
+/// before it do not catch: that is an error of this file, never a crash of
+/// the caller, so the panic is not printed either (the panic hook is
+/// wrapped once, and stays silent only on a thread inside this call).
+pub(crate) fn guarded<T>(
+    convert: impl FnOnce() -> Result<T, ConvertError>,
+) -> Result<T, ConvertError> {
+    thread_local! {
+        static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !GUARDED.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
     });
-    std::panic::catch_unwind(convert).unwrap_or_else(|panic| {
+    let was = GUARDED.with(|g| g.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(convert));
+    GUARDED.with(|g| g.set(was));
+    result.unwrap_or_else(|panic| {
         let message = panic
             .downcast_ref::<&str>()
             .map(|s| (*s).to_owned())

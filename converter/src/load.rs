@@ -133,14 +133,45 @@ pub fn parse_onnx(
     constants: &[Constant],
     output: Option<&str>,
 ) -> Result<InferenceModel, ConvertError> {
-    let mut proto = crate::reader::onnx()
+    parse_model(decode(bytes)?, dir, constants, output)
+}
+
+/// Decodes ONNX bytes.
+///
+/// # Errors
+///
+/// [`ConvertError::Tract`] when the bytes are not an ONNX protobuf.
+pub fn decode(bytes: &[u8]) -> Result<ModelProto, ConvertError> {
+    crate::reader::onnx()
         .proto_model_for_read(&mut &*bytes)
-        .map_err(|e| ConvertError::tract("decoding the ONNX protobuf", e))?;
-    bind_constants(&mut proto, constants)?;
+        .map_err(|e| ConvertError::tract("decoding the ONNX protobuf", e))
+}
+
+/// [`parse_onnx`] on a decoded model.
+///
+/// # Errors
+///
+/// As [`parse_onnx`].
+pub fn parse_model(
+    mut proto: ModelProto,
+    dir: Option<&Path>,
+    constants: &[Constant],
+    output: Option<&str>,
+) -> Result<InferenceModel, ConvertError> {
+    let sizes = bind_constants(&mut proto, constants)?;
     if let Some(name) = output {
         select_output(&mut proto, name)?;
     }
-    parse_proto(&proto, dir)
+    let mut model = parse_proto(&proto, dir)?;
+    // A symbolic dimension a constant fixes (`past` of an empty KV cache)
+    // takes its size in every inner shape the exporter wrote, as one fixed
+    // by an input shape does (see [`typed_model`]).
+    let symbols = sizes
+        .into_iter()
+        .map(|(name, n)| (model.symbols.sym(&name), TDim::Val(n)))
+        .collect();
+    substitute_all(&mut model, &symbols)?;
+    Ok(model)
 }
 
 /// Keeps only the graph output `name`: what computes nothing else is then
@@ -165,13 +196,18 @@ fn select_output(proto: &mut ModelProto, name: &str) -> Result<(), ConvertError>
 
 /// Turns each bound graph input into an initializer of the graph, which is
 /// how ONNX gives an input a fixed value: tract then reads it as a constant.
-/// Fails naming the input when it is not a graph input, is bound twice, or
-/// the tensor's element type or shape does not fit the declared one.
-fn bind_constants(proto: &mut ModelProto, constants: &[Constant]) -> Result<(), ConvertError> {
+/// Gives the size each symbolic dimension of a bound input takes. Fails
+/// naming the input when it is not a graph input, is bound twice, or the
+/// tensor's element type or shape does not fit the declared one.
+fn bind_constants(
+    proto: &mut ModelProto,
+    constants: &[Constant],
+) -> Result<HashMap<String, i64>, ConvertError> {
+    let mut sizes = HashMap::new();
     let Some(graph) = proto.graph.as_mut() else {
         return match constants.first() {
             Some(c) => Err(constant_error(&c.name, "the model has no graph")),
-            None => Ok(()),
+            None => Ok(sizes),
         };
     };
     for (ix, constant) in constants.iter().enumerate() {
@@ -194,13 +230,23 @@ fn bind_constants(proto: &mut ModelProto, constants: &[Constant]) -> Result<(), 
                 )
             })?;
         check_fits(input, &constant.tensor).map_err(|message| constant_error(name, message))?;
+        for (param, n) in symbolic_dims(input).zip(&constant.tensor.dims) {
+            if let Some(param) = param
+                && sizes.insert(param.clone(), *n).is_some_and(|m| m != *n)
+            {
+                return Err(constant_error(
+                    name,
+                    format!("`{param}` is bound to two sizes by the constants"),
+                ));
+            }
+        }
         graph.initializer.retain(|t| &t.name != name);
         graph.initializer.push(TensorProto {
             name: name.clone(),
             ..constant.tensor.clone()
         });
     }
-    Ok(())
+    Ok(sizes)
 }
 
 fn constant_error(name: &str, message: impl Into<String>) -> ConvertError {
@@ -208,6 +254,22 @@ fn constant_error(name: &str, message: impl Into<String>) -> ConvertError {
         name: name.to_owned(),
         message: message.into(),
     }
+}
+
+/// The symbol naming each dimension of an input's declared shape (`None`
+/// for a fixed or unnamed one).
+fn symbolic_dims(input: &ValueInfoProto) -> impl Iterator<Item = Option<&String>> {
+    let shape = match input.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+        Some(Value::TensorType(t)) => t.shape.as_ref(),
+        _ => None,
+    };
+    shape
+        .into_iter()
+        .flat_map(|s| &s.dim)
+        .map(|d| match &d.value {
+            Some(dimension::Value::DimParam(p)) => Some(p),
+            _ => None,
+        })
 }
 
 /// An ONNX element type's name (`FLOAT`, `INT64`, ...).
@@ -362,13 +424,7 @@ pub fn typed_model(
     // The exporter's shapes of inner values (ONNX value_info) name the
     // symbols of a dynamic input (`seq`): they take the sizes given too, or
     // typing fails to unify `seq` with the input's size.
-    if !symbols.is_empty() {
-        for node in &mut model.nodes {
-            for output in &mut node.outputs {
-                substitute(&mut output.fact, &symbols)?;
-            }
-        }
-    }
+    substitute_all(&mut model, &symbols)?;
     for (ix, name) in names.iter().enumerate() {
         let fact = model
             .input_fact(ix)
@@ -390,6 +446,22 @@ pub fn typed_model(
     typed
         .into_decluttered()
         .map_err(|e| ConvertError::tract("decluttering the graph", e))
+}
+
+/// Every node's output facts with the bound symbols replaced by their sizes.
+fn substitute_all(
+    model: &mut InferenceModel,
+    symbols: &HashMap<Symbol, TDim>,
+) -> Result<(), ConvertError> {
+    if symbols.is_empty() {
+        return Ok(());
+    }
+    for node in &mut model.nodes {
+        for output in &mut node.outputs {
+            substitute(&mut output.fact, symbols)?;
+        }
+    }
+    Ok(())
 }
 
 /// `fact` with the bound symbols replaced by their sizes.

@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use tracing::info;
 use verdict_converter::check::{Diff, run_tract};
+use verdict_converter::generate::{Generate, convert_generation};
 use verdict_converter::inspect::Summary;
 use verdict_converter::profile::Profile;
 use verdict_converter::tensor_io::Pixels;
@@ -68,7 +69,37 @@ enum Command {
         /// `0.229,0.224,0.225`.
         #[arg(long = "input-std", value_name = "S,...", value_delimiter = ',')]
         input_std: Vec<f32>,
+        /// Unroll a decoder exported with its KV cache (past key and value
+        /// inputs, present outputs) into a generation program: it prefills
+        /// `--prompt-len` token ids and decodes `--max-new-tokens` tokens
+        /// greedily. Its input is the prompt, its output the new tokens.
+        #[arg(long, requires_all = ["prompt_len", "max_new_tokens"])]
+        generate: bool,
+        /// Tokens in every prompt of a generation package.
+        #[arg(long, value_name = "N", requires = "generate")]
+        prompt_len: Option<usize>,
+        /// Tokens a generation package generates.
+        #[arg(long, value_name = "N", requires = "generate")]
+        max_new_tokens: Option<usize>,
+        /// End-of-sequence id: every token generated after it is this id.
+        #[arg(long, value_name = "ID", requires = "generate")]
+        eos: Option<u32>,
         /// Print a JSON summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Generate tokens with a generation package (`dnnc convert
+    /// --generate`), printing each as soon as it is made.
+    Generate {
+        /// The package.
+        package: PathBuf,
+        /// The prompt's token ids: `845,139,124`.
+        #[arg(long, value_name = "ID,...", value_delimiter = ',', required = true)]
+        prompt_ids: Vec<u32>,
+        /// Which engine runs it (the VM gives its tokens at the end).
+        #[arg(long, value_enum, default_value_t = Engine::Native)]
+        engine: Engine,
+        /// Print JSON lines: one per token, then a summary.
         #[arg(long)]
         json: bool,
     },
@@ -225,8 +256,17 @@ fn run(command: Command) -> Result<bool> {
             input_divide,
             input_mean,
             input_std,
+            generate,
+            prompt_len,
+            max_new_tokens,
+            eos,
             json,
         } => {
+            let generate = generate.then(|| Generate {
+                prompt_len: prompt_len.unwrap_or_default(),
+                max_new_tokens: max_new_tokens.unwrap_or_default(),
+                eos,
+            });
             let inputs = Inputs {
                 shapes: input_shape
                     .iter()
@@ -241,8 +281,14 @@ fn run(command: Command) -> Result<bool> {
                     std: input_std,
                 },
             };
-            convert(&model, &output, &inputs, json).map(|()| true)
+            convert(&model, &output, &inputs, generate.as_ref(), json).map(|()| true)
         }
+        Command::Generate {
+            package,
+            prompt_ids,
+            engine,
+            json,
+        } => generate_tokens(&package, &prompt_ids, engine, json).map(|()| true),
         Command::Inspect { package, json } => {
             let summary = Summary::of(&load_package(&package)?);
             if json {
@@ -331,10 +377,21 @@ fn constants(specs: &[String]) -> Result<Vec<Constant>> {
         .collect()
 }
 
-fn convert(model: &Path, output: &Path, inputs: &Inputs, json: bool) -> Result<()> {
+fn convert(
+    model: &Path,
+    output: &Path,
+    inputs: &Inputs,
+    generate: Option<&Generate>,
+    json: bool,
+) -> Result<()> {
     let start = Instant::now();
+    let unit = if generate.is_some() {
+        "passes"
+    } else {
+        "nodes"
+    };
     let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} nodes")
+        ProgressStyle::with_template(&format!("{{msg}} [{{bar:40}}] {{pos}}/{{len}} {unit}"))
             .context("progress bar template")?
             .progress_chars("=> "),
     );
@@ -343,15 +400,34 @@ fn convert(model: &Path, output: &Path, inputs: &Inputs, json: bool) -> Result<(
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     };
-    let converted = verdict_converter::convert_file(model, inputs, &mut progress)?;
+    let lowered = match generate {
+        Some(generate) => {
+            let bytes =
+                std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;
+            let name = model
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("model");
+            convert_generation(
+                &bytes,
+                model.parent(),
+                name,
+                generate,
+                &inputs.preprocess,
+                &mut progress,
+            )
+            .with_context(|| model.display().to_string())?
+        }
+        None => verdict_converter::convert_file(model, inputs, &mut progress)?.model,
+    };
     bar.finish_and_clear();
     info!(
-        nodes = converted.model.nodes.len(),
+        nodes = lowered.nodes.len(),
         seconds = start.elapsed().as_secs_f64(),
         "lowered"
     );
-    let package = Package::build(converted.model)
-        .with_context(|| format!("compiling {}", model.display()))?;
+    let package =
+        Package::build(lowered).with_context(|| format!("compiling {}", model.display()))?;
     package
         .save(output)
         .with_context(|| format!("writing {}", output.display()))?;
@@ -475,6 +551,72 @@ fn list_devices(json: bool) -> Result<()> {
 #[cfg(not(feature = "gpu"))]
 fn list_devices(_: bool) -> Result<()> {
     bail!(NO_GPU)
+}
+
+/// `dnnc generate`: runs a generation package on a prompt, printing each
+/// token (or, with `json`, a JSON line) as soon as its pass is done.
+fn generate_tokens(path: &Path, prompt: &[u32], engine: Engine, json: bool) -> Result<()> {
+    let package = if engine == Engine::Native {
+        Package::load_for_native(path)
+            .with_context(|| format!("loading package {}", path.display()))?
+    } else {
+        load_package(path)?
+    };
+    let generation = package.model.generation.clone().with_context(|| {
+        format!(
+            "{} is not a generation package: convert a decoder with `dnnc convert --generate`",
+            path.display()
+        )
+    })?;
+    let ids: Vec<f32> = prompt.iter().map(|&id| id as f32).collect();
+    generation.check_prompt(&package.model, &ids)?;
+    let compiled = Compiled::from_parts(package.model, package.program);
+    let start = Instant::now();
+    let mut first = None;
+    let mut made = 0;
+    let mut show = |id: u32| -> Result<()> {
+        let ms = start.elapsed().as_secs_f64() * 1e3;
+        first.get_or_insert(ms);
+        let line = if json {
+            format!("{}\n", json!({"index": made, "token": id, "ms": ms}))
+        } else {
+            format!("{id} ")
+        };
+        made += 1;
+        emit(&line)
+    };
+    match engine {
+        Engine::Native => {
+            let mut shown = Ok(());
+            let node_of = |t| compiled.model.nodes.iter().position(|n| n.output == t);
+            let token_nodes: Vec<Option<usize>> =
+                generation.tokens.iter().map(|&t| node_of(t)).collect();
+            compiled.infer_observed(&ids, |n, words| {
+                if shown.is_ok() && token_nodes.contains(&Some(n)) {
+                    shown = show(f32::from_bits(words[0]) as u32);
+                }
+            })?;
+            shown?;
+        }
+        Engine::Vm => {
+            for id in compiled.run_vm(&ids)?.output {
+                show(id as u32)?;
+            }
+        }
+        Engine::Gpu => bail!("`dnnc generate` runs on the native engine or the VM"),
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let first = first.unwrap_or_default();
+    let rate = made as f64 / seconds;
+    if json {
+        let v = json!({"tokens": made, "seconds": seconds, "time_to_first_token_ms": first,
+                       "tokens_per_second": rate});
+        emit(&format!("{v}\n"))?;
+    } else {
+        emit("\n")?;
+        eprintln!("{made} tokens in {seconds:.3} s: first after {first:.1} ms, {rate:.1} tokens/s");
+    }
+    Ok(())
 }
 
 fn argmax(v: &[f32]) -> Option<usize> {

@@ -6,10 +6,12 @@
 
 use std::path::{Path, PathBuf};
 
+use verdict_converter::generate::{Generate, convert_generation};
 use verdict_converter::tensor_io::{Pixels, read_input};
-use verdict_converter::{InputShape, Inputs, convert_file};
+use verdict_converter::{ConvertError, InputShape, Inputs, Preprocess, convert_file};
 use verdict_dnn::engine::Compiled;
 use verdict_dnn::ir::split;
+use verdict_dnn::ops::decode::Encoding;
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/transformers")
@@ -173,4 +175,120 @@ fn bert_export_matches_torch() {
 fn llama_export_matches_torch() {
     let outputs = check_ports("llama_tiny", vec![shape("input_ids", &[1, 16])]);
     assert_eq!(outputs, ["logits"]);
+}
+
+/// The KV-cache decoder unrolled into a generation program of 8 greedy
+/// tokens after the 8-token prompt (u16 ids).
+fn generation(eos: Option<u32>) -> Result<Compiled, ConvertError> {
+    let bytes = std::fs::read(dir().join("gpt2_tiny_past.onnx")).unwrap();
+    let generate = Generate {
+        prompt_len: 8,
+        max_new_tokens: 8,
+        eos,
+    };
+    let preprocess = Preprocess {
+        encoding: Some(Encoding::U16),
+        ..Preprocess::default()
+    };
+    let model = convert_generation(&bytes, None, "gen", &generate, &preprocess, &mut |_, _| {})?;
+    Ok(Compiled::new(model).unwrap())
+}
+
+fn reference(name: &str, shape: &[usize]) -> Vec<f32> {
+    read_input(&dir().join(name), shape, Pixels::Unit).unwrap()
+}
+
+/// The generation program's tokens are torch's greedy tokens, its logits at
+/// each of the 8 passes are torch's, and the VM computes the native
+/// engine's bits in every tensor of every pass (equal final memory).
+#[test]
+fn gpt2_generation_gives_torchs_greedy_tokens() {
+    let compiled = generation(None).unwrap();
+    let model = &compiled.model;
+    let stored: usize = model
+        .tensors
+        .iter()
+        .filter_map(|t| t.data.as_ref().map(Vec::len))
+        .sum();
+    assert!(stored <= 541_184, "{stored} values stored for 8 passes");
+    let prompt = reference("prompt_ids.npy", &[1, 8]);
+    let want_tokens = reference("greedy.tokens.npy", &[1, 8]);
+    let want_logits = reference("greedy.logits.npy", &[1, 8, 1000]);
+    let last_rows: Vec<usize> = (0..8)
+        .map(|k| {
+            let name = format!("pass{k}.last");
+            model.nodes.iter().position(|n| n.name == name).unwrap()
+        })
+        .collect();
+    let mut logits = vec![Vec::new(); 8];
+    let mut streamed = Vec::new();
+    let tokens = &model.generation.as_ref().unwrap().tokens;
+    let native = compiled
+        .infer_observed(&prompt, |n, words| {
+            if let Some(k) = last_rows.iter().position(|&r| r == n) {
+                logits[k] = words.iter().map(|&w| f32::from_bits(w)).collect();
+            }
+            if tokens.contains(&model.nodes[n].output) {
+                streamed.push(f32::from_bits(words[0]));
+            }
+        })
+        .unwrap();
+    assert_eq!(native, want_tokens);
+    assert_eq!(streamed, want_tokens, "tokens streamed in order");
+    assert_near("greedy logits", &logits.concat(), &want_logits);
+    let mut vm = compiled.run_vm(&prompt).unwrap();
+    assert_eq!(vm.output, native);
+    let run = compiled.run_native(&prompt).unwrap();
+    assert_eq!(vm.machine.state(), run.final_state());
+}
+
+/// With an end-of-sequence id every token after its first is that id, and
+/// bad requests are refused with errors that name them.
+#[test]
+fn generation_stops_at_eos_and_refuses_bad_requests() {
+    let compiled = generation(Some(341)).unwrap();
+    let prompt = reference("prompt_ids.npy", &[1, 8]);
+    assert_eq!(compiled.infer(&prompt).unwrap(), [341.0; 8]);
+    let g = compiled.model.generation.as_ref().unwrap();
+    assert_eq!((g.vocab, g.max_new_tokens()), (1000, 8));
+    let err = |ids: &[f32]| {
+        g.check_prompt(&compiled.model, ids)
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(err(&prompt[..7]).contains("7 tokens; this package takes exactly 8"));
+    let mut bad = prompt.clone();
+    bad[3] = 1000.0;
+    assert!(err(&bad).contains("prompt token 3 is 1000, not a token id from 0 to 999"));
+    bad[3] = 2.5;
+    assert!(err(&bad).contains("prompt token 3 is 2.5"));
+
+    let refused = |dir_file: &str, prompt_len, max_new_tokens| {
+        let bytes = std::fs::read(dir().join(dir_file)).unwrap();
+        let generate = Generate {
+            prompt_len,
+            max_new_tokens,
+            eos: None,
+        };
+        convert_generation(
+            &bytes,
+            None,
+            "g",
+            &generate,
+            &Preprocess::default(),
+            &mut |_, _| {},
+        )
+        .unwrap_err()
+        .to_string()
+    };
+    assert!(refused("gpt2_tiny_past.onnx", 0, 4).contains("prompt length is 0"));
+    assert!(refused("gpt2_tiny_past.onnx", 4, 0).contains("max_new_tokens is 0"));
+    assert!(refused("gpt2_tiny_sdpa.onnx", 4, 2).contains("no past key or value inputs"));
+    // 128 positions: the prompt fills them, the first decoded token has none.
+    let past_end = refused("gpt2_tiny_past.onnx", 128, 2);
+    assert!(
+        past_end
+            .contains("generation pass 1 (sequence length 129; is it past the model's positions?)"),
+        "{past_end}"
+    );
 }

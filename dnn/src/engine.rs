@@ -403,7 +403,7 @@ impl Compiled {
     ///
     /// [`RunError::InputSize`].
     pub fn run_native(&self, input: &[f32]) -> Result<NativeRun<'_>, RunError> {
-        self.run_native_with(input, Keep::Everything, |_, _| ())
+        self.run_native_with(input, Keep::Everything, |_, _, _| ())
     }
 
     /// Runs the native engine for the output alone (inference): each
@@ -415,7 +415,7 @@ impl Compiled {
     /// [`RunError::InputSize`].
     pub fn infer(&self, input: &[f32]) -> Result<Vec<f32>, RunError> {
         Ok(self
-            .run_native_with(input, Keep::Output, |_, _| ())?
+            .run_native_with(input, Keep::Output, |_, _, _| ())?
             .output())
     }
 
@@ -427,17 +427,33 @@ impl Compiled {
     /// [`RunError::InputSize`].
     pub fn infer_profiled(&self, input: &[f32]) -> Result<(Vec<f32>, Vec<Duration>), RunError> {
         let mut times = vec![Duration::ZERO; self.model.nodes.len()];
-        let run = self.run_native_with(input, Keep::Output, |n, t| times[n] = t)?;
+        let run = self.run_native_with(input, Keep::Output, |n, t, _| times[n] = t)?;
         Ok((run.output(), times))
     }
 
-    /// Runs the native engine, keeping what `keep` says and reporting each
-    /// node's time to `timed`.
+    /// [`Compiled::infer`], showing `observe` each node's output words as
+    /// soon as they are computed (node order): a generation streams its
+    /// tokens so.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::InputSize`].
+    pub fn infer_observed(
+        &self,
+        input: &[f32],
+        mut observe: impl FnMut(usize, &[u32]) + Send,
+    ) -> Result<Vec<f32>, RunError> {
+        let run = self.run_native_with(input, Keep::Output, |n, _, words| observe(n, words))?;
+        Ok(run.output())
+    }
+
+    /// Runs the native engine, keeping what `keep` says and showing
+    /// `observe` each node's time and output words.
     fn run_native_with(
         &self,
         input: &[f32],
         keep: Keep,
-        mut timed: impl FnMut(usize, Duration) + Send,
+        mut observe: impl FnMut(usize, Duration, &[u32]) + Send,
     ) -> Result<NativeRun<'_>, RunError> {
         let input = self.input_words(input)?;
         let model = &self.model;
@@ -448,7 +464,11 @@ impl Compiled {
                 let start = Instant::now();
                 if node.op.shares_input() {
                     scratch.push(Vec::new());
-                    timed(n, start.elapsed());
+                    observe(
+                        n,
+                        start.elapsed(),
+                        self.words(&input, &buffers, node.output),
+                    );
                     continue;
                 }
                 let io = node_io(model, &self.program.layout, n);
@@ -473,6 +493,11 @@ impl Compiled {
                     },
                 );
                 buffers[node.output] = Some(output);
+                observe(
+                    n,
+                    start.elapsed(),
+                    self.words(&input, &buffers, node.output),
+                );
                 if keep == Keep::Output {
                     self.recycled.give(bufs);
                     let output = self.roots[model.output];
@@ -486,7 +511,6 @@ impl Compiled {
                 } else {
                     scratch.push(bufs);
                 }
-                timed(n, start.elapsed());
             }
         };
         // A model with real work runs on a rayon worker, so the kernels'

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::generation::Generation;
 use crate::ops::decode::{Decode, Encoding};
 use crate::ops::{OpKind, ShapeError};
 
@@ -109,6 +110,9 @@ pub struct Model {
     /// How the input region holds the input's values: binary32 words
     /// (`None`), or packed integers that only [`Decode`] nodes read.
     pub input_encoding: Option<Encoding>,
+    /// For a generation package: the prompt's vocabulary and where each
+    /// new token is ([`crate::generation`]).
+    pub generation: Option<Generation>,
 }
 
 impl Model {
@@ -209,6 +213,7 @@ impl ModelBuilder {
                 output: 0,
                 ports: Ports::default(),
                 input_encoding: None,
+                generation: None,
             },
         }
     }
@@ -315,6 +320,11 @@ impl ModelBuilder {
     /// Names the parts of the input and the output.
     pub fn ports(&mut self, ports: Ports) {
         self.model.ports = ports;
+    }
+
+    /// Declares the model a generation package.
+    pub fn generation(&mut self, generation: Generation) {
+        self.model.generation = Some(generation);
     }
 
     /// The finished model with `output` as its output.
@@ -425,6 +435,9 @@ impl Model {
                 return Err(ModelError::Ports(what));
             }
         }
-        Ok(())
+        match &self.generation {
+            Some(g) => g.validate(self),
+            None => Ok(()),
+        }
     }
 }

@@ -4,6 +4,7 @@ pub mod boundary;
 pub mod compile;
 pub mod emit;
 pub mod engine;
+pub mod generation;
 #[cfg(feature = "gpu")]
 pub mod gpu;
 pub mod ir;

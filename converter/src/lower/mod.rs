@@ -78,8 +78,85 @@ pub(crate) fn unsupported<T>(reason: impl Into<String>) -> Result<T, LowerError>
     Err(LowerError::Unsupported(reason.into()))
 }
 
-/// The state of a lowering: the tract graph, the verdict model being built,
-/// and where each tract outlet went.
+/// The model being built, shared by every graph lowered into it (a
+/// generation program lowers one decoder pass after another), with its
+/// weights by shape so that each constant is stored once across them all.
+pub(crate) struct Store {
+    builder: ModelBuilder,
+    /// The weights added, by shape ([`Store::weight`] stores each once).
+    by_shape: HashMap<Vec<usize>, Vec<TensorId>>,
+}
+
+impl Store {
+    /// A store for a model named `name` whose input has `shape`.
+    pub(crate) fn new(name: &str, shape: &[usize]) -> Store {
+        Store {
+            builder: ModelBuilder::new(name, shape),
+            by_shape: HashMap::new(),
+        }
+    }
+
+    /// The builder of the model.
+    pub(crate) fn builder(&mut self) -> &mut ModelBuilder {
+        &mut self.builder
+    }
+
+    /// Adds a weight, or gives the one already added with this shape and
+    /// these exact bits: a constant the graph reads in several places (a
+    /// tied embedding, a repeated mask) is stored once.
+    pub(crate) fn weight(&mut self, name: &str, shape: &[usize], data: Vec<f32>) -> Lowered {
+        if let Some(t) = self.stored(shape, &data) {
+            return Ok(t);
+        }
+        let t = self.builder.weight(name, shape, data)?;
+        self.by_shape.entry(shape.to_vec()).or_default().push(t);
+        Ok(t)
+    }
+
+    /// The weight already added with this shape and these exact bits.
+    pub(crate) fn stored(&self, shape: &[usize], data: &[f32]) -> Option<TensorId> {
+        let same = |t: &TensorId| {
+            self.builder.data(*t).is_some_and(|d| {
+                d.len() == data.len() && d.iter().zip(data).all(|(a, b)| a.to_bits() == b.to_bits())
+            })
+        };
+        self.by_shape.get(shape)?.iter().copied().find(same)
+    }
+
+    /// Adds a node.
+    pub(crate) fn add(&mut self, name: &str, op: OpKind, inputs: &[TensorId]) -> Lowered {
+        Ok(self.builder.node(name, op, inputs)?)
+    }
+
+    /// `t` reshaped to `shape` (no node when the shape is already that).
+    pub(crate) fn reshape(&mut self, name: &str, t: TensorId, shape: &[usize]) -> Lowered {
+        if self.builder.shape(t) == shape {
+            return Ok(t);
+        }
+        self.add(
+            name,
+            OpKind::Reshape(Reshape {
+                shape: shape.to_vec(),
+            }),
+            &[t],
+        )
+    }
+
+    /// The shape of a tensor.
+    pub(crate) fn shape(&self, t: TensorId) -> Vec<usize> {
+        self.builder.shape(t).to_vec()
+    }
+
+    /// The finished, validated model with `output` as its output.
+    pub(crate) fn finish(self, output: TensorId) -> Result<Model, ConvertError> {
+        let model = self.builder.finish(output);
+        model.validate()?;
+        Ok(model)
+    }
+}
+
+/// The state of one graph's lowering: the tract graph, the store it is
+/// lowered into, and where each tract outlet went.
 ///
 /// An outlet's verdict tensor may have another shape than tract's, with the
 /// same number of elements and so the same row-major bytes: reshapes cost a
@@ -87,11 +164,9 @@ pub(crate) fn unsupported<T>(reason: impl Into<String>) -> Result<T, LowerError>
 /// [`Lowering::operand`] reshapes only where an op needs tract's exact shape.
 pub(crate) struct Lowering<'m> {
     model: &'m TypedModel,
-    builder: ModelBuilder,
+    store: &'m mut Store,
     values: HashMap<OutletId, TensorId>,
     weights: HashMap<OutletId, TensorId>,
-    /// The weights added, by shape ([`Lowering::weight`] stores each once).
-    by_shape: HashMap<Vec<usize>, Vec<TensorId>>,
 }
 
 impl<'m> Lowering<'m> {
@@ -157,36 +232,24 @@ impl<'m> Lowering<'m> {
         Ok(t)
     }
 
-    /// Adds a weight, or gives the one already added with this shape and
-    /// these exact bits: a constant the graph reads in several places (a
-    /// tied embedding, a repeated mask) is stored once.
+    /// Adds a weight, or gives the stored one with these bits ([`Store::weight`]).
     pub(crate) fn weight(&mut self, name: &str, shape: &[usize], data: Vec<f32>) -> Lowered {
-        if let Some(t) = self.stored(shape, &data) {
-            return Ok(t);
-        }
-        let t = self.builder.weight(name, shape, data)?;
-        self.by_shape.entry(shape.to_vec()).or_default().push(t);
-        Ok(t)
+        self.store.weight(name, shape, data)
     }
 
     /// The weight already added with this shape and these exact bits.
     pub(crate) fn stored(&self, shape: &[usize], data: &[f32]) -> Option<TensorId> {
-        let same = |t: &TensorId| {
-            self.builder.data(*t).is_some_and(|d| {
-                d.len() == data.len() && d.iter().zip(data).all(|(a, b)| a.to_bits() == b.to_bits())
-            })
-        };
-        self.by_shape.get(shape)?.iter().copied().find(same)
+        self.store.stored(shape, data)
     }
 
     /// Whether some weight has this shape.
     pub(crate) fn stores_shape(&self, shape: &[usize]) -> bool {
-        self.by_shape.contains_key(shape)
+        self.store.by_shape.contains_key(shape)
     }
 
     /// Adds a node.
     pub(crate) fn add(&mut self, name: &str, op: OpKind, inputs: &[TensorId]) -> Lowered {
-        Ok(self.builder.node(name, op, inputs)?)
+        self.store.add(name, op, inputs)
     }
 
     /// Records that `outlet` (of a node a converter fused into another) is
@@ -202,21 +265,12 @@ impl<'m> Lowering<'m> {
 
     /// The shape of a verdict tensor.
     pub(crate) fn tensor_shape(&self, t: TensorId) -> Vec<usize> {
-        self.builder.shape(t).to_vec()
+        self.store.shape(t)
     }
 
     /// `t` reshaped to `shape` (no node when the shape is already that).
     pub(crate) fn reshape(&mut self, name: &str, t: TensorId, shape: &[usize]) -> Lowered {
-        if self.builder.shape(t) == shape {
-            return Ok(t);
-        }
-        self.add(
-            name,
-            OpKind::Reshape(Reshape {
-                shape: shape.to_vec(),
-            }),
-            &[t],
-        )
+        self.store.reshape(name, t, shape)
     }
 }
 
@@ -323,17 +377,12 @@ pub fn lower(
     } else {
         ports.inputs[0].shape.clone()
     };
-    let mut cx = Lowering {
-        model,
-        builder: ModelBuilder::new(name, &in_shape),
-        values: HashMap::new(),
-        weights: HashMap::new(),
-        by_shape: HashMap::new(),
-    };
-    let input = prepare_input(&mut cx, preprocess)?;
+    let mut store = Store::new(name, &in_shape);
+    let input = prepare_input(&mut store, preprocess)?;
     let mut at = 0;
-    for (&o, port) in inputs.iter().zip(&ports.inputs) {
-        let t = if packed {
+    let mut graph_inputs = Vec::new();
+    for port in &ports.inputs {
+        graph_inputs.push(if packed {
             let n = numel(&port.shape);
             let range = Range {
                 start: at,
@@ -341,7 +390,7 @@ pub fn lower(
                 len: n,
             };
             at += n;
-            let part = cx
+            let part = store
                 .add(
                     &port.name,
                     OpKind::Slice(Slice {
@@ -350,13 +399,80 @@ pub fn lower(
                     &[input],
                 )
                 .map_err(finishing)?;
-            cx.reshape(&format!("{}.shape", port.name), part, &port.shape)
+            store
+                .reshape(&format!("{}.shape", port.name), part, &port.shape)
                 .map_err(finishing)?
         } else {
             input
-        };
-        cx.values.insert(o, t);
+        });
     }
+    let parts = walk(&mut store, model, &graph_inputs, progress)?;
+    for &o in outputs {
+        // The graph's name for an output, not its producing node's.
+        let label = model.outlet_label(o).map(str::to_owned);
+        let shape = fact(o)?.shape.as_concrete().map(<[usize]>::to_vec);
+        ports.outputs.push(Port {
+            name: label.unwrap_or_else(|| name_of(o)),
+            shape: shape.unwrap_or_default(),
+            kind: logic::kind(fact(o)?.datum_type),
+        });
+    }
+    let mut out = if let [one] = parts[..] {
+        one
+    } else {
+        let flat = parts
+            .iter()
+            .zip(&ports.outputs)
+            .map(|(&t, port)| {
+                store.reshape(&format!("{}.flat", port.name), t, &[numel(&port.shape)])
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(finishing)?;
+        store
+            .add("outputs", OpKind::Concat(Concat { axis: 0 }), &flat)
+            .map_err(finishing)?
+    };
+    if out == store.builder().input() {
+        // An identity graph: the output must still be a tensor of its own.
+        let shape = store.shape(out);
+        out = store
+            .add("output", OpKind::Reshape(Reshape { shape }), &[out])
+            .map_err(finishing)?;
+    }
+    store.builder().ports(ports);
+    store.finish(out)
+}
+
+/// Lowers the nodes of `model` into `store`, its graph inputs held by
+/// `inputs` (in the graph's order), and gives the tensors holding its
+/// outputs, in tract's shapes.
+///
+/// # Errors
+///
+/// [`ConvertError::Unsupported`] listing every node that has no verdict
+/// equivalent, or [`ConvertError::Model`] if a built node is malformed.
+pub(crate) fn walk(
+    store: &mut Store,
+    model: &TypedModel,
+    inputs: &[TensorId],
+    progress: Progress<'_>,
+) -> Result<Vec<TensorId>, ConvertError> {
+    let sources = model
+        .input_outlets()
+        .map_err(|e| ConvertError::tract("listing inputs", e))?;
+    let outputs = model
+        .output_outlets()
+        .map_err(|e| ConvertError::tract("listing outputs", e))?;
+    let mut cx = Lowering {
+        model,
+        store,
+        values: sources
+            .iter()
+            .copied()
+            .zip(inputs.iter().copied())
+            .collect(),
+        weights: HashMap::new(),
+    };
     let order = model
         .eval_order()
         .map_err(|e| ConvertError::tract("ordering the graph", e))?;
@@ -365,7 +481,7 @@ pub fn lower(
         progress(done, order.len());
         let node = model.node(id);
         let fused = cx.values.contains_key(&OutletId::new(id, 0));
-        let source = inputs.iter().any(|i| i.node == id);
+        let source = sources.iter().any(|i| i.node == id);
         if fused || source || node.outputs.iter().all(|o| o.fact.konst.is_some()) {
             continue;
         }
@@ -386,50 +502,23 @@ pub fn lower(
     if !failed.is_empty() {
         return Err(ConvertError::Unsupported(UnsupportedNodes(failed)));
     }
-    let mut parts = Vec::new();
-    for &o in outputs {
-        parts.push(cx.operand(o).map_err(finishing)?);
-        // The graph's name for an output, not its producing node's.
-        let label = model.outlet_label(o).map(str::to_owned);
-        ports.outputs.push(Port {
-            name: label.unwrap_or_else(|| name_of(o)),
-            shape: cx.shape(o).map_err(finishing)?,
-            kind: logic::kind(fact(o)?.datum_type),
-        });
-    }
-    let mut out = if let [one] = parts[..] {
-        one
-    } else {
-        let flat = parts
-            .iter()
-            .zip(&ports.outputs)
-            .map(|(&t, port)| cx.reshape(&format!("{}.flat", port.name), t, &[numel(&port.shape)]))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(finishing)?;
-        cx.add("outputs", OpKind::Concat(Concat { axis: 0 }), &flat)
-            .map_err(finishing)?
-    };
-    if out == cx.builder.input() {
-        // An identity graph: the output must still be a tensor of its own.
-        let shape = cx.tensor_shape(out);
-        out = cx
-            .add("output", OpKind::Reshape(Reshape { shape }), &[out])
-            .map_err(finishing)?;
-    }
-    cx.builder.ports(ports);
-    let model = cx.builder.finish(out);
-    model.validate()?;
-    Ok(model)
+    outputs
+        .iter()
+        .map(|&o| cx.operand(o).map_err(finishing))
+        .collect()
 }
 
 /// The input as the graph reads it: decoded from its encoding, divided,
 /// and normalized per channel, as `preprocess` says.
-fn prepare_input(cx: &mut Lowering<'_>, preprocess: &Preprocess) -> Result<TensorId, ConvertError> {
+pub(crate) fn prepare_input(
+    store: &mut Store,
+    preprocess: &Preprocess,
+) -> Result<TensorId, ConvertError> {
     let mut x = match preprocess.encoding {
-        Some(encoding) => cx.builder.decoded_input(encoding)?,
-        None => cx.builder.input(),
+        Some(encoding) => store.builder().decoded_input(encoding)?,
+        None => store.builder().input(),
     };
-    let shape = cx.tensor_shape(x);
+    let shape = store.shape(x);
     let per_channel = |what: &str, values: &[f32]| -> Result<Vec<usize>, ConvertError> {
         match values.len() {
             1 => Ok(vec![1]),
@@ -443,12 +532,12 @@ fn prepare_input(cx: &mut Lowering<'_>, preprocess: &Preprocess) -> Result<Tenso
             ))),
         }
     };
-    let mut apply = |cx: &mut Lowering<'_>, op, what: &str, values: &[f32]| {
+    let mut apply = |store: &mut Store, op, what: &str, values: &[f32]| {
         let s = per_channel(what, values)?;
-        let w = cx
+        let w = store
             .weight(&format!("input.{what}"), &s, values.to_vec())
             .map_err(finishing)?;
-        x = cx
+        x = store
             .add(
                 &format!("input.{what}"),
                 OpKind::Binary(Binary { op }),
@@ -458,19 +547,19 @@ fn prepare_input(cx: &mut Lowering<'_>, preprocess: &Preprocess) -> Result<Tenso
         Ok::<_, ConvertError>(x)
     };
     if let Some(d) = preprocess.divide {
-        apply(cx, BinaryOp::Div, "divide", &[d])?;
+        apply(store, BinaryOp::Div, "divide", &[d])?;
     }
     if !preprocess.mean.is_empty() {
-        apply(cx, BinaryOp::Sub, "mean", &preprocess.mean)?;
+        apply(store, BinaryOp::Sub, "mean", &preprocess.mean)?;
     }
     if !preprocess.std.is_empty() {
-        apply(cx, BinaryOp::Div, "std", &preprocess.std)?;
+        apply(store, BinaryOp::Div, "std", &preprocess.std)?;
     }
     Ok(x)
 }
 
 /// A lowering error while wiring the model's ends, as a conversion error.
-fn finishing(e: LowerError) -> ConvertError {
+pub(crate) fn finishing(e: LowerError) -> ConvertError {
     match e {
         LowerError::Model(e) => ConvertError::Model(e),
         LowerError::Unsupported(m) => ConvertError::Tract {

@@ -1,0 +1,344 @@
+//! Generation programs: a decoder exported with a KV cache (Hugging Face's
+//! `past_key_values` export, one decoder step) unrolled into one verdict
+//! model that prefills a prompt and decodes tokens greedily.
+//!
+//! The decoder graph has one integer input (the token ids), then the past
+//! keys and values; its first output is the logits, the others the present
+//! keys and values, paired with the past inputs in order. Pass 0 reads the
+//! prompt with an empty cache; pass `k` reads token `k − 1` and pass
+//! `k − 1`'s presents. Each pass is typed by tract at its own sizes and
+//! lowered into the one model, whose weights are stored once
+//! ([`crate::lower::Store`]). Token `k` is the ArgMax of pass `k`'s last
+//! logits row (the first index among equal maxima, as torch's `argmax`).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use tract_onnx::pb::tensor_proto::DataType;
+use tract_onnx::pb::tensor_shape_proto::dimension;
+use tract_onnx::pb::type_proto::Value;
+use tract_onnx::pb::{ModelProto, TensorProto, ValueInfoProto};
+use verdict_dnn::generation::Generation;
+use verdict_dnn::ir::{Model, Port, Ports, TensorId, ValueKind};
+use verdict_dnn::ops::OpKind;
+use verdict_dnn::ops::argmax::ArgMax;
+use verdict_dnn::ops::binary::{Binary, BinaryOp};
+use verdict_dnn::ops::concat::Concat;
+use verdict_dnn::ops::select::Where;
+use verdict_dnn::ops::slice::{Range, Slice};
+
+use crate::error::ConvertError;
+use crate::load::{self, Constant, InputShape, Preprocess};
+use crate::lower::{Progress, Store, finishing, prepare_input, walk};
+
+/// What to generate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Generate {
+    /// Tokens in the prompt (every claim of the package gives this many).
+    pub prompt_len: usize,
+    /// Tokens generated.
+    pub max_new_tokens: usize,
+    /// Every token after this id is this id too.
+    pub eos: Option<u32>,
+}
+
+/// The decoder's inputs and outputs, by role.
+struct Roles {
+    /// The token ids input.
+    ids: String,
+    /// Each past input, with its declared dimensions (`None`: symbolic)
+    /// and which of them is the cache's length.
+    pasts: Vec<(String, Vec<Option<usize>>, usize)>,
+}
+
+/// Converts a decoder with a KV cache into a generation program: its input
+/// is the prompt's `prompt_len` token ids (as `preprocess.encoding` packs
+/// them), its output the `max_new_tokens` new ids. `progress` counts
+/// passes.
+///
+/// # Errors
+///
+/// [`ConvertError::Generation`] for a graph without the decoder's inputs
+/// and outputs or an empty prompt or generation, [`ConvertError::Pass`]
+/// for a pass that does not convert (a sequence longer than the model's
+/// positions fails so), or the errors of [`crate::convert_bytes`].
+pub fn convert_generation(
+    bytes: &[u8],
+    dir: Option<&Path>,
+    name: &str,
+    generate: &Generate,
+    preprocess: &Preprocess,
+    progress: Progress<'_>,
+) -> Result<Model, ConvertError> {
+    let fail = |m: &str| Err(ConvertError::Generation(m.into()));
+    if generate.prompt_len == 0 {
+        return fail("the prompt length is 0; a prompt has at least one token");
+    }
+    if generate.max_new_tokens == 0 {
+        return fail("max_new_tokens is 0; a generation makes at least one token");
+    }
+    if preprocess.divide.is_some() || !preprocess.mean.is_empty() || !preprocess.std.is_empty() {
+        return fail("token ids take no divide, mean or std");
+    }
+    let proto = load::decode(bytes)?;
+    let roles = roles(&proto)?;
+    let prompt = vec![1, generate.prompt_len];
+    let mut store = Store::new(name, &prompt);
+    let decoded = prepare_input(&mut store, preprocess)?;
+    let mut feed: HashMap<String, TensorId> = HashMap::from([(roles.ids.clone(), decoded)]);
+    let mut tokens = Vec::new();
+    let mut done = None;
+    let mut vocab = 0;
+    for pass in 0..generate.max_new_tokens {
+        progress(pass, generate.max_new_tokens);
+        let len = generate.prompt_len + pass;
+        let in_pass = |e: ConvertError| ConvertError::Pass {
+            pass,
+            len,
+            source: Box::new(e),
+        };
+        let seq = if pass == 0 { generate.prompt_len } else { 1 };
+        let outs =
+            crate::guarded(|| lower_pass(&mut store, &proto, dir, &roles, &feed, seq, len - seq))
+                .map_err(in_pass)?;
+        let logits = outs[0];
+        let shape = store.shape(logits);
+        let [1, rows, v] = shape[..] else {
+            return Err(in_pass(ConvertError::Generation(format!(
+                "the first output (logits) has shape {shape:?}, not [1, sequence, vocabulary]"
+            ))));
+        };
+        vocab = v;
+        let (token, now_done) =
+            next_token(&mut store, logits, rows, v, pass, done, generate.eos).map_err(finishing)?;
+        done = now_done;
+        tokens.push(token);
+        feed = HashMap::from([(roles.ids.clone(), token)]);
+        for ((past, ..), &present) in roles.pasts.iter().zip(&outs[1..]) {
+            feed.insert(past.clone(), present);
+        }
+    }
+    progress(generate.max_new_tokens, generate.max_new_tokens);
+    let out = match tokens[..] {
+        [one] => one,
+        _ => store
+            .add("tokens", OpKind::Concat(Concat { axis: 1 }), &tokens)
+            .map_err(finishing)?,
+    };
+    let port = |name: &str, len| Port {
+        name: name.into(),
+        shape: vec![1, len],
+        kind: ValueKind::Integer,
+    };
+    let builder = store.builder();
+    builder.ports(Ports {
+        inputs: vec![port(&roles.ids, generate.prompt_len)],
+        outputs: vec![port("tokens", generate.max_new_tokens)],
+    });
+    builder.generation(Generation {
+        vocab,
+        eos: generate.eos,
+        tokens,
+    });
+    store.finish(out)
+}
+
+/// Lowers one pass of the decoder, reading `feed` (by input name), with
+/// `seq` new tokens over a cache of `past`; gives its outputs' tensors.
+fn lower_pass(
+    store: &mut Store,
+    proto: &ModelProto,
+    dir: Option<&Path>,
+    roles: &Roles,
+    feed: &HashMap<String, TensorId>,
+    seq: usize,
+    past: usize,
+) -> Result<Vec<TensorId>, ConvertError> {
+    let dims = |declared: &[Option<usize>], axis: usize| -> Vec<usize> {
+        let mut d: Vec<usize> = declared.iter().map(|d| d.unwrap_or(1)).collect();
+        d[axis] = past;
+        d
+    };
+    let ids = InputShape {
+        name: Some(roles.ids.clone()),
+        dims: vec![1, seq],
+    };
+    let (constants, shapes) = if past == 0 {
+        // An empty cache: bound as constants of length 0, which tract folds
+        // away (a dimension 0 cannot be an input's).
+        let constants = roles
+            .pasts
+            .iter()
+            .map(|(name, declared, axis)| Constant {
+                name: name.clone(),
+                tensor: TensorProto {
+                    dims: dims(declared, *axis).iter().map(|&d| d as i64).collect(),
+                    data_type: DataType::Float as i32,
+                    ..TensorProto::default()
+                },
+            })
+            .collect();
+        (constants, vec![ids])
+    } else {
+        let pasts = roles.pasts.iter().map(|(name, declared, axis)| InputShape {
+            name: Some(name.clone()),
+            dims: dims(declared, *axis),
+        });
+        (Vec::new(), [ids].into_iter().chain(pasts).collect())
+    };
+    let inference = load::parse_model(proto.clone(), dir, &constants, None)?;
+    let typed = load::typed_model(inference, &shapes)?;
+    let inputs = typed
+        .input_outlets()
+        .map_err(|e| ConvertError::tract("listing inputs", e))?
+        .iter()
+        .map(|o| {
+            let name = &typed.node(o.node).name;
+            feed.get(name).copied().ok_or_else(|| {
+                ConvertError::Generation(format!("the decoder input `{name}` has no role"))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    walk(store, &typed, &inputs, &mut |_, _| ())
+}
+
+/// The token of a pass whose logits are `[1, rows, vocab]`: the ArgMax of
+/// the last row, or `eos` once an earlier token was (`done`, a boolean).
+/// Gives the token (`[1, 1]`) and whether `eos` has been generated.
+fn next_token(
+    store: &mut Store,
+    logits: TensorId,
+    rows: usize,
+    vocab: usize,
+    pass: usize,
+    done: Option<TensorId>,
+    eos: Option<u32>,
+) -> Result<(TensorId, Option<TensorId>), crate::lower::LowerError> {
+    let whole = |len| Range {
+        start: 0,
+        step: 1,
+        len,
+    };
+    let last = store.add(
+        &format!("pass{pass}.last"),
+        OpKind::Slice(Slice {
+            ranges: vec![
+                whole(1),
+                Range {
+                    start: rows - 1,
+                    step: 1,
+                    len: 1,
+                },
+                whole(vocab),
+            ],
+        }),
+        &[logits],
+    )?;
+    let argmax = ArgMax {
+        axis: 2,
+        keepdims: false,
+        min: false,
+        last: false,
+    };
+    let best = store.add(&format!("token{pass}"), OpKind::ArgMax(argmax), &[last])?;
+    let Some(eos) = eos else {
+        return Ok((best, None));
+    };
+    let id = store.weight("eos", &[1, 1], vec![eos as f32])?;
+    let binary = |op| OpKind::Binary(Binary { op });
+    let is_eos = store.add(
+        &format!("token{pass}.is_eos"),
+        binary(BinaryOp::Equal),
+        &[best, id],
+    )?;
+    let Some(done) = done else {
+        return Ok((best, Some(is_eos)));
+    };
+    let token = store.add(
+        &format!("token{pass}.after_eos"),
+        OpKind::Where(Where),
+        &[done, id, best],
+    )?;
+    let done = store.add(
+        &format!("pass{pass}.done"),
+        binary(BinaryOp::Or),
+        &[done, is_eos],
+    )?;
+    Ok((token, Some(done)))
+}
+
+/// Finds the decoder's roles in its graph (see the module docs).
+fn roles(proto: &ModelProto) -> Result<Roles, ConvertError> {
+    let fail = |m: String| ConvertError::Generation(m);
+    let graph = proto
+        .graph
+        .as_ref()
+        .ok_or_else(|| fail("the model has no graph".into()))?;
+    let initialized: Vec<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let inputs = graph
+        .input
+        .iter()
+        .filter(|i| !initialized.contains(&i.name.as_str()));
+    let integer = |i: &&ValueInfoProto| {
+        tensor_type(i)
+            .is_some_and(|(t, _)| t == DataType::Int64 as i32 || t == DataType::Int32 as i32)
+    };
+    let (ids, pasts): (Vec<&ValueInfoProto>, Vec<&ValueInfoProto>) = inputs.partition(integer);
+    let [ids] = ids[..] else {
+        return Err(fail(format!(
+            "the decoder has {} integer inputs; it takes one, the token ids",
+            ids.len()
+        )));
+    };
+    if pasts.is_empty() {
+        return Err(fail(
+            "the decoder has no past key or value inputs: export it with its KV cache \
+             (past_key_values)"
+                .into(),
+        ));
+    }
+    if graph.output.len() != pasts.len() + 1 {
+        return Err(fail(format!(
+            "the decoder has {} past inputs and {} outputs: it gives the logits, then one \
+             present per past",
+            pasts.len(),
+            graph.output.len()
+        )));
+    }
+    let pasts = pasts
+        .into_iter()
+        .map(|p| {
+            let (_, dims) = tensor_type(p).unwrap_or_default();
+            let symbolic: Vec<usize> = (0..dims.len()).filter(|&a| dims[a].is_none()).collect();
+            // The cache's length is its one symbolic axis past the batch.
+            match symbolic[..] {
+                [axis] | [0, axis] => Ok((p.name.clone(), dims, axis)),
+                _ => Err(fail(format!(
+                    "past input `{}` has shape {dims:?}: it needs one symbolic length axis",
+                    p.name
+                ))),
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Roles {
+        ids: ids.name.clone(),
+        pasts,
+    })
+}
+
+/// An input's element type and declared dimensions (`None`: symbolic).
+fn tensor_type(input: &ValueInfoProto) -> Option<(i32, Vec<Option<usize>>)> {
+    let Some(Value::TensorType(t)) = input.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+        return None;
+    };
+    let dims = t.shape.as_ref().map_or_else(Vec::new, |s| {
+        s.dim
+            .iter()
+            .map(|d| match d.value {
+                Some(dimension::Value::DimValue(n)) => usize::try_from(n).ok(),
+                _ => None,
+            })
+            .collect()
+    });
+    Some((t.elem_type, dims))
+}
