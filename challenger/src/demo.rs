@@ -373,7 +373,7 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
     let t = Instant::now();
     let mut alice = make(1, false, Arc::new(Honest))?;
     let (honest_id, honest, tx) = alice.submit(&model, &config.inputs[0], ether()).await?;
-    let label = answer(&honest.output);
+    let label = answer(&model, &honest.output);
     phase(
         PhaseKind::HonestClaim,
         format!(
@@ -407,8 +407,8 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
         PhaseKind::FraudulentClaim,
         format!(
             "mallory claimed model(input 1) = {} (claim {fraud_id}, bond 1 ETH); the truth is {}; her states go wrong at step {fraud_step}, in op {} ({}, {} steps)",
-            answer(&fraud.output),
-            answer(&truth.output()),
+            answer(&model, &fraud.output),
+            answer(&model, &truth.output()),
             placement.op,
             placement.op_name,
             placement.op_steps
@@ -753,10 +753,14 @@ pub fn fmt_eth(wei: U256) -> String {
     format!("{}.{:06}", micro / 1_000_000, micro % 1_000_000)
 }
 
-/// An output in words: the value of a one-value output (a token id), else
-/// the class, the index of the largest value.
-fn answer(output: &[f32]) -> String {
+/// An output in words: a generation's tokens, the value of a one-value
+/// output (a token id), else the class, the index of the largest value.
+fn answer(model: &ModelInfo, output: &[f32]) -> String {
     match output {
+        _ if model.compiled.model.generation.is_some() => {
+            let ids: Vec<String> = output.iter().map(f32::to_string).collect();
+            format!("tokens [{}]", ids.join(", "))
+        }
         [one] => format!("value {one}"),
         _ => format!("class {}", argmax(output)),
     }
@@ -854,10 +858,15 @@ pub fn load_model(path: &Path, shapes: &[InputShape]) -> anyhow::Result<(ModelIn
 
 /// A pseudo-random input for `model` drawn from `seed`: floats in `[0, 1)`;
 /// integer and boolean parts (token ids, masks) 0 or 1, values every such
-/// input takes; any byte for an input posted as bytes (an image).
+/// input takes; any byte for an input posted as bytes (an image); any
+/// token of the vocabulary for a generation package's prompt.
 pub fn random_input(model: &ModelInfo, seed: u64) -> Vec<f32> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let ir = &model.compiled.model;
+    if let Some(g) = &ir.generation {
+        let n: usize = ir.tensors[ir.input].shape.iter().product();
+        return (0..n).map(|_| rng.gen_range(0..g.vocab) as f32).collect();
+    }
     if ir.input_encoding == Some(Encoding::U8) {
         let n: usize = ir.tensors[ir.input].shape.iter().product();
         return (0..n).map(|_| f32::from(rng.r#gen::<u8>())).collect();

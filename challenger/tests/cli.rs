@@ -973,3 +973,130 @@ fn the_demo_refutes_a_fraud_inside_resnet50_posted_as_bytes() {
     let name = claimed["name"].as_str().unwrap();
     assert!(name.contains("150528 input bytes"), "{name}");
 }
+
+/// The tiny GPT-2 decoder of `models/transformers` unrolled into a
+/// generation package (8-token prompt as u16 ids, 8 greedy tokens) in
+/// `dir`.
+fn generation_package(dir: &Path) -> PathBuf {
+    use verdict_converter::Preprocess;
+    use verdict_converter::generate::{Generate, convert_generation};
+    use verdict_dnn::ops::decode::Encoding;
+    use verdict_dnn::package::Package;
+
+    let onnx = models().join("transformers/gpt2_tiny_past.onnx");
+    let generate = Generate {
+        prompt_len: 8,
+        max_new_tokens: 8,
+        eos: None,
+    };
+    let preprocess = Preprocess {
+        encoding: Some(Encoding::U16),
+        ..Preprocess::default()
+    };
+    let bytes = std::fs::read(onnx).unwrap();
+    let model =
+        convert_generation(&bytes, None, "gpt2", &generate, &preprocess, &mut |_, _| {}).unwrap();
+    let package = dir.join("gpt2_generate.dnn");
+    Package::build(model).unwrap().save(&package).unwrap();
+    package
+}
+
+/// torch's prompt and greedy tokens for the tiny GPT-2 (see
+/// models/transformers/README.md).
+const PROMPT: &str = "845,139,124,368,263,313,491,341";
+const GREEDY: [u32; 8] = [341, 341, 341, 341, 670, 670, 670, 670];
+
+/// `claim submit --prompt-ids` on a generation package streams each token
+/// as a JSON line before the claim of them is posted; a prompt of the wrong
+/// length or with an id outside the vocabulary is refused, naming it, and
+/// nothing is claimed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generation_is_streamed_then_claimed_and_bad_prompts_are_refused() {
+    let d = deployed("generation", 1).await;
+    let (url, key, dir) = (&d.url, d.key.clone(), &d.dir);
+    let package = generation_package(dir);
+    let package = package.to_str().unwrap();
+    let registered = verdict(dir, url, key.clone(), &["model", "register", package]);
+    assert!(registered.status.success());
+    let submit = |prompt: &str, extra: &[&str]| {
+        let args = [
+            &[
+                "claim",
+                "submit",
+                "--model",
+                package,
+                "--prompt-ids",
+                prompt,
+            ][..],
+            &["--no-defend"],
+            extra,
+        ]
+        .concat();
+        verdict(dir, url, key.clone(), &args)
+    };
+    for (prompt, says) in [
+        (
+            "1,2,3",
+            "the prompt has 3 tokens; this package takes exactly 8",
+        ),
+        (
+            "845,139,124,368,263,313,491,1000",
+            "prompt token 7 is 1000, not a token id from 0 to 999",
+        ),
+    ] {
+        let out = submit(prompt, &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+    }
+    let nothing = verdict(dir, url, None, &["claim", "status", "1"]);
+    assert_eq!(nothing.status.code(), Some(1), "nothing was claimed");
+
+    let out = submit(PROMPT, &["--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (tokens, claim) = lines.split_at(GREEDY.len());
+    for (i, (line, want)) in tokens.iter().zip(GREEDY).enumerate() {
+        assert_eq!(line["event"], "token");
+        assert_eq!(
+            (line["index"].as_u64(), line["token"].as_u64()),
+            (Some(i as u64), Some(u64::from(want)))
+        );
+    }
+    let claimed: Vec<u32> = claim[0]["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as u32)
+        .collect();
+    assert_eq!(
+        (claim[0]["claim_id"].as_u64(), claimed),
+        (Some(1), GREEDY.to_vec())
+    );
+}
+
+/// The demo on a generation package: a fraudulent claim that changes one
+/// generated token is refuted by the watchdog.
+#[test]
+fn the_demo_refutes_a_changed_token_in_a_generation() {
+    let dir = scratch("demo-generation");
+    let package = generation_package(&dir);
+    let report = json(&demo(&dir, &["--model", package.to_str().unwrap()]));
+    assert_eq!(report["ok"], true, "{report:#}");
+    assert_eq!(report["honest_claim"][1], "Finalized");
+    assert_eq!(report["fraudulent_claim"][1], "Rejected");
+    let phases = report["phases"].as_array().unwrap();
+    let fraud = phases
+        .iter()
+        .find(|p| p["kind"] == "fraudulent_claim")
+        .unwrap();
+    let name = fraud["name"].as_str().unwrap();
+    assert!(name.contains("= tokens ["), "{name}");
+}

@@ -96,9 +96,13 @@ enum Command {
         /// The prompt's token ids: `845,139,124`.
         #[arg(long, value_name = "ID,...", value_delimiter = ',', required = true)]
         prompt_ids: Vec<u32>,
-        /// Which engine runs it (the VM gives its tokens at the end).
+        /// Which engine runs it (the VM and the GPU give their tokens at
+        /// the end).
         #[arg(long, value_enum, default_value_t = Engine::Native)]
         engine: Engine,
+        /// The OpenCL device of `--engine gpu` (see `dnnc run`).
+        #[arg(long, env = "VERDICT_GPU_DEVICE", default_value = "default")]
+        device: String,
         /// Print JSON lines: one per token, then a summary.
         #[arg(long)]
         json: bool,
@@ -287,8 +291,9 @@ fn run(command: Command) -> Result<bool> {
             package,
             prompt_ids,
             engine,
+            device,
             json,
-        } => generate_tokens(&package, &prompt_ids, engine, json).map(|()| true),
+        } => generate_tokens(&package, &prompt_ids, (engine, &device), json).map(|()| true),
         Command::Inspect { package, json } => {
             let summary = Summary::of(&load_package(&package)?);
             if json {
@@ -555,7 +560,12 @@ fn list_devices(_: bool) -> Result<()> {
 
 /// `dnnc generate`: runs a generation package on a prompt, printing each
 /// token (or, with `json`, a JSON line) as soon as its pass is done.
-fn generate_tokens(path: &Path, prompt: &[u32], engine: Engine, json: bool) -> Result<()> {
+fn generate_tokens(
+    path: &Path,
+    prompt: &[u32],
+    (engine, device): (Engine, &str),
+    json: bool,
+) -> Result<()> {
     let package = if engine == Engine::Native {
         Package::load_for_native(path)
             .with_context(|| format!("loading package {}", path.display()))?
@@ -573,16 +583,16 @@ fn generate_tokens(path: &Path, prompt: &[u32], engine: Engine, json: bool) -> R
     let compiled = Compiled::from_parts(package.model, package.program);
     let start = Instant::now();
     let mut first = None;
-    let mut made = 0;
+    let mut made = Vec::new();
     let mut show = |id: u32| -> Result<()> {
         let ms = start.elapsed().as_secs_f64() * 1e3;
         first.get_or_insert(ms);
         let line = if json {
-            format!("{}\n", json!({"index": made, "token": id, "ms": ms}))
+            format!("{}\n", json!({"index": made.len(), "token": id, "ms": ms}))
         } else {
             format!("{id} ")
         };
-        made += 1;
+        made.push(id);
         emit(&line)
     };
     match engine {
@@ -598,23 +608,31 @@ fn generate_tokens(path: &Path, prompt: &[u32], engine: Engine, json: bool) -> R
             })?;
             shown?;
         }
-        Engine::Vm => {
-            for id in compiled.run_vm(&ids)?.output {
+        // The VM and the GPU give their tokens when the whole run ends.
+        Engine::Vm | Engine::Gpu => {
+            let output = if engine == Engine::Vm {
+                compiled.run_vm(&ids)?.output
+            } else {
+                run_gpu(&compiled, &ids, device)?
+            };
+            for id in output {
                 show(id as u32)?;
             }
         }
-        Engine::Gpu => bail!("`dnnc generate` runs on the native engine or the VM"),
     }
     let seconds = start.elapsed().as_secs_f64();
     let first = first.unwrap_or_default();
-    let rate = made as f64 / seconds;
+    let rate = made.len() as f64 / seconds;
     if json {
         let v = json!({"tokens": made, "seconds": seconds, "time_to_first_token_ms": first,
                        "tokens_per_second": rate});
         emit(&format!("{v}\n"))?;
     } else {
         emit("\n")?;
-        eprintln!("{made} tokens in {seconds:.3} s: first after {first:.1} ms, {rate:.1} tokens/s");
+        eprintln!(
+            "{} tokens in {seconds:.3} s: first after {first:.1} ms, {rate:.1} tokens/s",
+            made.len()
+        );
     }
     Ok(())
 }

@@ -445,6 +445,18 @@ enum ModelCommand {
     },
 }
 
+/// A claim's or request's input: a file, or a generation package's prompt.
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct InputArgs {
+    /// The input (.npy, .json or .png).
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// The prompt's token ids, for a generation package: `845,139,124`.
+    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    prompt_ids: Vec<u32>,
+}
+
 #[derive(Subcommand)]
 enum ClaimCommand {
     /// Computes the output natively, posts the claim with its bond, and
@@ -453,9 +465,8 @@ enum ClaimCommand {
         /// The package.
         #[arg(long)]
         model: PathBuf,
-        /// The input (.npy, .json or .png).
-        #[arg(long)]
-        input: PathBuf,
+        #[command(flatten)]
+        input: InputArgs,
         /// Bond, in ether [default: the deployment's minimum].
         #[arg(long)]
         bond: Option<String>,
@@ -515,9 +526,8 @@ enum RequestCommand {
         /// The package of the model asked for.
         #[arg(long)]
         model: PathBuf,
-        /// The input (.npy, .json or .png).
-        #[arg(long)]
-        input: PathBuf,
+        #[command(flatten)]
+        input: InputArgs,
         /// The fee, in ether.
         #[arg(long)]
         fee: String,
@@ -882,7 +892,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     follow,
                 },
         } => {
-            let input = (input.as_path(), allow_non_finite);
+            let input = (&input, allow_non_finite);
             let falsify = match (falsify, i_know_this_loses_the_bond) {
                 (false, _) => Falsifying::No,
                 (true, false) => Falsifying::OnDevChains,
@@ -1196,24 +1206,73 @@ fn api_tokens_from(file: Option<&Path>) -> anyhow::Result<Vec<String>> {
     Ok(tokens)
 }
 
-/// The input at `path` for `info`'s model, checked against its shape; NaN
-/// and infinite values refused unless `allow_non_finite` (such an input is
-/// more often a broken file than a question).
-fn read_input(info: &ModelInfo, path: &Path, allow_non_finite: bool) -> anyhow::Result<Vec<f32>> {
+/// The input `given` for `info`'s model, checked against its shape (and,
+/// for a generation package, its prompt length and vocabulary); NaN and
+/// infinite values refused unless `allow_non_finite` (such an input is more
+/// often a broken file than a question).
+fn read_input(
+    info: &ModelInfo,
+    given: &InputArgs,
+    allow_non_finite: bool,
+) -> anyhow::Result<Vec<f32>> {
     let ir = &info.compiled.model;
-    let pixels = Pixels::for_encoding(ir.input_encoding);
-    let values =
-        verdict_converter::tensor_io::read_input(path, &ir.tensors[ir.input].shape, pixels)
-            .map_err(|e| Usage(e.into()))?;
-    if !allow_non_finite && let Some(i) = values.iter().position(|v| !v.is_finite()) {
-        return Err(Usage(anyhow::anyhow!(
-            "{}: value {i} is {}; --allow-non-finite takes such an input",
-            path.display(),
-            values[i]
-        ))
-        .into());
+    let values = match &given.input {
+        Some(path) => {
+            let pixels = Pixels::for_encoding(ir.input_encoding);
+            let shape = &ir.tensors[ir.input].shape;
+            let values = verdict_converter::tensor_io::read_input(path, shape, pixels)
+                .map_err(|e| Usage(e.into()))?;
+            if !allow_non_finite && let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                return Err(Usage(anyhow::anyhow!(
+                    "{}: value {i} is {}; --allow-non-finite takes such an input",
+                    path.display(),
+                    values[i]
+                ))
+                .into());
+            }
+            values
+        }
+        None if ir.generation.is_none() => {
+            return Err(Usage(anyhow::anyhow!(
+                "--prompt-ids is for a generation package; give this model --input FILE"
+            ))
+            .into());
+        }
+        None => given.prompt_ids.iter().map(|&id| id as f32).collect(),
+    };
+    if let Some(g) = &ir.generation {
+        g.check_prompt(ir, &values).map_err(|e| Usage(e.into()))?;
     }
     Ok(values)
+}
+
+/// Runs a generation package natively on `prompt`, printing each token as
+/// its pass ends (a JSON line each under `json`), before the claim of them
+/// is posted.
+fn stream_tokens(info: &ModelInfo, prompt: &[f32], json: bool) -> anyhow::Result<()> {
+    let ir = &info.compiled.model;
+    let Some(g) = &ir.generation else {
+        return Ok(());
+    };
+    let mut index = 0;
+    info.compiled.infer_observed(prompt, |n, words| {
+        if g.tokens.contains(&ir.nodes[n].output) {
+            let token = f32::from_bits(words[0]) as u32;
+            if json {
+                print_json(&serde_json::json!({"event": "token", "index": index, "token": token}));
+            } else {
+                use std::io::Write as _;
+                let mut out = std::io::stdout().lock();
+                let lead = if index == 0 { "tokens:" } else { "" };
+                let _ = write!(out, "{lead} {token}").and_then(|()| out.flush());
+            }
+            index += 1;
+        }
+    })?;
+    if !json {
+        out!("");
+    }
+    Ok(())
 }
 
 /// Sends `call` to the manager and shows its transaction: `shown` with
@@ -1315,7 +1374,7 @@ const FALSIFY: Falsify = Falsify {
 async fn submit(
     s: &Settings,
     (model, engine, follow): (&Path, &EngineArgs, &AgentArgs),
-    (input, allow_non_finite): (&Path, bool),
+    (input, allow_non_finite): (&InputArgs, bool),
     bond: Option<&str>,
     how: Submit,
 ) -> anyhow::Result<ExitCode> {
@@ -1354,6 +1413,7 @@ async fn submit(
     let (claim_id, claim) = match pending {
         Some(pending) => pending,
         None => {
+            stream_tokens(&info, &values, s.json)?;
             let (claim_id, claim, _) = agent.submit(&info, &values, bond).await?;
             (claim_id, claim)
         }
@@ -1400,7 +1460,11 @@ async fn run_demo(s: &Settings, args: DemoArgs) -> anyhow::Result<bool> {
     let inputs = match (&args.model, &args.input) {
         (None, _) => demo::samples(&args.models)?,
         (Some(_), Some(file)) => {
-            let x = read_input(&model, file, false)?;
+            let given = InputArgs {
+                input: Some(file.clone()),
+                prompt_ids: Vec::new(),
+            };
+            let x = read_input(&model, &given, false)?;
             [x.clone(), x]
         }
         (Some(_), None) => [demo::random_input(&model, 0), demo::random_input(&model, 1)],
