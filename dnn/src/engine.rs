@@ -2,7 +2,8 @@
 //! writes the same memory image and so can produce the VM's state at every
 //! op boundary.
 
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use alloy_primitives::B256;
@@ -30,7 +31,7 @@ pub struct Compiled {
     /// from a copy.
     base: OnceLock<Memory>,
     /// Per node, what the native kernel prepared from its weights.
-    prepared: Vec<Option<Vec<f32>>>,
+    prepared: Vec<Option<Arc<[f32]>>>,
     /// Buffers of finished native runs, for the next one.
     recycled: Recycled,
     /// Per tensor, the tensor whose words it is (itself, or the input of
@@ -197,6 +198,9 @@ impl Compiled {
 
     /// Pairs a model with its already compiled program.
     pub fn from_parts(model: Model, program: Program) -> Compiled {
+        // Nodes that read the same weights the same way (a decoder's passes
+        // in a generation program) share one prepared copy.
+        let mut shared: HashMap<String, Arc<[f32]>> = HashMap::new();
         let prepared = model
             .nodes
             .iter()
@@ -207,8 +211,23 @@ impl Compiled {
                     .iter()
                     .map(|&t| weight_bits(&model, t))
                     .collect();
-                node.op
-                    .prepare(&node_io(&model, &program.layout, n), &consts)
+                if consts.iter().all(Option::is_none) {
+                    return None;
+                }
+                let io = node_io(&model, &program.layout, n);
+                let shapes: Vec<&[usize]> = io.inputs.iter().map(|i| i.shape.as_slice()).collect();
+                let weights: Vec<Option<TensorId>> = node
+                    .inputs
+                    .iter()
+                    .map(|&t| model.tensors[t].data.is_some().then_some(t))
+                    .collect();
+                let key = format!("{:?} {weights:?} {shapes:?}", node.op);
+                if let Some(p) = shared.get(&key) {
+                    return Some(p.clone());
+                }
+                let p: Arc<[f32]> = node.op.prepare(&io, &consts)?.into();
+                shared.insert(key, p.clone());
+                Some(p)
             })
             .collect();
         let roots = shared_roots(&model);
