@@ -92,10 +92,16 @@ impl FraudAt {
     }
 }
 
-/// The op whose run holds the step that ends at `step` (`model.ops()` for
-/// the final `halt`).
-pub fn op_of_step(model: &ModelInfo, step: u64) -> u64 {
-    (model.points.partition_point(|&p| p < step) as u64).saturating_sub(1)
+/// The op whose run holds the step that ends at `step` (the op count for
+/// the final `halt`), and its steps.
+pub fn op_of_step(model: &ModelInfo, step: u64) -> (u64, u64) {
+    let p = &model.compiled.program;
+    let op = p
+        .boundaries
+        .partition_point(|&b| b < step)
+        .saturating_sub(1);
+    let end = p.boundaries.get(op + 1).copied().unwrap_or(p.total_steps);
+    (op as u64, end - p.boundaries[op])
 }
 
 /// What a phase was.
@@ -672,7 +678,7 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
 
 /// Where a fraud placed `at`, first false at `step`, lies in `model`.
 fn placement(model: &ModelInfo, at: FraudAt, step: u64) -> FraudPlacement {
-    let op = op_of_step(model, step);
+    let (op, op_steps) = op_of_step(model, step);
     let nodes = &model.compiled.model.nodes;
     FraudPlacement {
         at,
@@ -681,7 +687,7 @@ fn placement(model: &ModelInfo, at: FraudAt, step: u64) -> FraudPlacement {
         op_name: nodes
             .get(op as usize)
             .map_or_else(|| "halt".to_owned(), |n| n.name.clone()),
-        op_steps: model.points[op as usize + 1] - model.points[op as usize],
+        op_steps,
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use alloy_primitives::{B256, U256};
 use verdict_contracts::bindings::ModelRegistry;
-use verdict_contracts::rules::{self, BoundaryTree};
+use verdict_contracts::rules::{self, BoundaryTree, level1_points};
 use verdict_dnn::boundary::Boundaries;
 use verdict_dnn::engine::{Compiled, RunError};
 use verdict_dnn::ir::numel;
@@ -38,9 +38,12 @@ pub struct ModelInfo {
     gpu: Option<verdict_dnn::gpu::GpuEngine>,
     /// keccak256 of the package file: the registry's `packageHash`.
     pub package_hash: B256,
-    /// The step of every level-1 point: the op boundary table, then the
-    /// total step count.
+    /// The step of every level-1 point: the op boundary table (or every
+    /// `g`-th op's boundary in a model of more ops than points,
+    /// [`level1_points`]), then the total step count.
     pub points: Vec<u64>,
+    /// The op each level-1 point but the last starts.
+    point_ops: Vec<usize>,
     /// The input region's siblings in the image (input zero), lowest first.
     pub input_path: Vec<B256>,
     /// The boundary table tree.
@@ -62,8 +65,7 @@ impl ModelInfo {
         let package_hash = package.hash();
         let compiled = Arc::new(Compiled::from_parts(package.model, package.program));
         let p = &compiled.program;
-        let mut points = p.boundaries.clone();
-        points.push(p.total_steps);
+        let (points, point_ops) = level1_points(&p.boundaries, p.total_steps);
         let zero = vec![0.0; tensor_len(&compiled, compiled.model.input)];
         let mut image = compiled
             .initial_machine(&zero)
@@ -77,6 +79,7 @@ impl ModelInfo {
             gpu: None,
             package_hash,
             points,
+            point_ops,
             input_path,
             boundary_tree,
         }
@@ -137,9 +140,16 @@ impl ModelInfo {
         }
     }
 
-    /// The number of ops `n` (the level-1 points are `0 ..= n + 1`).
+    /// The number `n` of level-1 segments before the final step (the
+    /// points are `0 ..= n + 1`): the model's ops and its `halt`, or their
+    /// groups ([`level1_points`]).
     pub fn ops(&self) -> u64 {
         self.points.len() as u64 - 2
+    }
+
+    /// The op that level-1 point `p` (not the last) starts.
+    pub fn point_op(&self, p: usize) -> usize {
+        self.point_ops[p]
     }
 
     /// The last level-1 point, `n + 1`: the final state.

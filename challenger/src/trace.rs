@@ -115,23 +115,23 @@ impl Trace {
         }
     }
 
-    /// The op running at `step`, or the halt boundary's index from it on.
-    fn op_at(&self, step: u64) -> usize {
+    /// The level-1 segment running at `step`, or the halt's from it on.
+    fn segment_at(&self, step: u64) -> usize {
         let points = &self.model.points;
         (points.partition_point(|&s| s <= step) - 1).min(points.len() - 2)
     }
 
     /// The hashed machine after `step` steps (`step` ≤ the halt's step),
-    /// run from the nearest snapshot or boundary of its op; kept as a
-    /// snapshot.
+    /// run from the nearest snapshot or op boundary of its level-1
+    /// segment; kept as a snapshot.
     fn machine_at(&mut self, step: u64) -> Machine {
-        let op = self.op_at(step);
-        let start = self.model.points[op];
+        let segment = self.segment_at(step);
+        let start = self.model.points[segment];
         let mut m = match self.snapshots.range(start..=step).next_back() {
             Some((_, m)) => m.clone(),
             None => self
                 .boundaries
-                .machine_at(&self.model.compiled, op)
+                .machine_at(&self.model.compiled, self.model.point_op(segment))
                 .expect("an op of the model"),
         };
         m.run(step - m.core.step);
@@ -153,8 +153,9 @@ impl Trace {
         if step >= self.model.total_steps() {
             return self.final_hash();
         }
-        let op = self.op_at(step);
-        if self.model.points[op] == step {
+        let segment = self.segment_at(step);
+        if self.model.points[segment] == step {
+            let op = self.model.point_op(segment);
             return self.boundaries.hash_at(op).expect("an op of the model");
         }
         let m = self.machine_at(step);

@@ -975,9 +975,9 @@ fn the_demo_refutes_a_fraud_inside_resnet50_posted_as_bytes() {
 }
 
 /// The tiny GPT-2 decoder of `models/transformers` unrolled into a
-/// generation package (8-token prompt as u16 ids, 8 greedy tokens) in
-/// `dir`.
-fn generation_package(dir: &Path) -> PathBuf {
+/// generation package (8-token prompt as u16 ids, `tokens` greedy tokens)
+/// in `dir`.
+fn generation_package(dir: &Path, tokens: usize) -> PathBuf {
     use verdict_converter::Preprocess;
     use verdict_converter::generate::{Generate, convert_generation};
     use verdict_dnn::ops::decode::Encoding;
@@ -986,7 +986,7 @@ fn generation_package(dir: &Path) -> PathBuf {
     let onnx = models().join("transformers/gpt2_tiny_past.onnx");
     let generate = Generate {
         prompt_len: 8,
-        max_new_tokens: 8,
+        max_new_tokens: tokens,
         eos: None,
     };
     let preprocess = Preprocess {
@@ -1014,7 +1014,7 @@ const GREEDY: [u32; 8] = [341, 341, 341, 341, 670, 670, 670, 670];
 async fn a_generation_is_streamed_then_claimed_and_bad_prompts_are_refused() {
     let d = deployed("generation", 1).await;
     let (url, key, dir) = (&d.url, d.key.clone(), &d.dir);
-    let package = generation_package(dir);
+    let package = generation_package(dir, 8);
     let package = package.to_str().unwrap();
     let registered = verdict(dir, url, key.clone(), &["model", "register", package]);
     assert!(registered.status.success());
@@ -1083,11 +1083,20 @@ async fn a_generation_is_streamed_then_claimed_and_bad_prompts_are_refused() {
 }
 
 /// The demo on a generation package: a fraudulent claim that changes one
-/// generated token is refuted by the watchdog.
+/// generated token is refuted by the watchdog. 48 tokens make 9,412 ops,
+/// more than a model registers level-1 points for, so each level-1
+/// segment spans two ops and the level-2 game crosses an op boundary.
 #[test]
 fn the_demo_refutes_a_changed_token_in_a_generation() {
     let dir = scratch("demo-generation");
-    let package = generation_package(&dir);
+    let package = generation_package(&dir, 48);
+    let info = verdict_challenger::model::ModelInfo::load(&package).unwrap();
+    let ops = info.compiled.program.boundaries.len();
+    assert!(
+        info.points.len() < ops,
+        "{} points for {ops} ops",
+        info.points.len()
+    );
     let report = json(&demo(&dir, &["--model", package.to_str().unwrap()]));
     assert_eq!(report["ok"], true, "{report:#}");
     assert_eq!(report["honest_claim"][1], "Finalized");

@@ -9,8 +9,9 @@
 //!   ([`Party`], [`ClaimStatus`], [`GameStatus`]);
 //! - where a dissection places its points ([`split`], [`part`]) and the part
 //!   an honest challenger disputes ([`first_false_part`]);
-//! - a model's record and id ([`model_record`], [`model_id`]) and its
-//!   boundary table tree ([`BoundaryTree`]);
+//! - a model's level-1 points ([`level1_points`]), record and id
+//!   ([`model_record`], [`model_id`]) and its boundary table tree
+//!   ([`BoundaryTree`]);
 //! - the Merkle path of a tensor region ([`region_path`]).
 
 use std::fmt;
@@ -30,6 +31,33 @@ pub const DISSECTION_DEGREE: u64 = 16;
 pub const LEVEL_OPS: u8 = 1;
 /// `ClaimManager.LEVEL_STEPS`: positions are the VM steps of one op.
 pub const LEVEL_STEPS: u8 = 2;
+
+/// Level-1 points a model registers at most: 8,192 (about 7.5 M gas of
+/// calldata and event data to register), far under a transaction's 2^24.
+pub const MAX_LEVEL1_POINTS: usize = 1 << 13;
+
+/// A model's level-1 points from its op boundary table (`boundaries`: op
+/// `o` starts at step `boundaries[o]`, the last op being the `halt`) and
+/// its total steps: the steps of the points, and the op each point but the
+/// last starts (docs/spec/protocol.md §2). Every op boundary is a point
+/// when they fit in [`MAX_LEVEL1_POINTS`]; otherwise the ops before the
+/// `halt` are taken `g` at a time, `g` the least that fits, and a level-1
+/// segment (a level-2 game) spans `g` ops.
+pub fn level1_points(boundaries: &[u64], total_steps: u64) -> (Vec<u64>, Vec<usize>) {
+    let n = boundaries.len();
+    let group = if n < MAX_LEVEL1_POINTS {
+        1
+    } else {
+        (n - 1).div_ceil(MAX_LEVEL1_POINTS - 3)
+    };
+    let ops: Vec<usize> = (0..n - 1).step_by(group).chain([n - 1]).collect();
+    let steps = ops
+        .iter()
+        .map(|&o| boundaries[o])
+        .chain([total_steps])
+        .collect();
+    (steps, ops)
+}
 
 /// Input the rules refuse.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -482,5 +510,23 @@ mod tests {
         let mut past_u64 = call(&[0, 5, 9]);
         past_u64.pointSteps[2] = U256::from(u64::MAX) + U256::from(1);
         assert_eq!(model_record(&past_u64), Err(RulesError::BadBoundaryTable));
+    }
+
+    /// Every op boundary is a point while they fit; past that the ops are
+    /// grouped, the `halt` keeps its own segment and the points fit.
+    #[test]
+    fn level1_points_group_ops_only_past_the_limit() {
+        let (steps, ops) = level1_points(&[0, 4, 9], 10);
+        assert_eq!((steps, ops), (vec![0, 4, 9, 10], vec![0, 1, 2]));
+        for n in [MAX_LEVEL1_POINTS - 1, MAX_LEVEL1_POINTS, 73_230] {
+            let boundaries: Vec<u64> = (0..n as u64).map(|o| 3 * o).collect();
+            let (steps, ops) = level1_points(&boundaries, 3 * n as u64 + 1);
+            assert!(steps.len() <= MAX_LEVEL1_POINTS, "{n} ops");
+            assert_eq!(steps.len(), ops.len() + 1);
+            assert_eq!(*ops.last().unwrap(), n - 1, "the halt is a point");
+            assert!(steps.windows(2).all(|w| w[0] < w[1]));
+            let grouped = n >= MAX_LEVEL1_POINTS;
+            assert_eq!(steps.len() < n + 1, grouped, "{n} ops");
+        }
     }
 }

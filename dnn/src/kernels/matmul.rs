@@ -15,6 +15,9 @@ pub(crate) const NR: usize = 32;
 /// Rows of one register tile.
 const MR: usize = 8;
 
+/// Panels of `B` one row of `A` is multiplied with at once.
+const ROW_PANELS: usize = 8;
+
 /// Rows of `A` and panels of `B` in one parallel task: a panel stays in
 /// cache while the task's rows pass over it.
 const TASK_ROWS: usize = 64;
@@ -158,38 +161,57 @@ pub fn matmul_packed(
                 m.min((t / col_tasks + 1) * TASK_ROWS),
                 panels.min((t % col_tasks + 1) * TASK_PANELS),
             );
-            for p in (t % col_tasks) * TASK_PANELS..p_end {
-                let (panel, ldb) = b.panel(p, k, n);
+            // Rows `i..i + rows` of panel `p`'s columns, held by `tile`
+            // (row `r` at `r * NR`), finished into the output.
+            let mut finish = |p: usize, i: usize, rows: usize, tile: &[f32]| {
                 let (j0, cols) = (p * NR, NR.min(n - p * NR));
+                // The tile as the output's rows: its own, or its
+                // transpose (`cols` rows of `MR`).
+                let (src, src_ld, at, ld, dims, bias) = if epilogue.transposed {
+                    for r in 0..rows {
+                        for l in 0..cols {
+                            transposed[l * MR + r] = tile[r * NR + l];
+                        }
+                    }
+                    let bias = epilogue.bias.map(|b| &b[j0..j0 + cols]);
+                    (&transposed[..], MR, j0 * m + i, m, (cols, rows), bias)
+                } else {
+                    let bias = epilogue.bias.map(|b| &b[i..i + rows]);
+                    (tile, NR, i * n + j0, n, (rows, cols), bias)
+                };
+                // SAFETY: the output block at `at`, `dims` with rows `ld`
+                // apart, is inside the output and this task's alone (rows
+                // `i..i + rows` by panel `p`'s columns of the product),
+                // and `src` holds it with rows `src_ld` apart.
+                unsafe {
+                    let src = src.as_ptr().cast();
+                    finish_rows(src, src_ld, dst.at(at), ld, dims, bias, epilogue.relu);
+                }
+            };
+            let mut p = (t % col_tasks) * TASK_PANELS;
+            while p < p_end {
+                // One row (a decoder's step): several panels at once, so
+                // that memory serves several streams of `B`.
+                if let (1, Rhs::Packed(packed)) = (m, b) {
+                    let group = ROW_PANELS.min(p_end - p);
+                    let panels = &packed[p * k * NR..(p + group) * k * NR];
+                    let mut row = [0f32; ROW_PANELS * NR];
+                    kernel::row(&a[..k], panels, k, &mut row[..group * NR]);
+                    for q in 0..group {
+                        finish(p + q, 0, 1, &row[q * NR..(q + 1) * NR]);
+                    }
+                    p += group;
+                    continue;
+                }
+                let (panel, ldb) = b.panel(p, k, n);
                 let mut i = (t / col_tasks) * TASK_ROWS;
                 while i < i_end {
                     let rows = MR.min(i_end - i);
                     kernel::tile(&a[i * k..(i + rows) * k], (panel, ldb), k, &mut tile);
-                    // The tile as the output's rows: its own, or its
-                    // transpose (`cols` rows of `MR`).
-                    let (src, src_ld, at, ld, dims, bias) = if epilogue.transposed {
-                        for r in 0..rows {
-                            for l in 0..cols {
-                                transposed[l * MR + r] = tile[r * NR + l];
-                            }
-                        }
-                        let bias = epilogue.bias.map(|b| &b[j0..j0 + cols]);
-                        (&transposed, MR, j0 * m + i, m, (cols, rows), bias)
-                    } else {
-                        let bias = epilogue.bias.map(|b| &b[i..i + rows]);
-                        (&tile, NR, i * n + j0, n, (rows, cols), bias)
-                    };
-                    // SAFETY: the output block at `at`, `dims` with rows
-                    // `ld` apart, is inside the output and this task's
-                    // alone (rows `i..i + rows` by panel `p`'s columns of
-                    // the product), and `src` holds it with rows `src_ld`
-                    // apart.
-                    unsafe {
-                        let src = src.as_ptr().cast();
-                        finish_rows(src, src_ld, dst.at(at), ld, dims, bias, epilogue.relu);
-                    }
+                    finish(p, i, rows, &tile);
                     i += rows;
                 }
+                p += 1;
             }
         });
 }
@@ -263,6 +285,26 @@ mod kernel {
         }
     }
 
+    /// One row `a` (`k`) times `panels.len() / (k * NR)` consecutive packed
+    /// panels, into `row` (panel `q`'s columns at `q * NR`). On AVX-512 the
+    /// panels are read side by side, several streams of memory at once.
+    pub(super) fn row(a: &[f32], panels: &[f32], k: usize, row: &mut [f32]) {
+        let count = row.len() / NR;
+        assert!(a.len() == k && panels.len() == count * k * NR);
+        #[cfg(target_arch = "x86_64")]
+        if count == ROW_PANELS && std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F, checked just above.
+            unsafe { x86::row_avx512::<ROW_PANELS>(a, panels, k, row) };
+            return;
+        }
+        for (q, out) in row.chunks_exact_mut(NR).enumerate() {
+            let mut one = [0f32; MR * NR];
+            let panel = &panels[q * k * NR..(q + 1) * k * NR];
+            tile(a, (panel, NR), k, &mut one);
+            out.copy_from_slice(&one[..NR]);
+        }
+    }
+
     #[cfg(target_arch = "x86_64")]
     mod x86 {
         use std::arch::x86_64::*;
@@ -315,6 +357,50 @@ mod kernel {
                     }
                 }
             };
+        }
+
+        /// One row `a` (`k`) times `P` consecutive packed panels (`k * NR`
+        /// each), into `row` (panel `q` at `q * NR`): `2 * P` accumulator
+        /// chains, each over `k` in order.
+        /// `k` steps a panel's lines are prefetched ahead of their use.
+        const AHEAD: usize = 16;
+
+        #[target_feature(enable = "avx512f")]
+        pub(super) fn row_avx512<const P: usize>(
+            a: &[f32],
+            panels: &[f32],
+            k: usize,
+            row: &mut [f32],
+        ) {
+            assert!(k > 0 && a.len() == k && panels.len() == P * k * NR && row.len() == P * NR);
+            let (ap, bp) = (a.as_ptr(), panels.as_ptr());
+            let mut acc = [[_mm512_setzero_ps(); 2]; P];
+            for kk in 0..k {
+                // SAFETY: `kk < k = a.len()`.
+                let x = _mm512_set1_ps(unsafe { *ap.add(kk) });
+                for (q, acc) in acc.iter_mut().enumerate() {
+                    // SAFETY: `(q * k + kk) * NR + NR <= P * k * NR`.
+                    let (b0, b1) = unsafe {
+                        let p = bp.add((q * k + kk) * NR);
+                        (_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16)))
+                    };
+                    // A hint only (it never faults): the lines `AHEAD`
+                    // steps on, so that memory has them in flight.
+                    let ahead = bp.wrapping_add((q * k + kk + AHEAD) * NR).cast::<i8>();
+                    _mm_prefetch::<_MM_HINT_T0>(ahead);
+                    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64));
+                    acc[0] = _mm512_fmadd_ps(x, b0, acc[0]);
+                    acc[1] = _mm512_fmadd_ps(x, b1, acc[1]);
+                }
+            }
+            for (q, acc) in acc.iter().enumerate() {
+                // SAFETY: `q * NR + NR <= P * NR = row.len()`.
+                unsafe {
+                    let p = row.as_mut_ptr().add(q * NR);
+                    _mm512_storeu_ps(p, acc[0]);
+                    _mm512_storeu_ps(p.add(16), acc[1]);
+                }
+            }
         }
 
         tile_kernel!(
@@ -388,6 +474,8 @@ mod tests {
         for (m, n, k) in [
             (1, 1, 1),
             (1, 70, 33),
+            (1, 300, 40),
+            (1, 1000, 9),
             (7, 31, 5),
             (8, 32, 64),
             (9, 33, 17),
