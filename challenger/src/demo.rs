@@ -22,6 +22,7 @@ use verdict_contracts::bindings::ClaimManager;
 use verdict_contracts::protocol::Config;
 use verdict_contracts::rules::{ClaimStatus, LEVEL_STEPS};
 use verdict_converter::InputShape;
+use verdict_dnn::generation::Sampling;
 use verdict_dnn::ir::ValueKind;
 use verdict_dnn::ops::decode::Encoding;
 
@@ -870,8 +871,16 @@ pub fn random_input(model: &ModelInfo, seed: u64) -> Vec<f32> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let ir = &model.compiled.model;
     if let Some(g) = &ir.generation {
-        let n: usize = ir.tensors[ir.input].shape.iter().product();
-        return (0..n).map(|_| rng.gen_range(0..g.vocab) as f32).collect();
+        let ids: Vec<f32> = (0..g.prompt_len(ir))
+            .map(|_| rng.gen_range(0..g.vocab) as f32)
+            .collect();
+        let sampling = g.sampled.then(|| Sampling {
+            seed: rng.r#gen(),
+            ..Sampling::default()
+        });
+        return g
+            .input(ir, &ids, sampling)
+            .expect("a prompt of the vocabulary");
     }
     if ir.input_encoding == Some(Encoding::U8) {
         let n: usize = ir.tensors[ir.input].shape.iter().product();

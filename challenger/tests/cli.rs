@@ -988,6 +988,7 @@ fn generation_package(dir: &Path, tokens: usize) -> PathBuf {
         prompt_len: 8,
         max_new_tokens: tokens,
         eos: None,
+        sampled: false,
     };
     let preprocess = Preprocess {
         encoding: Some(Encoding::U16),
@@ -1049,6 +1050,10 @@ async fn a_generation_is_streamed_then_claimed_and_bad_prompts_are_refused() {
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert!(stderr.contains(says), "{stderr}");
     }
+    let greedy = submit(PROMPT, &["--seed", "3"]);
+    let stderr = String::from_utf8_lossy(&greedy.stderr);
+    assert_eq!(greedy.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("generates greedily"), "{stderr}");
     let nothing = verdict(dir, url, None, &["claim", "status", "1"]);
     assert_eq!(nothing.status.code(), Some(1), "nothing was claimed");
 

@@ -24,6 +24,7 @@ use verdict_dnn::ops::OpKind;
 use verdict_dnn::ops::argmax::ArgMax;
 use verdict_dnn::ops::binary::{Binary, BinaryOp};
 use verdict_dnn::ops::concat::Concat;
+use verdict_dnn::ops::sample::{PARAMS, Sample};
 use verdict_dnn::ops::select::Where;
 use verdict_dnn::ops::slice::{Range, Slice};
 
@@ -40,6 +41,9 @@ pub struct Generate {
     pub max_new_tokens: usize,
     /// Every token after this id is this id too.
     pub eos: Option<u32>,
+    /// Draw each token with a seed, temperature, top-k and top-p given
+    /// after the prompt (`Sample`), instead of taking the ArgMax.
+    pub sampled: bool,
 }
 
 /// The decoder's inputs and outputs, by role.
@@ -82,10 +86,34 @@ pub fn convert_generation(
     }
     let proto = load::decode(bytes)?;
     let roles = roles(&proto)?;
-    let prompt = vec![1, generate.prompt_len];
-    let mut store = Store::new(name, &prompt);
-    let decoded = prepare_input(&mut store, preprocess)?;
-    let mut feed: HashMap<String, TensorId> = HashMap::from([(roles.ids.clone(), decoded)]);
+    let p = generate.prompt_len;
+    let (mut store, ids, params) = if generate.sampled {
+        // The prompt, then the sampling parameters, in one flat input.
+        let mut store = Store::new(name, &[p + PARAMS]);
+        let all = prepare_input(&mut store, preprocess)?;
+        let part = |store: &mut Store, name: &str, start, len| {
+            let range = Range {
+                start,
+                step: 1,
+                len,
+            };
+            let op = OpKind::Slice(Slice {
+                ranges: vec![range],
+            });
+            store.add(name, op, &[all]).map_err(finishing)
+        };
+        let ids = part(&mut store, "prompt", 0, p)?;
+        let ids = store
+            .reshape("prompt.shape", ids, &[1, p])
+            .map_err(finishing)?;
+        let params = part(&mut store, "sampling", p, PARAMS)?;
+        (store, ids, Some(params))
+    } else {
+        let mut store = Store::new(name, &[1, p]);
+        let ids = prepare_input(&mut store, preprocess)?;
+        (store, ids, None)
+    };
+    let mut feed: HashMap<String, TensorId> = HashMap::from([(roles.ids.clone(), ids)]);
     let mut tokens = Vec::new();
     let mut done = None;
     let mut vocab = 0;
@@ -109,8 +137,16 @@ pub fn convert_generation(
             ))));
         };
         vocab = v;
-        let (token, now_done) =
-            next_token(&mut store, logits, rows, v, pass, done, generate.eos).map_err(finishing)?;
+        let (token, now_done) = next_token(
+            &mut store,
+            logits,
+            (rows, v),
+            pass,
+            params,
+            done,
+            generate.eos,
+        )
+        .map_err(finishing)?;
         done = now_done;
         tokens.push(token);
         feed = HashMap::from([(roles.ids.clone(), token)]);
@@ -130,15 +166,20 @@ pub fn convert_generation(
         shape: vec![1, len],
         kind: ValueKind::Integer,
     };
+    let mut inputs = vec![port(&roles.ids, generate.prompt_len)];
+    if generate.sampled {
+        inputs.push(port("sampling", PARAMS));
+    }
     let builder = store.builder();
     builder.ports(Ports {
-        inputs: vec![port(&roles.ids, generate.prompt_len)],
+        inputs,
         outputs: vec![port("tokens", generate.max_new_tokens)],
     });
     builder.generation(Generation {
         vocab,
         eos: generate.eos,
         tokens,
+        sampled: generate.sampled,
     });
     store.finish(out)
 }
@@ -203,14 +244,15 @@ fn lower_pass(
 }
 
 /// The token of a pass whose logits are `[1, rows, vocab]`: the ArgMax of
-/// the last row, or `eos` once an earlier token was (`done`, a boolean).
-/// Gives the token (`[1, 1]`) and whether `eos` has been generated.
+/// the last row, or its `Sample` with `params`, or `eos` once an earlier
+/// token was (`done`, a boolean). Gives the token (`[1, 1]`) and whether
+/// `eos` has been generated.
 fn next_token(
     store: &mut Store,
     logits: TensorId,
-    rows: usize,
-    vocab: usize,
+    (rows, vocab): (usize, usize),
     pass: usize,
+    params: Option<TensorId>,
     done: Option<TensorId>,
     eos: Option<u32>,
 ) -> Result<(TensorId, Option<TensorId>), crate::lower::LowerError> {
@@ -234,13 +276,22 @@ fn next_token(
         }),
         &[logits],
     )?;
-    let argmax = ArgMax {
-        axis: 2,
-        keepdims: false,
-        min: false,
-        last: false,
+    let name = format!("token{pass}");
+    let best = match params {
+        Some(params) => {
+            let step = u32::try_from(pass).expect("passes are few");
+            store.add(&name, OpKind::Sample(Sample { step }), &[last, params])?
+        }
+        None => {
+            let argmax = ArgMax {
+                axis: 2,
+                keepdims: false,
+                min: false,
+                last: false,
+            };
+            store.add(&name, OpKind::ArgMax(argmax), &[last])?
+        }
     };
-    let best = store.add(&format!("token{pass}"), OpKind::ArgMax(argmax), &[last])?;
     let Some(eos) = eos else {
         return Ok((best, None));
     };

@@ -7,6 +7,7 @@
 //! [`inspect`] summarises a package, [`profile`] times its ops; [`tensor_io`] reads and writes the
 //! tensors the command line takes (`.npy`, JSON, PNG).
 
+pub mod args;
 pub mod check;
 pub mod error;
 pub mod generate;

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use tracing::info;
+use verdict_converter::args::SamplingArgs;
 use verdict_converter::check::{Diff, run_tract};
 use verdict_converter::generate::{Generate, convert_generation};
 use verdict_converter::inspect::Summary;
@@ -16,6 +17,7 @@ use verdict_converter::profile::Profile;
 use verdict_converter::tensor_io::Pixels;
 use verdict_converter::{Constant, InputShape, Inputs, Preprocess, load, registry, tensor_io};
 use verdict_dnn::engine::Compiled;
+use verdict_dnn::generation::Sampling;
 use verdict_dnn::ir::{Port, split};
 use verdict_dnn::ops::decode::Encoding;
 use verdict_dnn::package::Package;
@@ -84,6 +86,10 @@ enum Command {
         /// End-of-sequence id: every token generated after it is this id.
         #[arg(long, value_name = "ID", requires = "generate")]
         eos: Option<u32>,
+        /// Draw tokens with a seed, temperature, top-k and top-p that every
+        /// prompt carries (`dnnc generate --seed ...`), instead of greedily.
+        #[arg(long, requires = "generate")]
+        sample: bool,
         /// Print a JSON summary.
         #[arg(long)]
         json: bool,
@@ -96,6 +102,8 @@ enum Command {
         /// The prompt's token ids: `845,139,124`.
         #[arg(long, value_name = "ID,...", value_delimiter = ',', required = true)]
         prompt_ids: Vec<u32>,
+        #[command(flatten)]
+        sampling: SamplingArgs,
         /// Which engine runs it (the VM and the GPU give their tokens at
         /// the end).
         #[arg(long, value_enum, default_value_t = Engine::Native)]
@@ -264,12 +272,14 @@ fn run(command: Command) -> Result<bool> {
             prompt_len,
             max_new_tokens,
             eos,
+            sample,
             json,
         } => {
             let generate = generate.then(|| Generate {
                 prompt_len: prompt_len.unwrap_or_default(),
                 max_new_tokens: max_new_tokens.unwrap_or_default(),
                 eos,
+                sampled: sample,
             });
             let inputs = Inputs {
                 shapes: input_shape
@@ -290,10 +300,14 @@ fn run(command: Command) -> Result<bool> {
         Command::Generate {
             package,
             prompt_ids,
+            sampling,
             engine,
             device,
             json,
-        } => generate_tokens(&package, &prompt_ids, (engine, &device), json).map(|()| true),
+        } => {
+            let prompt = (&prompt_ids[..], sampling.sampling());
+            generate_tokens(&package, prompt, (engine, &device), json).map(|()| true)
+        }
         Command::Inspect { package, json } => {
             let summary = Summary::of(&load_package(&package)?);
             if json {
@@ -562,7 +576,7 @@ fn list_devices(_: bool) -> Result<()> {
 /// token (or, with `json`, a JSON line) as soon as its pass is done.
 fn generate_tokens(
     path: &Path,
-    prompt: &[u32],
+    (prompt, sampling): (&[u32], Option<Sampling>),
     (engine, device): (Engine, &str),
     json: bool,
 ) -> Result<()> {
@@ -578,8 +592,8 @@ fn generate_tokens(
             path.display()
         )
     })?;
-    let ids: Vec<f32> = prompt.iter().map(|&id| id as f32).collect();
-    generation.check_prompt(&package.model, &ids)?;
+    let prompt: Vec<f32> = prompt.iter().map(|&id| id as f32).collect();
+    let ids = generation.input(&package.model, &prompt, sampling)?;
     let compiled = Compiled::from_parts(package.model, package.program);
     let start = Instant::now();
     let mut first = None;

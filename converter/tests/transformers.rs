@@ -178,13 +178,14 @@ fn llama_export_matches_torch() {
 }
 
 /// The KV-cache decoder unrolled into a generation program of 8 greedy
-/// tokens after the 8-token prompt (u16 ids).
-fn generation(eos: Option<u32>) -> Result<Compiled, ConvertError> {
+/// (or `sampled`) tokens after the 8-token prompt (u16 ids).
+fn generation(eos: Option<u32>, sampled: bool) -> Result<Compiled, ConvertError> {
     let bytes = std::fs::read(dir().join("gpt2_tiny_past.onnx")).unwrap();
     let generate = Generate {
         prompt_len: 8,
         max_new_tokens: 8,
         eos,
+        sampled,
     };
     let preprocess = Preprocess {
         encoding: Some(Encoding::U16),
@@ -203,7 +204,7 @@ fn reference(name: &str, shape: &[usize]) -> Vec<f32> {
 /// engine's bits in every tensor of every pass (equal final memory).
 #[test]
 fn gpt2_generation_gives_torchs_greedy_tokens() {
-    let compiled = generation(None).unwrap();
+    let compiled = generation(None, false).unwrap();
     let model = &compiled.model;
     let stored: usize = model
         .tensors
@@ -246,7 +247,7 @@ fn gpt2_generation_gives_torchs_greedy_tokens() {
 /// bad requests are refused with errors that name them.
 #[test]
 fn generation_stops_at_eos_and_refuses_bad_requests() {
-    let compiled = generation(Some(341)).unwrap();
+    let compiled = generation(Some(341), false).unwrap();
     let prompt = reference("prompt_ids.npy", &[1, 8]);
     assert_eq!(compiled.infer(&prompt).unwrap(), [341.0; 8]);
     let g = compiled.model.generation.as_ref().unwrap();
@@ -269,6 +270,7 @@ fn generation_stops_at_eos_and_refuses_bad_requests() {
             prompt_len,
             max_new_tokens,
             eos: None,
+            sampled: false,
         };
         convert_generation(
             &bytes,
@@ -291,4 +293,68 @@ fn generation_stops_at_eos_and_refuses_bad_requests() {
             .contains("generation pass 1 (sequence length 129; is it past the model's positions?)"),
         "{past_end}"
     );
+}
+
+/// Sampled generation: the same seed gives the same tokens on the VM and
+/// the native engine (equal final memory: every pass's weights and draw),
+/// other seeds other tokens, temperature 0 torch's greedy tokens; sampling
+/// parameters out of range, or given to a greedy package, are refused.
+#[test]
+fn gpt2_sampled_generation_is_seeded_and_equal_on_both_engines() {
+    use verdict_dnn::generation::Sampling;
+
+    let compiled = generation(None, true).unwrap();
+    let g = compiled.model.generation.clone().unwrap();
+    let prompt = reference("prompt_ids.npy", &[1, 8]);
+    let input = |sampling| g.input(&compiled.model, &prompt, Some(sampling)).unwrap();
+    let seeded = |seed| Sampling {
+        seed,
+        top_k: 50,
+        top_p: 0.9,
+        ..Sampling::default()
+    };
+    let x = input(seeded(1));
+    let native = compiled.infer(&x).unwrap();
+    assert_eq!(
+        compiled.infer(&x).unwrap(),
+        native,
+        "the same seed, the same tokens"
+    );
+    let mut vm = compiled.run_vm(&x).unwrap();
+    assert_eq!(vm.output, native);
+    assert_eq!(
+        vm.machine.state(),
+        compiled.run_native(&x).unwrap().final_state()
+    );
+    let others = (2..6)
+        .map(|seed| compiled.infer(&input(seeded(seed))).unwrap())
+        .filter(|t| *t != native)
+        .count();
+    assert_eq!(others, 4, "every other seed draws another sequence");
+    let greedy = Sampling {
+        temperature: 0.0,
+        ..seeded(9)
+    };
+    let want = reference("greedy.tokens.npy", &[1, 8]);
+    assert_eq!(compiled.infer(&input(greedy)).unwrap(), want);
+
+    let refused = |s: Sampling| {
+        g.input(&compiled.model, &prompt, Some(s))
+            .unwrap_err()
+            .to_string()
+    };
+    let hot = Sampling {
+        temperature: 70.0,
+        ..Sampling::default()
+    };
+    assert_eq!(refused(hot), "the temperature must be from 0 to 65.535");
+    let wide = Sampling {
+        top_p: 1.5,
+        ..Sampling::default()
+    };
+    assert_eq!(refused(wide), "the top-p must be from 0 to 1");
+    let greedy_package = generation(None, false).unwrap();
+    let gg = greedy_package.model.generation.as_ref().unwrap();
+    let err = gg.input(&greedy_package.model, &prompt, Some(Sampling::default()));
+    assert!(err.unwrap_err().to_string().contains("generates greedily"));
 }

@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ir::{Model, ModelError, TensorId, numel};
+use crate::ops::sample::PARAMS;
 
 /// What a generation package's program computes, besides its graph.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,11 +23,85 @@ pub struct Generation {
     /// The tensor holding each new token, in order: a runner can stream a
     /// token once its pass is done.
     pub tokens: Vec<TensorId>,
+    /// Tokens are drawn by [`crate::ops::sample::Sample`], whose five
+    /// parameters ([`Sampling::params`]) follow the prompt in the input;
+    /// otherwise each is the ArgMax.
+    pub sampled: bool,
+}
+
+/// How a sampled generation draws its tokens: what a claim on it posts
+/// after the prompt, as integers (docs/spec/kernels.md, Sample).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sampling {
+    /// The generator's seed.
+    pub seed: u32,
+    /// Logits are divided by it; 0 is greedy. Held in thousandths, at most
+    /// 65.535.
+    pub temperature: f32,
+    /// Only the `top_k` largest weights are kept (0: all).
+    pub top_k: u32,
+    /// Then the fewest largest weights holding this share of their mass,
+    /// in `[0, 1]` (1: all). Held in ten-thousandths.
+    pub top_p: f32,
+}
+
+impl Default for Sampling {
+    /// Sampling from the model's distribution as it is: temperature 1, no
+    /// top-k or top-p, seed 0.
+    fn default() -> Sampling {
+        Sampling {
+            seed: 0,
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+        }
+    }
+}
+
+impl Sampling {
+    /// The five input values: the seed's low and high 16 bits, the
+    /// temperature in thousandths, top-k, top-p in ten-thousandths (each
+    /// fits 16 bits, so a `u16` input holds them).
+    ///
+    /// # Errors
+    ///
+    /// [`PromptError::Sampling`] naming a parameter out of its range.
+    pub fn params(&self) -> Result<[f32; 5], PromptError> {
+        let bad = |what: &'static str, range: &'static str| PromptError::Sampling { what, range };
+        let thousandths = (self.temperature * 1000.0).round();
+        if !(0.0..=65535.0).contains(&thousandths) {
+            return Err(bad("temperature", "from 0 to 65.535"));
+        }
+        if self.top_k > 0xFFFF {
+            return Err(bad("top-k", "from 0 to 65535"));
+        }
+        if !(0.0..=1.0).contains(&self.top_p) {
+            return Err(bad("top-p", "from 0 to 1"));
+        }
+        Ok([
+            (self.seed & 0xFFFF) as f32,
+            (self.seed >> 16) as f32,
+            thousandths,
+            self.top_k as f32,
+            (self.top_p * 10000.0).round(),
+        ])
+    }
 }
 
 /// A prompt that a generation package cannot take.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum PromptError {
+    /// A sampling parameter out of its range.
+    #[error("the {what} must be {range}")]
+    Sampling {
+        /// The parameter.
+        what: &'static str,
+        /// Its range.
+        range: &'static str,
+    },
+    /// Sampling parameters for a greedy package.
+    #[error("this package generates greedily; it takes no sampling parameters")]
+    Greedy,
     /// The prompt's length is not the package's.
     #[error("the prompt has {got} tokens; this package takes exactly {want}")]
     Length {
@@ -53,6 +128,34 @@ impl Generation {
         self.tokens.len()
     }
 
+    /// Tokens in a prompt of `model` (whose generation this is).
+    pub fn prompt_len(&self, model: &Model) -> usize {
+        let sampling = if self.sampled { PARAMS } else { 0 };
+        numel(&model.tensors[model.input].shape) - sampling
+    }
+
+    /// The input of `model` (whose generation this is) for the prompt `ids`
+    /// and, for a sampled generation, `sampling` (its default if `None`).
+    ///
+    /// # Errors
+    ///
+    /// [`PromptError`] naming the first problem of the prompt, or of the
+    /// sampling parameters, or sampling parameters given to a greedy one.
+    pub fn input(
+        &self,
+        model: &Model,
+        ids: &[f32],
+        sampling: Option<Sampling>,
+    ) -> Result<Vec<f32>, PromptError> {
+        self.check_prompt(model, ids)?;
+        let params = match (self.sampled, sampling) {
+            (false, Some(_)) => return Err(PromptError::Greedy),
+            (false, None) => Vec::new(),
+            (true, s) => s.unwrap_or_default().params()?.to_vec(),
+        };
+        Ok([ids, &params].concat())
+    }
+
     /// Why `ids` is not a prompt of `model` (whose generation this is), if
     /// it is not.
     ///
@@ -60,7 +163,7 @@ impl Generation {
     ///
     /// [`PromptError`] naming the first problem.
     pub fn check_prompt(&self, model: &Model, ids: &[f32]) -> Result<(), PromptError> {
-        let want = numel(&model.tensors[model.input].shape);
+        let want = self.prompt_len(model);
         if ids.len() != want {
             return Err(PromptError::Length {
                 got: ids.len(),

@@ -177,3 +177,47 @@ fn an_encoded_input_read_by_another_op_is_malformed() {
     mb.node("first", neg, &[mb.input()]).unwrap();
     assert!(mb.decoded_input(Encoding::U8).is_err());
 }
+
+/// Sample draws as its rule says: greedy at temperature 0 and with top-k
+/// 1 or a top-p the largest weight alone holds; otherwise about as often as
+/// the softmax weights (3 : 1 for logits 0 and ln 3), different seeds
+/// giving different draws and the same seed the same one.
+#[test]
+fn sampling_follows_the_weights() {
+    use verdict_dnn::ops::sample::Sample;
+    use verdict_dnn::ops::slice::{Range, Slice};
+
+    let mut mb = ModelBuilder::new("sample", &[7]);
+    let part = |start, len| {
+        OpKind::Slice(Slice {
+            ranges: vec![Range {
+                start,
+                step: 1,
+                len,
+            }],
+        })
+    };
+    let x = mb.node("x", part(0, 2), &[mb.input()]).unwrap();
+    let p = mb.node("p", part(2, 5), &[mb.input()]).unwrap();
+    let y = mb
+        .node("sample", OpKind::Sample(Sample { step: 0 }), &[x, p])
+        .unwrap();
+    let c = Compiled::new(mb.finish(y)).unwrap();
+    let draw = |seed: u32, [t, k, p]: [f32; 3]| {
+        let x = [0.0, 3f32.ln()];
+        let params = [(seed & 0xFFFF) as f32, (seed >> 16) as f32, t, k, p];
+        c.infer(&[&x[..], &params].concat()).unwrap()[0]
+    };
+    for params in [
+        [0.0, 0.0, 10000.0],
+        [1000.0, 1.0, 10000.0],
+        [1000.0, 0.0, 5000.0],
+    ] {
+        assert!((0..200).all(|s| draw(s, params) == 1.0), "{params:?}");
+    }
+    let plain = [1000.0, 0.0, 10000.0];
+    let ones = (0..4000).filter(|&s| draw(s * 7919, plain) == 1.0).count();
+    assert!((2800..3200).contains(&ones), "{ones} of 4000 draw token 1");
+    assert_eq!(draw(42, plain), draw(42, plain));
+    assert!((0..64).any(|s| draw(s, plain) != draw(s + 1, plain)));
+}

@@ -310,6 +310,20 @@ blocks! {
         take: u32,
     }
 
+    /// Sample: one work item, every row in order.
+    SampleParams for ["sample"] {
+        x: Operand,
+        params: Operand,
+        y: i32,
+        /// The weights' scratch buffer.
+        w: i32,
+        rows: usize,
+        /// Logits a row.
+        v: usize,
+        /// `Sample::step`.
+        step: u32,
+    }
+
     /// Softmax or LogSoftmax, one row per work item.
     SoftmaxParams for ["softmax"] {
         x: Operand,

@@ -21,7 +21,7 @@ pub(super) const BUILD_OPTIONS: &str = "-cl-fp32-correctly-rounded-divide-sqrt -
 
 /// The kernel files, one per op family, after `common.cl`, the generated
 /// sizes, codes and slot indices, and the generated recipes.
-const KERNELS: [&str; 10] = [
+const KERNELS: [&str; 11] = [
     include_str!("kernels/elementwise.cl"),
     include_str!("kernels/copy.cl"),
     include_str!("kernels/gemm.cl"),
@@ -29,6 +29,7 @@ const KERNELS: [&str; 10] = [
     include_str!("kernels/pool.cl"),
     include_str!("kernels/reduce.cl"),
     include_str!("kernels/softmax.cl"),
+    include_str!("kernels/sample.cl"),
     include_str!("kernels/norm.cl"),
     include_str!("kernels/gather.cl"),
     include_str!("kernels/lrn.cl"),

@@ -22,6 +22,7 @@ pub mod pad;
 pub mod pool;
 pub mod reduce;
 pub mod reshape;
+pub mod sample;
 pub mod select;
 pub mod slice;
 pub mod softmax;
@@ -201,6 +202,8 @@ pub enum OpKind {
     ArgMax(argmax::ArgMax),
     /// The model's input widened from bytes or 16-bit integers.
     Decode(decode::Decode),
+    /// A token drawn from logits with a seed, temperature, top-k, top-p.
+    Sample(sample::Sample),
 }
 
 /// Calls `$call` on the op inside any [`OpKind`].
@@ -225,6 +228,7 @@ macro_rules! each_op {
             OpKind::Where($op) => $call,
             OpKind::ArgMax($op) => $call,
             OpKind::Decode($op) => $call,
+            OpKind::Sample($op) => $call,
         }
     };
 }
@@ -271,6 +275,7 @@ impl OpKind {
                 decode::Encoding::U8 => "Decode(u8)",
                 decode::Encoding::U16 => "Decode(u16)",
             },
+            OpKind::Sample(_) => "Sample",
         }
     }
 
@@ -288,6 +293,7 @@ impl OpKind {
         match self {
             OpKind::Conv(op) => op.scratch(inputs),
             OpKind::Pool(op) => op.scratch(inputs),
+            OpKind::Sample(op) => op.scratch(inputs),
             _ => Vec::new(),
         }
     }

@@ -358,7 +358,9 @@ macro_rules! engine_suite {
             use verdict_dnn::ops::gemm::Gemm;
             use verdict_dnn::ops::lrn::Lrn;
             use verdict_dnn::ops::norm::{Norm, NormKind};
+            use verdict_dnn::ops::sample::Sample;
             use verdict_dnn::ops::select::Where;
+            use verdict_dnn::ops::slice::{Range, Slice};
             use verdict_dnn::ops::unary::{Unary, UnaryOp};
 
             use super::$check as check;
@@ -404,6 +406,38 @@ macro_rules! engine_suite {
                     let max = encoding.max() as usize;
                     let input: Vec<f32> = (0..n).map(|i| ((i * 7919) % (max + 1)) as f32).chain([max as f32]).skip(1).collect();
                     check(mb.finish(y), &input).unwrap_or_else(|e| panic!("{encoding:?}: {e}"));
+                }
+            }
+
+            /// Tokens drawn from two rows of logits (ties, NaN and
+            /// infinities among them) with greedy, plain, top-k and top-p
+            /// parameters and several seeds; the weights left in scratch
+            /// too.
+            #[test]
+            fn sampling_is_bit_exact() {
+                let (rows, v) = (2, 37);
+                let n = rows * v;
+                let mut mb = ModelBuilder::new("sample", &[n + 5]);
+                let part = |start, len| OpKind::Slice(Slice { ranges: vec![Range { start, step: 1, len }] });
+                let flat = mb.node("x", part(0, n), &[mb.input()]).unwrap();
+                let x = mb.node("rows", OpKind::Reshape(verdict_dnn::ops::reshape::Reshape { shape: vec![rows, v] }), &[flat]).unwrap();
+                let p = mb.node("p", part(n, 5), &[mb.input()]).unwrap();
+                let y = mb.node("sample", OpKind::Sample(Sample { step: 3 }), &[x, p]).unwrap();
+                let model = mb.finish(y);
+                let mut logits = values(91, n);
+                for (i, b) in [(3, f32::NAN), (40, f32::INFINITY), (41, 2.5), (42, 2.5), (60, -0.0)] {
+                    logits[i] = b;
+                }
+                for params in [
+                    [7.0, 0.0, 0.0, 0.0, 10000.0],
+                    [7.0, 0.0, 1000.0, 0.0, 10000.0],
+                    [12345.0, 3.0, 700.0, 5.0, 10000.0],
+                    [65535.0, 65535.0, 1500.0, 0.0, 9000.0],
+                    [1.0, 0.0, 1000.0, 40.0, 5000.0],
+                    [2.0, 9.0, 250.0, 1.0, 0.0],
+                ] {
+                    let input: Vec<f32> = logits.iter().copied().chain(params).collect();
+                    check(model.clone(), &input).unwrap_or_else(|e| panic!("{params:?}: {e}"));
                 }
             }
 

@@ -36,6 +36,7 @@ use verdict_challenger::strategy::Falsify;
 use verdict_contracts::bindings::ClaimManager;
 use verdict_contracts::protocol::Config;
 use verdict_converter::InputShape;
+use verdict_converter::args::SamplingArgs;
 use verdict_converter::tensor_io::Pixels;
 use verdict_devnet::{self as devnet, Devnet, DevnetConfig};
 
@@ -447,16 +448,25 @@ enum ModelCommand {
 
 /// A claim's or request's input: a file, or a generation package's prompt.
 #[derive(clap::Args)]
-#[group(required = true, multiple = false)]
 struct InputArgs {
     /// The input (.npy, .json or .png).
-    #[arg(long)]
+    #[arg(long, required_unless_present = "prompt_ids")]
     input: Option<PathBuf>,
     /// The prompt's token ids, for a generation package: `845,139,124`.
-    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    #[arg(
+        long,
+        value_name = "ID,...",
+        value_delimiter = ',',
+        conflicts_with = "input"
+    )]
     prompt_ids: Vec<u32>,
+    /// How a sampled generation package draws (with `--prompt-ids`).
+    #[command(flatten)]
+    sampling: SamplingArgs,
 }
 
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum ClaimCommand {
     /// Computes the output natively, posts the claim with its bond, and
@@ -1216,32 +1226,34 @@ fn read_input(
     allow_non_finite: bool,
 ) -> anyhow::Result<Vec<f32>> {
     let ir = &info.compiled.model;
-    let values = match &given.input {
-        Some(path) => {
-            let pixels = Pixels::for_encoding(ir.input_encoding);
-            let shape = &ir.tensors[ir.input].shape;
-            let values = verdict_converter::tensor_io::read_input(path, shape, pixels)
-                .map_err(|e| Usage(e.into()))?;
-            if !allow_non_finite && let Some(i) = values.iter().position(|v| !v.is_finite()) {
-                return Err(Usage(anyhow::anyhow!(
-                    "{}: value {i} is {}; --allow-non-finite takes such an input",
-                    path.display(),
-                    values[i]
-                ))
-                .into());
-            }
-            values
-        }
-        None if ir.generation.is_none() => {
-            return Err(Usage(anyhow::anyhow!(
-                "--prompt-ids is for a generation package; give this model --input FILE"
-            ))
-            .into());
-        }
-        None => given.prompt_ids.iter().map(|&id| id as f32).collect(),
+    let usage = |message: &str| Err(Usage(anyhow::anyhow!("{message}")).into());
+    let Some(path) = &given.input else {
+        let Some(g) = &ir.generation else {
+            return usage("--prompt-ids is for a generation package; give this model --input FILE");
+        };
+        let ids: Vec<f32> = given.prompt_ids.iter().map(|&id| id as f32).collect();
+        return Ok(g
+            .input(ir, &ids, given.sampling.sampling())
+            .map_err(|e| Usage(e.into()))?);
     };
+    if given.sampling.sampling().is_some() {
+        return usage("--seed, --temperature, --top-k and --top-p go with --prompt-ids");
+    }
+    let pixels = Pixels::for_encoding(ir.input_encoding);
+    let shape = &ir.tensors[ir.input].shape;
+    let values = verdict_converter::tensor_io::read_input(path, shape, pixels)
+        .map_err(|e| Usage(e.into()))?;
+    if !allow_non_finite && let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        return Err(Usage(anyhow::anyhow!(
+            "{}: value {i} is {}; --allow-non-finite takes such an input",
+            path.display(),
+            values[i]
+        ))
+        .into());
+    }
     if let Some(g) = &ir.generation {
-        g.check_prompt(ir, &values).map_err(|e| Usage(e.into()))?;
+        let prompt = &values[..g.prompt_len(ir).min(values.len())];
+        g.check_prompt(ir, prompt).map_err(|e| Usage(e.into()))?;
     }
     Ok(values)
 }
@@ -1463,6 +1475,7 @@ async fn run_demo(s: &Settings, args: DemoArgs) -> anyhow::Result<bool> {
             let given = InputArgs {
                 input: Some(file.clone()),
                 prompt_ids: Vec::new(),
+                sampling: SamplingArgs::default(),
             };
             let x = read_input(&model, &given, false)?;
             [x.clone(), x]
