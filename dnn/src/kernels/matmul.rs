@@ -16,7 +16,7 @@ pub(crate) const NR: usize = 32;
 const MR: usize = 8;
 
 /// Panels of `B` one row of `A` is multiplied with at once.
-const ROW_PANELS: usize = 8;
+const ROW_PANELS: usize = 4;
 
 /// Rows of `A` and panels of `B` in one parallel task: a panel stays in
 /// cache while the task's rows pass over it.
@@ -120,7 +120,7 @@ impl<'a> Rhs<'a> {
 
 /// `out[i*n + j] = fma-chain over k of a[i*k..] and b[.., j]`, from `+0`,
 /// in increasing `k`, then the [`Epilogue`]; `a` is row-major, `b` as
-/// [`Rhs`] says. Tasks of 64 rows by 8 panels run in parallel; each tile of
+/// [`Rhs`] says. Tasks of 64 rows by 8 panels (one row: by 4) run in parallel; each tile of
 /// 8 rows by 32 columns keeps its accumulators in registers over all of
 /// `k`.
 pub fn matmul_packed(
@@ -147,73 +147,79 @@ pub fn matmul_packed(
         return;
     }
     let panels = n.div_ceil(NR);
-    let (row_tasks, col_tasks) = (m.div_ceil(TASK_ROWS), panels.div_ceil(TASK_PANELS));
+    // One row streams `B` once and computes little on it: its tasks are
+    // one group of panels, and worth a thread from `PAR_WORDS` of `B`.
+    let task_panels = if m == 1 { ROW_PANELS } else { TASK_PANELS };
+    let (row_tasks, col_tasks) = (m.div_ceil(TASK_ROWS), panels.div_ceil(task_panels));
     let dst = Out(out.as_mut_ptr());
-    let task_fmas = TASK_ROWS.min(m) * TASK_PANELS * NR * k;
+    let task_fmas = TASK_ROWS.min(m) * task_panels * NR * k;
+    let min_len = if m == 1 {
+        PAR_WORDS.div_ceil(task_fmas)
+    } else {
+        PAR_FMAS.div_ceil(task_fmas)
+    };
     let tasks = (0..row_tasks * col_tasks).into_par_iter();
-    tasks
-        .with_min_len(PAR_FMAS.div_ceil(task_fmas))
-        .for_each(|t| {
-            // The tile, and its transpose; each tile overwrites what it
-            // reads back, so they are zeroed once a task, not once a tile.
-            let (mut tile, mut transposed) = ([0f32; MR * NR], [0f32; MR * NR]);
-            let (i_end, p_end) = (
-                m.min((t / col_tasks + 1) * TASK_ROWS),
-                panels.min((t % col_tasks + 1) * TASK_PANELS),
-            );
-            // Rows `i..i + rows` of panel `p`'s columns, held by `tile`
-            // (row `r` at `r * NR`), finished into the output.
-            let mut finish = |p: usize, i: usize, rows: usize, tile: &[f32]| {
-                let (j0, cols) = (p * NR, NR.min(n - p * NR));
-                // The tile as the output's rows: its own, or its
-                // transpose (`cols` rows of `MR`).
-                let (src, src_ld, at, ld, dims, bias) = if epilogue.transposed {
-                    for r in 0..rows {
-                        for l in 0..cols {
-                            transposed[l * MR + r] = tile[r * NR + l];
-                        }
+    tasks.with_min_len(min_len).for_each(|t| {
+        // The tile, and its transpose; each tile overwrites what it
+        // reads back, so they are zeroed once a task, not once a tile.
+        let (mut tile, mut transposed) = ([0f32; MR * NR], [0f32; MR * NR]);
+        let (i_end, p_end) = (
+            m.min((t / col_tasks + 1) * TASK_ROWS),
+            panels.min((t % col_tasks + 1) * task_panels),
+        );
+        // Rows `i..i + rows` of panel `p`'s columns, held by `tile`
+        // (row `r` at `r * NR`), finished into the output.
+        let mut finish = |p: usize, i: usize, rows: usize, tile: &[f32]| {
+            let (j0, cols) = (p * NR, NR.min(n - p * NR));
+            // The tile as the output's rows: its own, or its
+            // transpose (`cols` rows of `MR`).
+            let (src, src_ld, at, ld, dims, bias) = if epilogue.transposed {
+                for r in 0..rows {
+                    for l in 0..cols {
+                        transposed[l * MR + r] = tile[r * NR + l];
                     }
-                    let bias = epilogue.bias.map(|b| &b[j0..j0 + cols]);
-                    (&transposed[..], MR, j0 * m + i, m, (cols, rows), bias)
-                } else {
-                    let bias = epilogue.bias.map(|b| &b[i..i + rows]);
-                    (tile, NR, i * n + j0, n, (rows, cols), bias)
-                };
-                // SAFETY: the output block at `at`, `dims` with rows `ld`
-                // apart, is inside the output and this task's alone (rows
-                // `i..i + rows` by panel `p`'s columns of the product),
-                // and `src` holds it with rows `src_ld` apart.
-                unsafe {
-                    let src = src.as_ptr().cast();
-                    finish_rows(src, src_ld, dst.at(at), ld, dims, bias, epilogue.relu);
                 }
+                let bias = epilogue.bias.map(|b| &b[j0..j0 + cols]);
+                (&transposed[..], MR, j0 * m + i, m, (cols, rows), bias)
+            } else {
+                let bias = epilogue.bias.map(|b| &b[i..i + rows]);
+                (tile, NR, i * n + j0, n, (rows, cols), bias)
             };
-            let mut p = (t % col_tasks) * TASK_PANELS;
-            while p < p_end {
-                // One row (a decoder's step): several panels at once, so
-                // that memory serves several streams of `B`.
-                if let (1, Rhs::Packed(packed)) = (m, b) {
-                    let group = ROW_PANELS.min(p_end - p);
-                    let panels = &packed[p * k * NR..(p + group) * k * NR];
-                    let mut row = [0f32; ROW_PANELS * NR];
-                    kernel::row(&a[..k], panels, k, &mut row[..group * NR]);
-                    for q in 0..group {
-                        finish(p + q, 0, 1, &row[q * NR..(q + 1) * NR]);
-                    }
-                    p += group;
-                    continue;
-                }
-                let (panel, ldb) = b.panel(p, k, n);
-                let mut i = (t / col_tasks) * TASK_ROWS;
-                while i < i_end {
-                    let rows = MR.min(i_end - i);
-                    kernel::tile(&a[i * k..(i + rows) * k], (panel, ldb), k, &mut tile);
-                    finish(p, i, rows, &tile);
-                    i += rows;
-                }
-                p += 1;
+            // SAFETY: the output block at `at`, `dims` with rows `ld`
+            // apart, is inside the output and this task's alone (rows
+            // `i..i + rows` by panel `p`'s columns of the product),
+            // and `src` holds it with rows `src_ld` apart.
+            unsafe {
+                let src = src.as_ptr().cast();
+                finish_rows(src, src_ld, dst.at(at), ld, dims, bias, epilogue.relu);
             }
-        });
+        };
+        let mut p = (t % col_tasks) * task_panels;
+        while p < p_end {
+            // One row (a decoder's step): several panels at once, so
+            // that memory serves several streams of `B`.
+            if let (1, Rhs::Packed(packed)) = (m, b) {
+                let group = ROW_PANELS.min(p_end - p);
+                let panels = &packed[p * k * NR..(p + group) * k * NR];
+                let mut row = [0f32; ROW_PANELS * NR];
+                kernel::row(&a[..k], panels, k, &mut row[..group * NR]);
+                for q in 0..group {
+                    finish(p + q, 0, 1, &row[q * NR..(q + 1) * NR]);
+                }
+                p += group;
+                continue;
+            }
+            let (panel, ldb) = b.panel(p, k, n);
+            let mut i = (t / col_tasks) * TASK_ROWS;
+            while i < i_end {
+                let rows = MR.min(i_end - i);
+                kernel::tile(&a[i * k..(i + rows) * k], (panel, ldb), k, &mut tile);
+                finish(p, i, rows, &tile);
+                i += rows;
+            }
+            p += 1;
+        }
+    });
 }
 
 /// The kernels: AVX-512, AVX2 with FMA, or scalar through the VM's own
