@@ -1,6 +1,60 @@
 //! Command-line arguments that `dnnc` and `verdict` share.
 
+use std::path::PathBuf;
+
 use verdict_dnn::generation::Sampling;
+
+use crate::text::{Text, TextError};
+
+/// A generation's prompt: token ids, or text and the tokenizer that turns
+/// it into ids (and the generated ids back into text).
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct PromptArgs {
+    /// The prompt's token ids: `845,139,124`.
+    #[arg(
+        long,
+        value_name = "ID,...",
+        value_delimiter = ',',
+        conflicts_with = "prompt"
+    )]
+    pub prompt_ids: Vec<u32>,
+    /// The prompt as text, tokenized by `--tokenizer`.
+    #[arg(long, requires = "tokenizer")]
+    pub prompt: Option<String>,
+    /// A Hugging Face `tokenizer.json` (read locally; nothing downloads):
+    /// tokenizes `--prompt` and shows generated tokens as text.
+    #[arg(long, value_name = "FILE")]
+    pub tokenizer: Option<PathBuf>,
+}
+
+impl PromptArgs {
+    /// Whether a prompt was given.
+    pub fn given(&self) -> bool {
+        !self.prompt_ids.is_empty() || self.prompt.is_some()
+    }
+
+    /// The tokenizer, if one was given.
+    ///
+    /// # Errors
+    ///
+    /// [`TextError::Load`].
+    pub fn text(&self) -> Result<Option<Text>, TextError> {
+        self.tokenizer.as_deref().map(Text::load).transpose()
+    }
+
+    /// The prompt's ids, as binary32 values; `text` is [`PromptArgs::text`].
+    ///
+    /// # Errors
+    ///
+    /// [`TextError::Tokenize`] if the tokenizer fails on the text.
+    pub fn ids(&self, text: Option<&Text>) -> Result<Vec<f32>, TextError> {
+        let ids = match (&self.prompt, text) {
+            (Some(prompt), Some(text)) => text.encode(prompt)?,
+            _ => self.prompt_ids.clone(),
+        };
+        Ok(ids.into_iter().map(|id| id as f32).collect())
+    }
+}
 
 /// A sampled generation's parameters (`dnnc convert --generate --sample`).
 #[derive(Clone, Debug, Default, clap::Args)]

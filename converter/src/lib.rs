@@ -19,6 +19,7 @@ pub mod profile;
 pub mod reader;
 pub mod registry;
 pub mod tensor_io;
+pub mod text;
 
 use std::path::Path;
 

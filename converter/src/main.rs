@@ -9,12 +9,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use tracing::info;
-use verdict_converter::args::SamplingArgs;
+use verdict_converter::args::{PromptArgs, SamplingArgs};
 use verdict_converter::check::{Diff, run_tract};
 use verdict_converter::generate::{Generate, convert_generation};
 use verdict_converter::inspect::Summary;
 use verdict_converter::profile::Profile;
 use verdict_converter::tensor_io::Pixels;
+use verdict_converter::text::TextStream;
 use verdict_converter::{Constant, InputShape, Inputs, Preprocess, load, registry, tensor_io};
 use verdict_dnn::engine::Compiled;
 use verdict_dnn::generation::Sampling;
@@ -99,9 +100,8 @@ enum Command {
     Generate {
         /// The package.
         package: PathBuf,
-        /// The prompt's token ids: `845,139,124`.
-        #[arg(long, value_name = "ID,...", value_delimiter = ',', required = true)]
-        prompt_ids: Vec<u32>,
+        #[command(flatten)]
+        prompt: PromptArgs,
         #[command(flatten)]
         sampling: SamplingArgs,
         /// Which engine runs it (the VM and the GPU give their tokens at
@@ -299,13 +299,16 @@ fn run(command: Command) -> Result<bool> {
         }
         Command::Generate {
             package,
-            prompt_ids,
+            prompt,
             sampling,
             engine,
             device,
             json,
         } => {
-            let prompt = (&prompt_ids[..], sampling.sampling());
+            if !prompt.given() {
+                bail!("give the prompt: --prompt-ids ID,... or --prompt TEXT --tokenizer FILE");
+            }
+            let prompt = (&prompt, sampling.sampling());
             generate_tokens(&package, prompt, (engine, &device), json).map(|()| true)
         }
         Command::Inspect { package, json } => {
@@ -576,7 +579,7 @@ fn list_devices(_: bool) -> Result<()> {
 /// token (or, with `json`, a JSON line) as soon as its pass is done.
 fn generate_tokens(
     path: &Path,
-    (prompt, sampling): (&[u32], Option<Sampling>),
+    (prompt, sampling): (&PromptArgs, Option<Sampling>),
     (engine, device): (Engine, &str),
     json: bool,
 ) -> Result<()> {
@@ -592,21 +595,28 @@ fn generate_tokens(
             path.display()
         )
     })?;
-    let prompt: Vec<f32> = prompt.iter().map(|&id| id as f32).collect();
-    let ids = generation.input(&package.model, &prompt, sampling)?;
+    let text = prompt.text()?;
+    let ids = generation.input(&package.model, &prompt.ids(text.as_ref())?, sampling)?;
     let compiled = Compiled::from_parts(package.model, package.program);
     let start = Instant::now();
     let mut first = None;
     let mut made = Vec::new();
+    let mut stream = text.as_ref().map(TextStream::new);
     let mut show = |id: u32| -> Result<()> {
         let ms = start.elapsed().as_secs_f64() * 1e3;
         first.get_or_insert(ms);
-        let line = if json {
-            format!("{}\n", json!({"index": made.len(), "token": id, "ms": ms}))
-        } else {
-            format!("{id} ")
-        };
         made.push(id);
+        let piece = stream.as_mut().map(|s| s.push(id)).transpose()?;
+        let line = match (json, piece) {
+            (true, piece) => {
+                format!(
+                    "{}\n",
+                    json!({"index": made.len() - 1, "token": id, "text": piece, "ms": ms})
+                )
+            }
+            (false, Some(piece)) => piece,
+            (false, None) => format!("{id} "),
+        };
         emit(&line)
     };
     match engine {
@@ -637,9 +647,10 @@ fn generate_tokens(
     let seconds = start.elapsed().as_secs_f64();
     let first = first.unwrap_or_default();
     let rate = made.len() as f64 / seconds;
+    let text = text.as_ref().map(|t| t.decode(&made)).transpose()?;
     if json {
-        let v = json!({"tokens": made, "seconds": seconds, "time_to_first_token_ms": first,
-                       "tokens_per_second": rate});
+        let v = json!({"tokens": made, "text": text, "seconds": seconds,
+                       "time_to_first_token_ms": first, "tokens_per_second": rate});
         emit(&format!("{v}\n"))?;
     } else {
         emit("\n")?;

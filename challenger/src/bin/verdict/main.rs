@@ -36,8 +36,9 @@ use verdict_challenger::strategy::Falsify;
 use verdict_contracts::bindings::ClaimManager;
 use verdict_contracts::protocol::Config;
 use verdict_converter::InputShape;
-use verdict_converter::args::SamplingArgs;
+use verdict_converter::args::{PromptArgs, SamplingArgs};
 use verdict_converter::tensor_io::Pixels;
+use verdict_converter::text::{Text, TextStream};
 use verdict_devnet::{self as devnet, Devnet, DevnetConfig};
 
 mod keys;
@@ -450,17 +451,16 @@ enum ModelCommand {
 #[derive(clap::Args)]
 struct InputArgs {
     /// The input (.npy, .json or .png).
-    #[arg(long, required_unless_present = "prompt_ids")]
-    input: Option<PathBuf>,
-    /// The prompt's token ids, for a generation package: `845,139,124`.
     #[arg(
         long,
-        value_name = "ID,...",
-        value_delimiter = ',',
-        conflicts_with = "input"
+        required_unless_present_any = ["prompt_ids", "prompt"],
+        conflicts_with_all = ["prompt_ids", "prompt"]
     )]
-    prompt_ids: Vec<u32>,
-    /// How a sampled generation package draws (with `--prompt-ids`).
+    input: Option<PathBuf>,
+    /// A generation package's prompt.
+    #[command(flatten)]
+    prompt: PromptArgs,
+    /// How a sampled generation package draws (with a prompt).
     #[command(flatten)]
     sampling: SamplingArgs,
 }
@@ -1229,15 +1229,19 @@ fn read_input(
     let usage = |message: &str| Err(Usage(anyhow::anyhow!("{message}")).into());
     let Some(path) = &given.input else {
         let Some(g) = &ir.generation else {
-            return usage("--prompt-ids is for a generation package; give this model --input FILE");
+            return usage("a prompt is for a generation package; give this model --input FILE");
         };
-        let ids: Vec<f32> = given.prompt_ids.iter().map(|&id| id as f32).collect();
+        let text = given.prompt.text().map_err(|e| Usage(e.into()))?;
+        let ids = given
+            .prompt
+            .ids(text.as_ref())
+            .map_err(|e| Usage(e.into()))?;
         return Ok(g
             .input(ir, &ids, given.sampling.sampling())
             .map_err(|e| Usage(e.into()))?);
     };
     if given.sampling.sampling().is_some() {
-        return usage("--seed, --temperature, --top-k and --top-p go with --prompt-ids");
+        return usage("--seed, --temperature, --top-k and --top-p go with a prompt");
     }
     let pixels = Pixels::for_encoding(ir.input_encoding);
     let shape = &ir.tensors[ir.input].shape;
@@ -1261,26 +1265,45 @@ fn read_input(
 /// Runs a generation package natively on `prompt`, printing each token as
 /// its pass ends (a JSON line each under `json`), before the claim of them
 /// is posted.
-fn stream_tokens(info: &ModelInfo, prompt: &[f32], json: bool) -> anyhow::Result<()> {
+fn stream_tokens(
+    info: &ModelInfo,
+    prompt: &[f32],
+    text: Option<&Text>,
+    json: bool,
+) -> anyhow::Result<()> {
     let ir = &info.compiled.model;
     let Some(g) = &ir.generation else {
         return Ok(());
     };
     let mut index = 0;
+    let mut stream = text.map(TextStream::new);
+    let mut failed = None;
     info.compiled.infer_observed(prompt, |n, words| {
-        if g.tokens.contains(&ir.nodes[n].output) {
-            let token = f32::from_bits(words[0]) as u32;
-            if json {
-                print_json(&serde_json::json!({"event": "token", "index": index, "token": token}));
-            } else {
-                use std::io::Write as _;
-                let mut out = std::io::stdout().lock();
-                let lead = if index == 0 { "tokens:" } else { "" };
-                let _ = write!(out, "{lead} {token}").and_then(|()| out.flush());
-            }
-            index += 1;
+        if failed.is_some() || !g.tokens.contains(&ir.nodes[n].output) {
+            return;
         }
+        let token = f32::from_bits(words[0]) as u32;
+        let piece = match stream.as_mut().map(|s| s.push(token)).transpose() {
+            Ok(piece) => piece,
+            Err(e) => {
+                failed = Some(e);
+                return;
+            }
+        };
+        if json {
+            print_json(&serde_json::json!({"event": "token", "index": index, "token": token, "text": piece}));
+        } else {
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            let lead = if index == 0 { "tokens:" } else { "" };
+            let shown = piece.unwrap_or_else(|| format!(" {token}"));
+            let _ = write!(out, "{lead}{shown}").and_then(|()| out.flush());
+        }
+        index += 1;
     })?;
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
     if !json {
         out!("");
     }
@@ -1425,7 +1448,8 @@ async fn submit(
     let (claim_id, claim) = match pending {
         Some(pending) => pending,
         None => {
-            stream_tokens(&info, &values, s.json)?;
+            let text = input.prompt.text().map_err(|e| Usage(e.into()))?;
+            stream_tokens(&info, &values, text.as_ref(), s.json)?;
             let (claim_id, claim, _) = agent.submit(&info, &values, bond).await?;
             (claim_id, claim)
         }
@@ -1474,7 +1498,7 @@ async fn run_demo(s: &Settings, args: DemoArgs) -> anyhow::Result<bool> {
         (Some(_), Some(file)) => {
             let given = InputArgs {
                 input: Some(file.clone()),
-                prompt_ids: Vec::new(),
+                prompt: PromptArgs::default(),
                 sampling: SamplingArgs::default(),
             };
             let x = read_input(&model, &given, false)?;

@@ -1,0 +1,105 @@
+//! Text prompts and generated text through a Hugging Face `tokenizer.json`
+//! read from a local file (nothing downloads).
+
+use std::path::{Path, PathBuf};
+
+/// A tokenizer loaded from a `tokenizer.json`.
+pub struct Text {
+    tokenizer: tokenizers::Tokenizer,
+}
+
+/// Why text could not be turned into token ids, or back.
+#[derive(Debug, thiserror::Error)]
+pub enum TextError {
+    /// The file is missing or is not a tokenizer.
+    #[error("tokenizer {path}: {message}")]
+    Load {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The tokenizer failed on this text or these ids.
+    #[error("tokenizer: {0}")]
+    Tokenize(String),
+}
+
+impl Text {
+    /// Reads `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`TextError::Load`] naming the file.
+    pub fn load(path: &Path) -> Result<Text, TextError> {
+        let tokenizer = tokenizers::Tokenizer::from_file(path).map_err(|e| TextError::Load {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        Ok(Text { tokenizer })
+    }
+
+    /// The token ids of `text`, without special tokens added.
+    ///
+    /// # Errors
+    ///
+    /// [`TextError::Tokenize`].
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, TextError> {
+        let encoding = self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| TextError::Tokenize(e.to_string()))?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
+    /// The text of `ids` (special tokens skipped).
+    ///
+    /// # Errors
+    ///
+    /// [`TextError::Tokenize`].
+    pub fn decode(&self, ids: &[u32]) -> Result<String, TextError> {
+        self.tokenizer
+            .decode(ids, true)
+            .map_err(|e| TextError::Tokenize(e.to_string()))
+    }
+}
+
+/// Generated tokens turned into text as they come: the text so far is
+/// decoded anew at each token and its new end given, since a token may end
+/// inside a character.
+pub struct TextStream<'a> {
+    text: &'a Text,
+    ids: Vec<u32>,
+    shown: String,
+}
+
+impl<'a> TextStream<'a> {
+    /// An empty stream through `text`.
+    pub fn new(text: &'a Text) -> TextStream<'a> {
+        TextStream {
+            text,
+            ids: Vec::new(),
+            shown: String::new(),
+        }
+    }
+
+    /// The text `id` adds.
+    ///
+    /// # Errors
+    ///
+    /// [`TextError::Tokenize`].
+    pub fn push(&mut self, id: u32) -> Result<String, TextError> {
+        self.ids.push(id);
+        let all = self.text.decode(&self.ids)?;
+        let piece = all
+            .strip_prefix(self.shown.as_str())
+            .unwrap_or(&all)
+            .to_owned();
+        self.shown = all;
+        Ok(piece)
+    }
+
+    /// The whole text so far.
+    pub fn text(&self) -> &str {
+        &self.shown
+    }
+}
