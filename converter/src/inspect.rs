@@ -58,8 +58,25 @@ pub struct Summary {
     pub ram_end: u64,
     /// VM steps from the initial state to the halted state.
     pub total_steps: u64,
+    /// For a generation package: what it generates.
+    pub generation: Option<GenerationSummary>,
     /// The ops in execution order.
     pub ops: Vec<OpSummary>,
+}
+
+/// What a generation package generates.
+#[derive(Clone, Debug, Serialize)]
+pub struct GenerationSummary {
+    /// Tokens in every prompt.
+    pub prompt_len: usize,
+    /// Tokens generated.
+    pub max_new_tokens: usize,
+    /// The vocabulary's size.
+    pub vocab: usize,
+    /// The end-of-sequence id, if any.
+    pub eos: Option<u32>,
+    /// Drawn with a seed, temperature, top-k and top-p, or greedy.
+    pub sampled: bool,
 }
 
 impl Summary {
@@ -109,6 +126,13 @@ impl Summary {
             weights_end: program.layout.weights_end,
             ram_end: program.layout.ram_end,
             total_steps: program.total_steps,
+            generation: model.generation.as_ref().map(|g| GenerationSummary {
+                prompt_len: g.prompt_len(model),
+                max_new_tokens: g.max_new_tokens(),
+                vocab: g.vocab,
+                eos: g.eos,
+                sampled: g.sampled,
+            }),
             ops,
         }
     }
@@ -145,6 +169,17 @@ impl fmt::Display for Summary {
             self.code_bytes, self.weights_end, self.ram_end
         )?;
         writeln!(f, "VM steps     {}", self.total_steps)?;
+        if let Some(g) = &self.generation {
+            let eos = g
+                .eos
+                .map_or_else(String::new, |id| format!(", stops at {id}"));
+            let how = if g.sampled { "sampled" } else { "greedy" };
+            writeln!(
+                f,
+                "generation   {} tokens after a prompt of {}, {how}, vocabulary {}{eos}",
+                g.max_new_tokens, g.prompt_len, g.vocab
+            )?;
+        }
         writeln!(f)?;
         writeln!(
             f,

@@ -403,6 +403,17 @@ fn a_generation_streams_tokens_and_text() {
         let o = dnnc(&args);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
+    let o = dnnc(&["inspect", &s(&sampled), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("inspect --json");
+    let g = &v["generation"];
+    assert_eq!(
+        (&g["prompt_len"], &g["max_new_tokens"]),
+        (&serde_json::json!(8), &serde_json::json!(8))
+    );
+    assert_eq!(
+        (&g["vocab"], &g["sampled"]),
+        (&serde_json::json!(1000), &serde_json::json!(true))
+    );
     let prompt = "845,139,124,368,263,313,491,341";
     let want = [341, 341, 341, 341, 670, 670, 670, 670];
     for engine in ["native", "vm"] {
