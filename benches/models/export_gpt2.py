@@ -8,7 +8,7 @@
 # calldata: the 16 positions' logits (3.2 MB) would cost 51 M gas, over a transaction's 2^24, and even
 # one position's (201 KB) runs out of it.
 import os, sys, numpy as np, torch, onnx
-from onnx import numpy_helper
+from onnx_fix import fix_split
 from transformers import GPT2Config, GPT2LMHeadModel
 
 OUT = sys.argv[1]
@@ -26,19 +26,6 @@ class Logits(torch.nn.Module):
     def forward(s, input_ids):
         logits = s.m(input_ids=input_ids, use_cache=False, logits_to_keep=0 if MODE == "full" else 1).logits
         return logits.argmax(-1) if MODE == "next" else logits
-
-
-def fix_split(m):
-    """Opset-17 Split has no `num_outputs` attribute: give it explicit `split` sizes."""
-    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
-              for v in list(m.graph.value_info) + list(m.graph.input) + list(m.graph.output)}
-    for n in m.graph.node:
-        at = {a.name: a for a in n.attribute}
-        if n.op_type != "Split" or "num_outputs" not in at: continue
-        k, axis = at["num_outputs"].i, at["axis"].i if "axis" in at else 0
-        d = shapes[n.input[0]][axis]
-        m.graph.initializer.append(numpy_helper.from_array(np.full(k, d // k, np.int64), n.name + "_split"))
-        n.input[1:] = [n.name + "_split"]; n.attribute.remove(at["num_outputs"])
 
 
 ids = torch.randint(0, 50257, (1, T), generator=torch.Generator().manual_seed(1))

@@ -9,7 +9,7 @@
 # Usage: python export_gpt2_past.py OUT_DIR [PROMPT=16] [NEW=32] [RUNS=3]
 #        (needs torch, transformers, onnx, onnxscript, onnxruntime)
 import os, sys, time, numpy as np, torch, onnx, onnxruntime as ort
-from onnx import numpy_helper
+from onnx_fix import fix_split
 from torch.export import Dim
 from transformers import DynamicCache, GPT2Config, GPT2LMHeadModel
 
@@ -31,19 +31,6 @@ class Step(torch.nn.Module):  # plain-tensor past keys/values in, logits + prese
         cache = DynamicCache(ddp_cache_data=[(past[2 * i], past[2 * i + 1]) for i in range(L)], config=s.m.config)
         o = s.m(input_ids=input_ids, cache=cache, use_cache=True)
         return (o.logits, *[t for l in o.cache.layers for t in (l.keys, l.values)])
-
-
-def fix_split(m):
-    """Opset-17 Split has no `num_outputs` attribute: give it explicit `split` sizes."""
-    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
-              for v in list(m.graph.value_info) + list(m.graph.input) + list(m.graph.output)}
-    for n in m.graph.node:
-        at = {a.name: a for a in n.attribute}
-        if n.op_type != "Split" or "num_outputs" not in at: continue
-        k, axis = at["num_outputs"].i, at["axis"].i if "axis" in at else 0
-        d = shapes[n.input[0]][axis]
-        m.graph.initializer.append(numpy_helper.from_array(np.full(k, d // k, np.int64), n.name + "_split"))
-        n.input[1:] = [n.name + "_split"]; n.attribute.remove(at["num_outputs"])
 
 
 step = Step(model).eval()
