@@ -989,6 +989,7 @@ fn generation_package(dir: &Path, tokens: usize) -> PathBuf {
         max_new_tokens: tokens,
         eos: None,
         sampled: false,
+        tokenizer: None,
     };
     let preprocess = Preprocess {
         encoding: Some(Encoding::U16),

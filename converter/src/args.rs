@@ -18,11 +18,13 @@ pub struct PromptArgs {
         conflicts_with = "prompt"
     )]
     pub prompt_ids: Vec<u32>,
-    /// The prompt as text, tokenized by `--tokenizer`.
-    #[arg(long, requires = "tokenizer")]
+    /// The prompt as text, tokenized by `--tokenizer` or else the
+    /// package's own tokenizer.
+    #[arg(long)]
     pub prompt: Option<String>,
     /// A Hugging Face `tokenizer.json` (read locally; nothing downloads):
-    /// tokenizes `--prompt` and shows generated tokens as text.
+    /// tokenizes `--prompt` and shows generated tokens as text, in place
+    /// of the tokenizer the package carries.
     #[arg(long, value_name = "FILE")]
     pub tokenizer: Option<PathBuf>,
 }
@@ -33,24 +35,31 @@ impl PromptArgs {
         !self.prompt_ids.is_empty() || self.prompt.is_some()
     }
 
-    /// The tokenizer, if one was given.
+    /// The tokenizer: the one given, else the one the package carries
+    /// (`packaged`), if any.
     ///
     /// # Errors
     ///
-    /// [`TextError::Load`].
-    pub fn text(&self) -> Result<Option<Text>, TextError> {
-        self.tokenizer.as_deref().map(Text::load).transpose()
+    /// [`TextError::Load`] or [`TextError::Packaged`].
+    pub fn text(&self, packaged: Option<&str>) -> Result<Option<Text>, TextError> {
+        match (&self.tokenizer, packaged) {
+            (Some(path), _) => Text::load(path).map(Some),
+            (None, Some(json)) => Text::from_json(json).map(Some),
+            (None, None) => Ok(None),
+        }
     }
 
     /// The prompt's ids, as binary32 values; `text` is [`PromptArgs::text`].
     ///
     /// # Errors
     ///
-    /// [`TextError::Tokenize`] if the tokenizer fails on the text.
+    /// [`TextError::Tokenize`] if the tokenizer fails on the text,
+    /// [`TextError::Missing`] if there is none to read it.
     pub fn ids(&self, text: Option<&Text>) -> Result<Vec<f32>, TextError> {
         let ids = match (&self.prompt, text) {
             (Some(prompt), Some(text)) => text.encode(prompt)?,
-            _ => self.prompt_ids.clone(),
+            (Some(_), None) => return Err(TextError::Missing),
+            (None, _) => self.prompt_ids.clone(),
         };
         Ok(ids.into_iter().map(|id| id as f32).collect())
     }

@@ -31,9 +31,10 @@ use verdict_dnn::ops::slice::{Range, Slice};
 use crate::error::ConvertError;
 use crate::load::{self, Constant, InputShape, Preprocess};
 use crate::lower::{Progress, Store, finishing, prepare_input, walk};
+use crate::text::Text;
 
 /// What to generate.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Generate {
     /// Tokens in the prompt (every claim of the package gives this many).
     pub prompt_len: usize,
@@ -44,6 +45,9 @@ pub struct Generate {
     /// Draw each token with a seed, temperature, top-k and top-p given
     /// after the prompt (`Sample`), instead of taking the ArgMax.
     pub sampled: bool,
+    /// A `tokenizer.json` for the package to carry: checked to parse and to
+    /// give no id past the model's vocabulary.
+    pub tokenizer: Option<String>,
 }
 
 /// The decoder's inputs and outputs, by role.
@@ -175,11 +179,22 @@ pub fn convert_generation(
         inputs,
         outputs: vec![port("tokens", generate.max_new_tokens)],
     });
+    if let Some(json) = &generate.tokenizer {
+        let size = Text::from_json(json)
+            .map_err(|e| ConvertError::Generation(e.to_string()))?
+            .vocab_size();
+        if size > vocab {
+            return Err(ConvertError::Generation(format!(
+                "the tokenizer has {size} tokens, past the model's vocabulary of {vocab}"
+            )));
+        }
+    }
     builder.generation(Generation {
         vocab,
         eos: generate.eos,
         tokens,
         sampled: generate.sampled,
+        tokenizer: generate.tokenizer.clone(),
     });
     store.finish(out)
 }

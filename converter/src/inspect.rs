@@ -4,7 +4,7 @@
 use std::fmt;
 
 use serde::Serialize;
-use verdict_dnn::ir::{Port, ValueKind, numel};
+use verdict_dnn::ir::{Model, Port, ValueKind, numel};
 use verdict_dnn::package::Package;
 use verdict_dnn::plan::Region;
 
@@ -77,6 +77,22 @@ pub struct GenerationSummary {
     pub eos: Option<u32>,
     /// Drawn with a seed, temperature, top-k and top-p, or greedy.
     pub sampled: bool,
+    /// Whether the package carries a tokenizer (text prompts).
+    pub tokenizer: bool,
+}
+
+impl GenerationSummary {
+    /// The generation of `model`, if it is a generation package.
+    pub fn of(model: &Model) -> Option<GenerationSummary> {
+        model.generation.as_ref().map(|g| GenerationSummary {
+            prompt_len: g.prompt_len(model),
+            max_new_tokens: g.max_new_tokens(),
+            vocab: g.vocab,
+            eos: g.eos,
+            sampled: g.sampled,
+            tokenizer: g.tokenizer.is_some(),
+        })
+    }
 }
 
 impl Summary {
@@ -126,13 +142,7 @@ impl Summary {
             weights_end: program.layout.weights_end,
             ram_end: program.layout.ram_end,
             total_steps: program.total_steps,
-            generation: model.generation.as_ref().map(|g| GenerationSummary {
-                prompt_len: g.prompt_len(model),
-                max_new_tokens: g.max_new_tokens(),
-                vocab: g.vocab,
-                eos: g.eos,
-                sampled: g.sampled,
-            }),
+            generation: GenerationSummary::of(model),
             ops,
         }
     }
@@ -174,9 +184,14 @@ impl fmt::Display for Summary {
                 .eos
                 .map_or_else(String::new, |id| format!(", stops at {id}"));
             let how = if g.sampled { "sampled" } else { "greedy" };
+            let text = if g.tokenizer {
+                ", with its tokenizer"
+            } else {
+                ""
+            };
             writeln!(
                 f,
-                "generation   {} tokens after a prompt of {}, {how}, vocabulary {}{eos}",
+                "generation   {} tokens after a prompt of {}, {how}, vocabulary {}{eos}{text}",
                 g.max_new_tokens, g.prompt_len, g.vocab
             )?;
         }

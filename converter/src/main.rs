@@ -91,6 +91,11 @@ enum Command {
         /// prompt carries (`dnnc generate --seed ...`), instead of greedily.
         #[arg(long, requires = "generate")]
         sample: bool,
+        /// A `tokenizer.json` for the generation package to carry (and
+        /// commit by its hash): `dnnc generate --prompt TEXT`, `verdict`
+        /// and the gateway read text through it.
+        #[arg(long, value_name = "FILE", requires = "generate")]
+        tokenizer: Option<PathBuf>,
         /// Print a JSON summary.
         #[arg(long)]
         json: bool,
@@ -273,13 +278,21 @@ fn run(command: Command) -> Result<bool> {
             max_new_tokens,
             eos,
             sample,
+            tokenizer,
             json,
         } => {
+            let tokenizer = tokenizer
+                .map(|path| {
+                    std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading tokenizer {}", path.display()))
+                })
+                .transpose()?;
             let generate = generate.then(|| Generate {
                 prompt_len: prompt_len.unwrap_or_default(),
                 max_new_tokens: max_new_tokens.unwrap_or_default(),
                 eos,
                 sampled: sample,
+                tokenizer,
             });
             let inputs = Inputs {
                 shapes: input_shape
@@ -306,7 +319,7 @@ fn run(command: Command) -> Result<bool> {
             json,
         } => {
             if !prompt.given() {
-                bail!("give the prompt: --prompt-ids ID,... or --prompt TEXT --tokenizer FILE");
+                bail!("give the prompt: --prompt-ids ID,... or --prompt TEXT");
             }
             let prompt = (&prompt, sampling.sampling());
             generate_tokens(&package, prompt, (engine, &device), json).map(|()| true)
@@ -595,7 +608,7 @@ fn generate_tokens(
             path.display()
         )
     })?;
-    let text = prompt.text()?;
+    let text = prompt.text(generation.tokenizer.as_deref())?;
     let ids = generation.input(&package.model, &prompt.ids(text.as_ref())?, sampling)?;
     let compiled = Compiled::from_parts(package.model, package.program);
     let start = Instant::now();

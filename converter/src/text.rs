@@ -19,6 +19,12 @@ pub enum TextError {
         /// What went wrong.
         message: String,
     },
+    /// A package's tokenizer is not a `tokenizer.json`.
+    #[error("the package's tokenizer: {0}")]
+    Packaged(String),
+    /// A text prompt with no tokenizer to read it.
+    #[error("a text prompt needs a tokenizer: this package carries none, give --tokenizer FILE")]
+    Missing,
     /// The tokenizer failed on this text or these ids.
     #[error("tokenizer: {0}")]
     Tokenize(String),
@@ -36,6 +42,24 @@ impl Text {
             message: e.to_string(),
         })?;
         Ok(Text { tokenizer })
+    }
+
+    /// Reads a `tokenizer.json`'s text, as a package carries it.
+    ///
+    /// # Errors
+    ///
+    /// [`TextError::Packaged`].
+    pub fn from_json(json: &str) -> Result<Text, TextError> {
+        let tokenizer = json
+            .parse::<tokenizers::Tokenizer>()
+            .map_err(|e| TextError::Packaged(e.to_string()))?;
+        Ok(Text { tokenizer })
+    }
+
+    /// Token ids it gives run from 0 to this, less one (added tokens
+    /// included).
+    pub fn vocab_size(&self) -> usize {
+        self.tokenizer.get_vocab_size(true)
     }
 
     /// The token ids of `text`, without special tokens added.

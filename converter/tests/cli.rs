@@ -375,19 +375,36 @@ fn input_bytes_are_decoded_and_normalized_in_the_program() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A word-level `tokenizer.json` of the words `w0`..`w{size - 1}`.
+fn word_tokenizer(size: usize) -> String {
+    let vocab: serde_json::Map<String, serde_json::Value> = (0..size)
+        .map(|i| (format!("w{i}"), serde_json::json!(i)))
+        .collect();
+    serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+        "normalizer": null, "pre_tokenizer": {"type": "Whitespace"}, "post_processor": null,
+        "decoder": null, "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "w0"}
+    })
+    .to_string()
+}
+
 /// `dnnc convert --generate` then `dnnc generate`: tokens streamed as JSON
 /// lines, equal on the native engine and the VM and to torch's greedy
 /// tokens; a text prompt through a local `tokenizer.json` (a word-level
-/// vocabulary `w0`..`w999` written here), the tokens shown as text; a
-/// sampled package's seed; bad prompts refused naming the problem.
+/// vocabulary `w0`..`w999` written here) or the one a package carries, the
+/// tokens shown as text; a sampled package's seed; a tokenizer past the
+/// vocabulary and bad prompts refused naming the problem.
 #[test]
 fn a_generation_streams_tokens_and_text() {
     let dir = std::env::temp_dir().join(format!("dnnc-generate-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let s = |p: &PathBuf| p.display().to_string();
     let onnx = root().join("models/transformers/gpt2_tiny_past.onnx");
+    let (tok, too_big) = (dir.join("tokenizer.json"), dir.join("big.json"));
+    std::fs::write(&tok, word_tokenizer(1000)).expect("write tokenizer");
+    std::fs::write(&too_big, word_tokenizer(1001)).expect("write tokenizer");
     let (greedy, sampled) = (dir.join("greedy.dnn"), dir.join("sampled.dnn"));
-    for (pkg, extra) in [(&greedy, None), (&sampled, Some("--sample"))] {
+    let convert = |pkg: &PathBuf, extra: &[&str]| {
         let mut args = vec![
             "convert",
             "--generate",
@@ -400,9 +417,19 @@ fn a_generation_streams_tokens_and_text() {
         args.extend(extra);
         let (onnx, pkg) = (s(&onnx), s(pkg));
         args.extend([onnx.as_str(), "-o", pkg.as_str()]);
-        let o = dnnc(&args);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    }
+        dnnc(&args)
+    };
+    let o = convert(&greedy, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The sampled package carries the tokenizer.
+    let o = convert(&sampled, &["--sample", "--tokenizer", &s(&tok)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = convert(&dir.join("no.dnn"), &["--tokenizer", &s(&too_big)]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("the tokenizer has 1001 tokens, past the model's vocabulary of 1000"),
+        "{stderr}"
+    );
     let o = dnnc(&["inspect", &s(&sampled), "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("inspect --json");
     let g = &v["generation"];
@@ -411,8 +438,12 @@ fn a_generation_streams_tokens_and_text() {
         (&serde_json::json!(8), &serde_json::json!(8))
     );
     assert_eq!(
-        (&g["vocab"], &g["sampled"]),
-        (&serde_json::json!(1000), &serde_json::json!(true))
+        (&g["vocab"], &g["sampled"], &g["tokenizer"]),
+        (
+            &serde_json::json!(1000),
+            &serde_json::json!(true),
+            &serde_json::json!(true)
+        )
     );
     let prompt = "845,139,124,368,263,313,491,341";
     let want = [341, 341, 341, 341, 670, 670, 670, 670];
@@ -440,16 +471,6 @@ fn a_generation_streams_tokens_and_text() {
         assert!(lines[8]["time_to_first_token_ms"].as_f64().is_some());
     }
 
-    let vocab: serde_json::Map<String, serde_json::Value> = (0..1000)
-        .map(|i| (format!("w{i}"), serde_json::json!(i)))
-        .collect();
-    let tokenizer = serde_json::json!({
-        "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
-        "normalizer": null, "pre_tokenizer": {"type": "Whitespace"}, "post_processor": null,
-        "decoder": null, "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "w0"}
-    });
-    let tok = dir.join("tokenizer.json");
-    std::fs::write(&tok, tokenizer.to_string()).expect("write tokenizer");
     let text = "w845 w139 w124 w368 w263 w313 w491 w341";
     let o = dnnc(&[
         "generate",
@@ -469,12 +490,12 @@ fn a_generation_streams_tokens_and_text() {
     let v: serde_json::Value = serde_json::from_str(&last).unwrap();
     assert_eq!(v["text"], "w341 w341 w341 w341 w670 w670 w670 w670");
 
-    let draw = |seed: &str| {
+    let draw = |seed: &str, prompt: [&str; 2]| {
         let o = dnnc(&[
             "generate",
             &s(&sampled),
-            "--prompt-ids",
-            prompt,
+            prompt[0],
+            prompt[1],
             "--seed",
             seed,
             "--top-k",
@@ -488,10 +509,22 @@ fn a_generation_streams_tokens_and_text() {
             .unwrap()
             .to_owned()
     };
-    let tokens =
-        |line: String| serde_json::from_str::<serde_json::Value>(&line).unwrap()["tokens"].clone();
-    assert_eq!(tokens(draw("5")), tokens(draw("5")));
-    assert_ne!(tokens(draw("5")), tokens(draw("6")));
+    let ids = ["--prompt-ids", prompt];
+    let json = |line: String| serde_json::from_str::<serde_json::Value>(&line).unwrap();
+    let tokens = |line: String| json(line)["tokens"].clone();
+    assert_eq!(tokens(draw("5", ids)), tokens(draw("5", ids)));
+    assert_ne!(tokens(draw("5", ids)), tokens(draw("6", ids)));
+    // A text prompt read by the package's own tokenizer: the same draw,
+    // shown as text.
+    let by_text = json(draw("5", ["--prompt", text]));
+    assert_eq!(by_text["tokens"], tokens(draw("5", ids)));
+    let words: Vec<String> = by_text["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| format!("w{t}"))
+        .collect();
+    assert_eq!(by_text["text"], words.join(" "));
 
     for (args, says) in [
         (
@@ -511,6 +544,7 @@ fn a_generation_streams_tokens_and_text() {
             vec!["--prompt", "w1", "--tokenizer", "/nonexistent.json"],
             "tokenizer /nonexistent.json",
         ),
+        (vec!["--prompt", "w1"], "this package carries none"),
     ] {
         let o = dnnc(&[&["generate", &s(&greedy)], &args[..]].concat());
         let stderr = String::from_utf8_lossy(&o.stderr);

@@ -186,6 +186,7 @@ fn generation(eos: Option<u32>, sampled: bool) -> Result<Compiled, ConvertError>
         max_new_tokens: 8,
         eos,
         sampled,
+        tokenizer: None,
     };
     let preprocess = Preprocess {
         encoding: Some(Encoding::U16),
@@ -271,6 +272,7 @@ fn generation_stops_at_eos_and_refuses_bad_requests() {
             max_new_tokens,
             eos: None,
             sampled: false,
+            tokenizer: None,
         };
         convert_generation(
             &bytes,

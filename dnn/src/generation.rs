@@ -27,6 +27,10 @@ pub struct Generation {
     /// parameters ([`Sampling::params`]) follow the prompt in the input;
     /// otherwise each is the ArgMax.
     pub sampled: bool,
+    /// The `tokenizer.json` that turns text into prompt ids and tokens back
+    /// into text, if the package carries one: committed by the package's
+    /// hash like its weights, so every party reads a prompt's text alike.
+    pub tokenizer: Option<String>,
 }
 
 /// How a sampled generation draws its tokens: what a claim on it posts

@@ -31,9 +31,10 @@ fn body_digest(body: &[u8]) -> B256 {
 
 /// Current format version: 2 since Conv carries its fused Relu, 3 since a
 /// model names the parts of its input and output (`Ports`) and the header
-/// holds a chunked digest of the body; a package of an earlier version does
-/// not decode, it must be converted again.
-pub const PACKAGE_VERSION: u32 = 5;
+/// holds a chunked digest of the body, 6 since a generation package may
+/// carry its tokenizer; a package of an earlier version does not decode, it
+/// must be converted again.
+pub const PACKAGE_VERSION: u32 = 6;
 const HASH_OFFSET: usize = PACKAGE_MAGIC.len() + 4;
 const BODY_OFFSET: usize = HASH_OFFSET + 32;
 /// Largest body a package may declare (bounds decoding of corrupt input).

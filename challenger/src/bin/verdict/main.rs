@@ -1231,7 +1231,10 @@ fn read_input(
         let Some(g) = &ir.generation else {
             return usage("a prompt is for a generation package; give this model --input FILE");
         };
-        let text = given.prompt.text().map_err(|e| Usage(e.into()))?;
+        let text = given
+            .prompt
+            .text(g.tokenizer.as_deref())
+            .map_err(|e| Usage(e.into()))?;
         let ids = given
             .prompt
             .ids(text.as_ref())
@@ -1448,7 +1451,11 @@ async fn submit(
     let (claim_id, claim) = match pending {
         Some(pending) => pending,
         None => {
-            let text = input.prompt.text().map_err(|e| Usage(e.into()))?;
+            let packaged = info.compiled.model.generation.as_ref();
+            let text = input
+                .prompt
+                .text(packaged.and_then(|g| g.tokenizer.as_deref()))
+                .map_err(|e| Usage(e.into()))?;
             stream_tokens(&info, &values, text.as_ref(), s.json)?;
             let (claim_id, claim, _) = agent.submit(&info, &values, bond).await?;
             (claim_id, claim)
