@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use verdict_devnet::{Devnet, DevnetConfig, DevnetHandle};
 
+mod common;
+
 fn verdict(dir: &Path, url: &str, key: Option<String>, args: &[&str]) -> Output {
     command(dir, url, key, args).output().unwrap()
 }
@@ -978,28 +980,13 @@ fn the_demo_refutes_a_fraud_inside_resnet50_posted_as_bytes() {
 /// generation package (8-token prompt as u16 ids, `tokens` greedy tokens)
 /// in `dir`.
 fn generation_package(dir: &Path, tokens: usize) -> PathBuf {
-    use verdict_converter::Preprocess;
-    use verdict_converter::generate::{Generate, convert_generation};
-    use verdict_dnn::ops::decode::Encoding;
-    use verdict_dnn::package::Package;
-
-    let onnx = models().join("transformers/gpt2_tiny_past.onnx");
-    let generate = Generate {
+    let generate = verdict_converter::generate::Generate {
         prompt_len: 8,
         max_new_tokens: tokens,
-        eos: None,
-        sampled: false,
-        tokenizer: None,
+        ..Default::default()
     };
-    let preprocess = Preprocess {
-        encoding: Some(Encoding::U16),
-        ..Preprocess::default()
-    };
-    let bytes = std::fs::read(onnx).unwrap();
-    let model =
-        convert_generation(&bytes, None, "gpt2", &generate, &preprocess, &mut |_, _| {}).unwrap();
     let package = dir.join("gpt2_generate.dnn");
-    Package::build(model).unwrap().save(&package).unwrap();
+    common::tiny_gpt2(&generate).save(&package).unwrap();
     package
 }
 

@@ -160,12 +160,23 @@ async fn setup_on_anvil(anvil: &Node) -> Setup {
 
 /// [`setup`] on the node at `url`, with accounts `keys`.
 async fn setup_at(url: &str, keys: Vec<PrivateKeySigner>, config: Config) -> Setup {
+    let bundled = demo::bundled(&models()).unwrap();
+    setup_model(url, keys, config, bundled).await
+}
+
+/// [`setup_at`] with `model` (and two inputs of it) in place of the
+/// digits model.
+async fn setup_model(
+    url: &str,
+    keys: Vec<PrivateKeySigner>,
+    config: Config,
+    (model, inputs): (Arc<ModelInfo>, [Vec<f32>; 2]),
+) -> Setup {
     let chains: Vec<Chain> = keys
         .into_iter()
         .map(|k| Chain::connect(url, k).unwrap())
         .collect();
     let deployment = Deployment::deploy(&chains[0], &config).await.unwrap();
-    let (model, inputs) = demo::bundled(&models()).unwrap();
     chains[0]
         .send(deployment.registry, &model.register_call(), U256::ZERO)
         .await
@@ -1361,7 +1372,7 @@ impl Setup {
             claim_bond: ether(),
             health_timeout: Duration::from_secs(60),
         };
-        let app = gateway::router(&mut node, self.deployment.manager, config);
+        let app = gateway::router(&mut node, self.deployment.manager, config).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -1434,6 +1445,7 @@ async fn application_over_http(s: &Setup, dir: &Path) {
         "/healthz",
         "/metrics",
         "/openapi.json",
+        "/v1/completions",
         "/v1/inferences",
         "/v1/inferences/{id}",
         "/v1/inferences/{id}/events",
@@ -1668,7 +1680,7 @@ impl Setup {
             claim_bond: ether(),
             health_timeout: Duration::from_secs(60),
         };
-        let app = gateway::router(&mut node, self.deployment.manager, config);
+        let app = gateway::router(&mut node, self.deployment.manager, config).unwrap();
         rt.spawn(async move {
             let (_stop, stop_rx) = watch::channel(false);
             node.run(stop_rx, None, |_| false).await
@@ -1787,4 +1799,215 @@ async fn gateway_load() {
         latency[latency.len() - 1].as_secs_f64() * 1e3,
     );
     rt.shutdown_background();
+}
+
+/// The sampled tiny GPT-2 generation package, carrying the word-level
+/// tokenizer of `models/transformers`, and two prompts of it.
+fn text_model() -> (Arc<ModelInfo>, [Vec<f32>; 2]) {
+    let tokenizer = std::fs::read_to_string(models().join("transformers/tokenizer.json")).unwrap();
+    let generate = verdict_converter::generate::Generate {
+        prompt_len: 8,
+        max_new_tokens: 8,
+        sampled: true,
+        tokenizer: Some(tokenizer),
+        ..Default::default()
+    };
+    let info = Arc::new(ModelInfo::new(common::tiny_gpt2(&generate)));
+    let prompt = |first: f32| -> Vec<f32> {
+        let mut v = vec![first, 139.0, 124.0, 368.0, 263.0, 313.0, 491.0, 341.0];
+        v.extend([0.0, 0.0, 1000.0, 0.0, 10000.0]);
+        v
+    };
+    (info, [prompt(845.0), prompt(846.0)])
+}
+
+/// The tokens the package makes for `prompt` with `seed` and top-k 20,
+/// computed here.
+fn tokens_of(model: &ModelInfo, prompt: &[f32], seed: u32) -> Vec<u32> {
+    let ir = &model.compiled.model;
+    let sampling = verdict_dnn::generation::Sampling {
+        seed,
+        top_k: 20,
+        ..Default::default()
+    };
+    let g = ir.generation.as_ref().unwrap();
+    let input = g.input(ir, &prompt[..8], Some(sampling)).unwrap();
+    let output = model.compiled.infer(&input).unwrap();
+    output.iter().map(|&t| t as u32).collect()
+}
+
+/// An application completes text through `POST /v1/completions` as it
+/// would through OpenAI's API: the text prompt read by the package's own
+/// tokenizer, the sampled tokens equal to a local run's, each answer
+/// carrying its claim; the same question again finds the same claim (with
+/// fewer tokens shown); streamed, each token comes as an event before the
+/// claim; bad prompts and parameters are refused naming the field, and
+/// nothing is sent for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_application_completes_text_over_http() {
+    let devnet = Devnet::start(DevnetConfig::default()).await.unwrap();
+    let keys = keys(&devnet, 3);
+    let mut s = setup_model(&devnet.url(), keys, Config::default(), text_model()).await;
+    s.devnet = Some(devnet);
+    let served = s.serve(&scratch("completions"), 100).await;
+    let client = alloy::transports::http::reqwest::Client::new();
+    let url = served.url.clone();
+    let model_id = s.model.model_id();
+
+    let (_, doc) = http(client.get(format!("{url}/openapi.json"))).await;
+    for schema in ["Completion", "Chunk", "CompletionRequest"] {
+        assert!(doc["components"]["schemas"].get(schema).is_some(), "{schema}");
+    }
+    let (status, models) = http(client.get(format!("{url}/v1/models"))).await;
+    assert_eq!(status, 200);
+    let g = &models[0]["generation"];
+    assert_eq!(
+        (
+            &g["prompt_len"],
+            &g["max_new_tokens"],
+            &g["sampled"],
+            &g["tokenizer"]
+        ),
+        (&8.into(), &8.into(), &true.into(), &true.into()),
+        "{models}"
+    );
+
+    let post = |body: serde_json::Value| {
+        client
+            .post(format!("{url}/v1/completions"))
+            .bearer_auth("a")
+            .json(&body)
+    };
+    let text = "w845 w139 w124 w368 w263 w313 w491 w341";
+    let refused = [
+        (
+            serde_json::json!({"model": model_id, "prompt": "w1 w2"}),
+            422,
+            "prompt",
+        ),
+        (
+            serde_json::json!({"model": model_id, "prompt": [1, 2, 3, 4, 5, 6, 7, 4000]}),
+            422,
+            "prompt",
+        ),
+        (
+            serde_json::json!({"model": model_id, "prompt": "w1 w2", "n": 2}),
+            422,
+            "n",
+        ),
+        (
+            serde_json::json!({"model": model_id, "prompt": text, "top_p": 2}),
+            422,
+            "top_p",
+        ),
+        (
+            serde_json::json!({"model": model_id, "prompt": text, "seed": -1}),
+            422,
+            "seed",
+        ),
+        (
+            serde_json::json!({"model": model_id, "prompt": text, "max_tokens": 9}),
+            422,
+            "max_tokens",
+        ),
+        (
+            serde_json::json!({"model": model_id, "prompt": text, "stream": "yes"}),
+            422,
+            "stream",
+        ),
+        (serde_json::json!({"model": model_id}), 400, "prompt"),
+        (
+            serde_json::json!({"model": B256::ZERO, "prompt": text}),
+            404,
+            "model",
+        ),
+    ];
+    for (body, want, field) in refused {
+        let (status, answer) = http(post(body.clone())).await;
+        assert_eq!(
+            (status, &answer["field"]),
+            (want, &field.into()),
+            "{body}: {answer}"
+        );
+    }
+    let (status, _) = http(
+        client
+            .post(format!("{url}/v1/completions"))
+            .json(&serde_json::json!({})),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_eq!(s.claim_count().await, 0, "nothing sent for a bad request");
+
+    let asked = serde_json::json!({"model": model_id, "prompt": text, "seed": 5, "top_k": 20});
+    let (mut status, mut answer) = http(post(asked.clone())).await;
+    while status == 503 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        (status, answer) = http(post(asked.clone())).await;
+    }
+    assert_eq!(status, 201, "{answer}");
+    let want = tokens_of(&s.model, &s.inputs[0], 5);
+    let words = |tokens: &[u32]| {
+        tokens
+            .iter()
+            .map(|t| format!("w{t}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(answer["object"], "text_completion");
+    assert_eq!(answer["tokens"], serde_json::json!(want));
+    assert_eq!(answer["choices"][0]["text"], words(&want));
+    assert_eq!(answer["choices"][0]["finish_reason"], "length");
+    assert_eq!(answer["usage"]["total_tokens"], 16);
+    assert_eq!(answer["inference"]["status"], "pending");
+    let claim = answer["claim_id"].as_u64().unwrap();
+
+    // The same prompt as ids, three tokens shown: the same claim.
+    let ids = serde_json::json!([845, 139, 124, 368, 263, 313, 491, 341]);
+    let (status, again) = http(post(serde_json::json!({
+        "model": model_id, "prompt": [ids], "seed": 5, "top_k": 20, "max_tokens": 3, "n": 1,
+    })))
+    .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(
+        (&again["claim_id"], &again["id"]),
+        (&claim.into(), &answer["id"])
+    );
+    assert_eq!(again["tokens"], serde_json::json!(want[..3]));
+    assert_eq!(again["choices"][0]["text"], words(&want[..3]));
+
+    // Streamed: a chunk per token, then the completion, then [DONE].
+    let (status, events) = http(post(serde_json::json!({
+        "model": model_id, "prompt": text, "seed": 6, "top_k": 20, "stream": true,
+    })))
+    .await;
+    assert_eq!(status, 200);
+    let data: Vec<&str> = events
+        .as_str()
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .collect();
+    assert_eq!(data.len(), 10, "{events}");
+    assert_eq!(data[9], "[DONE]");
+    let chunks: Vec<serde_json::Value> = data[..9]
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let want = tokens_of(&s.model, &s.inputs[0], 6);
+    let streamed: Vec<u32> = chunks[..8]
+        .iter()
+        .map(|c| c["token"].as_u64().unwrap() as u32)
+        .collect();
+    assert_eq!(streamed, want);
+    let pieces: String = chunks[..8]
+        .iter()
+        .map(|c| c["choices"][0]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(pieces.trim_start(), words(&want));
+    let last = &chunks[8];
+    assert_eq!(last["tokens"], serde_json::json!(want));
+    assert_eq!(last["choices"][0]["finish_reason"], "length");
+    assert_eq!(last["claim_id"], claim + 1);
+    assert_eq!(s.claim_count().await, 2);
 }

@@ -635,12 +635,11 @@ fn generate_tokens(
     match engine {
         Engine::Native => {
             let mut shown = Ok(());
-            let node_of = |t| compiled.model.nodes.iter().position(|n| n.output == t);
-            let token_nodes: Vec<Option<usize>> =
-                generation.tokens.iter().map(|&t| node_of(t)).collect();
             compiled.infer_observed(&ids, |n, words| {
-                if shown.is_ok() && token_nodes.contains(&Some(n)) {
-                    shown = show(f32::from_bits(words[0]) as u32);
+                if shown.is_ok()
+                    && let Some(id) = generation.token_of(&compiled.model, n, words)
+                {
+                    shown = show(id);
                 }
             })?;
             shown?;

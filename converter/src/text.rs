@@ -1,6 +1,7 @@
 //! Text prompts and generated text through a Hugging Face `tokenizer.json`
 //! read from a local file (nothing downloads).
 
+use std::borrow::Borrow;
 use std::path::{Path, PathBuf};
 
 /// A tokenizer loaded from a `tokenizer.json`.
@@ -89,16 +90,16 @@ impl Text {
 
 /// Generated tokens turned into text as they come: the text so far is
 /// decoded anew at each token and its new end given, since a token may end
-/// inside a character.
-pub struct TextStream<'a> {
-    text: &'a Text,
+/// inside a character. `T` holds the tokenizer: `&Text` or `Arc<Text>`.
+pub struct TextStream<T> {
+    text: T,
     ids: Vec<u32>,
     shown: String,
 }
 
-impl<'a> TextStream<'a> {
+impl<T: Borrow<Text>> TextStream<T> {
     /// An empty stream through `text`.
-    pub fn new(text: &'a Text) -> TextStream<'a> {
+    pub fn new(text: T) -> TextStream<T> {
         TextStream {
             text,
             ids: Vec::new(),
@@ -113,7 +114,7 @@ impl<'a> TextStream<'a> {
     /// [`TextError::Tokenize`].
     pub fn push(&mut self, id: u32) -> Result<String, TextError> {
         self.ids.push(id);
-        let all = self.text.decode(&self.ids)?;
+        let all = self.text.borrow().decode(&self.ids)?;
         let piece = all
             .strip_prefix(self.shown.as_str())
             .unwrap_or(&all)

@@ -375,23 +375,10 @@ fn input_bytes_are_decoded_and_normalized_in_the_program() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// A word-level `tokenizer.json` of the words `w0`..`w{size - 1}`.
-fn word_tokenizer(size: usize) -> String {
-    let vocab: serde_json::Map<String, serde_json::Value> = (0..size)
-        .map(|i| (format!("w{i}"), serde_json::json!(i)))
-        .collect();
-    serde_json::json!({
-        "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
-        "normalizer": null, "pre_tokenizer": {"type": "Whitespace"}, "post_processor": null,
-        "decoder": null, "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "w0"}
-    })
-    .to_string()
-}
-
 /// `dnnc convert --generate` then `dnnc generate`: tokens streamed as JSON
 /// lines, equal on the native engine and the VM and to torch's greedy
-/// tokens; a text prompt through a local `tokenizer.json` (a word-level
-/// vocabulary `w0`..`w999` written here) or the one a package carries, the
+/// tokens; a text prompt through a local `tokenizer.json` (the word-level
+/// one of `models/transformers`) or the one a package carries, the
 /// tokens shown as text; a sampled package's seed; a tokenizer past the
 /// vocabulary and bad prompts refused naming the problem.
 #[test]
@@ -400,9 +387,13 @@ fn a_generation_streams_tokens_and_text() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let s = |p: &PathBuf| p.display().to_string();
     let onnx = root().join("models/transformers/gpt2_tiny_past.onnx");
-    let (tok, too_big) = (dir.join("tokenizer.json"), dir.join("big.json"));
-    std::fs::write(&tok, word_tokenizer(1000)).expect("write tokenizer");
-    std::fs::write(&too_big, word_tokenizer(1001)).expect("write tokenizer");
+    let tok = root().join("models/transformers/tokenizer.json");
+    // The same tokenizer with one word more than the model's vocabulary.
+    let mut big: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&tok).expect("tokenizer")).expect("JSON");
+    big["model"]["vocab"]["w1000"] = serde_json::json!(1000);
+    let too_big = dir.join("big.json");
+    std::fs::write(&too_big, big.to_string()).expect("write tokenizer");
     let (greedy, sampled) = (dir.join("greedy.dnn"), dir.join("sampled.dnn"));
     let convert = |pkg: &PathBuf, extra: &[&str]| {
         let mut args = vec![

@@ -132,6 +132,14 @@ impl Generation {
         self.tokens.len()
     }
 
+    /// The token node `node` of `model` (whose generation this is) made,
+    /// if its output is one of the tokens; `words` is that output, as
+    /// [`crate::engine::Compiled::infer_observed`] shows it.
+    pub fn token_of(&self, model: &Model, node: usize, words: &[u32]) -> Option<u32> {
+        let output = model.nodes[node].output;
+        (self.tokens.contains(&output)).then(|| f32::from_bits(words[0]) as u32)
+    }
+
     /// Tokens in a prompt of `model` (whose generation this is).
     pub fn prompt_len(&self, model: &Model) -> usize {
         let sampling = if self.sampled { PARAMS } else { 0 };

@@ -4,10 +4,29 @@
 pub(crate) mod node;
 pub(crate) mod proxy;
 
+use std::path::Path;
 use std::sync::Arc;
 
 use verdict_challenger::model::ModelInfo;
+use verdict_converter::Preprocess;
+use verdict_converter::generate::{Generate, convert_generation};
+use verdict_dnn::ops::decode::Encoding;
 use verdict_dnn::package::Package;
+
+/// The tiny GPT-2 decoder of `models/transformers` unrolled into a
+/// generation package as `generate` says, its ids posted as u16.
+pub(crate) fn tiny_gpt2(generate: &Generate) -> Package {
+    let onnx =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/transformers/gpt2_tiny_past.onnx");
+    let preprocess = Preprocess {
+        encoding: Some(Encoding::U16),
+        ..Preprocess::default()
+    };
+    let bytes = std::fs::read(onnx).unwrap();
+    let model =
+        convert_generation(&bytes, None, "gpt2", generate, &preprocess, &mut |_, _| {}).unwrap();
+    Package::build(model).unwrap()
+}
 
 /// `real` with one weight changed, claiming `real`'s package hash: what
 /// anyone can register, since the registry cannot check a package hash.

@@ -1165,7 +1165,7 @@ impl Service<'_> {
             .serve_metrics(&agent, stopped_rx.clone())
             .await?;
         if let Some((addr, config)) = gateway {
-            let app = gateway::router(&mut agent, manager, config);
+            let app = gateway::router(&mut agent, manager, config)?;
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("listening on {addr}"))
@@ -1282,10 +1282,9 @@ fn stream_tokens(
     let mut stream = text.map(TextStream::new);
     let mut failed = None;
     info.compiled.infer_observed(prompt, |n, words| {
-        if failed.is_some() || !g.tokens.contains(&ir.nodes[n].output) {
+        let Some(token) = g.token_of(ir, n, words).filter(|_| failed.is_none()) else {
             return;
-        }
-        let token = f32::from_bits(words[0]) as u32;
+        };
         let piece = match stream.as_mut().map(|s| s.push(token)).transpose() {
             Ok(piece) => piece,
             Err(e) => {

@@ -11,10 +11,11 @@
 //! node's agent recorded (published after each tick) and the claims' state
 //! on the chain, and keeps nothing else.
 
+mod completions;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use verdict_converter::tensor_io::Pixels;
 
 use alloy_primitives::{Address, B256, U256, keccak256};
 use axum::Router;
@@ -31,6 +32,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{OpenApi, ToSchema};
 use verdict_contracts::bindings::ClaimManager;
 use verdict_contracts::rules;
+use verdict_converter::inspect::GenerationSummary;
+use verdict_converter::tensor_io::Pixels;
+use verdict_converter::text::{Text, TextError, TextStream};
 
 use crate::agent::{Agent, post_claim};
 use crate::chain::{Chain, Tx};
@@ -62,6 +66,8 @@ struct Gateway {
     chain: Chain,
     manager: Address,
     models: HashMap<B256, Arc<ModelInfo>>,
+    /// The tokenizers of the generation packages that carry one.
+    texts: HashMap<B256, Arc<Text>>,
     /// The node's record as of its last tick (`None` before its first).
     record: watch::Receiver<Option<Arc<AgentState>>>,
     metrics: Arc<Metrics>,
@@ -150,6 +156,12 @@ struct ModelView {
     total_steps: u64,
     input: TensorSchema,
     output: TensorSchema,
+    /// For a generation package (`POST /v1/completions`): its prompt
+    /// length, tokens, vocabulary, EOS id, whether it samples and whether
+    /// it reads text prompts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    generation: Option<GenerationSummary>,
 }
 
 /// An inference as the API shows it.
@@ -194,7 +206,9 @@ struct InferenceRequest {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "verdict gateway", description = "Verified inferences over HTTP (docs/gateway.md)."),
-    paths(healthz, metrics, openapi, models, post_inference, get_inference, inference_events),
+    paths(healthz, metrics, openapi, models, post_inference, get_inference, inference_events,
+          completions::post_completion),
+    components(schemas(completions::Chunk)),
     modifiers(&BearerAuth),
 )]
 struct ApiDoc;
@@ -214,11 +228,28 @@ impl utoipa::Modify for BearerAuth {
 
 /// The API over `agent`'s account and models, answering from its record
 /// (subscribed to here) and the chain. The agent must run beside it.
-pub fn router(agent: &mut Agent, manager: Address, config: GatewayConfig) -> Router {
+///
+/// # Errors
+///
+/// [`TextError::Packaged`] if a package carries a tokenizer that does not
+/// parse.
+pub fn router(
+    agent: &mut Agent,
+    manager: Address,
+    config: GatewayConfig,
+) -> Result<Router, TextError> {
+    let mut texts = HashMap::new();
+    for (&id, model) in agent.models() {
+        let generation = model.compiled.model.generation.as_ref();
+        if let Some(json) = generation.and_then(|g| g.tokenizer.as_deref()) {
+            texts.insert(id, Arc::new(Text::from_json(json)?));
+        }
+    }
     let gateway = Gateway {
         chain: agent.chain().clone(),
         manager,
         models: agent.models().clone(),
+        texts,
         record: agent.subscribe(),
         metrics: agent.metrics(),
         config,
@@ -226,7 +257,7 @@ pub fn router(agent: &mut Agent, manager: Address, config: GatewayConfig) -> Rou
         posting: tokio::sync::Mutex::default(),
         windows: Mutex::default(),
     };
-    Router::new()
+    Ok(Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
@@ -234,6 +265,10 @@ pub fn router(agent: &mut Agent, manager: Address, config: GatewayConfig) -> Rou
         .route("/v1/inferences", axum::routing::post(post_inference))
         .route("/v1/inferences/{id}", get(get_inference))
         .route("/v1/inferences/{id}/events", get(inference_events))
+        .route(
+            "/v1/completions",
+            axum::routing::post(completions::post_completion),
+        )
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -241,7 +276,7 @@ pub fn router(agent: &mut Agent, manager: Address, config: GatewayConfig) -> Rou
             )
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(Arc::new(gateway))
+        .with_state(Arc::new(gateway)))
 }
 
 /// Whether the node is ticking and the chain moving.
@@ -304,6 +339,7 @@ async fn models(State(g): State<Arc<Gateway>>) -> axum::Json<Vec<ModelView>> {
                 total_steps: m.total_steps(),
                 input: schema(ir.input),
                 output: schema(ir.output),
+                generation: GenerationSummary::of(ir),
             }
         })
         .collect();
@@ -317,6 +353,64 @@ fn inference_id(model_id: B256, input: &[u8]) -> B256 {
 }
 
 impl Gateway {
+    /// The served model a request's `model` field names.
+    fn model(&self, field: &serde_json::Value) -> Result<(B256, Arc<ModelInfo>), ApiError> {
+        let model_id: B256 = field
+            .as_str()
+            .ok_or_else(|| {
+                ApiError::field(
+                    StatusCode::BAD_REQUEST,
+                    "model",
+                    "a model id, 0x and 64 hex digits, is needed",
+                )
+            })?
+            .parse()
+            .map_err(|e| {
+                ApiError::field(
+                    StatusCode::BAD_REQUEST,
+                    "model",
+                    format!("not a model id: {e}"),
+                )
+            })?;
+        let model = self.models.get(&model_id).cloned().ok_or_else(|| {
+            ApiError::field(
+                StatusCode::NOT_FOUND,
+                "model",
+                format!("model {model_id} is not served here (GET /v1/models)"),
+            )
+        })?;
+        Ok((model_id, model))
+    }
+
+    /// Admits `values` of `model` for a claim once the node has read the
+    /// chain: encoded as a claim posts them (the inference's id) and
+    /// counted against `token`'s rate. Posts refused before this do not
+    /// count.
+    fn admit(
+        &self,
+        token: String,
+        model_id: B256,
+        model: Arc<ModelInfo>,
+        values: Vec<f32>,
+    ) -> Result<Question, ApiError> {
+        if self.record.borrow().is_none() {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the node has not read the chain yet: try again in a moment",
+            ));
+        }
+        let posted = model.encode_input(&values).map_err(|e| {
+            ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "input", e.to_string())
+        })?;
+        self.count(token)?;
+        Ok(Question {
+            id: inference_id(model_id, &posted),
+            model_id,
+            model,
+            values,
+        })
+    }
+
     /// The request's token, if it is one of the configured tokens.
     fn authenticate(&self, headers: &HeaderMap) -> Result<String, ApiError> {
         headers
@@ -424,37 +518,8 @@ async fn post_inference(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let token = g.authenticate(&headers)?;
-    let body: InferenceRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("the body is not a JSON object: {e}"),
-        )
-    })?;
-    let model_id: B256 = body
-        .model
-        .as_str()
-        .ok_or_else(|| {
-            ApiError::field(
-                StatusCode::BAD_REQUEST,
-                "model",
-                "a model id, 0x and 64 hex digits, is needed",
-            )
-        })?
-        .parse()
-        .map_err(|e| {
-            ApiError::field(
-                StatusCode::BAD_REQUEST,
-                "model",
-                format!("not a model id: {e}"),
-            )
-        })?;
-    let model = g.models.get(&model_id).cloned().ok_or_else(|| {
-        ApiError::field(
-            StatusCode::NOT_FOUND,
-            "model",
-            format!("model {model_id} is not served here (GET /v1/models)"),
-        )
-    })?;
+    let body: InferenceRequest = json_body(&body)?;
+    let (model_id, model) = g.model(&body.model)?;
     let ir = &model.compiled.model;
     let shape = &ir.tensors[ir.input].shape;
     if body.input.is_null() {
@@ -472,26 +537,96 @@ async fn post_inference(
             format!("value {i} is {}: inputs must be finite", values[i]),
         ));
     }
-    if g.record.borrow().is_none() {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the node has not read the chain yet: try again in a moment",
-        ));
+    let question = g.admit(token, model_id, model, values)?;
+    let (status, view) = claim(g, question, None).await?;
+    Ok((status, axum::Json(view)).into_response())
+}
+
+/// A body's JSON object.
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not a JSON object: {e}"),
+        )
+    })
+}
+
+/// An input admitted for a claim: valid, and counted against its token's
+/// rate.
+struct Question {
+    /// The inference's id.
+    id: B256,
+    model_id: B256,
+    model: Arc<ModelInfo>,
+    values: Vec<f32>,
+}
+
+/// A generated token and the text it adds (empty without a tokenizer).
+#[derive(Clone, Debug)]
+struct Piece {
+    token: u32,
+    text: String,
+}
+
+/// Where a generation's tokens go as they are made: the channel, and the
+/// model's tokenizer turning them into text.
+struct Sink {
+    pieces: tokio::sync::mpsc::UnboundedSender<Piece>,
+    text: Option<TextStream<Arc<Text>>>,
+}
+
+impl Sink {
+    /// Sends `token` with the text it adds (a receiver gone is no error:
+    /// the claim goes on without it).
+    fn send(&mut self, token: u32) {
+        let text = self
+            .text
+            .as_mut()
+            .and_then(|t| t.push(token).ok())
+            .unwrap_or_default();
+        let _ = self.pieces.send(Piece { token, text });
     }
-    let posted = model
-        .encode_input(&values)
-        .map_err(|e| ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "input", e.to_string()))?;
-    g.count(token)?;
-    let id = inference_id(model_id, &posted);
+}
+
+/// Claims `q` unless it was claimed before: 201 and the new claim, or 200
+/// and the one found. A generation's tokens go to `sink` as they are made
+/// (or, claimed before, as its claim has them), before the claim is
+/// posted.
+async fn claim(
+    g: Arc<Gateway>,
+    q: Question,
+    mut sink: Option<Sink>,
+) -> Result<(StatusCode, InferenceView), ApiError> {
     let _posting = g.posting.lock().await;
-    if let Some(claim_id) = g.claim_of(id) {
-        let view = g.view(id, claim_id).await?;
-        return Ok((StatusCode::OK, axum::Json(view)).into_response());
+    if let Some(claim_id) = g.claim_of(q.id) {
+        let view = g.view(q.id, claim_id).await?;
+        if let Some(sink) = &mut sink {
+            view.output.iter().for_each(|&t| sink.send(t as u32));
+        }
+        return Ok((StatusCode::OK, view));
     }
-    let trace = tokio::task::spawn_blocking(move || Trace::new(model, &values))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(|e| ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "input", e.to_string()))?;
+    let Question {
+        id,
+        model_id,
+        model,
+        values,
+    } = q;
+    let trace = tokio::task::spawn_blocking(move || {
+        let ir = &model.compiled.model;
+        if let (Some(sink), Some(generation)) = (&mut sink, &ir.generation) {
+            model.compiled.infer_observed(&values, |n, words| {
+                if let Some(token) = generation.token_of(ir, n, words) {
+                    sink.send(token);
+                }
+            })?;
+        }
+        drop(sink);
+        Trace::new(model, &values)
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .map_err(|e| ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "input", e.to_string()))?;
     let claim = trace.claim(model_id, |_| {});
     let (event, tx) = post_claim(&g.chain, g.manager, &claim, g.config.claim_bond).await?;
     let claim_id = event.claimId.to::<u64>();
@@ -507,7 +642,7 @@ async fn post_inference(
         open_games: 0,
         tx: Some(tx),
     };
-    Ok((StatusCode::CREATED, axum::Json(view)).into_response())
+    Ok((StatusCode::CREATED, view))
 }
 
 /// The inference named by a path's `{id}` and its claim.
