@@ -12,6 +12,8 @@
 //! - [`chain`]: one account on a chain over JSON-RPC (alloy);
 //! - [`deployment`]: deploying the contracts and the deployment file;
 //! - [`store`]: an agent's record in its data directory;
+//! - [`records`]: the manager's claims, games and requests as people and
+//!   the gateway's status page see them;
 //! - [`agent`]: the submitter, watchdog and node loop;
 //! - [`gateway`]: the HTTP API of `verdict serve` over a node;
 //! - [`metrics`]: its Prometheus metrics and health check over HTTP;
@@ -25,6 +27,7 @@ pub mod game;
 pub mod gateway;
 pub mod metrics;
 pub mod model;
+pub mod records;
 pub mod store;
 pub mod strategy;
 pub mod trace;

@@ -264,6 +264,11 @@ impl Metrics {
         self.bonds_locked.set(ether(bonds));
     }
 
+    /// Ether earned in request fees since the agent started.
+    pub fn fees_earned(&self) -> f64 {
+        self.fees_earned.get()
+    }
+
     /// The exposition text.
     pub fn encode(&self) -> String {
         let mut text = String::new();

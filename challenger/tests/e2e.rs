@@ -1442,6 +1442,7 @@ async fn application_over_http(s: &Setup, dir: &Path) {
         .collect();
     paths.sort_unstable();
     let routes = [
+        "/",
         "/healthz",
         "/metrics",
         "/openapi.json",
@@ -1450,6 +1451,7 @@ async fn application_over_http(s: &Setup, dir: &Path) {
         "/v1/inferences/{id}",
         "/v1/inferences/{id}/events",
         "/v1/models",
+        "/v1/status",
     ];
     assert_eq!(paths, routes);
     for path in routes {
@@ -1856,7 +1858,10 @@ async fn an_application_completes_text_over_http() {
 
     let (_, doc) = http(client.get(format!("{url}/openapi.json"))).await;
     for schema in ["Completion", "Chunk", "CompletionRequest"] {
-        assert!(doc["components"]["schemas"].get(schema).is_some(), "{schema}");
+        assert!(
+            doc["components"]["schemas"].get(schema).is_some(),
+            "{schema}"
+        );
     }
     let (status, models) = http(client.get(format!("{url}/v1/models"))).await;
     assert_eq!(status, 200);
@@ -2010,4 +2015,128 @@ async fn an_application_completes_text_over_http() {
     assert_eq!(last["choices"][0]["finish_reason"], "length");
     assert_eq!(last["claim_id"], claim + 1);
     assert_eq!(s.claim_count().await, 2);
+}
+
+/// The headless browser the status page is tested in: `VERDICT_BROWSER`,
+/// else Debian's `chromium-headless-shell` (scripts/test installs it) or
+/// `chromium` from the path.
+fn browser() -> PathBuf {
+    if let Some(path) = std::env::var_os("VERDICT_BROWSER") {
+        return path.into();
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    ["chromium-headless-shell", "chromium"]
+        .iter()
+        .flat_map(|name| std::env::split_paths(&path).map(move |dir| dir.join(name)))
+        .find(|candidate| candidate.is_file())
+        .expect("no headless chromium: install Debian's chromium-headless-shell (scripts/test does) or set VERDICT_BROWSER")
+}
+
+/// The DOM of the page at `url` once its scripts have run, as headless
+/// chromium renders it.
+async fn rendered(url: String) -> String {
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(browser())
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+            ])
+            .args(["--virtual-time-budget=5000", "--dump-dom", &url])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The gateway's status page, rendered by a real headless browser, shows
+/// the node's account and model, its claim, and the game a challenger
+/// opened against it with its bisection and clocks, as `/v1/status` has
+/// them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_status_page_shows_the_node_in_a_browser() {
+    let s = setup(3).await;
+    let served = s.serve(&scratch("status"), 10).await;
+    let client = alloy::transports::http::reqwest::Client::new();
+    let url = served.url.clone();
+    let body = serde_json::json!({ "model": s.model.model_id(), "input": s.inputs[0] }).to_string();
+    let post = || {
+        client
+            .post(format!("{url}/v1/inferences"))
+            .bearer_auth("a")
+            .header("content-type", "application/json")
+            .body(body.clone())
+    };
+    let (mut status, mut posted) = http(post()).await;
+    while status == 503 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        (status, posted) = http(post()).await;
+    }
+    assert_eq!(status, 201, "{posted}");
+    let claim = posted["claim_id"].as_u64().unwrap();
+
+    // Another account challenges the claim and never moves: the node
+    // defends, and the game waits on the challenger's clock.
+    let challenge = ClaimManager::challengeCall {
+        claimId: U256::from(claim),
+        finalStateHash: B256::repeat_byte(7),
+    };
+    s.chains[1]
+        .send(s.deployment.manager, &challenge, ether())
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        let (code, status) = http(client.get(format!("{url}/v1/status"))).await;
+        assert_eq!(code, 200, "{status}");
+        if status["games"][0]["moves"].as_u64() >= Some(1) {
+            break status;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let game = &status["games"][0];
+    assert_eq!(
+        (
+            &game["role"],
+            &game["status"],
+            &game["turn"],
+            &game["claim_id"]
+        ),
+        (
+            &"defender".into(),
+            &"Open".into(),
+            &"challenger".into(),
+            &claim.into()
+        ),
+        "{status}"
+    );
+
+    let dom = rendered(format!("{url}/")).await;
+    assert!(
+        dom.contains(r#"data-loaded="true""#),
+        "the script ran: {dom}"
+    );
+    let account = status["account"].as_str().unwrap();
+    assert!(dom.contains(account), "{dom}");
+    assert!(dom.contains(&s.model.model_id().to_string()), "{dom}");
+    let claim_row = format!(r#"<tr><td>{claim}</td><td class="Pending">Pending</td>"#);
+    assert!(dom.contains(&claim_row), "{dom}");
+    let game_row = format!(
+        r#"<tr><td>{}</td><td>{claim}</td><td>defender</td><td class="Open">Open</td><td><span>level 1, [{}, {}] "#,
+        game["game_id"], game["lo"], game["hi"]
+    );
+    assert!(dom.contains(&game_row), "{game_row} in {dom}");
+    assert!(
+        dom.contains("challenger ("),
+        "the clock of the party to move: {dom}"
+    );
 }

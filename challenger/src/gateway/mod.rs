@@ -12,6 +12,7 @@
 //! on the chain, and keeps nothing else.
 
 mod completions;
+mod status;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -207,7 +208,7 @@ struct InferenceRequest {
 #[openapi(
     info(title = "verdict gateway", description = "Verified inferences over HTTP (docs/gateway.md)."),
     paths(healthz, metrics, openapi, models, post_inference, get_inference, inference_events,
-          completions::post_completion),
+          completions::post_completion, status::status, status::page),
     components(schemas(completions::Chunk)),
     modifiers(&BearerAuth),
 )]
@@ -258,6 +259,8 @@ pub fn router(
         windows: Mutex::default(),
     };
     Ok(Router::new()
+        .route("/", get(status::page))
+        .route("/v1/status", get(status::status))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
@@ -319,32 +322,7 @@ async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {
     (status = 200, body = Vec<ModelView>),
 ))]
 async fn models(State(g): State<Arc<Gateway>>) -> axum::Json<Vec<ModelView>> {
-    let record = g.record.borrow().clone();
-    let mut views: Vec<ModelView> = g
-        .models
-        .iter()
-        .map(|(&model_id, m)| {
-            let ir = &m.compiled.model;
-            let schema = |id: usize| TensorSchema {
-                shape: ir.tensors[id].shape.clone(),
-                dtype: "float32",
-            };
-            ModelView {
-                model_id,
-                package_hash: m.package_hash,
-                registered: record
-                    .as_ref()
-                    .is_some_and(|r| r.models.contains_key(&model_id)),
-                ops: m.ops(),
-                total_steps: m.total_steps(),
-                input: schema(ir.input),
-                output: schema(ir.output),
-                generation: GenerationSummary::of(ir),
-            }
-        })
-        .collect();
-    views.sort_by_key(|v| v.model_id);
-    axum::Json(views)
+    axum::Json(g.model_views())
 }
 
 /// The id of the inference of `model_id` on `input`.
@@ -353,6 +331,36 @@ fn inference_id(model_id: B256, input: &[u8]) -> B256 {
 }
 
 impl Gateway {
+    /// The models served, by id.
+    fn model_views(&self) -> Vec<ModelView> {
+        let record = self.record.borrow().clone();
+        let mut views: Vec<ModelView> = self
+            .models
+            .iter()
+            .map(|(&model_id, m)| {
+                let ir = &m.compiled.model;
+                let schema = |id: usize| TensorSchema {
+                    shape: ir.tensors[id].shape.clone(),
+                    dtype: "float32",
+                };
+                ModelView {
+                    model_id,
+                    package_hash: m.package_hash,
+                    registered: record
+                        .as_ref()
+                        .is_some_and(|r| r.models.contains_key(&model_id)),
+                    ops: m.ops(),
+                    total_steps: m.total_steps(),
+                    input: schema(ir.input),
+                    output: schema(ir.output),
+                    generation: GenerationSummary::of(ir),
+                }
+            })
+            .collect();
+        views.sort_by_key(|v| v.model_id);
+        views
+    }
+
     /// The served model a request's `model` field names.
     fn model(&self, field: &serde_json::Value) -> Result<(B256, Arc<ModelInfo>), ApiError> {
         let model_id: B256 = field

@@ -31,6 +31,7 @@ use verdict_challenger::deployment::Deployment;
 use verdict_challenger::gateway::{self, GatewayConfig};
 use verdict_challenger::metrics;
 use verdict_challenger::model::ModelInfo;
+use verdict_challenger::records;
 use verdict_challenger::store::{AgentState, ClaimStatus};
 use verdict_challenger::strategy::Falsify;
 use verdict_contracts::bindings::ClaimManager;
@@ -42,7 +43,6 @@ use verdict_converter::text::{Text, TextStream};
 use verdict_devnet::{self as devnet, Devnet, DevnetConfig};
 
 mod keys;
-mod records;
 
 /// `println!` that ignores a closed stdout: `verdict ... | head` ends the
 /// output, never the command (a panic would exit 101 and, in an agent,

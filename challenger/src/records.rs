@@ -1,25 +1,31 @@
 //! The manager's records as `claim status`, `claim list`, `game status`,
-//! `game list`, `request status` and `request list` show them: one typed
-//! view per record, printed as a line of text or as JSON.
+//! `game list`, `request status`, `request list` and the gateway's status
+//! page show them: one typed view per record, printed as a line of text or
+//! as JSON.
 
 use std::fmt;
 
+use crate::chain::Chain;
+use crate::demo::fmt_eth;
 use alloy_primitives::{Address, B256, Bytes, U256};
 use anyhow::bail;
 use serde::Serialize;
-use verdict_challenger::chain::Chain;
-use verdict_challenger::demo::fmt_eth;
+use utoipa::ToSchema;
 use verdict_contracts::bindings::ClaimManager;
 use verdict_contracts::rules::{self, Party};
 
 /// A claim as shown.
-#[derive(Serialize)]
-pub(crate) struct ClaimView {
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ClaimView {
     claim_id: u64,
     /// `Pending`, `Rejected` or `Finalized`.
-    pub(crate) status: String,
+    pub status: String,
+    #[schema(value_type = String)]
     model_id: B256,
-    pub(crate) submitter: Address,
+    /// Who posted it.
+    #[schema(value_type = String)]
+    pub submitter: Address,
+    #[schema(value_type = String)]
     final_state_hash: B256,
     challenge_deadline: u64,
     /// Seconds from the latest block to the deadline (0 once passed).
@@ -27,6 +33,7 @@ pub(crate) struct ClaimView {
     /// Wei, as a decimal string.
     bond: String,
     open_games: u32,
+    #[schema(value_type = String)]
     output: Bytes,
 }
 
@@ -47,12 +54,14 @@ impl fmt::Display for ClaimView {
 }
 
 /// A game as shown.
-#[derive(Serialize)]
-pub(crate) struct GameView {
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct GameView {
     game_id: u64,
     /// `Open`, `DefenderWon` or `ChallengerWon`.
     status: String,
-    pub(crate) claim_id: u64,
+    /// The claim disputed.
+    pub claim_id: u64,
+    #[schema(value_type = String)]
     challenger: Address,
     level: u8,
     lo: u64,
@@ -63,7 +72,9 @@ pub(crate) struct GameView {
     challenger_clock: u64,
     /// Seconds left on the clock of the party on the move (0 if run out).
     seconds_left: u64,
+    #[schema(value_type = String)]
     lo_hash: B256,
+    #[schema(value_type = String)]
     hi_hash: B256,
 }
 
@@ -86,20 +97,24 @@ impl fmt::Display for GameView {
 }
 
 /// A request as shown.
-#[derive(Serialize)]
-pub(crate) struct RequestView {
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct RequestView {
     request_id: u64,
     /// `Open`, `Fulfilled` or `Cancelled`.
-    pub(crate) status: String,
+    pub status: String,
+    #[schema(value_type = String)]
     model_id: B256,
+    #[schema(value_type = String)]
     requester: Address,
     /// The contract called back when it is fulfilled (zero for none).
+    #[schema(value_type = String)]
     callback: Address,
     /// Wei, as a decimal string.
     fee: String,
     expiry: u64,
     /// Seconds from the latest block to the expiry (0 once passed).
     seconds_left: u64,
+    #[schema(value_type = String)]
     input_hash: B256,
 }
 
@@ -129,21 +144,25 @@ fn countdown(seconds: u64) -> String {
 }
 
 /// A record of the manager's, by id: a claim or a game.
-pub(crate) trait Record: Sized {
+pub trait Record: Sized {
     /// What the record is called in errors.
     const NAME: &'static str;
 
     /// How many the manager has made.
-    async fn count(chain: &Chain, manager: Address) -> anyhow::Result<u64>;
+    fn count(chain: &Chain, manager: Address) -> impl Future<Output = anyhow::Result<u64>> + Send;
 
     /// Record `id` as of the chain time `now`; `None` if the manager never
     /// made it.
-    async fn at(chain: &Chain, manager: Address, id: u64, now: u64)
-    -> anyhow::Result<Option<Self>>;
+    fn at(
+        chain: &Chain,
+        manager: Address,
+        id: u64,
+        now: u64,
+    ) -> impl Future<Output = anyhow::Result<Option<Self>>> + Send;
 }
 
 /// Record `id`, or an error if the manager never made it.
-pub(crate) async fn one<R: Record>(chain: &Chain, manager: Address, id: u64) -> anyhow::Result<R> {
+pub async fn one<R: Record>(chain: &Chain, manager: Address, id: u64) -> anyhow::Result<R> {
     let now = chain.timestamp().await?;
     match R::at(chain, manager, id, now).await? {
         Some(view) => Ok(view),
@@ -152,7 +171,7 @@ pub(crate) async fn one<R: Record>(chain: &Chain, manager: Address, id: u64) -> 
 }
 
 /// The latest `last` records, newest first.
-pub(crate) async fn latest<R: Record>(
+pub async fn latest<R: Record>(
     chain: &Chain,
     manager: Address,
     last: u64,
