@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use alloy_primitives::{B256, Bytes, U256, keccak256};
 use alloy_sol_types::{SolCall, SolEventInterface};
 use serde::Serialize;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use verdict_contracts::bindings::ClaimManager::{self, ClaimManagerEvents as Ev};
 use verdict_contracts::bindings::ModelRegistry::{self, ModelRegistryEvents};
 use verdict_contracts::rules::{self, Party};
@@ -32,6 +32,7 @@ use crate::deployment::{Deployment, WrongChain};
 use crate::game;
 use crate::metrics::Metrics;
 use crate::model::{EngineError, ModelInfo};
+use crate::records::GameMove;
 use crate::store::{
     AgentState, ClaimRecord, ClaimStatus, GameRecord, GameStatus, RequestRecord, RequestStatus,
     Role, Store, StoreError, Verdict,
@@ -82,6 +83,10 @@ pub const LIVE_CONFIRMATIONS: u64 = 12;
 /// Blocks one `eth_getLogs` spans by default: under the caps of common
 /// hosted providers.
 pub const LOG_RANGE: u64 = 2_000;
+
+/// Game moves a follower that lags may fall behind by before it loses the
+/// oldest.
+const MOVES_KEPT: usize = 1024;
 
 impl AgentConfig {
     /// An honest agent recording in `data_dir`.
@@ -361,6 +366,8 @@ pub struct Agent {
     balance_read: Option<Instant>,
     /// Where the record is published after each tick, once subscribed to.
     published: Option<watch::Sender<Option<Arc<AgentState>>>>,
+    /// Where the moves of the games it plays are told, once asked for.
+    moves: Option<broadcast::Sender<GameMove>>,
 }
 
 /// The time a block mined now would get: the latest block's timestamp plus
@@ -420,6 +427,7 @@ impl Agent {
             unrunnable: HashSet::new(),
             underfunded: false,
             published: None,
+            moves: None,
         })
     }
 
@@ -582,6 +590,14 @@ impl Agent {
             .subscribe()
     }
 
+    /// Where the moves of the games the agent plays are told as its ticks
+    /// read them (a receiver that lags loses the oldest).
+    pub fn game_moves(&mut self) -> broadcast::Sender<GameMove> {
+        self.moves
+            .get_or_insert_with(|| broadcast::channel(MOVES_KEPT).0)
+            .clone()
+    }
+
     /// The packages the agent judges, by model id.
     pub fn models(&self) -> &HashMap<B256, Arc<ModelInfo>> {
         &self.packages
@@ -676,7 +692,7 @@ impl Agent {
                 Err(e) => return Err(e.into()),
             };
             for log in logs {
-                self.apply(&log.inner, done)?;
+                self.apply(&log, done)?;
             }
             self.store.state.cursor = to + 1;
             self.store.save()?;
@@ -687,9 +703,10 @@ impl Agent {
     /// Records one event.
     fn apply(
         &mut self,
-        log: &alloy_primitives::Log,
+        seen: &alloy::rpc::types::Log,
         done: &mut Vec<Activity>,
     ) -> Result<(), AgentError> {
+        let log = &seen.inner;
         let me = self.chain.account();
         if log.address == self.deployment.registry {
             if let Ok(ModelRegistryEvents::ModelRegistered(e)) =
@@ -703,11 +720,11 @@ impl Agent {
             return Ok(());
         };
         let state = &mut self.store.state;
-        match event {
+        match &event {
             Ev::ClaimSubmitted(e) => {
                 let claim_id = e.claimId.to::<u64>();
                 // Recorded from its receipt when this agent posted it.
-                if state.claims.get(&claim_id).is_some_and(|c| c.is_of(&e)) {
+                if state.claims.get(&claim_id).is_some_and(|c| c.is_of(e)) {
                     return Ok(());
                 }
                 let mine = e.submitter == me;
@@ -736,9 +753,9 @@ impl Agent {
                 self.store
                     .state
                     .claims
-                    .insert(claim_id, ClaimRecord::submitted(&e, verdict));
+                    .insert(claim_id, ClaimRecord::submitted(e, verdict));
             }
-            Ev::Requested(e) => self.requested(&e, done),
+            Ev::Requested(e) => self.requested(e, done),
             Ev::RequestFulfilled(e) => {
                 if let Some(r) = state.requests.get_mut(&e.requestId.to::<u64>()) {
                     r.status = RequestStatus::Fulfilled;
@@ -777,7 +794,7 @@ impl Agent {
             }
             Ev::Bisected(e) => {
                 if let Some(g) = state.games.get_mut(&e.gameId.to::<u64>()) {
-                    g.posted = e.hashes;
+                    g.posted.clone_from(&e.hashes);
                 }
             }
             Ev::GameResolved(e) => {
@@ -819,6 +836,15 @@ impl Agent {
                 }
             }
             _ => {}
+        }
+        if let Some(moves) = &self.moves {
+            let games = &self.store.state.games;
+            let claim_of = |game| games.get(&game).map(|g| g.claim_id);
+            let at = (seen.block_number, seen.transaction_hash);
+            if let Some(game_move) = GameMove::of(&event, claim_of, at) {
+                // No one following is no error.
+                let _ = moves.send(game_move);
+            }
         }
         Ok(())
     }

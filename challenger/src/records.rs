@@ -78,6 +78,14 @@ pub struct GameView {
     hi_hash: B256,
 }
 
+impl GameView {
+    /// Where the game stands: its status, and the range, level and party
+    /// on the move, which change at every move.
+    pub fn position(&self) -> (String, u8, u64, u64, &'static str) {
+        (self.status.clone(), self.level, self.lo, self.hi, self.turn)
+    }
+}
+
 impl fmt::Display for GameView {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -339,5 +347,104 @@ impl Record for GameView {
             lo_hash: g.loHash,
             hi_hash: g.hiHash,
         }))
+    }
+}
+
+/// A move of a game, as the manager's event of it tells: what the gateway
+/// streams to an application following an inference.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct GameMove {
+    /// The game.
+    pub game_id: u64,
+    /// The claim it disputes.
+    pub claim_id: u64,
+    /// `started`, `bisected`, `chosen`, `op_chosen`, `step_proven`,
+    /// `timed_out`, `resolved` or `refunded`.
+    pub kind: &'static str,
+    /// The level of a `bisected`, `chosen` or `op_chosen` move (2: over
+    /// the steps of the op chosen).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level: Option<u8>,
+    /// The range it leaves (the step proven, for `step_proven`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lo: Option<u64>,
+    /// Its end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hi: Option<u64>,
+    /// Who moved (`defender` or `challenger`); the loser of `timed_out`,
+    /// the winner of `resolved`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub party: Option<&'static str>,
+    /// The block of the move.
+    pub block: Option<u64>,
+    /// Its transaction.
+    #[schema(value_type = Option<String>)]
+    pub tx: Option<B256>,
+}
+
+impl GameMove {
+    /// The move `event` tells of, if it is a game's event and `claim_of`
+    /// knows the claim of its game; `block` and `tx` where it was seen.
+    pub fn of(
+        event: &ClaimManager::ClaimManagerEvents,
+        claim_of: impl FnOnce(u64) -> Option<u64>,
+        (block, tx): (Option<u64>, Option<B256>),
+    ) -> Option<GameMove> {
+        use ClaimManager::ClaimManagerEvents as Ev;
+        let party = |p: u8| Party::try_from(p).ok().map(party_name);
+        let defender = Some(party_name(Party::Defender));
+        let challenger = Some(party_name(Party::Challenger));
+        let (game, kind, level, range, party) = match event {
+            Ev::GameStarted(e) => (e.gameId, "started", None, None, challenger),
+            Ev::Bisected(e) => (
+                e.gameId,
+                "bisected",
+                Some(e.level),
+                Some((e.lo, e.hi)),
+                defender,
+            ),
+            Ev::Chosen(e) => (
+                e.gameId,
+                "chosen",
+                Some(e.level),
+                Some((e.lo, e.hi)),
+                challenger,
+            ),
+            Ev::OpChosen(e) => {
+                let range = Some((e.startStep, e.endStep));
+                (
+                    e.gameId,
+                    "op_chosen",
+                    Some(rules::LEVEL_STEPS),
+                    range,
+                    challenger,
+                )
+            }
+            Ev::StepProven(e) => (e.gameId, "step_proven", None, Some((e.step, e.step)), None),
+            Ev::TimedOut(e) => (e.gameId, "timed_out", None, None, party(e.loser)),
+            Ev::GameResolved(e) => (e.gameId, "resolved", None, None, party(e.winner)),
+            Ev::GameRefunded(e) => (e.gameId, "refunded", None, None, None),
+            _ => return None,
+        };
+        let game_id = game.saturating_to();
+        Some(GameMove {
+            game_id,
+            claim_id: claim_of(game_id)?,
+            kind,
+            level,
+            lo: range.map(|r| r.0),
+            hi: range.map(|r| r.1),
+            party,
+            block,
+            tx,
+        })
+    }
+}
+
+/// A party as the API names it.
+fn party_name(p: Party) -> &'static str {
+    match p {
+        Party::Defender => "defender",
+        Party::Challenger => "challenger",
     }
 }

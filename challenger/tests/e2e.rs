@@ -226,6 +226,19 @@ impl Setup {
         .unwrap()
     }
 
+    /// Account 1 running [`ChallengeAll`], recording in `dir`.
+    fn griefer(&self, dir: &Path) -> Running {
+        let mut c = config(dir.join("griefer"), true);
+        c.strategy = Arc::new(ChallengeAll);
+        let griefer = Agent::new(
+            self.chains[1].clone(),
+            self.deployment.clone(),
+            c,
+            vec![self.model.clone()],
+        );
+        spawn(griefer.unwrap())
+    }
+
     /// Account `i`'s agent posting wrong claims of `model` ([`FALSIFY`]).
     fn falsifier(&self, i: usize, dir: &Path, model: Arc<ModelInfo>) -> Agent {
         let mut c = config(dir.join(format!("agent-{i}")), false);
@@ -850,15 +863,7 @@ async fn killed_at(role: Role, kill: Kill) -> (u64, u64) {
         Role::Defender => {
             let mut alice = s.agent_on(s.chains[2].clone(), record.clone(), false, s.model.clone());
             let (claim, _, _) = alice.submit(&s.model, &s.inputs[0], ether()).await.unwrap();
-            let mut c = config(dir.join("griefer"), true);
-            c.strategy = Arc::new(ChallengeAll);
-            let griefer = Agent::new(
-                s.chains[1].clone(),
-                s.deployment.clone(),
-                c,
-                vec![s.model.clone()],
-            );
-            (claim, spawn(griefer.unwrap()))
+            (claim, s.griefer(&dir))
         }
     };
     let sends = Arc::new(AtomicU64::new(0));
@@ -1408,6 +1413,42 @@ async fn http(
     (status, body)
 }
 
+/// Server-sent events read from an HTTP answer as they come.
+struct Events {
+    response: alloy::transports::http::reqwest::Response,
+    text: String,
+}
+
+impl Events {
+    /// The events `request` answers with (status 200).
+    async fn of(request: alloy::transports::http::reqwest::RequestBuilder) -> Events {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        Events {
+            response,
+            text: String::new(),
+        }
+    }
+
+    /// The next event's name and JSON data (keep-alive comments skipped);
+    /// `None` once the stream ends.
+    async fn next(&mut self) -> Option<(String, serde_json::Value)> {
+        loop {
+            while let Some(end) = self.text.find("\n\n") {
+                let event: String = self.text.drain(..end + 2).collect();
+                let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: ")) else {
+                    continue; // a keep-alive comment
+                };
+                let name = event.lines().find_map(|l| l.strip_prefix("event: "));
+                let data = serde_json::from_str(data).unwrap();
+                return Some((name.unwrap_or("message").to_owned(), data));
+            }
+            let chunk = self.response.chunk().await.unwrap()?;
+            self.text.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+}
+
 /// An application that knows only HTTP: it lists the models, posts an
 /// input (bad ones are refused with the field named and nothing sent),
 /// gets the claim and the provisional output at once, asks again (after
@@ -1618,31 +1659,17 @@ async fn application_over_http(s: &Setup, dir: &Path) {
 
     // Its events: pending at once, then final once the window passed,
     // and the stream ends.
-    let mut events = client
-        .get(format!("{url}/v1/inferences/{id}/events"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(events.status().as_u16(), 200);
+    let mut events = Events::of(client.get(format!("{url}/v1/inferences/{id}/events"))).await;
     let mut statuses = vec![];
-    let mut text = String::new();
-    while let Some(chunk) = events.chunk().await.unwrap() {
-        text.push_str(std::str::from_utf8(&chunk).unwrap());
-        while let Some(end) = text.find("\n\n") {
-            let event: String = text.drain(..end + 2).collect();
-            let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: ")) else {
-                continue; // a keep-alive comment
-            };
-            assert!(event.starts_with("event: inference\n"), "{event}");
-            let view: serde_json::Value = serde_json::from_str(data).unwrap();
-            assert_eq!(
-                (&view["id"], &view["claim_id"]),
-                (&posted["id"], &posted["claim_id"])
-            );
-            statuses.push(view["status"].as_str().unwrap().to_owned());
-            if statuses.len() == 1 {
-                s.pass_window(claim).await;
-            }
+    while let Some((name, view)) = events.next().await {
+        assert_eq!(name, "inference", "{view}");
+        assert_eq!(
+            (&view["id"], &view["claim_id"]),
+            (&posted["id"], &posted["claim_id"])
+        );
+        statuses.push(view["status"].as_str().unwrap().to_owned());
+        if statuses.len() == 1 {
+            s.pass_window(claim).await;
         }
     }
     assert_eq!(statuses, ["pending", "final"]);
@@ -2057,16 +2084,10 @@ async fn rendered(url: String) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-/// The gateway's status page, rendered by a real headless browser, shows
-/// the node's account and model, its claim, and the game a challenger
-/// opened against it with its bisection and clocks, as `/v1/status` has
-/// them.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_status_page_shows_the_node_in_a_browser() {
-    let s = setup(3).await;
-    let served = s.serve(&scratch("status"), 10).await;
+/// The answer of the gateway at `url` to its first post of the setup's
+/// first input, once its node has read the chain: a new claim.
+async fn claimed_over_http(s: &Setup, url: &str) -> serde_json::Value {
     let client = alloy::transports::http::reqwest::Client::new();
-    let url = served.url.clone();
     let body = serde_json::json!({ "model": s.model.model_id(), "input": s.inputs[0] }).to_string();
     let post = || {
         client
@@ -2081,6 +2102,20 @@ async fn the_status_page_shows_the_node_in_a_browser() {
         (status, posted) = http(post()).await;
     }
     assert_eq!(status, 201, "{posted}");
+    posted
+}
+
+/// The gateway's status page, rendered by a real headless browser, shows
+/// the node's account and model, its claim, and the game a challenger
+/// opened against it with its bisection and clocks, as `/v1/status` has
+/// them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_status_page_shows_the_node_in_a_browser() {
+    let s = setup(3).await;
+    let served = s.serve(&scratch("status"), 10).await;
+    let client = alloy::transports::http::reqwest::Client::new();
+    let url = served.url.clone();
+    let posted = claimed_over_http(&s, &url).await;
     let claim = posted["claim_id"].as_u64().unwrap();
 
     // Another account challenges the claim and never moves: the node
@@ -2139,4 +2174,93 @@ async fn the_status_page_shows_the_node_in_a_browser() {
         dom.contains("challenger ("),
         "the clock of the party to move: {dom}"
     );
+}
+
+/// A game against an inference is streamed as it is played: a `move` event
+/// for each move read from the chain, in order, as the bisection narrows to
+/// the node's win; `game` events of its positions; the inference's events
+/// (one game open, then none) until it is final.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_game_against_an_inference_is_streamed_move_by_move() {
+    let s = setup(3).await;
+    let dir = scratch("game-events");
+    let served = s.serve(&dir, 10).await;
+    let client = alloy::transports::http::reqwest::Client::new();
+    let url = served.url.clone();
+    let posted = claimed_over_http(&s, &url).await;
+    let claim = posted["claim_id"].as_u64().unwrap();
+    let id = posted["id"].as_str().unwrap().to_owned();
+    let mut events = Events::of(client.get(format!("{url}/v1/inferences/{id}/events"))).await;
+    let _griefer = s.griefer(&dir);
+
+    let mut games: Vec<serde_json::Value> = vec![];
+    let mut moves: Vec<serde_json::Value> = vec![];
+    let mut inferences: Vec<serde_json::Value> = vec![];
+    let read = async {
+        while let Some((name, value)) = events.next().await {
+            match name.as_str() {
+                "game" => {
+                    assert_eq!(value["claim_id"], claim, "{value}");
+                    if value["status"] == "DefenderWon" {
+                        s.pass_window(claim).await;
+                    }
+                    games.push(value);
+                }
+                "move" => {
+                    assert_eq!(value["claim_id"], claim, "{value}");
+                    moves.push(value);
+                }
+                _ => {
+                    assert_eq!(name, "inference", "{value}");
+                    inferences.push(value);
+                }
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(120), read)
+        .await
+        .expect("the stream ends once the inference is final");
+    // Every move, in order: the challenge, the defender's dissection, the
+    // challenger's choice of an op (a made-up final state disagrees at the
+    // last step, so one dissection finds it), the step proven, the end.
+    let kinds: Vec<&str> = moves.iter().map(|m| m["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "started",
+            "bisected",
+            "op_chosen",
+            "step_proven",
+            "resolved"
+        ]
+    );
+    let op = &moves[2];
+    assert_eq!(
+        (&op["level"], &op["party"]),
+        (&2.into(), &"challenger".into())
+    );
+    assert!(op["lo"].as_u64() < op["hi"].as_u64(), "{op}");
+    assert_eq!(
+        moves[3]["lo"],
+        op["hi"].as_u64().unwrap() - 1,
+        "the last step"
+    );
+    assert_eq!(moves[4]["party"], "defender");
+    assert!(
+        moves.iter().all(|m| m["tx"].as_str().is_some()),
+        "{moves:?}"
+    );
+    assert!(games.len() >= 2, "the game's positions: {games:?}");
+    assert_eq!(games[0]["status"], "Open");
+    assert_eq!(games.last().unwrap()["status"], "DefenderWon");
+    for pair in games.windows(2) {
+        assert_ne!(pair[0], pair[1], "each event a new position");
+    }
+    let open: Vec<u64> = inferences
+        .iter()
+        .map(|v| v["open_games"].as_u64().unwrap())
+        .collect();
+    assert!(open.contains(&1), "{inferences:?}");
+    assert_eq!(inferences.last().unwrap()["status"], "final");
+    assert_eq!(*open.last().unwrap(), 0);
 }

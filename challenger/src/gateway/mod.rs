@@ -41,6 +41,7 @@ use crate::agent::{Agent, post_claim};
 use crate::chain::{Chain, Tx};
 use crate::metrics::Metrics;
 use crate::model::ModelInfo;
+use crate::records::{GameMove, GameView, Record};
 use crate::store::{AgentState, ClaimStatus};
 use crate::trace::{Trace, f32s};
 
@@ -67,6 +68,8 @@ struct Gateway {
     chain: Chain,
     manager: Address,
     models: HashMap<B256, Arc<ModelInfo>>,
+    /// Where the node tells the moves of its games.
+    moves: tokio::sync::broadcast::Sender<GameMove>,
     /// The tokenizers of the generation packages that carry one.
     texts: HashMap<B256, Arc<Text>>,
     /// The node's record as of its last tick (`None` before its first).
@@ -209,7 +212,7 @@ struct InferenceRequest {
     info(title = "verdict gateway", description = "Verified inferences over HTTP (docs/gateway.md)."),
     paths(healthz, metrics, openapi, models, post_inference, get_inference, inference_events,
           completions::post_completion, status::status, status::page),
-    components(schemas(completions::Chunk)),
+    components(schemas(completions::Chunk, GameMove, GameView)),
     modifiers(&BearerAuth),
 )]
 struct ApiDoc;
@@ -250,6 +253,7 @@ pub fn router(
         chain: agent.chain().clone(),
         manager,
         models: agent.models().clone(),
+        moves: agent.game_moves(),
         texts,
         record: agent.subscribe(),
         metrics: agent.metrics(),
@@ -733,11 +737,15 @@ const EVENTS_POLL: Duration = Duration::from_millis(500);
 
 /// `GET /v1/inferences/{id}/events`: server-sent events, an `inference`
 /// event (the body of `GET /v1/inferences/{id}`) now and at each change of
-/// its status or open games, ending once it is final or rejected; an
-/// `error` event (`{"error": …}`) ends it when the chain cannot be read.
+/// its status or open games; a `move` event for each move of a game against
+/// the claim as the node reads it from the chain; before each `inference`
+/// event, a `game` event (the game as `verdict game status --json` shows
+/// it, its clocks included) for each game whose position changed. It ends
+/// once the inference is final or rejected; an `error` event (`{"error":
+/// …}`) ends it when the chain cannot be read.
 #[utoipa::path(get, path = "/v1/inferences/{id}/events", params(("id" = String, Path, description = "the inference id, 0x and 64 hex digits")),
     responses(
-        (status = 200, description = "`inference` events (an InferenceView each) and a final `error` event if the chain cannot be read", content_type = "text/event-stream", body = String),
+        (status = 200, description = "`move` events (a GameMove each), `game` events (a GameView each) and `inference` events (an InferenceView each), and a final `error` event if the chain cannot be read", content_type = "text/event-stream", body = String),
         (status = 400, description = "a malformed id", body = ErrorBody),
         (status = 404, description = "no such inference here", body = ErrorBody),
     ),
@@ -747,35 +755,84 @@ async fn inference_events(
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, axum::Error>>>, ApiError> {
     let (id, claim_id) = inference_at(&g, &id)?;
-    let record = g.record.clone();
-    let start = (g, record, None, false);
-    let events =
-        futures_util::stream::unfold(start, move |(g, mut record, last, ended)| async move {
-            if ended {
-                return None;
-            }
-            loop {
-                let view = match g.view(id, claim_id).await {
-                    Ok(view) => view,
-                    Err(e) => {
-                        let event = Event::default()
-                            .event("error")
-                            .json_data(serde_json::json!({ "error": e.message }));
-                        return Some((event, (g, record, last, true)));
-                    }
-                };
-                let now = (view.status, view.open_games);
-                if last != Some(now) {
-                    let event = Event::default().event("inference").json_data(&view);
-                    return Some((event, (g, record, Some(now), view.status != "pending")));
-                }
-                tokio::select! {
-                    changed = record.changed() => if changed.is_err() {
-                        return None;
-                    },
-                    () = tokio::time::sleep(EVENTS_POLL) => {}
-                }
-            }
-        });
+    let (events, received) = tokio::sync::mpsc::unbounded_channel();
+    // Subscribed before the answer: no move after it is missed.
+    let moves = g.moves.subscribe();
+    tokio::spawn(async move {
+        if let Err(e) = follow(&g, (id, claim_id), moves, &events).await {
+            let error = ErrorBody {
+                error: e.message,
+                field: None,
+            };
+            let _ = events.send(Event::default().event("error").json_data(error));
+        }
+    });
+    let events = futures_util::stream::unfold(received, |mut received| async move {
+        received.recv().await.map(|event| (event, received))
+    });
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+/// Sends the events of inference `id` (claim `claim_id`), and the game
+/// `moves` of its claim, to `events` until it is final or rejected, or the
+/// client has gone.
+async fn follow(
+    g: &Gateway,
+    (id, claim_id): (B256, u64),
+    mut moves: tokio::sync::broadcast::Receiver<GameMove>,
+    events: &tokio::sync::mpsc::UnboundedSender<Result<Event, axum::Error>>,
+) -> Result<(), ApiError> {
+    let mut record = g.record.clone();
+    let mut last = None;
+    let mut games = HashMap::new();
+    let tell = |game_move: &GameMove| {
+        let _ = events.send(Event::default().event("move").json_data(game_move));
+    };
+    loop {
+        while let Ok(game_move) = moves.try_recv() {
+            if game_move.claim_id == claim_id {
+                tell(&game_move);
+            }
+        }
+        let view = g.view(id, claim_id).await?;
+        // The games against the claim are the node's own: it defends them.
+        let played: Vec<u64> = record.borrow().as_ref().map_or_else(Vec::new, |r| {
+            let of_claim = r.games.iter().filter(|(_, game)| game.claim_id == claim_id);
+            of_claim.map(|(&game_id, _)| game_id).collect()
+        });
+        let now = g.chain.timestamp().await?;
+        for game_id in played {
+            let game = GameView::at(&g.chain, g.manager, game_id, now)
+                .await
+                .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, format!("the chain: {e}")))?;
+            let Some(game) = game else { continue };
+            let key = game.position();
+            if games.insert(game_id, key.clone()) != Some(key) {
+                let _ = events.send(Event::default().event("game").json_data(&game));
+            }
+        }
+        let state = (view.status, view.open_games);
+        if last != Some(state) {
+            let _ = events.send(Event::default().event("inference").json_data(&view));
+            if view.status != "pending" {
+                return Ok(());
+            }
+            last = Some(state);
+        }
+        if events.is_closed() {
+            return Ok(());
+        }
+        tokio::select! {
+            changed = record.changed() => if changed.is_err() {
+                return Ok(());
+            },
+            game_move = moves.recv() => match game_move {
+                Ok(game_move) if game_move.claim_id == claim_id => tell(&game_move),
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+                // Another claim's, or moves lost to lagging.
+                _ => {}
+            },
+            () = tokio::time::sleep(EVENTS_POLL) => {}
+        }
+    }
 }
