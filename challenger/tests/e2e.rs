@@ -2264,3 +2264,69 @@ async fn a_game_against_an_inference_is_streamed_move_by_move() {
     assert_eq!(inferences.last().unwrap()["status"], "final");
     assert_eq!(*open.last().unwrap(), 0);
 }
+
+/// A model whose package carries a schema: `/v1/models` shows it, an input
+/// outside its range is refused naming the field (nothing sent), and an
+/// answer names the top classes with their labels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_gateway_checks_inputs_against_the_schema_and_names_classes() {
+    use verdict_dnn::schema::{PartSchema, Schema};
+    let (bundled, inputs) = demo::bundled(&models()).unwrap();
+    let mut model = bundled.compiled.model.clone();
+    let words = [
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+    ];
+    model.schema = Some(Schema {
+        inputs: vec![PartSchema {
+            name: model.input_ports()[0].name.clone(),
+            range: Some([0.0, 1.0]),
+            ..PartSchema::default()
+        }],
+        outputs: vec![PartSchema {
+            name: model.output_ports()[0].name.clone(),
+            labels: words.iter().map(|w| (*w).to_owned()).collect(),
+            ..PartSchema::default()
+        }],
+    });
+    let package = verdict_dnn::package::Package::build(model).unwrap();
+    let info = Arc::new(ModelInfo::new(package));
+    let devnet = Devnet::start(DevnetConfig::default()).await.unwrap();
+    let keys = keys(&devnet, 3);
+    let mut s = setup_model(&devnet.url(), keys, Config::default(), (info, inputs)).await;
+    s.devnet = Some(devnet);
+    let served = s.serve(&scratch("schema"), 10).await;
+    let client = alloy::transports::http::reqwest::Client::new();
+    let url = served.url.clone();
+
+    let (_, models) = http(client.get(format!("{url}/v1/models"))).await;
+    assert_eq!(models[0]["schema"]["outputs"][0]["labels"][3], "three");
+    let mut bad = s.inputs[0].clone();
+    bad[5] = 2.0;
+    let body = serde_json::json!({ "model": s.model.model_id(), "input": bad });
+    let (status, refused) = http(
+        client
+            .post(format!("{url}/v1/inferences"))
+            .bearer_auth("a")
+            .json(&body),
+    )
+    .await;
+    assert_eq!(
+        (status, &refused["field"]),
+        (422, &"input".into()),
+        "{refused}"
+    );
+    let error = refused["error"].as_str().unwrap();
+    assert!(
+        error.contains("value 5 is 2, outside its range [0, 1]"),
+        "{error}"
+    );
+    assert_eq!(s.claim_count().await, 0);
+
+    let posted = claimed_over_http(&s, &url).await;
+    let output: Vec<f32> = serde_json::from_value(posted["output"].clone()).unwrap();
+    let best = (0..output.len())
+        .max_by(|&a, &b| output[a].total_cmp(&output[b]).then(b.cmp(&a)))
+        .unwrap();
+    assert_eq!(posted["classes"][0]["label"], words[best], "{posted}");
+    assert_eq!(posted["classes"].as_array().unwrap().len(), 5);
+}

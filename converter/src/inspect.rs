@@ -7,6 +7,7 @@ use serde::Serialize;
 use verdict_dnn::ir::{Model, Port, ValueKind, numel};
 use verdict_dnn::package::Package;
 use verdict_dnn::plan::Region;
+use verdict_dnn::schema::{PartSchema, Schema};
 
 /// One op of a package.
 #[derive(Clone, Debug, Serialize)]
@@ -60,6 +61,8 @@ pub struct Summary {
     pub total_steps: u64,
     /// For a generation package: what it generates.
     pub generation: Option<GenerationSummary>,
+    /// What the input and output parts mean, if the package says.
+    pub schema: Option<Schema>,
     /// The ops in execution order.
     pub ops: Vec<OpSummary>,
 }
@@ -143,9 +146,43 @@ impl Summary {
             ram_end: program.layout.ram_end,
             total_steps: program.total_steps,
             generation: GenerationSummary::of(model),
+            schema: model.schema.clone(),
             ops,
         }
     }
+}
+
+/// A part's schema in a line.
+fn describe(part: &PartSchema) -> String {
+    let mut said = Vec::new();
+    if let Some(d) = &part.description {
+        said.push(d.clone());
+    }
+    if let Some([min, max]) = part.range {
+        said.push(format!("values in [{min}, {max}]"));
+    }
+    if let Some(i) = &part.image {
+        let scale = i.scale.map_or_else(String::new, |s| format!(", / {s}"));
+        let norm = if i.mean.is_empty() && i.std.is_empty() {
+            String::new()
+        } else {
+            format!(", mean {:?} std {:?}", i.mean, i.std)
+        };
+        said.push(format!(
+            "{}×{} {} image, {}{scale}{norm}",
+            i.height, i.width, i.channels, i.layout
+        ));
+    }
+    if !part.labels.is_empty() {
+        let shown: Vec<&str> = part.labels.iter().take(5).map(String::as_str).collect();
+        let more = if part.labels.len() > 5 { ", …" } else { "" };
+        said.push(format!(
+            "{} labels ({}{more})",
+            part.labels.len(),
+            shown.join(", ")
+        ));
+    }
+    said.join("; ")
 }
 
 impl fmt::Display for Summary {
@@ -194,6 +231,15 @@ impl fmt::Display for Summary {
                 "generation   {} tokens after a prompt of {}, {how}, vocabulary {}{eos}{text}",
                 g.max_new_tokens, g.prompt_len, g.vocab
             )?;
+        }
+        if let Some(schema) = &self.schema {
+            let parts = [("input", &schema.inputs), ("output", &schema.outputs)];
+            for (what, part) in parts
+                .iter()
+                .flat_map(|(w, ps)| ps.iter().map(move |p| (w, p)))
+            {
+                writeln!(f, "schema       {what} {}: {}", part.name, describe(part))?;
+            }
         }
         writeln!(f)?;
         writeln!(

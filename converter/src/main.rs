@@ -22,6 +22,7 @@ use verdict_dnn::generation::Sampling;
 use verdict_dnn::ir::{Port, split};
 use verdict_dnn::ops::decode::Encoding;
 use verdict_dnn::package::Package;
+use verdict_dnn::schema::{PartSchema, Schema};
 
 /// ONNX models to verdict `.dnn` packages, and tools to look at and run them.
 #[derive(Parser)]
@@ -91,6 +92,16 @@ enum Command {
         /// prompt carries (`dnnc generate --seed ...`), instead of greedily.
         #[arg(long, requires = "generate")]
         sample: bool,
+        /// What the input and output parts mean (JSON, docs/spec/package.md,
+        /// "Schema"): value ranges, class labels, image layout. The package
+        /// carries it; `dnnc run`, `verdict` and the gateway check inputs
+        /// against it and name the top classes.
+        #[arg(long, value_name = "FILE")]
+        schema: Option<PathBuf>,
+        /// The output's class labels, one a line (for a model with one
+        /// output; added to `--schema`).
+        #[arg(long, value_name = "FILE")]
+        labels: Option<PathBuf>,
         /// A `tokenizer.json` for the generation package to carry (and
         /// commit by its hash): `dnnc generate --prompt TEXT`, `verdict`
         /// and the gateway read text through it.
@@ -278,9 +289,12 @@ fn run(command: Command) -> Result<bool> {
             max_new_tokens,
             eos,
             sample,
+            schema,
+            labels,
             tokenizer,
             json,
         } => {
+            let schema = read_schema(schema.as_deref(), labels.as_deref())?;
             let tokenizer = tokenizer
                 .map(|path| {
                     std::fs::read_to_string(&path)
@@ -308,7 +322,8 @@ fn run(command: Command) -> Result<bool> {
                     std: input_std,
                 },
             };
-            convert(&model, &output, &inputs, generate.as_ref(), json).map(|()| true)
+            let how = (generate.as_ref(), schema);
+            convert(&model, &output, &inputs, how, json).map(|()| true)
         }
         Command::Generate {
             package,
@@ -412,11 +427,44 @@ fn constants(specs: &[String]) -> Result<Vec<Constant>> {
         .collect()
 }
 
+/// The schema `--schema` and `--labels` give, if any: the file's, with the
+/// labels as its one output's.
+fn read_schema(schema: Option<&Path>, labels: Option<&Path>) -> Result<Option<Schema>> {
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+    };
+    let mut parsed = match schema {
+        Some(path) => Some(
+            serde_json::from_str::<Schema>(&read(path)?)
+                .with_context(|| format!("{} is not a schema", path.display()))?,
+        ),
+        None => None,
+    };
+    if let Some(path) = labels {
+        let labels: Vec<String> = read(path)?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let schema = parsed.get_or_insert_with(Schema::default);
+        match &mut schema.outputs[..] {
+            [] => schema.outputs.push(PartSchema {
+                labels,
+                ..PartSchema::default()
+            }),
+            [one] => one.labels = labels,
+            _ => bail!("--labels names one output's classes; the schema names several outputs"),
+        }
+    }
+    Ok(parsed)
+}
+
 fn convert(
     model: &Path,
     output: &Path,
     inputs: &Inputs,
-    generate: Option<&Generate>,
+    (generate, schema): (Option<&Generate>, Option<Schema>),
     json: bool,
 ) -> Result<()> {
     let start = Instant::now();
@@ -435,7 +483,7 @@ fn convert(
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     };
-    let lowered = match generate {
+    let mut lowered = match generate {
         Some(generate) => {
             let bytes =
                 std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;
@@ -456,6 +504,16 @@ fn convert(
         None => verdict_converter::convert_file(model, inputs, &mut progress)?.model,
     };
     bar.finish_and_clear();
+    if let Some(mut schema) = schema {
+        // `--labels` alone names the one output part, whatever its name.
+        if let ([part], [port]) = (&mut schema.outputs[..], &lowered.output_ports()[..])
+            && part.name.is_empty()
+        {
+            part.name.clone_from(&port.name);
+        }
+        schema.check(&lowered).context("--schema")?;
+        lowered.schema = Some(schema);
+    }
     info!(
         nodes = lowered.nodes.len(),
         seconds = start.elapsed().as_secs_f64(),
@@ -697,6 +755,9 @@ fn run_package(
         load_package(path)?
     };
     let x = read_inputs(&package, input)?;
+    if let Some(schema) = &package.model.schema {
+        schema.check_input(&package.model, &x)?;
+    }
     let out_shape = package.model.tensors[package.model.output].shape.clone();
     let out_ports = package.model.output_ports();
     let compiled = Compiled::from_parts(package.model, package.program);
@@ -720,6 +781,13 @@ fn run_package(
     times.sort_by(f64::total_cmp);
     let seconds = times[times.len() / 2];
     info!(seconds, runs = repeat, "ran");
+    let classes = compiled
+        .model
+        .schema
+        .as_ref()
+        .map_or_else(Vec::new, |schema| {
+            schema.top_classes(&compiled.model, &y, verdict_dnn::schema::TOP_CLASSES)
+        });
     let profile = profile.then(|| Profile::of(&compiled.model, &op_times));
     if let Some(out) = output {
         if let [_] = out_ports[..] {
@@ -737,6 +805,7 @@ fn run_package(
             "shape": out_shape,
             "output": if output.is_none() { tensor_io::to_json(&out_shape, &y) } else { json!(null) },
             "argmax": argmax(&y),
+            "classes": classes,
             "seconds": seconds,
             "runs": repeat,
             "profile": profile,
@@ -745,6 +814,12 @@ fn run_package(
     } else {
         if output.is_none() {
             emit(&format!("{}\n", tensor_io::to_json(&out_shape, &y)))?;
+        }
+        for c in &classes {
+            emit(&format!(
+                "{} {}: {} ({})\n",
+                c.part, c.index, c.label, c.value
+            ))?;
         }
         if let Some(profile) = profile {
             emit(&profile.to_string())?;

@@ -544,3 +544,98 @@ fn a_generation_streams_tokens_and_text() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `dnnc convert --schema --labels`: the package carries the schema,
+/// `inspect` shows it, `run` names the top classes with their labels and
+/// refuses an input outside its range; a schema that does not fit the
+/// model is refused at conversion, naming the part.
+#[test]
+fn a_schema_checks_inputs_and_names_classes() {
+    let dir = std::env::temp_dir().join(format!("dnnc-schema-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let s = |p: &PathBuf| p.display().to_string();
+    let onnx = root().join("models/digits_mlp.onnx");
+    let o = dnnc(&["convert", &s(&onnx), "-o", &s(&dir.join("bare.dnn"))]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = dnnc(&["inspect", &s(&dir.join("bare.dnn")), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("inspect --json");
+    let input = v["inputs"][0]["name"]
+        .as_str()
+        .expect("input name")
+        .to_owned();
+
+    let (schema, labels) = (dir.join("schema.json"), dir.join("labels.txt"));
+    let image = serde_json::json!({"height": 8, "width": 8, "channels": "L", "layout": "NCHW"});
+    let shape = v["input_shape"].clone();
+    let described = serde_json::json!({"inputs": [{
+        "name": input, "description": "an 8×8 digit, 0 white to 1 black", "range": [0.0, 1.0],
+        "image": if shape.as_array().is_some_and(|s| s.len() == 4) { image } else { serde_json::Value::Null },
+    }]});
+    std::fs::write(&schema, described.to_string()).expect("write schema");
+    let words = [
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+    ];
+    std::fs::write(&labels, words.join("\n")).expect("write labels");
+    let pkg = dir.join("digits.dnn");
+    let o = dnnc(&[
+        "convert",
+        &s(&onnx),
+        "-o",
+        &s(&pkg),
+        "--schema",
+        &s(&schema),
+        "--labels",
+        &s(&labels),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let o = dnnc(&["inspect", &s(&pkg)]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("values in [0, 1]"), "{text}");
+    assert!(
+        text.contains("10 labels (zero, one, two, three, four, …)"),
+        "{text}"
+    );
+
+    let samples: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root().join("models/samples.json")).unwrap())
+            .unwrap();
+    let sample = &samples["samples"][0];
+    let x = dir.join("x.json");
+    std::fs::write(&x, sample["input"].to_string()).expect("write input");
+    let o = dnnc(&["run", &s(&pkg), "-i", &s(&x), "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("run --json");
+    let top = &v["classes"][0];
+    assert_eq!(top["index"], v["argmax"]);
+    assert_eq!(top["label"], words[v["argmax"].as_u64().unwrap() as usize]);
+    assert_eq!(v["classes"].as_array().unwrap().len(), 5);
+
+    let mut out_of_range: Vec<f32> = serde_json::from_value(sample["input"].clone()).unwrap();
+    out_of_range[9] = 16.0;
+    std::fs::write(&x, serde_json::to_string(&out_of_range).unwrap()).expect("write input");
+    let o = dnnc(&["run", &s(&pkg), "-i", &s(&x)]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("value 9 is 16, outside its range [0, 1]"),
+        "{stderr}"
+    );
+
+    std::fs::write(&labels, words[..9].join("\n")).expect("write labels");
+    let o = dnnc(&[
+        "convert",
+        &s(&onnx),
+        "-o",
+        &s(&pkg),
+        "--labels",
+        &s(&labels),
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("9 labels for a last axis of 10"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

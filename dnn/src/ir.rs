@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::generation::Generation;
 use crate::ops::decode::{Decode, Encoding};
 use crate::ops::{OpKind, ShapeError};
+use crate::schema::Schema;
 
 /// Index of a tensor in [`Model::tensors`].
 pub type TensorId = usize;
@@ -113,6 +114,8 @@ pub struct Model {
     /// For a generation package: the prompt's vocabulary and where each
     /// new token is ([`crate::generation`]).
     pub generation: Option<Generation>,
+    /// What the input and output parts mean ([`crate::schema`]).
+    pub schema: Option<Schema>,
 }
 
 impl Model {
@@ -214,6 +217,7 @@ impl ModelBuilder {
                 ports: Ports::default(),
                 input_encoding: None,
                 generation: None,
+                schema: None,
             },
         }
     }

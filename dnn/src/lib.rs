@@ -14,3 +14,4 @@ pub mod ops;
 pub mod package;
 pub mod plan;
 pub mod scalar;
+pub mod schema;

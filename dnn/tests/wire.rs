@@ -14,6 +14,7 @@ mod common;
 use std::path::Path;
 
 use serde_json::{Map, Value, json};
+use verdict_dnn::generation::Generation;
 use verdict_dnn::ir::{Model, ModelBuilder, Port, Ports, ValueKind};
 use verdict_dnn::ops::OpKind;
 use verdict_dnn::ops::argmax::ArgMax;
@@ -26,6 +27,7 @@ use verdict_dnn::ops::reshape::Reshape;
 use verdict_dnn::ops::select::Where;
 use verdict_dnn::ops::unary::{Unary, UnaryOp};
 use verdict_dnn::package::Package;
+use verdict_dnn::schema::{Image, PartSchema, Schema};
 
 /// The op kinds `common::chain` does not hold: Gather, Reshape, Lrn, Norm.
 fn rest() -> Model {
@@ -96,11 +98,37 @@ fn types() -> Model {
         ],
         outputs: vec![port("y", &[2, 1], ValueKind::Integer)],
     });
-    b.finish(y)
+    let mut model = b.finish(y);
+    let part = |name: &str| PartSchema {
+        name: name.into(),
+        ..PartSchema::default()
+    };
+    model.schema = Some(Schema {
+        inputs: vec![PartSchema {
+            description: Some("values".into()),
+            range: Some([-1.0, 1.0]),
+            image: Some(Image {
+                height: 1,
+                width: 3,
+                channels: "L".into(),
+                layout: "NCHW".into(),
+                scale: Some(255.0),
+                mean: vec![0.5],
+                std: vec![0.25],
+            }),
+            ..part("a")
+        }],
+        outputs: vec![PartSchema {
+            labels: vec!["index".into()],
+            ..part("y")
+        }],
+    });
+    model
 }
 
 /// An input posted as 16-bit integers: the model's encoding and the
-/// Decode node (format version 4).
+/// Decode node (format version 4); a generation's record with a tokenizer
+/// (version 6).
 fn encoded() -> Model {
     let mut b = ModelBuilder::new("encoded", &[5]);
     let x = b.decoded_input(Encoding::U16).unwrap();
@@ -110,7 +138,21 @@ fn encoded() -> Model {
     let y = b
         .node("mul", OpKind::Binary(Binary { op: BinaryOp::Mul }), &[x, w])
         .unwrap();
-    b.finish(y)
+    let arg = ArgMax {
+        axis: 0,
+        keepdims: true,
+        min: false,
+        last: false,
+    };
+    let token = b.node("argmax", OpKind::ArgMax(arg), &[y]).unwrap();
+    b.generation(Generation {
+        vocab: 7,
+        eos: Some(3),
+        tokens: vec![token],
+        sampled: false,
+        tokenizer: Some("{}".into()),
+    });
+    b.finish(token)
 }
 
 #[test]

@@ -36,6 +36,7 @@ use verdict_contracts::rules;
 use verdict_converter::inspect::GenerationSummary;
 use verdict_converter::tensor_io::Pixels;
 use verdict_converter::text::{Text, TextError, TextStream};
+use verdict_dnn::schema::{Class, Schema};
 
 use crate::agent::{Agent, post_claim};
 use crate::chain::{Chain, Tx};
@@ -166,6 +167,11 @@ struct ModelView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     generation: Option<GenerationSummary>,
+    /// What its input and output parts mean (docs/spec/package.md,
+    /// "Schema"), if its package says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    schema: Option<Schema>,
 }
 
 /// An inference as the API shows it.
@@ -185,6 +191,11 @@ struct InferenceView {
     challenge_deadline: u64,
     /// Games against the claim not yet ended.
     open_games: u32,
+    /// The output's top classes with their labels, when the model's schema
+    /// names them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    classes: Vec<Class>,
     /// The claim's transaction, when this answer posted it.
     #[serde(skip_serializing_if = "Option::is_none")]
     tx: Option<Tx>,
@@ -358,6 +369,7 @@ impl Gateway {
                     input: schema(ir.input),
                     output: schema(ir.output),
                     generation: GenerationSummary::of(ir),
+                    schema: ir.schema.clone(),
                 }
             })
             .collect();
@@ -493,15 +505,29 @@ impl Gateway {
         } else {
             "pending"
         };
+        let output = f32s(&c.output);
         Ok(InferenceView {
             id,
             model: c.modelId,
             claim_id,
             status,
-            output: f32s(&c.output),
+            classes: self.classes(&c.modelId, &output),
+            output,
             challenge_deadline: c.challengeDeadline,
             open_games: c.openGames,
             tx: None,
+        })
+    }
+
+    /// The top classes of `output` of model `model_id`, if its schema
+    /// names them.
+    fn classes(&self, model_id: &B256, output: &[f32]) -> Vec<Class> {
+        let Some(model) = self.models.get(model_id) else {
+            return Vec::new();
+        };
+        let ir = &model.compiled.model;
+        ir.schema.as_ref().map_or_else(Vec::new, |schema| {
+            schema.top_classes(ir, output, verdict_dnn::schema::TOP_CLASSES)
         })
     }
 }
@@ -548,6 +574,11 @@ async fn post_inference(
             "input",
             format!("value {i} is {}: inputs must be finite", values[i]),
         ));
+    }
+    if let Some(schema) = &ir.schema {
+        schema.check_input(ir, &values).map_err(|e| {
+            ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "input", e.to_string())
+        })?;
     }
     let question = g.admit(token, model_id, model, values)?;
     let (status, view) = claim(g, question, None).await?;
@@ -649,6 +680,7 @@ async fn claim(
         model: model_id,
         claim_id,
         status: "pending",
+        classes: g.classes(&model_id, &claim.output),
         output: claim.output,
         challenge_deadline: event.challengeDeadline,
         open_games: 0,

@@ -1262,6 +1262,11 @@ fn read_input(
         let prompt = &values[..g.prompt_len(ir).min(values.len())];
         g.check_prompt(ir, prompt).map_err(|e| Usage(e.into()))?;
     }
+    if let Some(schema) = &ir.schema {
+        schema
+            .check_input(ir, &values)
+            .map_err(|e| Usage(anyhow::anyhow!("{}: {e}", path.display())))?;
+    }
     Ok(values)
 }
 
@@ -1461,8 +1466,13 @@ async fn submit(
         }
     };
     let (final_hash, output) = (claim.final_hash, claim.output);
+    let ir = &info.compiled.model;
+    let classes = ir.schema.as_ref().map_or_else(Vec::new, |schema| {
+        schema.top_classes(ir, &output, verdict_dnn::schema::TOP_CLASSES)
+    });
     let report = serde_json::json!({
-        "claim_id": claim_id, "output": output, "final_state_hash": final_hash, "resumed": resumed,
+        "claim_id": claim_id, "output": output, "classes": classes,
+        "final_state_hash": final_hash, "resumed": resumed,
     });
     if s.json {
         print_json(&report);
@@ -1470,6 +1480,11 @@ async fn submit(
         out!("claim {claim_id} resumed (--new posts another): output {output:?}");
     } else {
         out!("claim {claim_id} posted: output {output:?}");
+    }
+    if !s.json {
+        for c in &classes {
+            out!("  {} {}: {} ({})", c.part, c.index, c.label, c.value);
+        }
     }
     if how.no_defend {
         return Ok(ExitCode::SUCCESS);
