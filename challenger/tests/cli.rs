@@ -1102,3 +1102,177 @@ fn the_demo_refutes_a_changed_token_in_a_generation() {
     let name = fraud["name"].as_str().unwrap();
     assert!(name.contains("= tokens ["), "{name}");
 }
+
+/// `request`'s status and JSON body, retried until the gateway is up and
+/// has read the chain.
+async fn ask(request: alloy::transports::http::reqwest::RequestBuilder) -> (u16, Value) {
+    loop {
+        let attempt = request.try_clone().expect("a body that clones");
+        if let Ok(response) = attempt.send().await {
+            let status = response.status().as_u16();
+            if let Ok(text) = response.text().await
+                && status != 503
+            {
+                return (status, serde_json::from_str(&text).unwrap());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Load through the gateway: `verdict serve` (a process of its own) on a
+/// devnet that mines a block a second, a 10-second challenge window; 100
+/// clients post 1,000 distinct inferences at once and follow each until it
+/// is final; the gateway is killed with SIGKILL a third of the way through
+/// and started again, and clients retry what failed. Every inference is
+/// answered with its own claim, none claimed twice, and all become final.
+/// Prints the latency of the provisional answer and of finality (figures
+/// in benches/README.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a load benchmark: cargo test --workspace --test cli -- --ignored gateway_load --nocapture"]
+async fn gateway_load() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const CLIENTS: usize = 100;
+    const INFERENCES: usize = 1000;
+    const WINDOW: u64 = 10;
+    let devnet = Devnet::start(DevnetConfig {
+        block_time: Some(Duration::from_secs(1)),
+        ..DevnetConfig::default()
+    })
+    .await
+    .unwrap();
+    let url = devnet.url();
+    let key = Some(devnet.accounts()[2].private_key.to_string());
+    let dir = scratch("gateway-load");
+    let window = WINDOW.to_string();
+    let deploy = ["deploy", "--challenge-window", &window, "--json"];
+    json(&verdict(&dir, &url, key.clone(), &deploy));
+    let package = dir.join("digits.dnn");
+    std::fs::write(&package, model_bytes(&models())).unwrap();
+    let package = package.to_str().unwrap();
+    let registered = json(&verdict(
+        &dir,
+        &url,
+        key.clone(),
+        &["model", "register", package, "--json"],
+    ));
+    let model = registered["model_id"].as_str().unwrap().to_owned();
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let listen = addr.to_string();
+    let serve = || {
+        let args = [
+            "serve",
+            "--model",
+            package,
+            "--listen",
+            &listen,
+            "--rate-limit",
+            "1000000",
+        ];
+        command(&dir, &url, key.clone(), &args)
+            .env("VERDICT_API_TOKENS", "a")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut gateway = serve();
+
+    let (_, inputs) = verdict_challenger::demo::bundled(&models()).unwrap();
+    let client = alloy::transports::http::reqwest::Client::new();
+    let answered = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let (client, base, answered) = (client.clone(), inputs[0].clone(), answered.clone());
+            let model = model.clone();
+            tokio::spawn(async move {
+                let mut answers = vec![];
+                for i in (c..INFERENCES).step_by(CLIENTS) {
+                    let mut input = base.clone();
+                    input[0] += i as f32 / INFERENCES as f32;
+                    let body = serde_json::json!({ "model": model, "input": input }).to_string();
+                    let asked = Instant::now();
+                    let post = client
+                        .post(format!("http://{addr}/v1/inferences"))
+                        .bearer_auth("a")
+                        .body(body);
+                    let (status, answer) = ask(post).await;
+                    assert!(matches!(status, 200 | 201), "{status} {answer}");
+                    let provisional = asked.elapsed();
+                    answered.fetch_add(1, Ordering::Relaxed);
+                    let id = answer["id"].as_str().unwrap().to_owned();
+                    loop {
+                        let get = client.get(format!("http://{addr}/v1/inferences/{id}"));
+                        let (status, view) = ask(get).await;
+                        assert_eq!(status, 200, "{view}");
+                        if view["status"] == "final" {
+                            break;
+                        }
+                        assert_eq!(view["status"], "pending", "{view}");
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                    answers.push((
+                        provisional,
+                        asked.elapsed(),
+                        id,
+                        answer["claim_id"].as_u64().unwrap(),
+                    ));
+                }
+                answers
+            })
+        })
+        .collect();
+    while answered.load(Ordering::Relaxed) < INFERENCES as u64 / 3 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    gateway.kill().unwrap(); // SIGKILL
+    gateway.wait().unwrap();
+    let killed = started.elapsed();
+    let mut gateway = serve();
+    let mut answers = vec![];
+    for c in clients {
+        answers.extend(c.await.unwrap());
+    }
+    let wall = started.elapsed();
+    gateway.kill().unwrap();
+    gateway.wait().unwrap();
+    assert_eq!(answers.len(), INFERENCES);
+    let ids: std::collections::HashSet<_> = answers.iter().map(|a| &a.2).collect();
+    let claims: std::collections::HashSet<_> = answers.iter().map(|a| a.3).collect();
+    assert_eq!((ids.len(), claims.len()), (INFERENCES, INFERENCES));
+    let listed = json(&verdict(
+        &dir,
+        &url,
+        None,
+        &["claim", "list", "--last", "2000", "--json"],
+    ));
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        INFERENCES,
+        "one claim each, kill or not"
+    );
+    let quantiles = |mut d: Vec<Duration>| {
+        d.sort_unstable();
+        let at = |q: usize| d[(d.len() * q / 100).min(d.len() - 1)].as_secs_f64() * 1e3;
+        (at(50), at(99), at(100))
+    };
+    let provisional = quantiles(answers.iter().map(|a| a.0).collect());
+    let finality = quantiles(answers.iter().map(|a| a.1).collect());
+    println!(
+        "{INFERENCES} inferences from {CLIENTS} clients, SIGKILL and restart of verdict serve at {:.1} s, all final after {:.1} s: \
+         provisional answer p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; final ({WINDOW} s window, 1 s blocks) p50 {:.1} s, p99 {:.1} s, max {:.1} s",
+        killed.as_secs_f64(),
+        wall.as_secs_f64(),
+        provisional.0,
+        provisional.1,
+        provisional.2,
+        finality.0 / 1e3,
+        finality.1 / 1e3,
+        finality.2 / 1e3,
+    );
+}

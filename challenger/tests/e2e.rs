@@ -1688,148 +1688,6 @@ async fn application_over_http(s: &Setup, dir: &Path) {
     );
 }
 
-impl Setup {
-    /// Account 2's node and gateway (token `a`, no rate limit) on runtime
-    /// `rt` at `addr`, with a connection to the chain of their own:
-    /// dropping `rt` ends all their tasks and connections at once, as
-    /// `kill -9` ends a process, and leaves the node's record on disk.
-    fn serve_on(&self, rt: &tokio::runtime::Runtime, dir: &Path, addr: std::net::SocketAddr) {
-        let devnet = self.devnet.as_ref().unwrap();
-        let chain = Chain::connect(&devnet.url(), keys(devnet, 3).remove(2)).unwrap();
-        let mut c = config(dir.join("node-2"), true);
-        c.serve = Some(Serve {
-            min_fee: U256::ZERO,
-            claim_bond: ether(),
-        });
-        let mut node =
-            Agent::new(chain, self.deployment.clone(), c, vec![self.model.clone()]).unwrap();
-        let config = GatewayConfig {
-            tokens: vec!["a".into()],
-            per_minute: u32::MAX,
-            claim_bond: ether(),
-            health_timeout: Duration::from_secs(60),
-        };
-        let app = gateway::router(&mut node, self.deployment.manager, config).unwrap();
-        rt.spawn(async move {
-            let (_stop, stop_rx) = watch::channel(false);
-            node.run(stop_rx, None, |_| false).await
-        });
-        rt.spawn(async move {
-            let listener = loop {
-                match tokio::net::TcpListener::bind(addr).await {
-                    Ok(listener) => break listener,
-                    Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-                }
-            };
-            axum::serve(listener, app).await.unwrap();
-        });
-    }
-}
-
-/// Load through the gateway: 100 clients post 1,000 distinct inferences
-/// at once, and the gateway and its node crash (their runtime dropped)
-/// and restart a third of the way through; clients retry what failed.
-/// Every inference is answered with its own claim, none claimed twice.
-/// Prints the latency of the provisional answer (figures in
-/// benches/README.md).
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "a load benchmark: cargo test --workspace --test e2e -- --ignored gateway_load --nocapture"]
-async fn gateway_load() {
-    const CLIENTS: usize = 100;
-    const INFERENCES: usize = 1000;
-    let s = setup(3).await;
-    let dir = scratch("gateway-load");
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let runtime = || {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap()
-    };
-    let rt = runtime();
-    s.serve_on(&rt, &dir, addr);
-    let client = alloy::transports::http::reqwest::Client::new();
-    let model = s.model.model_id();
-    let answered = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|c| {
-            let (client, base, answered) = (client.clone(), s.inputs[0].clone(), answered.clone());
-            tokio::spawn(async move {
-                let mut answers = vec![];
-                for i in (c..INFERENCES).step_by(CLIENTS) {
-                    let mut input = base.clone();
-                    input[0] += i as f32;
-                    let body = serde_json::json!({ "model": model, "input": input }).to_string();
-                    let asked = Instant::now();
-                    let (status, answer) = loop {
-                        let post = client
-                            .post(format!("http://{addr}/v1/inferences"))
-                            .bearer_auth("a")
-                            .body(body.clone());
-                        let Ok(response) = post.send().await else {
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue; // the gateway is down
-                        };
-                        let status = response.status().as_u16();
-                        match response.text().await {
-                            Ok(text) if status != 503 => break (status, text),
-                            _ => tokio::time::sleep(Duration::from_millis(50)).await,
-                        }
-                    };
-                    assert!(matches!(status, 200 | 201), "{status} {answer}");
-                    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
-                    answered.fetch_add(1, Ordering::Relaxed);
-                    answers.push((
-                        asked.elapsed(),
-                        answer["id"].to_string(),
-                        answer["claim_id"].as_u64().unwrap(),
-                    ));
-                }
-                answers
-            })
-        })
-        .collect();
-    while answered.load(Ordering::Relaxed) < INFERENCES as u64 / 3 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    rt.shutdown_background();
-    let crashed = Instant::now();
-    let rt = runtime();
-    s.serve_on(&rt, &dir, addr);
-    let mut answers = vec![];
-    for c in clients {
-        answers.extend(c.await.unwrap());
-    }
-    let wall = started.elapsed();
-    assert_eq!(answers.len(), INFERENCES);
-    let ids: std::collections::HashSet<_> = answers.iter().map(|a| &a.1).collect();
-    let claims: std::collections::HashSet<_> = answers.iter().map(|a| a.2).collect();
-    assert_eq!((ids.len(), claims.len()), (INFERENCES, INFERENCES));
-    assert_eq!(
-        s.claim_count().await,
-        INFERENCES as u64,
-        "one claim each, crash or not"
-    );
-    let mut latency: Vec<Duration> = answers.iter().map(|a| a.0).collect();
-    latency.sort_unstable();
-    let at = |q: usize| latency[(latency.len() * q / 100).min(latency.len() - 1)];
-    println!(
-        "{INFERENCES} inferences from {CLIENTS} clients in {:.1} s ({:.0}/s), a crash and restart at {:.1} s: provisional answer p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
-        wall.as_secs_f64(),
-        INFERENCES as f64 / wall.as_secs_f64(),
-        (crashed - started).as_secs_f64(),
-        at(50).as_secs_f64() * 1e3,
-        at(99).as_secs_f64() * 1e3,
-        latency[latency.len() - 1].as_secs_f64() * 1e3,
-    );
-    rt.shutdown_background();
-}
-
 /// The sampled tiny GPT-2 generation package, carrying the word-level
 /// tokenizer of `models/transformers`, and two prompts of it.
 fn text_model() -> (Arc<ModelInfo>, [Vec<f32>; 2]) {
@@ -2329,4 +2187,33 @@ async fn the_gateway_checks_inputs_against_the_schema_and_names_classes() {
         .unwrap();
     assert_eq!(posted["classes"][0]["label"], words[best], "{posted}");
     assert_eq!(posted["classes"].as_array().unwrap().len(), 5);
+}
+
+/// Until its node has read the chain (a gateway just restarted), the
+/// gateway answers an inference it cannot find yet with 503, not 404: the
+/// claim may be on the chain, not yet read back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inference_asked_before_the_node_read_the_chain_is_not_missing() {
+    let s = setup(3).await;
+    let mut node = s.node(2, &scratch("unread"), U256::ZERO);
+    let config = GatewayConfig {
+        tokens: vec!["a".into()],
+        per_minute: 1,
+        claim_bond: ether(),
+        health_timeout: Duration::from_secs(60),
+    };
+    // The node never ticks.
+    let app = gateway::router(&mut node, s.deployment.manager, config).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let client = alloy::transports::http::reqwest::Client::new();
+    let id = B256::repeat_byte(1);
+    for path in [
+        format!("/v1/inferences/{id}"),
+        format!("/v1/inferences/{id}/events"),
+    ] {
+        let (status, body) = http(client.get(format!("{url}{path}"))).await;
+        assert_eq!(status, 503, "{path}: {body}");
+    }
 }

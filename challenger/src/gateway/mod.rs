@@ -417,12 +417,7 @@ impl Gateway {
         model: Arc<ModelInfo>,
         values: Vec<f32>,
     ) -> Result<Question, ApiError> {
-        if self.record.borrow().is_none() {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the node has not read the chain yet: try again in a moment",
-            ));
-        }
+        self.ready()?;
         let posted = model.encode_input(&values).map_err(|e| {
             ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "input", e.to_string())
         })?;
@@ -433,6 +428,17 @@ impl Gateway {
             model,
             values,
         })
+    }
+
+    /// Whether the node has read the chain (503 until its first tick).
+    fn ready(&self) -> Result<(), ApiError> {
+        if self.record.borrow().is_none() {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the node has not read the chain yet: try again in a moment",
+            ));
+        }
+        Ok(())
     }
 
     /// The request's token, if it is one of the configured tokens.
@@ -698,14 +704,16 @@ fn inference_at(g: &Gateway, id: &str) -> Result<(B256, u64), ApiError> {
             format!("not an inference id: {e}"),
         )
     })?;
-    let claim_id = g.claim_of(id).ok_or_else(|| {
-        ApiError::field(
-            StatusCode::NOT_FOUND,
-            "id",
-            format!("no inference {id} here"),
-        )
-    })?;
-    Ok((id, claim_id))
+    if let Some(claim_id) = g.claim_of(id) {
+        return Ok((id, claim_id));
+    }
+    // Just (re)started, the node may not have read the claim back yet.
+    g.ready()?;
+    Err(ApiError::field(
+        StatusCode::NOT_FOUND,
+        "id",
+        format!("no inference {id} here"),
+    ))
 }
 
 /// The values of a post's `input`: nested arrays, or a file in base64.
