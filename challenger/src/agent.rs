@@ -575,9 +575,10 @@ impl Agent {
         self.metrics.claim_seen(verdict);
         let state = &mut self.store.state;
         state.models.insert(model.model_id(), model.package_hash);
-        state
-            .claims
-            .insert(claim_id, ClaimRecord::submitted(&event, verdict));
+        state.claims.insert(
+            claim_id,
+            ClaimRecord::submitted(&event, Some(tx.hash), verdict),
+        );
         self.store.save()?;
         Ok((claim_id, claim, tx))
     }
@@ -750,10 +751,10 @@ impl Agent {
                     _ => Verdict::Unknown,
                 };
                 self.metrics.claim_seen(verdict);
-                self.store
-                    .state
-                    .claims
-                    .insert(claim_id, ClaimRecord::submitted(e, verdict));
+                self.store.state.claims.insert(
+                    claim_id,
+                    ClaimRecord::submitted(e, seen.transaction_hash, verdict),
+                );
             }
             Ev::Requested(e) => self.requested(e, done),
             Ev::RequestFulfilled(e) => {

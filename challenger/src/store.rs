@@ -57,12 +57,18 @@ pub struct ClaimRecord {
     /// Whether the chain shows this agent's challenge of it (a refused
     /// challenge leaves it false, to be sent again).
     pub challenged: bool,
+    /// The transaction that posted it, when known (records written before
+    /// it was kept have none).
+    #[serde(default)]
+    pub tx: Option<B256>,
 }
 
 impl ClaimRecord {
-    /// The record of the claim `event` posted, judged `verdict`.
+    /// The record of the claim `event` posted in transaction `tx`, judged
+    /// `verdict`.
     pub fn submitted(
         event: &verdict_contracts::bindings::ClaimManager::ClaimSubmitted,
+        tx: Option<B256>,
         verdict: Verdict,
     ) -> ClaimRecord {
         ClaimRecord {
@@ -74,6 +80,7 @@ impl ClaimRecord {
             verdict,
             status: ClaimStatus::Pending,
             challenged: false,
+            tx,
         }
     }
 

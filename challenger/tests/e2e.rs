@@ -1675,6 +1675,10 @@ async fn application_over_http(s: &Setup, dir: &Path) {
     assert_eq!(statuses, ["pending", "final"]);
     let (status, got) = http(client.get(format!("{url}/v1/inferences/{id}"))).await;
     assert_eq!((status, &got["status"]), (200, &"final".into()), "{got}");
+    assert_eq!(
+        got["claim_tx"], posted["tx"]["hash"],
+        "read back from the chain"
+    );
     s.wait_status(claim, 3, Duration::from_secs(60)).await;
     let (status, health) = http(client.get(format!("{url}/healthz"))).await;
     assert_eq!(status, 200, "{health}");

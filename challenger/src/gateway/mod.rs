@@ -199,6 +199,10 @@ struct InferenceView {
     /// The claim's transaction, when this answer posted it.
     #[serde(skip_serializing_if = "Option::is_none")]
     tx: Option<Tx>,
+    /// The hash of the claim's transaction, once the node has read it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    claim_tx: Option<B256>,
 }
 
 /// The body of `POST /v1/inferences`. Its fields are read one by one, so
@@ -522,6 +526,12 @@ impl Gateway {
             challenge_deadline: c.challengeDeadline,
             open_games: c.openGames,
             tx: None,
+            claim_tx: self
+                .record
+                .borrow()
+                .as_ref()
+                .and_then(|r| r.claims.get(&claim_id))
+                .and_then(|c| c.tx),
         })
     }
 
@@ -690,6 +700,7 @@ async fn claim(
         output: claim.output,
         challenge_deadline: event.challengeDeadline,
         open_games: 0,
+        claim_tx: Some(tx.hash),
         tx: Some(tx),
     };
     Ok((StatusCode::CREATED, view))
