@@ -85,6 +85,8 @@ struct Gateway {
     posting: tokio::sync::Mutex<()>,
     /// Per token, the start of its current minute and its posts in it.
     windows: Mutex<HashMap<String, (Instant, u32)>>,
+    /// The last `/v1/status` read and when ([`status`]).
+    status: tokio::sync::Mutex<Option<(Instant, Bytes)>>,
 }
 
 /// An error as the API answers it: a status and `{"error": …}`, naming
@@ -276,6 +278,7 @@ pub fn router(
         posted: Mutex::default(),
         posting: tokio::sync::Mutex::default(),
         windows: Mutex::default(),
+        status: tokio::sync::Mutex::default(),
     };
     Ok(Router::new()
         .route("/", get(status::page))

@@ -2,10 +2,13 @@
 //! /`, a page that shows it and refreshes itself every two seconds.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use alloy_primitives::Address;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::response::Html;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 use verdict_contracts::bindings::ClaimManager;
@@ -16,6 +19,9 @@ use crate::store::Role;
 
 /// Claims and games the status shows at most, newest first.
 const SHOWN: usize = 20;
+
+/// How long a status read from the chain is served again.
+const STATUS_FRESH: Duration = Duration::from_secs(1);
 
 /// What the node holds and does.
 #[derive(Serialize, ToSchema)]
@@ -62,15 +68,30 @@ struct GameRow {
     (status = 200, body = Status),
     (status = 502, description = "the chain cannot be read", body = ErrorBody),
 ))]
-pub(super) async fn status(State(g): State<Arc<Gateway>>) -> Result<axum::Json<Status>, ApiError> {
+pub(super) async fn status(State(g): State<Arc<Gateway>>) -> Result<Response, ApiError> {
+    // One read at a time, served again while fresh: any number of readers
+    // cost the chain one read a second.
+    let mut cached = g.status.lock().await;
+    let body = match &*cached {
+        Some((at, body)) if at.elapsed() < STATUS_FRESH => body.clone(),
+        _ => {
+            let status = read(&g).await?;
+            let body = Bytes::from(serde_json::to_vec(&status).map_err(|e| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+            })?);
+            *cached = Some((Instant::now(), body.clone()));
+            body
+        }
+    };
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// The status as the chain has it now.
+async fn read(g: &Gateway) -> Result<Status, ApiError> {
     let chain = &g.chain;
     let account = chain.account();
-    let unreadable = |e: anyhow::Error| {
-        ApiError::new(
-            axum::http::StatusCode::BAD_GATEWAY,
-            format!("the chain: {e}"),
-        )
-    };
+    let unreadable =
+        |e: anyhow::Error| ApiError::new(StatusCode::BAD_GATEWAY, format!("the chain: {e}"));
     let (block, timestamp) = (chain.block_number().await?, chain.timestamp().await?);
     let credit = chain
         .view(g.manager, &ClaimManager::creditCall { account })
@@ -97,7 +118,7 @@ pub(super) async fn status(State(g): State<Arc<Gateway>>) -> Result<axum::Json<S
             }));
         }
     }
-    Ok(axum::Json(Status {
+    Ok(Status {
         account,
         balance: chain.balance(account).await?.to_string(),
         credit: credit.to_string(),
@@ -107,7 +128,7 @@ pub(super) async fn status(State(g): State<Arc<Gateway>>) -> Result<axum::Json<S
         models: g.model_views(),
         claims,
         games,
-    }))
+    })
 }
 
 /// `GET /`: the status page (HTML; its script reads `/v1/status`).
