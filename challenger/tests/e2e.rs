@@ -1376,6 +1376,7 @@ impl Setup {
             per_minute,
             claim_bond: ether(),
             health_timeout: Duration::from_secs(60),
+            max_event_streams: 1,
         };
         let app = gateway::router(&mut node, self.deployment.manager, config).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -2052,7 +2053,17 @@ async fn a_game_against_an_inference_is_streamed_move_by_move() {
     let posted = claimed_over_http(&s, &url).await;
     let claim = posted["claim_id"].as_u64().unwrap();
     let id = posted["id"].as_str().unwrap().to_owned();
-    let mut events = Events::of(client.get(format!("{url}/v1/inferences/{id}/events"))).await;
+    let follow = || client.get(format!("{url}/v1/inferences/{id}/events"));
+    let mut events = Events::of(follow()).await;
+    // Reading needs no token, so open streams are capped (here at one).
+    let (status, refused) = http(follow()).await;
+    assert_eq!(status, 503, "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("event streams are open")
+    );
     let _griefer = s.griefer(&dir);
 
     let mut games: Vec<serde_json::Value> = vec![];
@@ -2125,6 +2136,17 @@ async fn a_game_against_an_inference_is_streamed_move_by_move() {
     assert!(open.contains(&1), "{inferences:?}");
     assert_eq!(inferences.last().unwrap()["status"], "final");
     assert_eq!(*open.last().unwrap(), 0);
+    // The stream ended, its place is free.
+    let mut again = Events::of(follow()).await;
+    let mut last = None;
+    while let Some(event) = again.next().await {
+        last = Some(event);
+    }
+    let (name, last) = last.unwrap();
+    assert_eq!(
+        (name.as_str(), &last["status"]),
+        ("inference", &"final".into())
+    );
 }
 
 /// A model whose package carries a schema: `/v1/models` shows it, an input
@@ -2205,6 +2227,7 @@ async fn an_inference_asked_before_the_node_read_the_chain_is_not_missing() {
         per_minute: 1,
         claim_bond: ether(),
         health_timeout: Duration::from_secs(60),
+        max_event_streams: 4,
     };
     // The node never ticks.
     let app = gateway::router(&mut node, s.deployment.manager, config).unwrap();

@@ -43,7 +43,7 @@ use crate::chain::{Chain, Tx};
 use crate::metrics::Metrics;
 use crate::model::ModelInfo;
 use crate::records::{GameMove, GameView, Record};
-use crate::store::{AgentState, ClaimStatus};
+use crate::store::{AgentState, ClaimStatus, GameRecord, GameStatus};
 use crate::trace::{Trace, f32s};
 
 /// The largest request body accepted, in bytes.
@@ -62,6 +62,9 @@ pub struct GatewayConfig {
     /// `/healthz` fails after this long without a successful tick or a
     /// new block.
     pub health_timeout: Duration,
+    /// Event streams open at once at most (each follows the chain while
+    /// open, and reading needs no token): past it, 503.
+    pub max_event_streams: usize,
 }
 
 /// What the handlers share.
@@ -87,6 +90,8 @@ struct Gateway {
     windows: Mutex<HashMap<String, (Instant, u32)>>,
     /// The last `/v1/status` read and when ([`status`]).
     status: tokio::sync::Mutex<Option<(Instant, Bytes)>>,
+    /// A permit per open event stream.
+    streams: Arc<tokio::sync::Semaphore>,
 }
 
 /// An error as the API answers it: a status and `{"error": …}`, naming
@@ -266,6 +271,7 @@ pub fn router(
             texts.insert(id, Arc::new(Text::from_json(json)?));
         }
     }
+    let streams = config.max_event_streams;
     let gateway = Gateway {
         chain: agent.chain().clone(),
         manager,
@@ -279,6 +285,7 @@ pub fn router(
         posting: tokio::sync::Mutex::default(),
         windows: Mutex::default(),
         status: tokio::sync::Mutex::default(),
+        streams: Arc::new(tokio::sync::Semaphore::new(streams)),
     };
     Ok(Router::new()
         .route("/", get(status::page))
@@ -789,6 +796,11 @@ async fn get_inference(
 /// quiet: a window can pass with no event at all.
 const EVENTS_POLL: Duration = Duration::from_millis(500);
 
+/// How long an event stream whose claim is settled waits for the node to
+/// read the end of its games (the chain can be ahead of the node by its
+/// confirmations).
+const SETTLE: Duration = Duration::from_secs(30);
+
 /// `GET /v1/inferences/{id}/events`: server-sent events, an `inference`
 /// event (the body of `GET /v1/inferences/{id}`) now and at each change of
 /// its status or open games; a `move` event for each move of a game against
@@ -802,6 +814,7 @@ const EVENTS_POLL: Duration = Duration::from_millis(500);
         (status = 200, description = "`move` events (a GameMove each), `game` events (a GameView each) and `inference` events (an InferenceView each), and a final `error` event if the chain cannot be read", content_type = "text/event-stream", body = String),
         (status = 400, description = "a malformed id", body = ErrorBody),
         (status = 404, description = "no such inference here", body = ErrorBody),
+        (status = 503, description = "the node has not read the chain yet, or the most event streams are open", body = ErrorBody),
     ),
 )]
 async fn inference_events(
@@ -809,10 +822,20 @@ async fn inference_events(
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, axum::Error>>>, ApiError> {
     let (id, claim_id) = inference_at(&g, &id)?;
+    let permit = g.streams.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "{} event streams are open, the most this gateway follows: try again later",
+                g.config.max_event_streams
+            ),
+        )
+    })?;
     let (events, received) = tokio::sync::mpsc::unbounded_channel();
     // Subscribed before the answer: no move after it is missed.
     let moves = g.moves.subscribe();
     tokio::spawn(async move {
+        let _open = permit;
         if let Err(e) = follow(&g, (id, claim_id), moves, &events).await {
             let error = ErrorBody {
                 error: e.message,
@@ -867,6 +890,26 @@ async fn follow(
         }
         let state = (view.status, view.open_games);
         if last != Some(state) {
+            if view.status != "pending" {
+                // The chain may be ahead of the node: tell the last moves
+                // of the claim's games before the stream ends.
+                let settled = tokio::time::timeout(SETTLE, async {
+                    while record.borrow().as_ref().is_some_and(|r| {
+                        let open = |game: &GameRecord| game.status == GameStatus::Open;
+                        r.games.values().any(|g| g.claim_id == claim_id && open(g))
+                    }) {
+                        if record.changed().await.is_err() {
+                            return;
+                        }
+                    }
+                });
+                let _ = settled.await;
+                while let Ok(game_move) = moves.try_recv() {
+                    if game_move.claim_id == claim_id {
+                        tell(&game_move);
+                    }
+                }
+            }
             let _ = events.send(Event::default().event("inference").json_data(&view));
             if view.status != "pending" {
                 return Ok(());

@@ -76,9 +76,10 @@ pub(super) async fn status(State(g): State<Arc<Gateway>>) -> Result<Response, Ap
         Some((at, body)) if at.elapsed() < STATUS_FRESH => body.clone(),
         _ => {
             let status = read(&g).await?;
-            let body = Bytes::from(serde_json::to_vec(&status).map_err(|e| {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-            })?);
+            let body =
+                Bytes::from(serde_json::to_vec(&status).map_err(|e| {
+                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+                })?);
             *cached = Some((Instant::now(), body.clone()));
             body
         }

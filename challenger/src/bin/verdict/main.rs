@@ -257,6 +257,10 @@ enum Command {
         /// Inferences one token may post per minute.
         #[arg(long, env = "VERDICT_RATE_LIMIT", default_value_t = 60)]
         rate_limit: u32,
+        /// Event streams (GET /v1/inferences/{id}/events) open at once at
+        /// most; each follows the chain while open.
+        #[arg(long, env = "VERDICT_MAX_EVENT_STREAMS", default_value_t = 256)]
+        max_event_streams: usize,
         #[command(flatten)]
         node: NodeArgs,
     },
@@ -1027,6 +1031,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             api_tokens,
             rate_limit,
+            max_event_streams,
             node,
         } => {
             let serve = node.serve(&s)?;
@@ -1035,6 +1040,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 per_minute: rate_limit,
                 claim_bond: serve.claim_bond,
                 health_timeout: Duration::from_secs(node.follow.health_timeout),
+                max_event_streams,
             };
             node.service()
                 .run(&s, "node", Some(serve), Some((listen, gateway)))
