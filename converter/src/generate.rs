@@ -10,6 +10,11 @@
 //! lowered into the one model, whose weights are stored once
 //! ([`crate::lower::Store`]). Token `k` is the ArgMax of pass `k`'s last
 //! logits row (the first index among equal maxima, as torch's `argmax`).
+//!
+//! A decoder exported without a cache (token ids in, logits out, the
+//! sequence length symbolic) is the fallback: pass `k` recomputes the whole
+//! sequence, the prompt and the `k` tokens so far, which costs about
+//! `max_new_tokens / 2` times a cached generation's compute.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -59,10 +64,10 @@ struct Roles {
     pasts: Vec<(String, Vec<Option<usize>>, usize)>,
 }
 
-/// Converts a decoder with a KV cache into a generation program: its input
-/// is the prompt's `prompt_len` token ids (as `preprocess.encoding` packs
-/// them), its output the `max_new_tokens` new ids. `progress` counts
-/// passes.
+/// Converts a decoder, with a KV cache or without one, into a generation
+/// program: its input is the prompt's `prompt_len` token ids (as
+/// `preprocess.encoding` packs them), its output the `max_new_tokens` new
+/// ids. `progress` counts passes.
 ///
 /// # Errors
 ///
@@ -129,7 +134,13 @@ pub fn convert_generation(
             len,
             source: Box::new(e),
         };
-        let seq = if pass == 0 { generate.prompt_len } else { 1 };
+        // Without a cache each pass reads the whole sequence so far.
+        let recompute = roles.pasts.is_empty();
+        let seq = if pass == 0 || recompute {
+            len
+        } else {
+            1
+        };
         let outs =
             crate::guarded(|| lower_pass(&mut store, &proto, dir, &roles, &feed, seq, len - seq))
                 .map_err(in_pass)?;
@@ -153,7 +164,16 @@ pub fn convert_generation(
         .map_err(finishing)?;
         done = now_done;
         tokens.push(token);
-        feed = HashMap::from([(roles.ids.clone(), token)]);
+        let last = pass + 1 == generate.max_new_tokens;
+        let next = if recompute && !last {
+            let ids = feed[&roles.ids];
+            let concat = OpKind::Concat(Concat { axis: 1 });
+            let sequence = store.add(&format!("pass{pass}.sequence"), concat, &[ids, token]);
+            sequence.map_err(finishing)?
+        } else {
+            token
+        };
+        feed = HashMap::from([(roles.ids.clone(), next)]);
         for ((past, ..), &present) in roles.pasts.iter().zip(&outs[1..]) {
             feed.insert(past.clone(), present);
         }
@@ -356,14 +376,8 @@ fn roles(proto: &ModelProto) -> Result<Roles, ConvertError> {
             ids.len()
         )));
     };
-    if pasts.is_empty() {
-        return Err(fail(
-            "the decoder has no past key or value inputs: export it with its KV cache \
-             (past_key_values)"
-                .into(),
-        ));
-    }
-    if graph.output.len() != pasts.len() + 1 {
+    // Without a cache, the logits alone are read (recomputing each pass).
+    if !pasts.is_empty() && graph.output.len() != pasts.len() + 1 {
         return Err(fail(format!(
             "the decoder has {} past inputs and {} outputs: it gives the logits, then one \
              present per past",

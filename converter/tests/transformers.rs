@@ -180,7 +180,12 @@ fn llama_export_matches_torch() {
 /// The KV-cache decoder unrolled into a generation program of 8 greedy
 /// (or `sampled`) tokens after the 8-token prompt (u16 ids).
 fn generation(eos: Option<u32>, sampled: bool) -> Result<Compiled, ConvertError> {
-    let bytes = std::fs::read(dir().join("gpt2_tiny_past.onnx")).unwrap();
+    generation_of("gpt2_tiny_past.onnx", eos, sampled)
+}
+
+/// [`generation`] of the decoder in `file` (with a KV cache or without).
+fn generation_of(file: &str, eos: Option<u32>, sampled: bool) -> Result<Compiled, ConvertError> {
+    let bytes = std::fs::read(dir().join(file)).unwrap();
     let generate = Generate {
         prompt_len: 8,
         max_new_tokens: 8,
@@ -205,7 +210,26 @@ fn reference(name: &str, shape: &[usize]) -> Vec<f32> {
 /// engine's bits in every tensor of every pass (equal final memory).
 #[test]
 fn gpt2_generation_gives_torchs_greedy_tokens() {
-    let compiled = generation(None, false).unwrap();
+    greedy_tokens_are_torchs(&generation(None, false).unwrap());
+}
+
+/// The fallback for a decoder exported without a cache (the dynamic-length
+/// export): each pass recomputes the whole sequence, with the same tokens
+/// and logits as torch's, the VM equal to the native engine.
+#[test]
+fn a_decoder_without_a_cache_generates_by_recomputing() {
+    let compiled = generation_of("gpt2_tiny_dynamic.onnx", None, false).unwrap();
+    let sequences = compiled
+        .model
+        .nodes
+        .iter()
+        .filter(|n| n.name.ends_with(".sequence"))
+        .count();
+    assert_eq!(sequences, 7, "each pass but the last extends the sequence");
+    greedy_tokens_are_torchs(&compiled);
+}
+
+fn greedy_tokens_are_torchs(compiled: &Compiled) {
     let model = &compiled.model;
     let stored: usize = model
         .tensors
@@ -287,7 +311,7 @@ fn generation_stops_at_eos_and_refuses_bad_requests() {
     };
     assert!(refused("gpt2_tiny_past.onnx", 0, 4).contains("prompt length is 0"));
     assert!(refused("gpt2_tiny_past.onnx", 4, 0).contains("max_new_tokens is 0"));
-    assert!(refused("gpt2_tiny_sdpa.onnx", 4, 2).contains("no past key or value inputs"));
+    assert!(refused("bert_tiny.onnx", 4, 2).contains("3 integer inputs; it takes one"));
     // 128 positions: the prompt fills them, the first decoded token has none.
     let past_end = refused("gpt2_tiny_past.onnx", 128, 2);
     assert!(
