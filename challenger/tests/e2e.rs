@@ -1810,6 +1810,11 @@ async fn an_application_completes_text_over_http() {
             422,
             "stream",
         ),
+        (
+            serde_json::json!({"model": model_id, "prompt": "w1 ".repeat(30_000)}),
+            422,
+            "prompt",
+        ),
         (serde_json::json!({"model": model_id}), 400, "prompt"),
         (
             serde_json::json!({"model": B256::ZERO, "prompt": text}),
@@ -1832,6 +1837,12 @@ async fn an_application_completes_text_over_http() {
     )
     .await;
     assert_eq!(status, 401);
+    // A long text is refused before it is tokenized.
+    let long = serde_json::json!({"model": model_id, "prompt": "w1 ".repeat(30_000)});
+    let (status, answer) = http(post(long)).await;
+    assert_eq!(status, 422, "{answer}");
+    let error = answer["error"].as_str().unwrap();
+    assert!(error.contains("at most 65536 bytes"), "{error}");
     assert_eq!(s.claim_count().await, 0, "nothing sent for a bad request");
 
     let asked = serde_json::json!({"model": model_id, "prompt": text, "seed": 5, "top_k": 20});

@@ -136,11 +136,7 @@ pub fn convert_generation(
         };
         // Without a cache each pass reads the whole sequence so far.
         let recompute = roles.pasts.is_empty();
-        let seq = if pass == 0 || recompute {
-            len
-        } else {
-            1
-        };
+        let seq = if pass == 0 || recompute { len } else { 1 };
         let outs =
             crate::guarded(|| lower_pass(&mut store, &proto, dir, &roles, &feed, seq, len - seq))
                 .map_err(in_pass)?;

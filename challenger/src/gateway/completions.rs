@@ -141,6 +141,10 @@ pub(super) struct Chunk {
     token: u32,
 }
 
+/// The longest text prompt read, in bytes: far past any package's prompt
+/// length in tokens.
+const MAX_PROMPT_TEXT: usize = 64 << 10;
+
 /// Fields that would change a completion, with their defaults: refused at
 /// any other value.
 const FIXED: [(&str, &str); 9] = [
@@ -303,6 +307,14 @@ fn prompt_ids(prompt: &Value, text: Option<&Text>) -> Result<Vec<f32>, ApiError>
                     "this model carries no tokenizer: give the prompt as token ids",
                 )
             })?;
+            // Tokenizing is work done before the post counts against its
+            // token's rate: bounded.
+            if s.len() > MAX_PROMPT_TEXT {
+                return Err(unprocessable(
+                    "prompt",
+                    format!("a text prompt holds at most {MAX_PROMPT_TEXT} bytes"),
+                ));
+            }
             let ids = text
                 .encode(s)
                 .map_err(|e| unprocessable("prompt", e.to_string()))?;
