@@ -1276,3 +1276,39 @@ async fn gateway_load() {
         finality.2 / 1e3,
     );
 }
+
+/// `claim submit` on a package with a schema: an input outside its range is
+/// refused before anything is sent, naming it; a good one is claimed with
+/// its top classes named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_is_checked_against_the_schema_and_names_classes() {
+    use verdict_dnn::package::Package;
+    let d = deployed("schema", 1).await;
+    let (url, key, dir) = (&d.url, d.key.clone(), &d.dir);
+    let model = common::labelled(Package::from_bytes(&model_bytes(&models())).unwrap().model);
+    let package = dir.join("labelled.dnn");
+    Package::build(model).unwrap().save(&package).unwrap();
+    let register = ["model", "register", package.to_str().unwrap()];
+    assert!(verdict(dir, url, key.clone(), &register).status.success());
+
+    let (_, inputs) = verdict_challenger::demo::bundled(&models()).unwrap();
+    let input = dir.join("x.json");
+    let mut bad = inputs[0].clone();
+    bad[2] = -1.0;
+    std::fs::write(&input, serde_json::to_vec(&bad).unwrap()).unwrap();
+    let refused = verdict(dir, url, key.clone(), &claim_submit(&package, &input, &[]));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("value 2 is -1, outside its range [0, 1]"),
+        "{stderr}"
+    );
+
+    std::fs::write(&input, serde_json::to_vec(&inputs[0]).unwrap()).unwrap();
+    let args = claim_submit(&package, &input, &["--no-defend", "--json"]);
+    let submitted = json(&verdict(dir, url, key, &args));
+    assert_eq!(submitted["claim_id"], 1, "the refused input sent nothing");
+    let output: Vec<f32> = serde_json::from_value(submitted["output"].clone()).unwrap();
+    let best = common::DIGITS[common::best(&output)];
+    assert_eq!(submitted["classes"][0]["label"], best);
+}

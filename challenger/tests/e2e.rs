@@ -2165,24 +2165,8 @@ async fn a_game_against_an_inference_is_streamed_move_by_move() {
 /// answer names the top classes with their labels.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_gateway_checks_inputs_against_the_schema_and_names_classes() {
-    use verdict_dnn::schema::{PartSchema, Schema};
     let (bundled, inputs) = demo::bundled(&models()).unwrap();
-    let mut model = bundled.compiled.model.clone();
-    let words = [
-        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-    ];
-    model.schema = Some(Schema {
-        inputs: vec![PartSchema {
-            name: model.input_ports()[0].name.clone(),
-            range: Some([0.0, 1.0]),
-            ..PartSchema::default()
-        }],
-        outputs: vec![PartSchema {
-            name: model.output_ports()[0].name.clone(),
-            labels: words.iter().map(|w| (*w).to_owned()).collect(),
-            ..PartSchema::default()
-        }],
-    });
+    let model = common::labelled(bundled.compiled.model.clone());
     let package = verdict_dnn::package::Package::build(model).unwrap();
     let info = Arc::new(ModelInfo::new(package));
     let devnet = Devnet::start(DevnetConfig::default()).await.unwrap();
@@ -2194,7 +2178,10 @@ async fn the_gateway_checks_inputs_against_the_schema_and_names_classes() {
     let url = served.url.clone();
 
     let (_, models) = http(client.get(format!("{url}/v1/models"))).await;
-    assert_eq!(models[0]["schema"]["outputs"][0]["labels"][3], "three");
+    assert_eq!(
+        models[0]["schema"]["outputs"][0]["labels"][3],
+        common::DIGITS[3]
+    );
     let mut bad = s.inputs[0].clone();
     bad[5] = 2.0;
     let body = serde_json::json!({ "model": s.model.model_id(), "input": bad });
@@ -2219,10 +2206,8 @@ async fn the_gateway_checks_inputs_against_the_schema_and_names_classes() {
 
     let posted = claimed_over_http(&s, &url).await;
     let output: Vec<f32> = serde_json::from_value(posted["output"].clone()).unwrap();
-    let best = (0..output.len())
-        .max_by(|&a, &b| output[a].total_cmp(&output[b]).then(b.cmp(&a)))
-        .unwrap();
-    assert_eq!(posted["classes"][0]["label"], words[best], "{posted}");
+    let best = common::DIGITS[common::best(&output)];
+    assert_eq!(posted["classes"][0]["label"], best, "{posted}");
     assert_eq!(posted["classes"].as_array().unwrap().len(), 5);
 }
 

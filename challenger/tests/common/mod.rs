@@ -10,8 +10,40 @@ use std::sync::Arc;
 use verdict_challenger::model::ModelInfo;
 use verdict_converter::Preprocess;
 use verdict_converter::generate::{Generate, convert_generation};
+use verdict_dnn::ir::Model;
 use verdict_dnn::ops::decode::Encoding;
 use verdict_dnn::package::Package;
+use verdict_dnn::schema::{PartSchema, Schema};
+
+/// The digits model's class labels.
+pub(crate) const DIGITS: [&str; 10] = [
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+];
+
+/// The digits `model` with a schema: its input in [0, 1], its output's
+/// classes [`DIGITS`].
+pub(crate) fn labelled(mut model: Model) -> Model {
+    model.schema = Some(Schema {
+        inputs: vec![PartSchema {
+            name: model.input_ports()[0].name.clone(),
+            range: Some([0.0, 1.0]),
+            ..PartSchema::default()
+        }],
+        outputs: vec![PartSchema {
+            name: model.output_ports()[0].name.clone(),
+            labels: DIGITS.iter().map(|w| (*w).to_owned()).collect(),
+            ..PartSchema::default()
+        }],
+    });
+    model
+}
+
+/// The index of the largest of `values`, the first among equals.
+pub(crate) fn best(values: &[f32]) -> usize {
+    (0..values.len())
+        .max_by(|&a, &b| values[a].total_cmp(&values[b]).then(b.cmp(&a)))
+        .unwrap()
+}
 
 /// The tiny GPT-2 decoder of `models/transformers` unrolled into a
 /// generation package as `generate` says, its ids posted as u16.
