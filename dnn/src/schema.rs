@@ -348,4 +348,46 @@ mod tests {
         let labels: Vec<(&str, usize)> = top.iter().map(|c| (c.label.as_str(), c.index)).collect();
         assert_eq!(labels, [("b", 1), ("c", 2)]);
     }
+
+    proptest::proptest! {
+        /// Any schema, checked or not, judges any input and names any
+        /// output's classes without a panic (a package's schema is data).
+        #[test]
+        fn any_schema_judges_any_values(
+            name in proptest::sample::select(vec!["image", "scores", "other"]),
+            range in proptest::array::uniform2(proptest::num::f32::ANY),
+            labels in 0usize..6,
+            layout in proptest::sample::select(vec!["NCHW", "NHWC", "HW"]),
+            (height, width) in (0usize..4, 0usize..4),
+            channels in "[RGBL]{0,4}",
+            mean in proptest::collection::vec(proptest::num::f32::ANY, 0..4),
+            input in proptest::collection::vec(proptest::num::f32::ANY, 0..20),
+            output in proptest::collection::vec(proptest::num::f32::ANY, 0..6),
+            k in 0usize..8,
+        ) {
+            let m = model();
+            let schema = Schema {
+                inputs: vec![PartSchema {
+                    range: Some(range),
+                    image: Some(Image {
+                        height,
+                        width,
+                        channels,
+                        layout: layout.into(),
+                        mean,
+                        ..Image::default()
+                    }),
+                    ..part(name)
+                }],
+                outputs: vec![PartSchema {
+                    labels: (0..labels).map(|i| i.to_string()).collect(),
+                    ..part("scores")
+                }],
+            };
+            let _ = schema.check(&m);
+            let _ = schema.check_input(&m, &input);
+            let classes = schema.top_classes(&m, &output, k);
+            proptest::prop_assert!(classes.len() <= k);
+        }
+    }
 }
