@@ -1007,6 +1007,19 @@ async fn a_generation_is_streamed_then_claimed_and_bad_prompts_are_refused() {
     let package = package.to_str().unwrap();
     let registered = verdict(dir, url, key.clone(), &["model", "register", package]);
     assert!(registered.status.success());
+    let info = json(&verdict(
+        dir,
+        url,
+        None,
+        &["model", "info", package, "--json"],
+    ));
+    assert_eq!(
+        (
+            &info["generation"]["prompt_len"],
+            &info["generation"]["max_new_tokens"]
+        ),
+        (&Value::from(8), &Value::from(8))
+    );
     let submit = |prompt: &str, extra: &[&str]| {
         let args = [
             &[
@@ -1290,6 +1303,10 @@ async fn a_claim_is_checked_against_the_schema_and_names_classes() {
     Package::build(model).unwrap().save(&package).unwrap();
     let register = ["model", "register", package.to_str().unwrap()];
     assert!(verdict(dir, url, key.clone(), &register).status.success());
+    let info = ["model", "info", package.to_str().unwrap(), "--json"];
+    let info = json(&verdict(dir, url, None, &info));
+    assert_eq!(info["schema"]["outputs"][0]["labels"][0], common::DIGITS[0]);
+    assert_eq!(info["generation"], Value::Null);
 
     let (_, inputs) = verdict_challenger::demo::bundled(&models()).unwrap();
     let input = dir.join("x.json");

@@ -38,6 +38,7 @@ use verdict_contracts::bindings::ClaimManager;
 use verdict_contracts::protocol::Config;
 use verdict_converter::InputShape;
 use verdict_converter::args::{PromptArgs, SamplingArgs};
+use verdict_converter::inspect::GenerationSummary;
 use verdict_converter::tensor_io::Pixels;
 use verdict_converter::text::{Text, TextStream};
 use verdict_devnet::{self as devnet, Devnet, DevnetConfig};
@@ -846,10 +847,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let info = load_package(&model)?;
             let m = &info.compiled.model;
+            let generation = GenerationSummary::of(m);
             let report = serde_json::json!({
                 "model_id": info.model_id(), "package_hash": info.package_hash,
                 "ops": info.ops(), "total_steps": info.total_steps(),
                 "input_shape": m.tensors[m.input].shape, "output_shape": m.tensors[m.output].shape,
+                "generation": generation, "schema": m.schema,
             });
             if s.json {
                 print_json(&report);
@@ -863,6 +866,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     m.tensors[m.input].shape,
                     m.tensors[m.output].shape
                 );
+                if let Some(g) = generation {
+                    let how = if g.sampled { "sampled" } else { "greedy" };
+                    out!(
+                        "generates {} tokens ({how}) after a prompt of {}",
+                        g.max_new_tokens,
+                        g.prompt_len
+                    );
+                }
+                if let Some(schema) = &m.schema {
+                    let labelled = schema.outputs.iter().filter(|p| !p.labels.is_empty());
+                    let ranged = schema.inputs.iter().filter(|p| p.range.is_some());
+                    out!(
+                        "schema: {} input part(s) with a range, {} labelled output part(s) (dnnc inspect shows it)",
+                        ranged.count(),
+                        labelled.count()
+                    );
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
