@@ -782,6 +782,7 @@ fn input_values(
         (status = 400, description = "a malformed id", body = ErrorBody),
         (status = 404, description = "no such inference here", body = ErrorBody),
         (status = 502, description = "the chain cannot be read", body = ErrorBody),
+        (status = 503, description = "the node has not read the chain yet", body = ErrorBody),
     ),
 )]
 async fn get_inference(
@@ -862,15 +863,19 @@ async fn follow(
     let mut record = g.record.clone();
     let mut last = None;
     let mut games = HashMap::new();
+    // Tells the moves of the claim's games among those `moves` holds.
     let tell = |game_move: &GameMove| {
-        let _ = events.send(Event::default().event("move").json_data(game_move));
+        if game_move.claim_id == claim_id {
+            let _ = events.send(Event::default().event("move").json_data(game_move));
+        }
+    };
+    let drain = |moves: &mut tokio::sync::broadcast::Receiver<GameMove>| {
+        while let Ok(game_move) = moves.try_recv() {
+            tell(&game_move);
+        }
     };
     loop {
-        while let Ok(game_move) = moves.try_recv() {
-            if game_move.claim_id == claim_id {
-                tell(&game_move);
-            }
-        }
+        drain(&mut moves);
         let view = g.view(id, claim_id).await?;
         // The games against the claim are the node's own: it defends them.
         let played: Vec<u64> = record.borrow().as_ref().map_or_else(Vec::new, |r| {
@@ -904,11 +909,7 @@ async fn follow(
                     }
                 });
                 let _ = settled.await;
-                while let Ok(game_move) = moves.try_recv() {
-                    if game_move.claim_id == claim_id {
-                        tell(&game_move);
-                    }
-                }
+                drain(&mut moves);
             }
             let _ = events.send(Event::default().event("inference").json_data(&view));
             if view.status != "pending" {
@@ -924,9 +925,9 @@ async fn follow(
                 return Ok(());
             },
             game_move = moves.recv() => match game_move {
-                Ok(game_move) if game_move.claim_id == claim_id => tell(&game_move),
+                Ok(game_move) => tell(&game_move),
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
-                // Another claim's, or moves lost to lagging.
+                // Moves lost to lagging.
                 _ => {}
             },
             () = tokio::time::sleep(EVENTS_POLL) => {}
