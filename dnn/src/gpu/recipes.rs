@@ -17,27 +17,7 @@ use crate::scalar::Scalar;
 
 /// Unary ops without attributes, generated from [`UnaryOp::apply`]; an op's
 /// code in kernels is its index here.
-const GENERATED_UNARY: [UnaryOp; 19] = [
-    UnaryOp::Relu,
-    UnaryOp::Neg,
-    UnaryOp::Abs,
-    UnaryOp::Sqrt,
-    UnaryOp::Reciprocal,
-    UnaryOp::Exp,
-    UnaryOp::Log,
-    UnaryOp::Sigmoid,
-    UnaryOp::Tanh,
-    UnaryOp::Erf,
-    UnaryOp::GeluExact,
-    UnaryOp::GeluTanh,
-    UnaryOp::IsNaN,
-    UnaryOp::IsInf,
-    UnaryOp::IsPosInf,
-    UnaryOp::IsNegInf,
-    UnaryOp::Not,
-    UnaryOp::Bool,
-    UnaryOp::Trunc,
-];
+const GENERATED_UNARY: [UnaryOp; 19] = UnaryOp::WITHOUT_ATTRIBUTES;
 
 /// Kernel code of `LeakyRelu` (written by hand in `elementwise.cl`: its
 /// slope is a run-time parameter).

@@ -170,21 +170,7 @@ mod tests {
     /// AVX-512).
     #[test]
     fn vector_path_matches_the_semantics() {
-        let special = [
-            0u32,
-            0x8000_0000,
-            0x7F80_0000,
-            0xFF80_0000,
-            0x7FC0_0000,
-            0xFFC0_0001,
-            0x7F80_0001,
-            0x0000_0001,
-            0x8000_0001,
-            0x3F80_0000,
-            0xBF80_0000,
-            0x7F7F_FFFF,
-            0xFF7F_FFFF,
-        ];
+        let special = crate::kernels::SPECIAL_BITS;
         let ys: Vec<u32> = (0..37u32)
             .map(|i| special[i as usize % special.len()] ^ (i / 13))
             .collect();

@@ -13,10 +13,11 @@ use crate::gpu::params::UnaryParams;
 #[cfg(feature = "gpu")]
 use crate::gpu::recipes::unary_code;
 use crate::kernels::finish::finish_into;
+use crate::kernels::lanes::Lanes;
 use crate::kernels::matmul::PAR_WORDS;
 use crate::math;
 use crate::ops::{Io, NativeIo, ShapeError, elementwise_shape};
-use crate::scalar::{Eval, Scalar};
+use crate::scalar::Scalar;
 
 /// Which unary function.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -75,6 +76,30 @@ pub enum UnaryOp {
 }
 
 impl UnaryOp {
+    /// Every op without attributes (all but `LeakyRelu` and `Clip`), in the
+    /// order of the OpenCL engine's op codes.
+    pub const WITHOUT_ATTRIBUTES: [UnaryOp; 19] = [
+        UnaryOp::Relu,
+        UnaryOp::Neg,
+        UnaryOp::Abs,
+        UnaryOp::Sqrt,
+        UnaryOp::Reciprocal,
+        UnaryOp::Exp,
+        UnaryOp::Log,
+        UnaryOp::Sigmoid,
+        UnaryOp::Tanh,
+        UnaryOp::Erf,
+        UnaryOp::GeluExact,
+        UnaryOp::GeluTanh,
+        UnaryOp::IsNaN,
+        UnaryOp::IsInf,
+        UnaryOp::IsPosInf,
+        UnaryOp::IsNegInf,
+        UnaryOp::Not,
+        UnaryOp::Bool,
+        UnaryOp::Trunc,
+    ];
+
     /// The ONNX name.
     pub fn name(self) -> &'static str {
         match self {
@@ -237,19 +262,21 @@ impl Unary {
     }
 
     pub(crate) fn native(&self, _io: &Io, data: NativeIo<'_>) {
-        data.output
+        let chunks = data
+            .output
             .par_chunks_mut(PAR_WORDS)
-            .zip(data.inputs[0].par_chunks(PAR_WORDS))
-            .for_each(|(ys, xs)| {
-                if self.op == UnaryOp::Relu {
-                    // The same `maximum(x, +0)`, a vector at a time.
-                    finish_into(ys, xs, None, true);
-                    return;
-                }
-                for (y, &x) in ys.iter_mut().zip(xs) {
-                    *y = self.op.apply(&mut Eval, x);
-                }
-            });
+            .zip(data.inputs[0].par_chunks(PAR_WORDS));
+        if self.op == UnaryOp::Relu {
+            // The same `maximum(x, +0)`, a vector at a time.
+            chunks.for_each(|(ys, xs)| finish_into(ys, xs, None, true));
+            return;
+        }
+        let op = self.op;
+        let trace = Trace::record(1, |t, x| op.apply(t, x[0]));
+        chunks.for_each_init(
+            || Lanes::new(trace.clone()),
+            |lanes, (ys, xs)| lanes.run(xs, ys),
+        );
     }
 }
 
