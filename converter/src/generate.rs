@@ -29,6 +29,7 @@ use verdict_dnn::ops::OpKind;
 use verdict_dnn::ops::argmax::ArgMax;
 use verdict_dnn::ops::binary::{Binary, BinaryOp};
 use verdict_dnn::ops::concat::Concat;
+use verdict_dnn::ops::reshape::Reshape;
 use verdict_dnn::ops::sample::{PARAMS, Sample};
 use verdict_dnn::ops::select::Where;
 use verdict_dnn::ops::slice::{Range, Slice};
@@ -292,21 +293,24 @@ fn next_token(
         step: 1,
         len,
     };
-    let last = store.add(
-        &format!("pass{pass}.last"),
-        OpKind::Slice(Slice {
-            ranges: vec![
-                whole(1),
-                Range {
-                    start: rows - 1,
-                    step: 1,
-                    len: 1,
-                },
-                whole(vocab),
-            ],
-        }),
-        &[logits],
-    )?;
+    let last = match last_row(store, logits, pass)? {
+        Some(last) => last,
+        None => store.add(
+            &format!("pass{pass}.last"),
+            OpKind::Slice(Slice {
+                ranges: vec![
+                    whole(1),
+                    Range {
+                        start: rows - 1,
+                        step: 1,
+                        len: 1,
+                    },
+                    whole(vocab),
+                ],
+            }),
+            &[logits],
+        )?,
+    };
     let name = format!("token{pass}");
     let best = match params {
         Some(params) => {
@@ -347,6 +351,97 @@ fn next_token(
         &[done, is_eos],
     )?;
     Ok((token, Some(done)))
+}
+
+/// The last row of `logits` (`[1, rows, vocab]`) computed from the last
+/// row of the hidden state, where the logits are a chain of row-wise ops
+/// over it that nothing else reads: the language-model head then runs on
+/// one position of a prefill instead of all of them. Reshapes keeping the
+/// last axis, normalizations over the last axis, elementwise unary ops and
+/// Gemms whose `A` is the row (with no per-row `C`) are row-wise; the chain
+/// is rebuilt on the row and the old one left to [`Store::finish`]'s
+/// pruning. `None` where no such op precedes the logits.
+fn last_row(
+    store: &mut Store,
+    logits: TensorId,
+    pass: usize,
+) -> Result<Option<TensorId>, crate::lower::LowerError> {
+    let mut chain = Vec::new();
+    let mut t = logits;
+    loop {
+        let b = store.builder();
+        let Some(node) = b.producer(t) else { break };
+        let x = node.inputs[0];
+        let (rank, last) = (b.shape(x).len(), b.shape(x).last().copied());
+        let rowwise = match &node.op {
+            OpKind::Reshape(r) => r.shape.last().copied() == last,
+            OpKind::Norm(n) => n.axes == (rank - 1..rank),
+            OpKind::Unary(_) => true,
+            OpKind::Gemm(g) => {
+                let n = b.shape(t).last().copied().unwrap_or(0);
+                let c = node.inputs.get(2).map(|&c| b.shape(c).iter().product());
+                !g.trans_a && rank == 2 && c.is_none_or(|c: usize| c == n)
+            }
+            _ => false,
+        };
+        let only = t == logits || b.readers(t) == 1;
+        if !rowwise || !only || rank == 0 || b.data(x).is_some() {
+            break;
+        }
+        chain.push(node.clone());
+        t = x;
+    }
+    if !chain.iter().any(|n| matches!(n.op, OpKind::Gemm(_))) {
+        return Ok(None);
+    }
+    // The last row of `t`: the last index of every leading axis.
+    let shape = store.shape(t);
+    let ranges = shape
+        .iter()
+        .enumerate()
+        .map(|(axis, &d)| match axis + 1 == shape.len() {
+            true => Range {
+                start: 0,
+                step: 1,
+                len: d,
+            },
+            false => Range {
+                start: d - 1,
+                step: 1,
+                len: 1,
+            },
+        })
+        .collect();
+    let name = |n: &str| format!("pass{pass}.last.{n}");
+    let mut row = store.add(&name("row"), OpKind::Slice(Slice { ranges }), &[t])?;
+    // The logits' own reshape, if they have one, is the last one below.
+    let inner = match chain[0].op {
+        OpKind::Reshape(_) => &chain[1..],
+        _ => &chain[..],
+    };
+    for node in inner.iter().rev() {
+        row = match &node.op {
+            OpKind::Reshape(r) => {
+                let mut shape = vec![1; r.shape.len()];
+                shape[r.shape.len() - 1] = r.shape[r.shape.len() - 1];
+                store.reshape(&name(&node.name), row, &shape)?
+            }
+            op => {
+                let inputs: Vec<TensorId> = [row]
+                    .into_iter()
+                    .chain(node.inputs[1..].iter().copied())
+                    .collect();
+                store.add(&name(&node.name), op.clone(), &inputs)?
+            }
+        };
+    }
+    let shape = vec![1, 1, store.shape(logits)[2]];
+    let last = OpKind::Reshape(Reshape { shape });
+    Ok(Some(store.add(
+        &format!("pass{pass}.last"),
+        last,
+        &[row],
+    )?))
 }
 
 /// Finds the decoder's roles in its graph (see the module docs).

@@ -237,6 +237,15 @@ fn greedy_tokens_are_torchs(compiled: &Compiled) {
         .filter_map(|t| t.data.as_ref().map(Vec::len))
         .sum();
     assert!(stored <= 541_184, "{stored} values stored for 8 passes");
+    // The language-model head runs on the last position of each pass only,
+    // the prefill's included.
+    let heads: Vec<&[usize]> = model
+        .nodes
+        .iter()
+        .map(|n| model.tensors[n.output].shape.as_slice())
+        .filter(|s| s.last() == Some(&1000) && s.len() == 2)
+        .collect();
+    assert_eq!(heads, vec![&[1, 1000][..]; 8], "one row of logits a pass");
     let prompt = reference("prompt_ids.npy", &[1, 8]);
     let want_tokens = reference("greedy.tokens.npy", &[1, 8]);
     let want_logits = reference("greedy.logits.npy", &[1, 8, 1000]);

@@ -237,6 +237,19 @@ impl ModelBuilder {
         self.model.tensors[t].data.as_deref()
     }
 
+    /// The node that computes `t`, if one does.
+    pub fn producer(&self, t: TensorId) -> Option<&Node> {
+        self.model.nodes.iter().rev().find(|n| n.output == t)
+    }
+
+    /// How many node inputs read `t`.
+    pub fn readers(&self, t: TensorId) -> usize {
+        let nodes = self.model.nodes.iter();
+        nodes
+            .map(|n| n.inputs.iter().filter(|&&i| i == t).count())
+            .sum()
+    }
+
     /// Adds a weight.
     ///
     /// # Errors
@@ -331,9 +344,53 @@ impl ModelBuilder {
         self.model.generation = Some(generation);
     }
 
-    /// The finished model with `output` as its output.
+    /// The finished model with `output` as its output. Nodes nothing reads
+    /// on the way to the output (a rewritten chain, a last decoder pass's
+    /// cache) are dropped, and with them the tensors only they computed
+    /// or read; the other tensors keep their order.
     pub fn finish(mut self, output: TensorId) -> Model {
-        self.model.output = output;
+        let model = &mut self.model;
+        model.output = output;
+        let mut live = vec![false; model.tensors.len()];
+        live[output] = true;
+        live[model.input] = true;
+        if let Some(g) = &model.generation {
+            g.tokens.iter().for_each(|&t| live[t] = true);
+        }
+        let mut keep = vec![false; model.nodes.len()];
+        for (k, node) in model.nodes.iter().enumerate().rev() {
+            if live[node.output] {
+                keep[k] = true;
+                node.inputs.iter().for_each(|&t| live[t] = true);
+            }
+        }
+        let mut k = 0;
+        model.nodes.retain(|_| {
+            k += 1;
+            keep[k - 1]
+        });
+        let mut id = vec![usize::MAX; live.len()];
+        let mut next = 0;
+        for (t, &l) in live.iter().enumerate() {
+            if l {
+                id[t] = next;
+                next += 1;
+            }
+        }
+        let mut t = 0;
+        model.tensors.retain(|_| {
+            t += 1;
+            live[t - 1]
+        });
+        for node in &mut model.nodes {
+            node.output = id[node.output];
+            node.inputs.iter_mut().for_each(|t| *t = id[*t]);
+        }
+        model.input = id[model.input];
+        model.output = id[model.output];
+        if let Some(g) = &mut model.generation {
+            g.tokens.iter_mut().for_each(|t| *t = id[*t]);
+        }
         self.model
     }
 }
