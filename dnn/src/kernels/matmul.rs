@@ -210,10 +210,19 @@ pub fn matmul_packed(
                 continue;
             }
             let (panel, ldb) = b.panel(p, k, n);
-            let mut i = (t / col_tasks) * TASK_ROWS;
+            // The next packed panel, fetched a share by each tile.
+            let next = match b {
+                Rhs::Packed(b) if p + 1 < p_end => &b[(p + 1) * k * NR..(p + 2) * k * NR],
+                _ => &[],
+            };
+            let first = (t / col_tasks) * TASK_ROWS;
+            let share = next.len().div_ceil((i_end - first).div_ceil(MR));
+            let mut i = first;
             while i < i_end {
                 let rows = MR.min(i_end - i);
-                kernel::tile(&a[i * k..(i + rows) * k], (panel, ldb), k, &mut tile);
+                let at = ((i - first) / MR * share).min(next.len());
+                let ahead = &next[at..(at + share).min(next.len())];
+                kernel::tile(&a[i * k..(i + rows) * k], (panel, ldb), k, &mut tile, ahead);
                 finish(p, i, rows, &tile);
                 i += rows;
             }
@@ -228,12 +237,15 @@ mod kernel {
     use super::*;
 
     /// `a` (up to [`MR`] rows of `k`) times one panel (rows `ldb` apart),
-    /// into `tile` (row `r` at `r * NR`).
+    /// into `tile` (row `r` at `r * NR`). `ahead` is what to bring into the
+    /// second-level cache meanwhile: the share of the next panel that this
+    /// tile fetches, so that memory streams `B` while the tiles compute.
     pub(super) fn tile(
         a: &[f32],
         (panel, ldb): (&[f32], usize),
         k: usize,
         tile: &mut [f32; MR * NR],
+        ahead: &[f32],
     ) {
         let rows = a.len() / k;
         assert!(ldb >= NR && panel.len() >= (k - 1) * ldb + NR);
@@ -242,12 +254,13 @@ mod kernel {
             if std::arch::is_x86_feature_detected!("avx512f") {
                 if rows == MR {
                     // SAFETY: the CPU has AVX-512F, checked just above.
-                    unsafe { x86::tile_avx512::<MR>(a, (panel, ldb), k, 0, tile) };
+                    unsafe { x86::tile_avx512::<MR>(a, (panel, ldb), k, 0, tile, ahead) };
                 } else {
                     for r in 0..rows {
                         let (a, tile) = (&a[r * k..], &mut tile[r * NR..]);
+                        let ahead = if r == 0 { ahead } else { &[] };
                         // SAFETY: the CPU has AVX-512F, checked just above.
-                        unsafe { x86::tile_avx512::<1>(a, (panel, ldb), k, 0, tile) };
+                        unsafe { x86::tile_avx512::<1>(a, (panel, ldb), k, 0, tile, ahead) };
                     }
                 }
                 return;
@@ -262,12 +275,13 @@ mod kernel {
                     let step = if rows - r >= R { R } else { 1 };
                     for c0 in [0, NR / 2] {
                         let (a, tile) = (&a[r * k..], &mut tile[r * NR..]);
+                        let ahead = if r == 0 && c0 == 0 { ahead } else { &[] };
                         // SAFETY: the CPU has AVX2 and FMA, checked just above.
                         unsafe {
                             if step == R {
-                                x86::tile_avx2::<R>(a, (panel, ldb), k, c0, tile);
+                                x86::tile_avx2::<R>(a, (panel, ldb), k, c0, tile, ahead);
                             } else {
-                                x86::tile_avx2::<1>(a, (panel, ldb), k, c0, tile);
+                                x86::tile_avx2::<1>(a, (panel, ldb), k, c0, tile, ahead);
                             }
                         }
                     }
@@ -306,7 +320,7 @@ mod kernel {
         for (q, out) in row.chunks_exact_mut(NR).enumerate() {
             let mut one = [0f32; MR * NR];
             let panel = &panels[q * k * NR..(q + 1) * k * NR];
-            tile(a, (panel, NR), k, &mut one);
+            tile(a, (panel, NR), k, &mut one, &[]);
             out.copy_from_slice(&one[..NR]);
         }
     }
@@ -317,11 +331,14 @@ mod kernel {
 
         use super::NR;
 
+        /// Floats in a cache line.
+        const LINE: usize = 16;
+
         macro_rules! tile_kernel {
             ($name:ident, $feature:literal, $lanes:literal, $vec:ty, $zero:ident, $set1:ident, $load:ident, $fma:ident, $store:ident) => {
                 /// `R` rows of `a` (`k` each) times columns `c0..c0 + 2 *
                 /// lanes` of the panel (rows `ldb` apart), into `tile` (row
-                /// `r` at `r * NR`).
+                /// `r` at `r * NR`), prefetching `ahead` meanwhile.
                 #[target_feature(enable = $feature)]
                 pub(super) fn $name<const R: usize>(
                     a: &[f32],
@@ -329,6 +346,7 @@ mod kernel {
                     k: usize,
                     c0: usize,
                     tile: &mut [f32],
+                    ahead: &[f32],
                 ) {
                     assert!(
                         k > 0
@@ -338,6 +356,8 @@ mod kernel {
                             && tile.len() >= (R - 1) * NR + c0 + 2 * $lanes
                     );
                     let (ap, bp) = (a.as_ptr(), panel.as_ptr());
+                    let lines = ahead.len().div_ceil(LINE);
+                    let (per_step, ahead) = (lines.div_ceil(k), ahead.as_ptr());
                     let mut acc: [[$vec; 2]; R] = [[$zero(); 2]; R];
                     for kk in 0..k {
                         // SAFETY: `kk * ldb + c0 + 2 * lanes <= (k - 1) *
@@ -346,6 +366,13 @@ mod kernel {
                             let p = bp.add(kk * ldb + c0);
                             ($load(p), $load(p.add($lanes)))
                         };
+                        // Hints only (they never fault): this step's share
+                        // of `ahead`, into the second-level cache.
+                        for l in kk * per_step..(kk + 1) * per_step {
+                            if l < lines {
+                                _mm_prefetch::<_MM_HINT_T1>(ahead.wrapping_add(l * LINE).cast());
+                            }
+                        }
                         for (r, acc) in acc.iter_mut().enumerate() {
                             // SAFETY: `r * k + kk < R * k <= a.len()`.
                             let x = $set1(unsafe { *ap.add(r * k + kk) });
