@@ -38,6 +38,40 @@ pub fn packed_len(k: usize, n: usize) -> usize {
 /// row `1`, and so on; `at(kk, j)` gives element `(kk, j)`, and columns past
 /// `n` are zero.
 pub fn pack_panels(k: usize, n: usize, at: impl Fn(usize, usize) -> f32 + Sync) -> Vec<f32> {
+    panels(k, n, |j0, cols, panel| {
+        for (kk, row) in panel.chunks_exact_mut(NR).enumerate() {
+            for (l, y) in row[..cols].iter_mut().enumerate() {
+                *y = at(kk, j0 + l);
+            }
+        }
+    })
+}
+
+/// [`pack_panels`] of a matrix in memory, element `(kk, j)` at
+/// `src[kk * rs + j * cs]`: a row-major one is copied a run of columns at a
+/// time, a transposed one a column at a time (the attention products of a
+/// decoder pack such an activation at every step).
+pub(crate) fn pack_strided(k: usize, n: usize, src: &[f32], (rs, cs): (usize, usize)) -> Vec<f32> {
+    match (rs, cs) {
+        (_, 1) => panels(k, n, |j0, cols, panel| {
+            for (kk, row) in panel.chunks_exact_mut(NR).enumerate() {
+                row[..cols].copy_from_slice(&src[kk * rs + j0..kk * rs + j0 + cols]);
+            }
+        }),
+        (1, _) => panels(k, n, |j0, cols, panel| {
+            for l in 0..cols {
+                let column = &src[(j0 + l) * cs..(j0 + l) * cs + k];
+                for (kk, &v) in column.iter().enumerate() {
+                    panel[kk * NR + l] = v;
+                }
+            }
+        }),
+        _ => pack_panels(k, n, |kk, j| src[kk * rs + j * cs]),
+    }
+}
+
+/// Packed panels, each filled by `fill(first column, columns, panel)`.
+fn panels(k: usize, n: usize, fill: impl Fn(usize, usize, &mut [f32]) + Sync) -> Vec<f32> {
     let mut out = vec![0f32; packed_len(k, n)];
     if k == 0 {
         return out;
@@ -45,15 +79,7 @@ pub fn pack_panels(k: usize, n: usize, at: impl Fn(usize, usize) -> f32 + Sync) 
     out.par_chunks_mut(k * NR)
         .with_min_len(PAR_WORDS.div_ceil(k * NR))
         .enumerate()
-        .for_each(|(p, panel)| {
-            let j0 = p * NR;
-            let cols = NR.min(n - j0);
-            for (kk, row) in panel.chunks_exact_mut(NR).enumerate() {
-                for (l, y) in row[..cols].iter_mut().enumerate() {
-                    *y = at(kk, j0 + l);
-                }
-            }
-        });
+        .for_each(|(p, panel)| fill(p * NR, NR.min(n - p * NR), panel));
     out
 }
 
@@ -500,6 +526,22 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    /// A row-major, a transposed and a strided matrix pack as the element
+    /// rule packs them, bit for bit.
+    #[test]
+    fn strided_matrices_pack_as_their_elements() {
+        for (k, n) in [(1, 1), (5, 31), (17, 33), (64, 70)] {
+            let src = values(k + n, 3 * k * n);
+            let bits = |v: Vec<f32>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            for strides in [(n, 1), (1, k), (2 * n, 2), (3, 3 * k)] {
+                let (rs, cs) = strides;
+                let want = pack_panels(k, n, |kk, j| src[kk * rs + j * cs]);
+                let got = pack_strided(k, n, &src, strides);
+                assert_eq!(bits(got), bits(want), "k {k}, n {n}, strides {strides:?}");
+            }
+        }
     }
 
     #[test]

@@ -24,7 +24,7 @@ use crate::gpu::launch::{GEMM_THREADS, GEMM_TILE, Plan, Site};
 #[cfg(feature = "gpu")]
 use crate::gpu::params::GemmParams;
 use crate::ir::numel;
-use crate::kernels::matmul::{Epilogue, Rhs, matmul_packed, pack_panels};
+use crate::kernels::matmul::{Epilogue, Rhs, as_floats, matmul_packed, pack_strided};
 use crate::ops::binary::{broadcast, broadcast_strides};
 use crate::ops::{Io, NativeIo, ShapeError};
 
@@ -224,7 +224,14 @@ impl Gemm {
 
     pub(crate) fn native(&self, io: &Io, data: NativeIo<'_>) {
         let (d, _) = self.dims(&Self::shapes(io)).expect("validated model");
-        let a: Vec<f32> = pack(data.inputs[0], d.m, d.k, d.a, d.k);
+        // A row-major `A` is read in place.
+        let packed_a;
+        let a: &[f32] = if d.a == (d.k, 1) {
+            as_floats(data.inputs[0])
+        } else {
+            packed_a = pack(data.inputs[0], d.m, d.k, d.a, d.k);
+            &packed_a
+        };
         let packed;
         let b: &[f32] = match data.prepared {
             Some(b) => b,
@@ -235,12 +242,15 @@ impl Gemm {
         };
         let c = data.inputs.get(2).copied();
         matmul_packed(
-            &a,
+            a,
             Rhs::Packed(b),
             (d.m, d.n, d.k),
             Epilogue::default(),
             data.output,
         );
+        if self.alpha == 1.0 && c.is_none() {
+            return;
+        }
         let (alpha, beta) = (self.alpha.to_bits(), self.beta.to_bits());
         for (idx, y) in data.output.iter_mut().enumerate() {
             let (i, j) = (idx / d.n, idx % d.n);
@@ -273,9 +283,9 @@ fn pack(src: &[u32], rows: usize, cols: usize, (rs, cs): (usize, usize), ld: usi
     out
 }
 
-/// A strided `k x n` matrix of bit patterns packed by [`pack_panels`].
-fn pack_b(src: &[u32], k: usize, n: usize, (rs, cs): (usize, usize)) -> Vec<f32> {
-    pack_panels(k, n, |kk, j| f32::from_bits(src[kk * rs + j * cs]))
+/// A strided `k x n` matrix of bit patterns packed into panels.
+fn pack_b(src: &[u32], k: usize, n: usize, strides: (usize, usize)) -> Vec<f32> {
+    pack_strided(k, n, as_floats(src), strides)
 }
 
 #[cfg(feature = "gpu")]
