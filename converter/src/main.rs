@@ -130,6 +130,10 @@ enum Command {
         /// Print JSON lines: one per token, then a summary.
         #[arg(long)]
         json: bool,
+        /// Generate this many times (the tokens shown once, every run
+        /// checked to give them) and report the median timings.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        repeat: u32,
     },
     /// Show a package: ops, shapes, parameters, memory, VM steps, image root.
     Inspect {
@@ -332,12 +336,13 @@ fn run(command: Command) -> Result<bool> {
             engine,
             device,
             json,
+            repeat,
         } => {
             if !prompt.given() {
                 bail!("give the prompt: --prompt-ids ID,... or --prompt TEXT");
             }
             let prompt = (&prompt, sampling.sampling());
-            generate_tokens(&package, prompt, (engine, &device), json).map(|()| true)
+            generate_tokens(&package, prompt, (engine, &device), (json, repeat)).map(|()| true)
         }
         Command::Inspect { package, json } => {
             let summary = Summary::of(&load_package(&package)?);
@@ -647,12 +652,13 @@ fn list_devices(_: bool) -> Result<()> {
 }
 
 /// `dnnc generate`: runs a generation package on a prompt, printing each
-/// token (or, with `json`, a JSON line) as soon as its pass is done.
+/// token (or, with `json`, a JSON line) as soon as its pass is done; then
+/// `repeat - 1` more times, silently, for the median timings.
 fn generate_tokens(
     path: &Path,
     (prompt, sampling): (&PromptArgs, Option<Sampling>),
     (engine, device): (Engine, &str),
-    json: bool,
+    (json, repeat): (bool, u32),
 ) -> Result<()> {
     let package = if engine == Engine::Native {
         Package::load_for_native(path)
@@ -669,63 +675,86 @@ fn generate_tokens(
     let text = prompt.text(generation.tokenizer.as_deref())?;
     let ids = generation.input(&package.model, &prompt.ids(text.as_ref())?, sampling)?;
     let compiled = Compiled::from_parts(package.model, package.program);
-    let start = Instant::now();
-    let mut first = None;
-    let mut made = Vec::new();
-    let mut stream = text.as_ref().map(TextStream::new);
-    let mut show = |id: u32| -> Result<()> {
-        let ms = start.elapsed().as_secs_f64() * 1e3;
-        first.get_or_insert(ms);
-        made.push(id);
-        let piece = stream.as_mut().map(|s| s.push(id)).transpose()?;
-        let line = match (json, piece) {
-            (true, piece) => {
-                format!(
-                    "{}\n",
-                    json!({"index": made.len() - 1, "token": id, "text": piece, "ms": ms})
-                )
+    let mut runs = Vec::new();
+    let mut tokens: Option<Vec<u32>> = None;
+    for _ in 0..repeat {
+        let shown = tokens.is_none();
+        let start = Instant::now();
+        let mut first = None;
+        let mut made = Vec::new();
+        let mut stream = text.as_ref().filter(|_| shown).map(TextStream::new);
+        let mut show = |id: u32| -> Result<()> {
+            let ms = start.elapsed().as_secs_f64() * 1e3;
+            first.get_or_insert(ms);
+            made.push(id);
+            if !shown {
+                return Ok(());
             }
-            (false, Some(piece)) => piece,
-            (false, None) => format!("{id} "),
-        };
-        emit(&line)
-    };
-    match engine {
-        Engine::Native => {
-            let mut shown = Ok(());
-            compiled.infer_observed(&ids, |n, words| {
-                if shown.is_ok()
-                    && let Some(id) = generation.token_of(&compiled.model, n, words)
-                {
-                    shown = show(id);
+            let piece = stream.as_mut().map(|s| s.push(id)).transpose()?;
+            let line = match (json, piece) {
+                (true, piece) => {
+                    format!(
+                        "{}\n",
+                        json!({"index": made.len() - 1, "token": id, "text": piece, "ms": ms})
+                    )
                 }
-            })?;
-            shown?;
-        }
-        // The VM and the GPU give their tokens when the whole run ends.
-        Engine::Vm | Engine::Gpu => {
-            let output = if engine == Engine::Vm {
-                compiled.run_vm(&ids)?.output
-            } else {
-                run_gpu(&compiled, &ids, device)?
+                (false, Some(piece)) => piece,
+                (false, None) => format!("{id} "),
             };
-            for id in output {
-                show(id as u32)?;
+            emit(&line)
+        };
+        match engine {
+            Engine::Native => {
+                let mut shown = Ok(());
+                compiled.infer_observed(&ids, |n, words| {
+                    if shown.is_ok()
+                        && let Some(id) = generation.token_of(&compiled.model, n, words)
+                    {
+                        shown = show(id);
+                    }
+                })?;
+                shown?;
             }
+            // The VM and the GPU give their tokens when the whole run ends.
+            Engine::Vm | Engine::Gpu => {
+                let output = if engine == Engine::Vm {
+                    compiled.run_vm(&ids)?.output
+                } else {
+                    run_gpu(&compiled, &ids, device)?
+                };
+                for id in output {
+                    show(id as u32)?;
+                }
+            }
+        }
+        runs.push((start.elapsed().as_secs_f64(), first.unwrap_or_default()));
+        match &tokens {
+            Some(before) if *before != made => {
+                bail!("a repeated generation gave other tokens: {made:?}, not {before:?}")
+            }
+            Some(_) => {}
+            None => tokens = Some(made),
         }
     }
-    let seconds = start.elapsed().as_secs_f64();
-    let first = first.unwrap_or_default();
+    let made = tokens.unwrap_or_default();
+    let median = |at: fn(&(f64, f64)) -> f64| {
+        let mut v: Vec<f64> = runs.iter().map(at).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (seconds, first) = (median(|r| r.0), median(|r| r.1));
     let rate = made.len() as f64 / seconds;
     let text = text.as_ref().map(|t| t.decode(&made)).transpose()?;
     if json {
         let v = json!({"tokens": made, "text": text, "seconds": seconds,
-                       "time_to_first_token_ms": first, "tokens_per_second": rate});
+                       "time_to_first_token_ms": first, "tokens_per_second": rate,
+                       "runs": repeat});
         emit(&format!("{v}\n"))?;
     } else {
         emit("\n")?;
+        let median = if repeat > 1 { " (medians)" } else { "" };
         eprintln!(
-            "{} tokens in {seconds:.3} s: first after {first:.1} ms, {rate:.1} tokens/s",
+            "{} tokens in {seconds:.3} s: first after {first:.1} ms, {rate:.1} tokens/s{median}",
             made.len()
         );
     }

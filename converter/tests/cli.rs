@@ -438,7 +438,9 @@ fn a_generation_streams_tokens_and_text() {
     );
     let prompt = "845,139,124,368,263,313,491,341";
     let want = [341, 341, 341, 341, 670, 670, 670, 670];
-    for engine in ["native", "vm"] {
+    // The native engine runs three times: its tokens are shown once, its
+    // timings are medians.
+    for (engine, repeat) in [("native", "3"), ("vm", "1")] {
         let o = dnnc(&[
             "generate",
             &s(&greedy),
@@ -447,12 +449,16 @@ fn a_generation_streams_tokens_and_text() {
             "--engine",
             engine,
             "--json",
+            "--repeat",
+            repeat,
         ]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
             .lines()
             .map(|l| serde_json::from_str(l).expect("a JSON line"))
             .collect();
+        assert_eq!(lines.len(), 9, "{engine}: 8 tokens and the summary");
+        assert_eq!(lines[8]["runs"], repeat.parse::<u32>().unwrap(), "{engine}");
         let streamed: Vec<u64> = lines[..8]
             .iter()
             .map(|l| l["token"].as_u64().unwrap())
