@@ -241,19 +241,26 @@ fn arithmetic(a: &Block, b: &Block, out: &mut Block, f: impl Fn(u32, u32) -> f32
     canonical(out);
 }
 
-/// Every NaN of `out` made the canonical one, decided on the bits. The
-/// empty `asm` block takes the block's address and may, for all the
-/// compiler knows, rewrite it: the floats are stored before it and read
-/// back as integers after, so no optimizer can fold the test into the float
-/// operation that made them (see `semantics::canonicalize`).
+/// Every NaN of `out` made the canonical one (see [`canonical_run`]).
 #[inline(always)]
 fn canonical(out: &mut Block) {
+    canonical_run(out);
+}
+
+/// Every NaN of `ys`, just written by float operations, made the canonical
+/// one, decided on the bits. The empty `asm` block takes the run's address
+/// and may, for all the compiler knows, rewrite it: the floats are stored
+/// before it and read back as integers after, so no optimizer can fold the
+/// test into the float operation that made them (see
+/// `semantics::canonicalize`).
+#[inline(always)]
+pub(crate) fn canonical_run(ys: &mut [u32]) {
     // SAFETY: the template is empty (a comment naming the operand); it
     // reads one register, touches no stack and no flags.
     unsafe {
-        std::arch::asm!("/* {0} */", in(reg) out.as_mut_ptr(), options(nostack, preserves_flags));
+        std::arch::asm!("/* {0} */", in(reg) ys.as_mut_ptr(), options(nostack, preserves_flags));
     }
-    for y in out.iter_mut() {
+    for y in ys.iter_mut() {
         if semantics::is_nan(*y) {
             *y = CANONICAL_NAN;
         }

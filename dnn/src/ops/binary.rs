@@ -14,6 +14,7 @@ use crate::gpu::launch::{Plan, Site};
 use crate::gpu::params::BinaryParams;
 #[cfg(feature = "gpu")]
 use crate::gpu::recipes::binary_code;
+use crate::kernels::lanes::canonical_run;
 use crate::ops::unary::{flag, truth};
 use crate::ops::{Io, NativeIo, ShapeError, strides};
 use crate::scalar::{Eval, Scalar};
@@ -217,15 +218,32 @@ impl Binary {
         );
         let y = data.output;
         match self.op {
-            BinaryOp::Add => elementwise(out, a, b, y, semantics::f32_add),
-            BinaryOp::Sub => elementwise(out, a, b, y, semantics::f32_sub),
-            BinaryOp::Mul => elementwise(out, a, b, y, semantics::f32_mul),
-            BinaryOp::Div => elementwise(out, a, b, y, semantics::f32_div),
+            BinaryOp::Add => arithmetic(out, a, b, y, |x, z| x + z),
+            BinaryOp::Sub => arithmetic(out, a, b, y, |x, z| x - z),
+            BinaryOp::Mul => arithmetic(out, a, b, y, |x, z| x * z),
+            BinaryOp::Div => arithmetic(out, a, b, y, |x, z| x / z),
             BinaryOp::Max => elementwise(out, a, b, y, semantics::f32_max),
             BinaryOp::Min => elementwise(out, a, b, y, semantics::f32_min),
             op => elementwise(out, a, b, y, |x, z| op.apply(&mut Eval, x, z)),
         }
     }
+}
+
+/// An arithmetic op (`fadd`, `fsub`, `fmul`, `fdiv`) as [`elementwise`]:
+/// the IEEE operation over whole runs, which the compiler vectorizes, then
+/// every NaN made canonical in one pass: the bits of `semantics::f32_add`
+/// and its siblings.
+fn arithmetic(
+    out: &[usize],
+    a: (&[u32], Vec<usize>),
+    b: (&[u32], Vec<usize>),
+    y: &mut [u32],
+    f: impl Fn(f32, f32) -> f32,
+) {
+    elementwise(out, a, b, y, |x, z| {
+        f(f32::from_bits(x), f32::from_bits(z)).to_bits()
+    });
+    canonical_run(y);
 }
 
 /// `y = f(a, b)` over `out` in row-major order, each operand with its
