@@ -85,7 +85,7 @@ fn main() {
         println!("{}", Value::Object(map));
     } else {
         for f in &figures {
-            println!("{:<36} {:>14.3} {}", f.name, f.value, f.unit);
+            println!("{:<44} {:>14.3} {}", f.name, f.value, f.unit);
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Running tract's own inference and comparing it with verdict's engines.
 
 use serde::Serialize;
-use tract_onnx::prelude::{IntoRunnable, Tensor, TypedModel};
+use tract_onnx::prelude::{IntoRunnable, TVec, Tensor, TypedModel};
 
 use crate::error::ConvertError;
 
@@ -64,36 +64,37 @@ pub fn run_tract(
         .map_err(|e| ConvertError::tract("optimizing for a tract run", e))?
         .into_runnable()
         .map_err(|e| ConvertError::tract("planning a tract run", e))?;
-    run_plan(&plan, shape, input)
+    run_plan(&plan, &[(shape, input)])
 }
 
 /// A tract plan ready to run.
 pub type TractPlan = std::sync::Arc<tract_onnx::prelude::TypedRunnableModel>;
 
-/// Runs a tract plan on one input.
+/// Runs a tract plan on its inputs, each a shape and its values in the
+/// graph's order (the values of an integer input are the integers the f32
+/// values hold).
 ///
 /// # Errors
 ///
 /// [`ConvertError::Tract`] when tract fails.
-pub fn run_plan(
-    plan: &TractPlan,
-    shape: &[usize],
-    input: &[f32],
-) -> Result<Vec<f32>, ConvertError> {
-    let x = Tensor::from_shape(shape, input)
-        .map_err(|e| ConvertError::tract("building the input", e))?;
-    // An integer input (token ids) gets the integers the f32 values hold.
-    let dt = plan
-        .model()
-        .input_fact(0)
-        .map_err(|e| ConvertError::tract("reading the input fact", e))?
-        .datum_type;
-    let x = x
-        .cast_to_dt(dt)
-        .map_err(|e| ConvertError::tract("building the input", e))?
-        .into_owned();
+pub fn run_plan(plan: &TractPlan, inputs: &[(&[usize], &[f32])]) -> Result<Vec<f32>, ConvertError> {
+    let mut values = TVec::new();
+    for (i, &(shape, input)) in inputs.iter().enumerate() {
+        let x = Tensor::from_shape(shape, input)
+            .map_err(|e| ConvertError::tract("building the input", e))?;
+        let dt = plan
+            .model()
+            .input_fact(i)
+            .map_err(|e| ConvertError::tract("reading the input fact", e))?
+            .datum_type;
+        let x = x
+            .cast_to_dt(dt)
+            .map_err(|e| ConvertError::tract("building the input", e))?
+            .into_owned();
+        values.push(x.into());
+    }
     let out = plan
-        .run(std::iter::once(x.into()).collect())
+        .run(values)
         .map_err(|e| ConvertError::tract("running", e))?;
     let y = out[0]
         .cast_to::<f32>()

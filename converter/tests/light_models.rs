@@ -65,7 +65,7 @@ fn check(dir: &Path, name: &str) {
         .and_then(|m| m.into_runnable())
         .expect("tract plan");
     let t = Instant::now();
-    let want = run_plan(&plan, &SHAPE, &x).expect("tract runs");
+    let want = run_plan(&plan, &[(&SHAPE, &x)]).expect("tract runs");
     let tract_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let got = compiled.run_native(&x).expect("native runs").output();
