@@ -120,8 +120,8 @@ enum Command {
         prompt: PromptArgs,
         #[command(flatten)]
         sampling: SamplingArgs,
-        /// Which engine runs it (the VM and the GPU give their tokens at
-        /// the end).
+        /// Which engine runs it (the native engine and the VM show each
+        /// token as its pass ends; the GPU gives them all at the end).
         #[arg(long, value_enum, default_value_t = Engine::Native)]
         engine: Engine,
         /// The OpenCL device of `--engine gpu` (see `dnnc run`).
@@ -715,14 +715,19 @@ fn generate_tokens(
                 })?;
                 shown?;
             }
-            // The VM and the GPU give their tokens when the whole run ends.
-            Engine::Vm | Engine::Gpu => {
-                let output = if engine == Engine::Vm {
-                    compiled.run_vm(&ids)?.output
-                } else {
-                    run_gpu(&compiled, &ids, device)?
-                };
-                for id in output {
+            Engine::Vm => {
+                let mut shown = Ok(());
+                let nodes = generation.token_nodes(&compiled.model);
+                compiled.run_vm_observed(&ids, &nodes, |_, words| {
+                    if shown.is_ok() {
+                        shown = show(f32::from_bits(words[0]) as u32);
+                    }
+                })?;
+                shown?;
+            }
+            // The GPU gives its tokens when the whole run ends.
+            Engine::Gpu => {
+                for id in run_gpu(&compiled, &ids, device)? {
                     show(id as u32)?;
                 }
             }

@@ -439,7 +439,7 @@ fn a_generation_streams_tokens_and_text() {
     let prompt = "845,139,124,368,263,313,491,341";
     let want = [341, 341, 341, 341, 670, 670, 670, 670];
     // The native engine runs three times: its tokens are shown once, its
-    // timings are medians.
+    // timings are medians. The VM streams its tokens too.
     for (engine, repeat) in [("native", "3"), ("vm", "1")] {
         let o = dnnc(&[
             "generate",
@@ -466,6 +466,12 @@ fn a_generation_streams_tokens_and_text() {
         assert_eq!(streamed, want, "{engine}");
         assert_eq!(lines[8]["tokens"], serde_json::json!(want), "{engine}");
         assert!(lines[8]["time_to_first_token_ms"].as_f64().is_some());
+        // Each token is shown as its pass ends, not all at the run's end.
+        let ms = |l: &serde_json::Value| l["ms"].as_f64().unwrap();
+        assert!(
+            ms(&lines[0]) < ms(&lines[7]),
+            "{engine}: the tokens streamed"
+        );
     }
 
     let text = "w845 w139 w124 w368 w263 w313 w491 w341";

@@ -271,8 +271,21 @@ fn greedy_tokens_are_torchs(compiled: &Compiled) {
     assert_eq!(native, want_tokens);
     assert_eq!(streamed, want_tokens, "tokens streamed in order");
     assert_near("greedy logits", &logits.concat(), &want_logits);
-    let mut vm = compiled.run_vm(&prompt).unwrap();
+    // The VM streams the same tokens, each as soon as its pass ends.
+    let generation = model.generation.as_ref().unwrap();
+    let mut vm_streamed = Vec::new();
+    let mut vm = compiled
+        .run_vm_observed(&prompt, &generation.token_nodes(model), |n, words| {
+            vm_streamed.push((n, f32::from_bits(words[0])));
+        })
+        .unwrap();
     assert_eq!(vm.output, native);
+    let at = |n: usize| compiled.program.boundaries[n + 1];
+    assert!(vm_streamed.windows(2).all(|w| at(w[0].0) < at(w[1].0)));
+    assert_eq!(
+        vm_streamed.iter().map(|&(_, t)| t).collect::<Vec<_>>(),
+        want_tokens
+    );
     let run = compiled.run_native(&prompt).unwrap();
     assert_eq!(vm.machine.state(), run.final_state());
 }

@@ -394,8 +394,42 @@ impl Compiled {
     /// [`RunError`] for a wrong input size, or if the program does not halt
     /// with exit 0 in exactly its step count (a compiler bug).
     pub fn run_vm(&self, input: &[f32]) -> Result<VmRun, RunError> {
+        self.run_vm_observed(input, &[], |_, _| ())
+    }
+
+    /// [`Compiled::run_vm`], showing `observe` the output words of each
+    /// node of `nodes` (in node order) as soon as the VM has finished it:
+    /// a generation streams its tokens so on the VM too.
+    ///
+    /// # Errors
+    ///
+    /// As [`Compiled::run_vm`].
+    pub fn run_vm_observed(
+        &self,
+        input: &[f32],
+        nodes: &[usize],
+        mut observe: impl FnMut(usize, &[u32]),
+    ) -> Result<VmRun, RunError> {
         let mut machine = self.initial_machine(input)?;
-        machine.run(self.program.total_steps);
+        let words = |machine: &Machine, t: TensorId| -> Vec<u32> {
+            machine
+                .read_bytes(
+                    self.program.layout.tensors[t],
+                    4 * numel(&self.model.tensors[t].shape),
+                )
+                .chunks_exact(4)
+                .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+                .collect()
+        };
+        for &n in nodes {
+            let end = self.program.boundaries[n + 1];
+            machine.run(end.saturating_sub(machine.core.step));
+            if machine.core.step != end {
+                break;
+            }
+            observe(n, &words(&machine, self.model.nodes[n].output));
+        }
+        machine.run(self.program.total_steps.saturating_sub(machine.core.step));
         let c = machine.core;
         if c.status != Status::Halted || c.exit != 0 || c.step != self.program.total_steps {
             return Err(RunError::Vm {
@@ -404,14 +438,9 @@ impl Compiled {
                 step: c.step,
             });
         }
-        let out = self.model.output;
-        let bytes = machine.read_bytes(
-            self.program.layout.tensors[out],
-            4 * numel(&self.model.tensors[out].shape),
-        );
-        let output = bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+        let output = words(&machine, self.model.output)
+            .into_iter()
+            .map(f32::from_bits)
             .collect();
         Ok(VmRun { output, machine })
     }

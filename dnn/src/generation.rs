@@ -140,6 +140,14 @@ impl Generation {
         (self.tokens.contains(&output)).then(|| f32::from_bits(words[0]) as u32)
     }
 
+    /// The nodes of `model` (whose generation this is) that make the
+    /// tokens, in node order: what a VM run observes to stream them.
+    pub fn token_nodes(&self, model: &Model) -> Vec<usize> {
+        (0..model.nodes.len())
+            .filter(|&n| self.tokens.contains(&model.nodes[n].output))
+            .collect()
+    }
+
     /// Tokens in a prompt of `model` (whose generation this is).
     pub fn prompt_len(&self, model: &Model) -> usize {
         let sampling = if self.sampled { PARAMS } else { 0 };
