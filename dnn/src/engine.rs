@@ -3,6 +3,7 @@
 //! op boundary.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -565,7 +566,7 @@ impl Compiled {
         // parallel loops start without a hand-over from an outside thread at
         // every op; a tiny one would pay more for the one hand-over.
         if self.program.total_steps >= PARALLEL_STEPS {
-            rayon::scope(|_| run());
+            with_hot_pool(run);
         } else {
             run();
         }
@@ -596,6 +597,50 @@ impl Compiled {
                 .expect("tensors are computed before use")
         }
     }
+}
+
+/// How long a spinning worker waits for work before it gives up and lets
+/// rayon put it to sleep.
+const SPIN_IDLE: Duration = Duration::from_millis(2);
+
+/// Runs `run` on a rayon worker while the pool's other workers wait for its
+/// kernels' parallel loops spinning rather than asleep: a model of many
+/// short ops would otherwise pay a kernel wake-up (tens of microseconds
+/// under a hypervisor) at every loop, and keep little of what a second
+/// thread gives; onnxruntime's pool spins the same way. A worker stops
+/// spinning when the run ends or after [`SPIN_IDLE`] without work, so that
+/// a spinner nested under another run's job cannot hold that run up for
+/// longer, and a long serial stretch does not burn a core.
+fn with_hot_pool(run: impl FnOnce() + Send) {
+    /// Ends the spinning however `run` ends, a panic included.
+    struct Done<'a>(&'a AtomicBool);
+    impl Drop for Done<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Release);
+        }
+    }
+    let done = AtomicBool::new(false);
+    rayon::scope(|scope| {
+        let here = rayon::current_thread_index();
+        if rayon::current_num_threads() > 1 {
+            let done = &done;
+            scope.spawn_broadcast(move |_, worker| {
+                if Some(worker.index()) == here {
+                    return;
+                }
+                let mut idle = Instant::now();
+                while !done.load(Ordering::Acquire) && idle.elapsed() < SPIN_IDLE {
+                    if rayon::yield_now() == Some(rayon::Yield::Executed) {
+                        idle = Instant::now();
+                    } else {
+                        std::hint::spin_loop();
+                    }
+                }
+            });
+        }
+        let _done = Done(&done);
+        run();
+    });
 }
 
 /// Weight `t`'s bit patterns, read in place: the native engine works on
@@ -765,4 +810,64 @@ fn last_readers(model: &Model, root: &[TensorId]) -> Vec<Option<usize>> {
         }
     }
     last
+}
+
+#[cfg(test)]
+mod tests {
+    use rayon::prelude::*;
+
+    use super::with_hot_pool;
+
+    fn sum_in_hot_pool(i: u64) -> u64 {
+        let mut sum = 0;
+        with_hot_pool(|| sum = (0..10_000u64).into_par_iter().map(|x| x * i).sum());
+        sum
+    }
+
+    /// Runs nested in another's parallel loop, and runs from several
+    /// threads at once, all finish with their own results: a spinner
+    /// under another run's job gives up its thread.
+    #[test]
+    fn hot_pool_runs_finish_nested_and_side_by_side() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let want: Vec<u64> = (0..16).map(|i| i * 49_995_000).collect();
+        let nested: Vec<u64> =
+            pool.install(|| (0..16).into_par_iter().map(sum_in_hot_pool).collect());
+        assert_eq!(nested, want);
+        std::thread::scope(|s| {
+            let runs: Vec<_> = (0..4)
+                .map(|t| {
+                    let pool = &pool;
+                    s.spawn(move || {
+                        pool.install(|| (0..16).map(|i| sum_in_hot_pool(i + t)).collect::<Vec<_>>())
+                    })
+                })
+                .collect();
+            for (t, run) in runs.into_iter().enumerate() {
+                let got = run.join().unwrap();
+                assert!(
+                    got.iter()
+                        .zip(0..)
+                        .all(|(&g, i)| g == (i + t as u64) * 49_995_000)
+                );
+            }
+        });
+    }
+
+    /// A run that panics ends the spinning and passes its panic on.
+    #[test]
+    fn a_panicking_hot_pool_run_panics_and_returns() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pool.install(|| with_hot_pool(|| panic!("boom")))
+        }));
+        assert!(caught.is_err());
+        assert_eq!(pool.install(|| sum_in_hot_pool(1)), 49_995_000);
+    }
 }
