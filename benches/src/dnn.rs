@@ -104,6 +104,15 @@ pub(crate) fn run(opts: &Options) -> Vec<Figure> {
             unit: "of 32 FLOP/cycle",
         });
     }
+    // A convolution's shapes (ResNet50's 3x3 stages: 64 to 512 channels,
+    // k = 9 x channels): how the speed holds as `k` outgrows the caches.
+    for k in [64, 576, 1152, 4608] {
+        out.push(Figure {
+            name: format!("gemm_256x784x{k}_gflops_1core"),
+            value: one.install(|| gflops(256, 784, k, runs)),
+            unit: "GFLOP/s",
+        });
+    }
     out.push(Figure {
         name: "gemm_512_gflops_all_cores".into(),
         value: gflops(512, 512, 512, runs),
