@@ -299,6 +299,11 @@ fn measure(case: &Case, runs: usize, one: &rayon::ThreadPool) -> Result<Vec<Figu
             unit: "x (target <= 1)",
         },
         Figure {
+            name: format!("{name}_program_steps"),
+            value: compiled.program.total_steps as f64,
+            unit: "VM steps",
+        },
+        Figure {
             name: format!("{name}_max_abs_diff_vs_tract"),
             value: f64::from(diff.max_abs),
             unit: "",
