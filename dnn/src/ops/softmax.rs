@@ -12,6 +12,8 @@
 //!
 //! `exp` and `log` are the recipes of [`crate::math`].
 
+use std::cell::RefCell;
+
 use serde::{Deserialize, Serialize};
 use verdict_vm::Op;
 use verdict_vm::semantics;
@@ -23,6 +25,7 @@ use crate::gpu::launch::{Plan, Site};
 use crate::gpu::params::SoftmaxParams;
 #[cfg(feature = "gpu")]
 use crate::ir::numel;
+use crate::kernels::lanes::{Lanes, canonical_run};
 use crate::math;
 use crate::ops::{Io, NativeIo, ShapeError, one_input_with_axis};
 use crate::scalar::{Eval, Scalar};
@@ -109,36 +112,65 @@ impl Softmax {
         );
     }
 
+    /// The canonical loops, regrouped: every row's maximum, then every
+    /// `x_j - m` and every `exp` over the whole tensor at once (elementwise,
+    /// so vectorized: [`Lanes`]), then each row's sum in axis order, then
+    /// the quotients or differences. Each value is computed by the same
+    /// operations on the same operands as in the loops above.
     pub(crate) fn native(&self, io: &Io, data: NativeIo<'_>) {
-        let (outer, len, inner) = self.split(&io.inputs[0].shape);
-        let x = data.inputs[0];
-        let y = data.output;
-        for o in 0..outer {
-            for i in 0..inner {
-                let at = |j: usize| (o * len + j) * inner + i;
-                let m = (0..len).fold(0xFF80_0000, |m, j| semantics::f32_max(m, x[at(j)]));
-                let mut s = 0u32;
-                for j in 0..len {
-                    let d = Eval.sub(x[at(j)], m);
-                    let t = math::exp(&mut Eval, d);
-                    if !self.log {
-                        y[at(j)] = t;
-                    }
-                    s = semantics::f32_add(s, t);
-                }
-                if self.log {
-                    let l = math::log(&mut Eval, s);
-                    for j in 0..len {
-                        y[at(j)] = semantics::f32_sub(semantics::f32_sub(x[at(j)], m), l);
-                    }
-                } else {
-                    for j in 0..len {
-                        y[at(j)] = semantics::f32_div(y[at(j)], s);
-                    }
-                }
+        let (_, len, inner) = self.split(&io.inputs[0].shape);
+        let (x, y) = (data.inputs[0], data.output);
+        if y.is_empty() {
+            return;
+        }
+        let rows = y.len() / len;
+        let mut maxima = vec![f32::NEG_INFINITY.to_bits(); rows];
+        each(len, inner, &mut maxima, |m, k| {
+            *m = semantics::f32_max(*m, x[k])
+        });
+        let mut d = vec![0; y.len()];
+        each(len, inner, &mut maxima, |m, k| {
+            d[k] = (f32::from_bits(x[k]) - f32::from_bits(*m)).to_bits();
+        });
+        canonical_run(&mut d);
+        EXP.with_borrow_mut(|exp| exp.run(&d, y));
+        let mut sums = vec![0u32; rows];
+        each(len, inner, &mut sums, |s, k| {
+            *s = semantics::f32_add(*s, y[k])
+        });
+        if self.log {
+            let mut logs: Vec<u32> = sums.iter().map(|&s| math::log(&mut Eval, s)).collect();
+            each(len, inner, &mut logs, |l, k| {
+                y[k] = (f32::from_bits(d[k]) - f32::from_bits(*l)).to_bits();
+            });
+        } else {
+            each(len, inner, &mut sums, |s, k| {
+                y[k] = (f32::from_bits(y[k]) / f32::from_bits(*s)).to_bits();
+            });
+        }
+        canonical_run(y);
+    }
+}
+
+/// `f(row's value, position of x_j)` for every element, each row's `j` in
+/// order: a block of `len * inner` elements holds `inner` rows, interleaved.
+fn each(len: usize, inner: usize, rows: &mut [u32], mut f: impl FnMut(&mut u32, usize)) {
+    let mut k = 0;
+    for block in rows.chunks_mut(inner) {
+        for _ in 0..len {
+            for r in block.iter_mut() {
+                f(r, k);
+                k += 1;
             }
         }
     }
+}
+
+thread_local! {
+    /// The `exp` recipe ready to run, recorded once a thread: a small
+    /// softmax would spend more on recording it than on running it.
+    static EXP: RefCell<Lanes> =
+        RefCell::new(Lanes::new(Trace::record(1, |t, v| math::exp(t, v[0]))));
 }
 
 #[cfg(feature = "gpu")]
