@@ -21,7 +21,7 @@ use std::ops::Range;
 use serde::{Deserialize, Serialize};
 use verdict_vm::Op;
 use verdict_vm::builder::{Reg, ZERO};
-use verdict_vm::semantics::{f32_add, f32_div, f32_mul, f32_sqrt, f32_sub};
+use verdict_vm::semantics::f32_sqrt;
 
 use crate::emit::Emitter;
 #[cfg(feature = "gpu")]
@@ -29,6 +29,7 @@ use crate::gpu::launch::{Plan, Site};
 #[cfg(feature = "gpu")]
 use crate::gpu::params::NormParams;
 use crate::ir::numel;
+use crate::kernels::lanes::canonical_run;
 use crate::ops::{Io, NativeIo, ShapeError};
 
 /// Which normalisation.
@@ -165,38 +166,63 @@ impl Norm {
         e.free(eps);
     }
 
+    /// The canonical loops on [`GROUP`] rows at once, so that their
+    /// sequential sums overlap, with plain IEEE arithmetic and every NaN of
+    /// the output made canonical at the end: whether an operation's result
+    /// is a NaN never depends on its operands' NaN payloads, so the output's
+    /// bits are those of the operation-by-operation semantics.
     pub(crate) fn native(&self, io: &Io, data: NativeIo<'_>) {
         let (outer, len, inner) = self.split(&io.inputs[0].shape);
         let (x, affine) = data.inputs.split_first().expect("validated: one input");
         let y = data.output;
-        let (count, eps) = ((len as f32).to_bits(), self.epsilon.to_bits());
-        for o in 0..outer {
-            for i in 0..inner {
-                let at = |j: usize| (o * len + j) * inner + i;
-                let m = match self.kind {
-                    NormKind::Layer => {
-                        let s = (0..len).fold(0, |s, j| f32_add(s, x[at(j)]));
-                        Some(f32_div(s, count))
-                    }
-                    NormKind::Rms => None,
-                };
-                let centred = |j: usize| m.map_or(x[at(j)], |m| f32_sub(x[at(j)], m));
-                let q = (0..len).fold(0, |q, j| {
-                    let d = centred(j);
-                    f32_add(q, f32_mul(d, d))
-                });
-                let r = f32_div(ONE, f32_sqrt(f32_add(f32_div(q, count), eps)));
+        let rows = outer * inner;
+        let (n, eps) = (len as f32, self.epsilon);
+        let f = |w: u32| f32::from_bits(w);
+        for first in (0..rows).step_by(GROUP) {
+            let count = GROUP.min(rows - first);
+            // Each row's first element (a short group repeats its last row);
+            // element `j` of a row lies `j * inner` further on.
+            let starts: [usize; GROUP] = std::array::from_fn(|r| {
+                let row = first + r.min(count - 1);
+                row / inner * len * inner + row % inner
+            });
+            let mut m = [0f32; GROUP];
+            if self.kind == NormKind::Layer {
                 for j in 0..len {
-                    let mut v = f32_mul(centred(j), r);
-                    for (a, fold) in affine.iter().zip([f32_mul, f32_add]) {
-                        v = fold(v, a[j]);
+                    for (m, &s) in m.iter_mut().zip(&starts) {
+                        *m += f(x[s + j * inner]);
                     }
-                    y[at(j)] = v;
+                }
+                m = m.map(|s| s / n);
+            }
+            let mut q = [0f32; GROUP];
+            for j in 0..len {
+                for ((q, &s), &m) in q.iter_mut().zip(&starts).zip(&m) {
+                    let d = f(x[s + j * inner]) - m;
+                    *q += d * d;
+                }
+            }
+            let r = q.map(|q| 1.0 / f(f32_sqrt((q / n + eps).to_bits())));
+            for ((&s, &m), &r) in starts.iter().zip(&m).zip(&r).take(count) {
+                for j in 0..len {
+                    let at = s + j * inner;
+                    let mut v = (f(x[at]) - m) * r;
+                    if let Some(g) = affine.first() {
+                        v *= f(g[j]);
+                    }
+                    if let Some(b) = affine.get(1) {
+                        v += f(b[j]);
+                    }
+                    y[at] = v.to_bits();
                 }
             }
         }
+        canonical_run(y);
     }
 }
+
+/// Rows a native normalisation computes side by side.
+const GROUP: usize = 8;
 
 #[cfg(feature = "gpu")]
 impl Norm {
