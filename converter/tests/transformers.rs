@@ -11,7 +11,9 @@ use verdict_converter::tensor_io::{Pixels, read_input};
 use verdict_converter::{ConvertError, InputShape, Inputs, Preprocess, convert_file};
 use verdict_dnn::engine::Compiled;
 use verdict_dnn::ir::split;
+use verdict_dnn::ops::OpKind;
 use verdict_dnn::ops::decode::Encoding;
+use verdict_dnn::ops::unary::{Unary, UnaryOp};
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/transformers")
@@ -39,6 +41,16 @@ fn check_export(name: &str, len: usize) {
         .filter_map(|t| t.data.as_ref().map(Vec::len))
         .sum();
     assert!(stored <= 541_184, "{name}: {stored} values stored");
+    // GELU's tanh chain (GPT-2's `NewGELU`) is one op a layer.
+    let ops = |op: UnaryOp| {
+        let op = OpKind::Unary(Unary { op });
+        converted.model.nodes.iter().filter(|n| n.op == op).count()
+    };
+    assert_eq!(
+        (ops(UnaryOp::GeluTanh), ops(UnaryOp::Tanh)),
+        (2, 0),
+        "{name}"
+    );
     let file = |what: &str, shape: &[usize]| {
         read_input(
             &dir.join(format!("gpt2_tiny_{name}.{what}.npy")),

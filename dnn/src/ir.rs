@@ -309,6 +309,49 @@ impl ModelBuilder {
         Ok(output)
     }
 
+    /// The nodes so far, in execution order.
+    pub fn nodes(&self) -> &[Node] {
+        &self.model.nodes
+    }
+
+    /// Makes node `index` compute its output as `op` of `inputs` instead (a
+    /// chain of nodes fused into its last one); the nodes that no longer
+    /// lead to the output are dropped by [`ModelBuilder::finish`].
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::Shape`] if the inputs do not fit the op, or
+    /// [`ModelError::Graph`] if they give another shape than the node's.
+    pub fn rewrite(
+        &mut self,
+        index: usize,
+        op: OpKind,
+        inputs: &[TensorId],
+    ) -> Result<(), ModelError> {
+        let node = &self.model.nodes[index];
+        let shapes: Vec<&[usize]> = inputs
+            .iter()
+            .map(|&t| self.model.tensors[t].shape.as_slice())
+            .collect();
+        let shape = op
+            .output_shape(&shapes)
+            .map_err(|source| ModelError::Shape {
+                node: node.name.clone(),
+                op: op.name(),
+                source: Box::new(source),
+            })?;
+        if shape != self.model.tensors[node.output].shape {
+            return Err(ModelError::Graph {
+                node: node.name.clone(),
+                message: format!("a rewrite to {} changes the shape", op.name()),
+            });
+        }
+        let node = &mut self.model.nodes[index];
+        node.op = op;
+        node.inputs = inputs.to_vec();
+        Ok(())
+    }
+
     /// Declares the input as packed integers of `encoding` (a quarter or
     /// half the bytes to post) and gives their binary32 values, which
     /// every node then reads instead of the input.

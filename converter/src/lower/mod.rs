@@ -13,6 +13,7 @@ mod concat;
 mod conv;
 mod einsum;
 mod fold;
+mod fuse;
 mod gather;
 mod logic;
 mod lrn;
@@ -148,7 +149,8 @@ impl Store {
     }
 
     /// The finished, validated model with `output` as its output.
-    pub(crate) fn finish(self, output: TensorId) -> Result<Model, ConvertError> {
+    pub(crate) fn finish(mut self, output: TensorId) -> Result<Model, ConvertError> {
+        fuse::gelu_tanh(&mut self.builder, output)?;
         let model = self.builder.finish(output);
         model.validate()?;
         Ok(model)
