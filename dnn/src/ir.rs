@@ -283,17 +283,7 @@ impl ModelBuilder {
         op: OpKind,
         inputs: &[TensorId],
     ) -> Result<TensorId, ModelError> {
-        let shapes: Vec<&[usize]> = inputs
-            .iter()
-            .map(|&t| self.model.tensors[t].shape.as_slice())
-            .collect();
-        let shape = op
-            .output_shape(&shapes)
-            .map_err(|source| ModelError::Shape {
-                node: name.into(),
-                op: op.name(),
-                source: Box::new(source),
-            })?;
+        let shape = self.output_shape(name, &op, inputs)?;
         self.model.tensors.push(Tensor {
             name: name.into(),
             shape,
@@ -307,6 +297,25 @@ impl ModelBuilder {
             output,
         });
         Ok(output)
+    }
+
+    /// The shape `op` gives `inputs`, for node `name`.
+    fn output_shape(
+        &self,
+        name: &str,
+        op: &OpKind,
+        inputs: &[TensorId],
+    ) -> Result<Shape, ModelError> {
+        let shapes: Vec<&[usize]> = inputs
+            .iter()
+            .map(|&t| self.model.tensors[t].shape.as_slice())
+            .collect();
+        op.output_shape(&shapes)
+            .map_err(|source| ModelError::Shape {
+                node: name.into(),
+                op: op.name(),
+                source: Box::new(source),
+            })
     }
 
     /// The nodes so far, in execution order.
@@ -329,17 +338,7 @@ impl ModelBuilder {
         inputs: &[TensorId],
     ) -> Result<(), ModelError> {
         let node = &self.model.nodes[index];
-        let shapes: Vec<&[usize]> = inputs
-            .iter()
-            .map(|&t| self.model.tensors[t].shape.as_slice())
-            .collect();
-        let shape = op
-            .output_shape(&shapes)
-            .map_err(|source| ModelError::Shape {
-                node: node.name.clone(),
-                op: op.name(),
-                source: Box::new(source),
-            })?;
+        let shape = self.output_shape(&node.name, &op, inputs)?;
         if shape != self.model.tensors[node.output].shape {
             return Err(ModelError::Graph {
                 node: node.name.clone(),
