@@ -173,12 +173,25 @@ fn gpt2_decoder_step_with_past_key_values_matches_torch() {
 /// The mask reaches attention through `GatherND` with constant indices.
 #[test]
 fn bert_export_matches_torch() {
-    let shapes = ["input_ids", "attention_mask", "token_type_ids"]
+    let shapes: Vec<InputShape> = ["input_ids", "attention_mask", "token_type_ids"]
         .iter()
         .map(|n| shape(n, &[1, 16]))
         .collect();
-    let outputs = check_ports("bert_tiny", shapes);
+    let outputs = check_ports("bert_tiny", shapes.clone());
     assert_eq!(outputs, ["last_hidden_state", "pooler_output"]);
+    // Its exact GELU (`x · 0.5 · (1 + erf(x / sqrt 2))`) is one op a layer.
+    let model = convert_file(
+        &dir().join("bert_tiny.onnx"),
+        &Inputs::from(shapes),
+        &mut |_, _| {},
+    )
+    .unwrap()
+    .model;
+    let count = |op: UnaryOp| {
+        let op = OpKind::Unary(Unary { op });
+        model.nodes.iter().filter(|n| n.op == op).count()
+    };
+    assert_eq!((count(UnaryOp::GeluExact), count(UnaryOp::Erf)), (2, 0));
 }
 
 /// A Llama-style decoder: RMSNorm, rotary embeddings, a SwiGLU MLP and

@@ -10,33 +10,37 @@ use verdict_dnn::ops::unary::{Unary, UnaryOp};
 const SQRT_2_OVER_PI: f32 = 0.797_884_6;
 const CUBIC: f32 = 0.044_715;
 
-/// GELU's tanh approximation as torch exports it (GPT-2's `NewGELU`):
-/// `0.5 x · (1 + tanh(sqrt(2/π) · (x + 0.044715 x³)))`, nine nodes once `x³`
-/// is two products, becomes one `Gelu(tanh)`, whose recipe computes the
-/// same function in 30 instructions a value, without the cancellation of
-/// `1 + tanh` for negative `x`. Each constant may stand on either side of
-/// its operation; every node of the chain but the last must be read by the
-/// chain alone, and none may be `output`.
+/// GELU as torch exports it, each chain of nodes fused into one op that
+/// computes the same function in one pass:
+/// - the tanh approximation (GPT-2's `NewGELU`), `0.5 x · (1 + tanh(sqrt(2/π)
+///   · (x + 0.044715 x³)))`, nine nodes once `x³` is two products, becomes
+///   `Gelu(tanh)`, whose recipe takes 30 instructions a value and has no
+///   cancellation of `1 + tanh` for negative `x`;
+/// - the exact GELU (BERT's), `x · 0.5 · (1 + erf(x / sqrt 2))` (or
+///   `x · (1 + erf(…)) · 0.5`, or with `x · (1/sqrt 2)`), five nodes,
+///   becomes `Gelu`.
+///
+/// Each constant may stand on either side of its operation (a divisor on
+/// its own side only); every node of a chain but the last must be read by
+/// the chain alone, and none may be `output`. Returns how many chains were
+/// fused.
 ///
 /// # Errors
 ///
-/// [`ModelError`] if a rewrite does not fit (a bug: the chain's shape is
+/// [`ModelError`] if a rewrite does not fit (a bug: a chain's shape is
 /// `x`'s).
-pub(crate) fn gelu_tanh(b: &mut ModelBuilder, output: TensorId) -> Result<usize, ModelError> {
-    let chains: Vec<(usize, TensorId)> = {
+pub(crate) fn gelu(b: &mut ModelBuilder, output: TensorId) -> Result<usize, ModelError> {
+    let chains: Vec<(usize, TensorId, UnaryOp)> = {
         let graph = Graph::of(b, output);
         (0..b.nodes().len())
-            .filter_map(|i| Some((i, graph.gelu_tanh(i)?)))
+            .filter_map(|i| {
+                let tanh = graph.gelu_tanh(i).map(|x| (i, x, UnaryOp::GeluTanh));
+                tanh.or_else(|| graph.gelu_erf(i).map(|x| (i, x, UnaryOp::GeluExact)))
+            })
             .collect()
     };
-    for &(i, x) in &chains {
-        b.rewrite(
-            i,
-            OpKind::Unary(Unary {
-                op: UnaryOp::GeluTanh,
-            }),
-            &[x],
-        )?;
+    for &(i, x, op) in &chains {
+        b.rewrite(i, OpKind::Unary(Unary { op }), &[x])?;
     }
     Ok(chains.len())
 }
@@ -101,6 +105,33 @@ impl<'b> Graph<'b> {
         (binary(self.inner(square)?, BinaryOp::Mul)? == (x, x)).then_some(x)
     }
 
+    /// `x` if node `i` ends an exact GELU of `x`: `x · (0.5 · a)` or
+    /// `(0.5 · x) · a`, with `a` = `1 + erf(x / sqrt 2)`.
+    fn gelu_erf(&self, i: usize) -> Option<TensorId> {
+        let (u, v) = binary(&self.builder.nodes()[i], BinaryOp::Mul)?;
+        [(u, v), (v, u)].into_iter().find_map(|(p, q)| {
+            let halved = self.with_constant(q, BinaryOp::Mul, 0.5)?;
+            let x = [(p, halved), (halved, p)]
+                .into_iter()
+                .find_map(|(x, a)| self.erf_of(a).filter(|&e| e == x))?;
+            Some(x)
+        })
+    }
+
+    /// `x` when `a` is an inner link computing `1 + erf(x / sqrt 2)`.
+    fn erf_of(&self, a: TensorId) -> Option<TensorId> {
+        let e = self.inner(self.with_constant(a, BinaryOp::Add, 1.0)?)?;
+        let OpKind::Unary(Unary { op: UnaryOp::Erf }) = e.op else {
+            return None;
+        };
+        let d = e.inputs[0];
+        self.with_constant(d, BinaryOp::Mul, std::f32::consts::FRAC_1_SQRT_2)
+            .or_else(|| {
+                let (x, c) = binary(self.inner(d)?, BinaryOp::Div)?;
+                self.is_constant(c, std::f32::consts::SQRT_2).then_some(x)
+            })
+    }
+
     /// The node computing `t` when it is an inner link of a chain: read
     /// once, and not the output.
     fn inner(&self, t: TensorId) -> Option<&'b Node> {
@@ -111,22 +142,24 @@ impl<'b> Graph<'b> {
     }
 
     /// The other operand when `t` is an inner link computed by `op` with the
-    /// constant `value` (one value, either side; within a few units in the
-    /// last place, as exporters round it).
+    /// constant `value` on either side.
     fn with_constant(&self, t: TensorId, op: BinaryOp, value: f32) -> Option<TensorId> {
         let (u, v) = binary(self.inner(t)?, op)?;
-        let is_value = |c: TensorId| {
-            self.builder
-                .data(c)
-                .is_some_and(|d| d.len() == 1 && (d[0] - value).abs() <= 4.0 * f32::EPSILON * value)
-        };
-        if is_value(v) {
+        if self.is_constant(v, value) {
             Some(u)
-        } else if is_value(u) {
+        } else if self.is_constant(u, value) {
             Some(v)
         } else {
             None
         }
+    }
+
+    /// Whether `c` is the constant `value` (one value, within a few units in
+    /// the last place, as exporters round it).
+    fn is_constant(&self, c: TensorId, value: f32) -> bool {
+        self.builder
+            .data(c)
+            .is_some_and(|d| d.len() == 1 && (d[0] - value).abs() <= 4.0 * f32::EPSILON * value)
     }
 }
 
@@ -185,9 +218,50 @@ mod tests {
         for swap in [false, true] {
             let (mut b, y) = chain(swap, false);
             let before = Compiled::new(b.clone().finish(y)).unwrap();
-            assert_eq!(gelu_tanh(&mut b, y).unwrap(), 1);
+            assert_eq!(gelu(&mut b, y).unwrap(), 1);
             let after = Compiled::new(b.finish(y)).unwrap();
             assert_eq!(after.model.nodes.len(), 1, "swap {swap}");
+            let x = [-3.0, -0.5, 0.0, 0.25, 1.0, 4.0];
+            let (want, got) = (before.infer(&x).unwrap(), after.infer(&x).unwrap());
+            assert!(
+                want.iter().zip(&got).all(|(w, g)| (w - g).abs() <= 1e-6),
+                "{want:?} {got:?}"
+            );
+        }
+    }
+
+    /// The exact GELU in both shapes torch writes, the scaling by
+    /// `1/sqrt 2` a product or a quotient.
+    #[test]
+    fn the_erf_gelu_chain_becomes_one_op() {
+        for halve_x in [false, true] {
+            let mut b = ModelBuilder::new("gelu", &[2, 3]);
+            let x = b.input();
+            let k = |b: &mut ModelBuilder, v: f32| b.weight("k", &[1, 1], vec![v]).unwrap();
+            let d = if halve_x {
+                let c = k(&mut b, std::f32::consts::SQRT_2);
+                bin(&mut b, BinaryOp::Div, x, c)
+            } else {
+                let c = k(&mut b, std::f32::consts::FRAC_1_SQRT_2);
+                bin(&mut b, BinaryOp::Mul, c, x)
+            };
+            let e = b
+                .node("erf", OpKind::Unary(Unary { op: UnaryOp::Erf }), &[d])
+                .unwrap();
+            let one = k(&mut b, 1.0);
+            let a = bin(&mut b, BinaryOp::Add, e, one);
+            let half = k(&mut b, 0.5);
+            let y = if halve_x {
+                let h = bin(&mut b, BinaryOp::Mul, half, x);
+                bin(&mut b, BinaryOp::Mul, h, a)
+            } else {
+                let h = bin(&mut b, BinaryOp::Mul, a, half);
+                bin(&mut b, BinaryOp::Mul, x, h)
+            };
+            let before = Compiled::new(b.clone().finish(y)).unwrap();
+            assert_eq!(gelu(&mut b, y).unwrap(), 1, "halve x {halve_x}");
+            let after = Compiled::new(b.finish(y)).unwrap();
+            assert_eq!(after.model.nodes.len(), 1);
             let x = [-3.0, -0.5, 0.0, 0.25, 1.0, 4.0];
             let (want, got) = (before.infer(&x).unwrap(), after.infer(&x).unwrap());
             assert!(
@@ -201,6 +275,6 @@ mod tests {
     #[test]
     fn a_chain_read_from_outside_is_kept() {
         let (mut b, y) = chain(false, true);
-        assert_eq!(gelu_tanh(&mut b, y).unwrap(), 0);
+        assert_eq!(gelu(&mut b, y).unwrap(), 0);
     }
 }

@@ -150,7 +150,7 @@ impl Store {
 
     /// The finished, validated model with `output` as its output.
     pub(crate) fn finish(mut self, output: TensorId) -> Result<Model, ConvertError> {
-        fuse::gelu_tanh(&mut self.builder, output)?;
+        fuse::gelu(&mut self.builder, output)?;
         let model = self.builder.finish(output);
         model.validate()?;
         Ok(model)
