@@ -213,20 +213,26 @@ mod tests {
         (b, y)
     }
 
+    /// The chain ending in `y` becomes one op, whose values are the
+    /// chain's within 1e-6.
+    fn fuses_to_one_op(mut b: ModelBuilder, y: TensorId) {
+        let before = Compiled::new(b.clone().finish(y)).unwrap();
+        assert_eq!(gelu(&mut b, y).unwrap(), 1);
+        let after = Compiled::new(b.finish(y)).unwrap();
+        assert_eq!(after.model.nodes.len(), 1);
+        let x = [-3.0, -0.5, 0.0, 0.25, 1.0, 4.0];
+        let (want, got) = (before.infer(&x).unwrap(), after.infer(&x).unwrap());
+        assert!(
+            want.iter().zip(&got).all(|(w, g)| (w - g).abs() <= 1e-6),
+            "{want:?} {got:?}"
+        );
+    }
+
     #[test]
     fn the_tanh_gelu_chain_becomes_one_op_either_way_round() {
         for swap in [false, true] {
-            let (mut b, y) = chain(swap, false);
-            let before = Compiled::new(b.clone().finish(y)).unwrap();
-            assert_eq!(gelu(&mut b, y).unwrap(), 1);
-            let after = Compiled::new(b.finish(y)).unwrap();
-            assert_eq!(after.model.nodes.len(), 1, "swap {swap}");
-            let x = [-3.0, -0.5, 0.0, 0.25, 1.0, 4.0];
-            let (want, got) = (before.infer(&x).unwrap(), after.infer(&x).unwrap());
-            assert!(
-                want.iter().zip(&got).all(|(w, g)| (w - g).abs() <= 1e-6),
-                "{want:?} {got:?}"
-            );
+            let (b, y) = chain(swap, false);
+            fuses_to_one_op(b, y);
         }
     }
 
@@ -258,16 +264,7 @@ mod tests {
                 let h = bin(&mut b, BinaryOp::Mul, a, half);
                 bin(&mut b, BinaryOp::Mul, x, h)
             };
-            let before = Compiled::new(b.clone().finish(y)).unwrap();
-            assert_eq!(gelu(&mut b, y).unwrap(), 1, "halve x {halve_x}");
-            let after = Compiled::new(b.finish(y)).unwrap();
-            assert_eq!(after.model.nodes.len(), 1);
-            let x = [-3.0, -0.5, 0.0, 0.25, 1.0, 4.0];
-            let (want, got) = (before.infer(&x).unwrap(), after.infer(&x).unwrap());
-            assert!(
-                want.iter().zip(&got).all(|(w, g)| (w - g).abs() <= 1e-6),
-                "{want:?} {got:?}"
-            );
+            fuses_to_one_op(b, y);
         }
     }
 
