@@ -3,8 +3,10 @@
 //! Memory is held in 4 KiB pages, allocated on first write. Writes only mark
 //! pages dirty; hashing happens when a root or a path is asked for, and then
 //! only dirty pages and their ancestors are rehashed. Execution never hashes.
+//! The hashes above the pages are shared between clones until written, like
+//! the pages, so the checkpoints and snapshots a trace keeps of a large image
+//! cost only what each one changed.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use alloy_primitives::B256;
@@ -33,6 +35,10 @@ const PAGE_LEAVES: usize = PAGE_SIZE / LEAF_SIZE;
 const PAGE_NODES: usize = PAGE_LEAVES - 1;
 /// Dirty pages from which rehashing is spread over threads.
 const PARALLEL_PAGES: usize = 64;
+/// log2 of the nodes in one block of a level above the pages.
+const BLOCK_BITS: u32 = 8;
+/// Nodes in one block of a level above the pages (8 KiB of hashes).
+const BLOCK_NODES: usize = 1 << BLOCK_BITS;
 
 #[derive(Clone)]
 struct Page {
@@ -169,15 +175,52 @@ impl PageTable {
     }
 }
 
+/// The hashes of one tree level above the pages, in blocks of
+/// [`BLOCK_NODES`] shared between clones until written (copy on write): an
+/// absent block's nodes are all the level's zero hash.
+#[derive(Clone)]
+struct Level {
+    /// Height of the level's nodes above the leaves.
+    height: usize,
+    blocks: Vec<Option<Arc<[B256; BLOCK_NODES]>>>,
+}
+
+impl Level {
+    fn new(height: usize) -> Level {
+        let nodes = 1usize << (TREE_DEPTH - height);
+        Level {
+            height,
+            blocks: vec![None; nodes.div_ceil(BLOCK_NODES)],
+        }
+    }
+
+    fn get(&self, index: u32) -> B256 {
+        match &self.blocks[(index >> BLOCK_BITS) as usize] {
+            Some(block) => block[index as usize & (BLOCK_NODES - 1)],
+            None => ZERO_HASHES[self.height],
+        }
+    }
+
+    /// Sets node `index`, unsharing its block.
+    fn set(&mut self, index: u32, hash: B256) {
+        let zero = ZERO_HASHES[self.height];
+        let slot = &mut self.blocks[(index >> BLOCK_BITS) as usize];
+        if slot.is_none() && hash == zero {
+            return;
+        }
+        let block = slot.get_or_insert_with(|| Arc::new([zero; BLOCK_NODES]));
+        Arc::make_mut(block)[index as usize & (BLOCK_NODES - 1)] = hash;
+    }
+}
+
 /// The VM's 2^32-byte memory.
 #[derive(Clone)]
 pub struct Memory {
     pages: PageTable,
     /// Pages written since the last root computation.
     dirty: Vec<u32>,
-    /// Hashes above the page roots: `upper[k]` holds level `PAGE_HEIGHT + k + 1`
-    /// nodes by index, for subtrees that are not all zero.
-    upper: Vec<HashMap<u32, B256>>,
+    /// Hashes above the page roots: `upper[k]` holds level `PAGE_HEIGHT + k + 1`.
+    upper: Vec<Level>,
 }
 
 impl Default for Memory {
@@ -200,7 +243,9 @@ impl Memory {
         Memory {
             pages: PageTable::new(),
             dirty: Vec::new(),
-            upper: vec![HashMap::new(); UPPER_HEIGHT],
+            upper: (1..=UPPER_HEIGHT)
+                .map(|k| Level::new(PAGE_HEIGHT + k))
+                .collect(),
         }
     }
 
@@ -329,10 +374,7 @@ impl Memory {
                 None => ZERO_HASHES[PAGE_HEIGHT],
             };
         }
-        self.upper[level - 1]
-            .get(&index)
-            .copied()
-            .unwrap_or(ZERO_HASHES[PAGE_HEIGHT + level])
+        self.upper[level - 1].get(index)
     }
 
     fn flush(&mut self) {
@@ -364,14 +406,9 @@ impl Memory {
                 .collect();
             let mut hashes = vec![B256::ZERO; indices.len()];
             hash_pairs(&children, &mut hashes);
-            let zero = ZERO_HASHES[PAGE_HEIGHT + level];
-            let map = &mut self.upper[level - 1];
+            let nodes = &mut self.upper[level - 1];
             for (&i, h) in indices.iter().zip(hashes) {
-                if h == zero {
-                    map.remove(&i);
-                } else {
-                    map.insert(i, h);
-                }
+                nodes.set(i, h);
             }
         }
     }
@@ -446,6 +483,22 @@ mod tests {
                 "{addr:#x}"
             );
         }
+    }
+
+    #[test]
+    fn clones_share_hashes_until_written() {
+        let mut m = Memory::new();
+        m.write_bytes(0x1000_0000, &[3; 3 * PAGE_SIZE]);
+        let before = m.root();
+        let mut copy = m.clone();
+        m.write_u32(0x1000_1000, 9);
+        let after = m.root();
+        assert_ne!(after, before);
+        assert_eq!(copy.hashed_root(), Some(before));
+        assert_eq!(copy.root(), before);
+        copy.write_u32(0x1000_1000, 9);
+        assert_eq!(copy.root(), after);
+        assert_eq!(copy.path(0x80_0000), m.path(0x80_0000));
     }
 
     #[test]
