@@ -57,12 +57,19 @@ impl ModelInfo {
     ///
     /// [`PackageError`] if the file is missing, corrupt or does not compile.
     pub fn load(path: &Path) -> Result<ModelInfo, PackageError> {
-        Ok(ModelInfo::new(Package::load(path)?))
+        let (package, package_hash) = Package::load_hashed(path)?;
+        Ok(ModelInfo::hashed(package, package_hash))
     }
 
     /// The protocol view of `package`.
     pub fn new(package: Package) -> ModelInfo {
         let package_hash = package.hash();
+        ModelInfo::hashed(package, package_hash)
+    }
+
+    /// The protocol view of `package`, whose [`Package::hash`] is
+    /// `package_hash`.
+    fn hashed(package: Package, package_hash: B256) -> ModelInfo {
         let compiled = Arc::new(Compiled::from_parts(package.model, package.program));
         let p = &compiled.program;
         let (points, point_ops) = level1_points(&p.boundaries, p.total_steps);

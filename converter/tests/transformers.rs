@@ -38,7 +38,7 @@ fn check_export(name: &str, len: usize) {
         .model
         .tensors
         .iter()
-        .filter_map(|t| t.data.as_ref().map(Vec::len))
+        .filter_map(|t| t.data.as_ref().map(|d| d.len()))
         .sum();
     assert!(stored <= 541_184, "{name}: {stored} values stored");
     // GELU's tanh chain (GPT-2's `NewGELU`) is one op a layer.
@@ -259,7 +259,7 @@ fn greedy_tokens_are_torchs(compiled: &Compiled) {
     let stored: usize = model
         .tensors
         .iter()
-        .filter_map(|t| t.data.as_ref().map(Vec::len))
+        .filter_map(|t| t.data.as_ref().map(|d| d.len()))
         .sum();
     assert!(stored <= 541_184, "{stored} values stored for 8 passes");
     // The language-model head runs on the last position of each pass only,

@@ -1,6 +1,8 @@
 //! The VM code generator: a model's ops, in order, as one program, with the
 //! op boundary table computed while emitting.
 
+use std::sync::Arc;
+
 use alloy_primitives::B256;
 use serde::{Deserialize, Serialize};
 use verdict_vm::memory::Memory;
@@ -8,7 +10,7 @@ use verdict_vm::memory::Memory;
 use crate::emit::Emitter;
 use crate::ir::{Model, ModelError, TensorId};
 use crate::ops::{Io, Operand};
-use crate::plan::{Layout, PlanError, plan};
+use crate::plan::{Layout, PlanError, WEIGHTS_BASE, plan};
 
 /// A compiled model: its program, its memory layout and its step table.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,17 +107,36 @@ pub fn compile(model: &Model) -> Result<Program, CompileError> {
 }
 
 impl Program {
-    /// Memory holding the code and the weights, nothing else.
-    pub fn image(&self, model: &Model) -> Memory {
-        let mut m = Memory::new();
-        m.write_bytes(0, &self.code);
+    /// The weight region's words, from [`WEIGHTS_BASE`] to the end of the
+    /// weights: each weight's bits at its address, zeros between.
+    pub fn weight_region(&self, model: &Model) -> Arc<[u32]> {
+        let layout = &self.layout;
+        let len = ((layout.weights_end - WEIGHTS_BASE) / 4) as usize;
+        // Filled in place: a `Vec` would be copied once more into the `Arc`.
+        // SAFETY: all-zero bits are a valid `u32`.
+        let mut region = unsafe { Arc::<[u32]>::new_zeroed_slice(len).assume_init() };
+        let words = Arc::get_mut(&mut region).expect("not shared yet");
         for (id, t) in model.tensors.iter().enumerate() {
             if let Some(data) = &t.data {
-                let bytes: Vec<u8> = data.iter().flat_map(|x| x.to_le_bytes()).collect();
-                m.write_bytes(self.layout.tensors[id], &bytes);
+                let at = ((layout.tensors[id] - WEIGHTS_BASE) / 4) as usize;
+                words[at..at + data.len()].copy_from_slice(data.bits());
             }
         }
+        region
+    }
+
+    /// Memory holding the code and the weights, nothing else: `region`,
+    /// the [`Program::weight_region`], mapped in place.
+    pub fn image_of(&self, region: Arc<[u32]>) -> Memory {
+        let mut m = Memory::new();
+        m.write_bytes(0, &self.code);
+        m.map_rom(WEIGHTS_BASE, region);
         m
+    }
+
+    /// Memory holding the code and `model`'s weights, nothing else.
+    pub fn image(&self, model: &Model) -> Memory {
+        self.image_of(self.weight_region(model))
     }
 
     /// The memory root with a zeroed input region: what a model id commits to.

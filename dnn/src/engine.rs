@@ -16,6 +16,8 @@ use crate::boundary::{Boundaries, OpWrites, write_words};
 use crate::compile::{CompileError, Program, compile, node_io};
 use crate::ir::{Model, TensorId, numel};
 use crate::ops::NativeIo;
+use crate::plan::WEIGHTS_BASE;
+use crate::weights::Weights;
 
 /// VM steps from which a native run moves onto the rayon pool (about a
 /// millisecond of native work).
@@ -28,6 +30,10 @@ pub struct Compiled {
     pub model: Model,
     /// Its program.
     pub program: Program,
+    /// Every weight, laid out as the image's weight region
+    /// ([`Program::weight_region`]): the model's weights are runs of it, and
+    /// the image maps it in place, so the weights are held once.
+    region: Arc<[u32]>,
     /// Code and weights, hashed once when first needed: every state starts
     /// from a copy.
     base: OnceLock<Memory>,
@@ -198,7 +204,14 @@ impl Compiled {
     }
 
     /// Pairs a model with its already compiled program.
-    pub fn from_parts(model: Model, program: Program) -> Compiled {
+    pub fn from_parts(mut model: Model, program: Program) -> Compiled {
+        let region = program.weight_region(&model);
+        for (id, t) in model.tensors.iter_mut().enumerate() {
+            if let Some(data) = &mut t.data {
+                let at = ((program.layout.tensors[id] - WEIGHTS_BASE) / 4) as usize;
+                *data = Weights::shared(region.clone(), at..at + data.len());
+            }
+        }
         // Nodes that read the same weights the same way (a decoder's passes
         // in a generation program) share one prepared copy.
         let mut shared: HashMap<String, Arc<[f32]>> = HashMap::new();
@@ -237,6 +250,7 @@ impl Compiled {
         Compiled {
             model,
             program,
+            region,
             base: OnceLock::new(),
             prepared,
             recycled: Recycled {
@@ -252,10 +266,15 @@ impl Compiled {
     /// so that native inference, which never reads it, never pays for it.
     fn base(&self) -> &Memory {
         self.base.get_or_init(|| {
-            let mut base = self.program.image(&self.model);
+            let mut base = self.program.image_of(self.region.clone());
             base.root();
             base
         })
+    }
+
+    /// Every weight, laid out as the image's weight region.
+    pub fn weight_region(&self) -> &[u32] {
+        &self.region
     }
 
     /// The memory root with a zeroed input: what the model id commits to.
@@ -646,10 +665,7 @@ fn with_hot_pool(run: impl FnOnce() + Send) {
 /// Weight `t`'s bit patterns, read in place: the native engine works on
 /// bits, and a copy of every weight would double the memory a model takes.
 fn weight_bits(model: &Model, t: TensorId) -> Option<&[u32]> {
-    let values = model.tensors[t].data.as_deref()?;
-    // SAFETY: f32 and u32 have the same size and alignment and every bit
-    // pattern is a valid u32; the slice borrows `values` for its lifetime.
-    Some(unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u32>(), values.len()) })
+    model.tensors[t].data.as_ref().map(Weights::bits)
 }
 
 impl Drop for NativeRun<'_> {

@@ -6,6 +6,7 @@ use crate::generation::Generation;
 use crate::ops::decode::{Decode, Encoding};
 use crate::ops::{OpKind, ShapeError};
 use crate::schema::Schema;
+use crate::weights::Weights;
 
 /// Index of a tensor in [`Model::tensors`].
 pub type TensorId = usize;
@@ -26,7 +27,7 @@ pub struct Tensor {
     /// Shape.
     pub shape: Shape,
     /// Constant contents (weights), row-major.
-    pub data: Option<Vec<f32>>,
+    pub data: Option<Weights>,
 }
 
 /// One op application.
@@ -267,7 +268,7 @@ impl ModelBuilder {
         self.model.tensors.push(Tensor {
             name: name.into(),
             shape: shape.to_vec(),
-            data: Some(data),
+            data: Some(data.into()),
         });
         Ok(self.model.tensors.len() - 1)
     }

@@ -15,3 +15,4 @@ pub mod package;
 pub mod plan;
 pub mod scalar;
 pub mod schema;
+pub mod weights;

@@ -213,9 +213,24 @@ impl Package {
     /// [`PackageError::Io`] naming the file, what [`Package::from_bytes`]
     /// rejects, or [`PackageError::Mismatch`] naming the part that differs.
     pub fn load(path: &Path) -> Result<Package, PackageError> {
-        let package = Package::read(path)?;
+        Ok(Package::load_hashed(path)?.0)
+    }
+
+    /// [`Package::load`], with the package's identity ([`Package::hash`])
+    /// hashed from the file's bytes while they are read, rather than from
+    /// the package encoded again: a large model's file then never sits in
+    /// memory beside its decoded copy and a second encoding.
+    ///
+    /// # Errors
+    ///
+    /// As [`Package::load`].
+    pub fn load_hashed(path: &Path) -> Result<(Package, B256), PackageError> {
+        let bytes = read_file(path)?;
+        let hash = keccak256(&bytes);
+        let package = Package::from_bytes(&bytes)?;
+        drop(bytes);
         package.verify()?;
-        Ok(package)
+        Ok((package, hash))
     }
 
     /// Reads a package file for a native run: [`Package::load`] without
@@ -233,12 +248,16 @@ impl Package {
     }
 
     fn read(path: &Path) -> Result<Package, PackageError> {
-        let bytes = std::fs::read(path).map_err(|source| PackageError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Package::from_bytes(&bytes)
+        Package::from_bytes(&read_file(path)?)
     }
+}
+
+/// A package file's bytes.
+fn read_file(path: &Path) -> Result<Vec<u8>, PackageError> {
+    std::fs::read(path).map_err(|source| PackageError::Io {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 #[cfg(test)]

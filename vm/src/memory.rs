@@ -5,7 +5,9 @@
 //! only dirty pages and their ancestors are rehashed. Execution never hashes.
 //! The hashes above the pages are shared between clones until written, like
 //! the pages, so the checkpoints and snapshots a trace keeps of a large image
-//! cost only what each one changed.
+//! cost only what each one changed. A run of read-only pages can be mapped
+//! from words held elsewhere ([`Rom`]): a model's weights are then held once,
+//! by the engine that computes on them and the image alike.
 
 use std::sync::Arc;
 
@@ -57,38 +59,90 @@ impl Page {
         }
     }
 
-    fn leaf(&self, index_in_page: usize) -> Leaf {
-        let start = index_in_page * LEAF_SIZE;
-        self.data[start..start + LEAF_SIZE]
-            .try_into()
-            .expect("leaf inside page")
-    }
-
-    /// Every node of the page's subtree above its leaves, one level after
-    /// another from the leaves' parents (level `k` starts at
-    /// [`level_start`]`(k)`) to the page root, last. Each level is hashed as
-    /// one batch, and on the stack: rehashing every page of a large image
-    /// allocates nothing.
-    fn nodes(&self) -> [B256; PAGE_NODES] {
-        let mut nodes = [B256::ZERO; PAGE_NODES];
-        hash_leaf_pairs(&self.data, &mut nodes[..PAGE_LEAVES / 2]);
-        for k in 1..PAGE_HEIGHT {
-            let (below, above) = nodes.split_at_mut(level_start(k));
-            hash_pairs(
-                &below[level_start(k - 1)..],
-                &mut above[..PAGE_LEAVES >> (k + 1)],
-            );
-        }
-        nodes
-    }
-
     fn rehash(&mut self) {
-        self.root = if self.data.iter().all(|&b| b == 0) {
-            ZERO_HASHES[PAGE_HEIGHT]
-        } else {
-            self.nodes()[PAGE_NODES - 1]
-        };
+        self.root = page_root(&self.data);
         self.dirty = false;
+    }
+}
+
+/// The leaf at `index_in_page` of a page's bytes.
+fn page_leaf(data: &[u8; PAGE_SIZE], index_in_page: usize) -> Leaf {
+    let start = index_in_page * LEAF_SIZE;
+    data[start..start + LEAF_SIZE]
+        .try_into()
+        .expect("leaf inside page")
+}
+
+/// Every node of a page's subtree above its leaves, one level after
+/// another from the leaves' parents (level `k` starts at
+/// [`level_start`]`(k)`) to the page root, last. Each level is hashed as
+/// one batch, and on the stack: rehashing every page of a large image
+/// allocates nothing.
+fn page_nodes(data: &[u8; PAGE_SIZE]) -> [B256; PAGE_NODES] {
+    let mut nodes = [B256::ZERO; PAGE_NODES];
+    hash_leaf_pairs(data, &mut nodes[..PAGE_LEAVES / 2]);
+    for k in 1..PAGE_HEIGHT {
+        let (below, above) = nodes.split_at_mut(level_start(k));
+        hash_pairs(
+            &below[level_start(k - 1)..],
+            &mut above[..PAGE_LEAVES >> (k + 1)],
+        );
+    }
+    nodes
+}
+
+/// The root of a page's subtree.
+fn page_root(data: &[u8; PAGE_SIZE]) -> B256 {
+    if data.iter().all(|&b| b == 0) {
+        ZERO_HASHES[PAGE_HEIGHT]
+    } else {
+        page_nodes(data)[PAGE_NODES - 1]
+    }
+}
+
+/// Words in a page.
+const PAGE_WORDS: usize = PAGE_SIZE / 4;
+
+/// Read-only pages mapped from words held elsewhere (a model's weights,
+/// which the native engine reads in place): the image shares them instead
+/// of copying them into pages, and their roots are hashed once, when
+/// mapped. A write to one of them (none from the VM, which writes above
+/// `CODE_END` only) first copies that page into the page table.
+#[derive(Clone)]
+struct Rom {
+    /// Index of the first page.
+    first: usize,
+    /// The words from the first page's start; the last page's words past
+    /// their end are zero.
+    words: Arc<[u32]>,
+    /// Each page's subtree root.
+    roots: Arc<[B256]>,
+}
+
+impl Rom {
+    /// The page `index`'s position in the ROM, if it is one of its pages.
+    #[inline(always)]
+    fn page(&self, index: usize) -> Option<usize> {
+        let at = index.wrapping_sub(self.first);
+        (at < self.roots.len()).then_some(at)
+    }
+
+    /// The word at a 4-aligned address (zero outside the ROM).
+    #[inline(always)]
+    fn word(&self, addr: u32) -> u32 {
+        let at = (addr as usize >> 2).wrapping_sub(self.first * PAGE_WORDS);
+        self.words.get(at).copied().unwrap_or(0)
+    }
+
+    /// The bytes of its page `at`.
+    fn bytes(&self, at: usize) -> [u8; PAGE_SIZE] {
+        let mut out = [0u8; PAGE_SIZE];
+        let start = at * PAGE_WORDS;
+        let words = &self.words[start..(start + PAGE_WORDS).min(self.words.len())];
+        for (bytes, w) in out.chunks_exact_mut(4).zip(words) {
+            bytes.copy_from_slice(&w.to_le_bytes());
+        }
+        out
     }
 }
 
@@ -122,13 +176,20 @@ impl PageTable {
         }
     }
 
-    /// The page, allocated if absent and unshared if shared.
+    /// The page, allocated by `fresh` if absent, and unshared if shared.
     #[inline(always)]
-    fn get_mut(&mut self, index: usize) -> &mut Page {
+    fn get_mut(&mut self, index: usize, fresh: impl FnOnce() -> Page) -> &mut Page {
         let chunk = self.chunks[index >> CHUNK_BITS]
             .get_or_insert_with(|| Box::new([const { None }; CHUNK_PAGES]));
-        let slot = chunk[index & (CHUNK_PAGES - 1)].get_or_insert_with(|| Arc::new(Page::zeroed()));
+        let slot = chunk[index & (CHUNK_PAGES - 1)].get_or_insert_with(|| Arc::new(fresh()));
         Arc::make_mut(slot)
+    }
+
+    /// Frees the page at `index`, if allocated.
+    fn remove(&mut self, index: usize) {
+        if let Some(chunk) = &mut self.chunks[index >> CHUNK_BITS] {
+            chunk[index & (CHUNK_PAGES - 1)] = None;
+        }
     }
 
     fn iter(&self) -> impl Iterator<Item = (usize, &Page)> {
@@ -221,6 +282,8 @@ pub struct Memory {
     dirty: Vec<u32>,
     /// Hashes above the page roots: `upper[k]` holds level `PAGE_HEIGHT + k + 1`.
     upper: Vec<Level>,
+    /// Read-only pages mapped from elsewhere, under any page of the table.
+    rom: Option<Rom>,
 }
 
 impl Default for Memory {
@@ -246,12 +309,76 @@ impl Memory {
             upper: (1..=UPPER_HEIGHT)
                 .map(|k| Level::new(PAGE_HEIGHT + k))
                 .collect(),
+            rom: None,
         }
     }
 
-    /// Number of allocated pages.
+    /// Maps `words` read-only from the page-aligned `addr`, to be read (and
+    /// hashed) in place: memory written there so far is replaced. The
+    /// pages' roots are hashed here, once, on all threads.
+    ///
+    /// # Panics
+    ///
+    /// If `addr` is not page-aligned, the words run past 2^32, or a ROM is
+    /// already mapped.
+    pub fn map_rom(&mut self, addr: u32, words: Arc<[u32]>) {
+        assert!(self.rom.is_none(), "one ROM per memory");
+        assert_eq!(Self::page_offset(addr), 0, "a ROM starts a page");
+        let first = Self::page_index(addr);
+        let count = words.len().div_ceil(PAGE_WORDS);
+        assert!(
+            first + count <= 1 << (32 - PAGE_BITS),
+            "the ROM fits in memory"
+        );
+        for index in first..first + count {
+            self.pages.remove(index);
+        }
+        self.dirty
+            .retain(|&i| !(first..first + count).contains(&(i as usize)));
+        let mut rom = Rom {
+            first,
+            words,
+            roots: Arc::new([]),
+        };
+        let roots: Vec<B256> = (0..count)
+            .into_par_iter()
+            .with_min_len(16)
+            .map(|at| page_root(&rom.bytes(at)))
+            .collect();
+        rom.roots = roots.into();
+        self.rom = Some(rom);
+        self.rehash_upper((first..first + count).map(|i| i as u32).collect());
+    }
+
+    /// Number of pages holding memory (allocated, or mapped read-only).
     pub fn page_count(&self) -> usize {
-        self.pages.iter().count()
+        let rom = self.rom.as_ref().map_or(0, |rom| {
+            (0..rom.roots.len())
+                .filter(|&at| self.pages.get(rom.first + at).is_none())
+                .count()
+        });
+        self.pages.iter().count() + rom
+    }
+
+    /// A page absent from the table as it reads: its ROM page, or zeros.
+    fn fresh_page(rom: Option<&Rom>, index: usize) -> Page {
+        match rom.and_then(|rom| rom.page(index).map(|at| (rom, at))) {
+            Some((rom, at)) => Page {
+                data: rom.bytes(at),
+                root: rom.roots[at],
+                dirty: false,
+            },
+            None => Page::zeroed(),
+        }
+    }
+
+    /// The word at a 4-aligned address of a page absent from the table.
+    #[inline(always)]
+    fn unpaged_word(&self, addr: u32) -> u32 {
+        match &self.rom {
+            Some(rom) => rom.word(addr),
+            None => 0,
+        }
     }
 
     #[inline(always)]
@@ -267,7 +394,8 @@ impl Memory {
     #[inline(always)]
     fn page_mut(&mut self, addr: u32) -> &mut Page {
         let index = Self::page_index(addr);
-        let page = self.pages.get_mut(index);
+        let rom = self.rom.as_ref();
+        let page = self.pages.get_mut(index, || Self::fresh_page(rom, index));
         if !page.dirty {
             page.dirty = true;
             self.dirty.push(index as u32);
@@ -280,7 +408,7 @@ impl Memory {
     pub fn read_u8(&self, addr: u32) -> u8 {
         match self.pages.get(Self::page_index(addr)) {
             Some(page) => page.data[Self::page_offset(addr)],
-            None => 0,
+            None => self.unpaged_word(addr & !3).to_le_bytes()[addr as usize & 3],
         }
     }
 
@@ -297,7 +425,7 @@ impl Memory {
                         .expect("aligned word in page"),
                 )
             }
-            None => 0,
+            None => self.unpaged_word(addr),
         }
     }
 
@@ -336,9 +464,13 @@ impl Memory {
         while out.len() < len {
             let o = Self::page_offset(addr);
             let n = (len - out.len()).min(PAGE_SIZE - o);
-            match self.pages.get(Self::page_index(addr)) {
+            let index = Self::page_index(addr);
+            match self.pages.get(index) {
                 Some(page) => out.extend_from_slice(&page.data[o..o + n]),
-                None => out.resize(out.len() + n, 0),
+                None => match self.rom.as_ref().and_then(|rom| rom.page(index)) {
+                    Some(at) => out.extend_from_slice(&self.rom_bytes(at)[o..o + n]),
+                    None => out.resize(out.len() + n, 0),
+                },
             }
             addr = addr.wrapping_add(n as u32);
         }
@@ -348,10 +480,21 @@ impl Memory {
     /// The 32-byte leaf with this index.
     pub fn leaf(&self, leaf_index: u32) -> Leaf {
         let addr = leaf_index << LEAF_BITS;
+        let mut leaf = [0; LEAF_SIZE];
         match self.pages.get(Self::page_index(addr)) {
-            Some(page) => page.leaf(Self::page_offset(addr) / LEAF_SIZE),
-            None => [0; LEAF_SIZE],
+            Some(page) => leaf = page_leaf(&page.data, Self::page_offset(addr) / LEAF_SIZE),
+            None => {
+                for (bytes, w) in leaf.chunks_exact_mut(4).zip((addr..).step_by(4)) {
+                    bytes.copy_from_slice(&self.unpaged_word(w).to_le_bytes());
+                }
+            }
         }
+        leaf
+    }
+
+    /// The bytes of ROM page `at`.
+    fn rom_bytes(&self, at: usize) -> [u8; PAGE_SIZE] {
+        self.rom.as_ref().expect("a ROM page").bytes(at)
     }
 
     /// The Merkle root, rehashing only what changed since the last call.
@@ -369,9 +512,17 @@ impl Memory {
     /// the memory root. Requires a flushed tree.
     fn node(&self, level: usize, index: u32) -> B256 {
         if level == 0 {
-            return match self.pages.get(index as usize) {
+            let index = index as usize;
+            return match self.pages.get(index) {
                 Some(page) => page.root,
-                None => ZERO_HASHES[PAGE_HEIGHT],
+                None => match self
+                    .rom
+                    .as_ref()
+                    .and_then(|rom| Some(rom.roots[rom.page(index)?]))
+                {
+                    Some(root) => root,
+                    None => ZERO_HASHES[PAGE_HEIGHT],
+                },
             };
         }
         self.upper[level - 1].get(index)
@@ -393,8 +544,12 @@ impl Memory {
                 .with_min_len(16)
                 .for_each(|page| page.rehash());
         }
+        self.rehash_upper(dirty);
+    }
 
-        let mut indices = dirty;
+    /// Rehashes the ancestors of the pages at `indices` (sorted, unique)
+    /// above the page roots.
+    fn rehash_upper(&mut self, mut indices: Vec<u32>) {
         for level in 1..=UPPER_HEIGHT {
             for i in indices.iter_mut() {
                 *i >>= 1;
@@ -429,11 +584,23 @@ impl Memory {
         let page_index = Self::page_index(addr) as u32;
         let mut path = [B256::ZERO; TREE_DEPTH];
         let in_page = (leaf_index as usize) % PAGE_LEAVES;
-        match self.pages.get(page_index as usize) {
-            Some(page) => {
-                let sibling_leaf = page.leaf(in_page ^ 1);
-                path[0] = B256::from(sibling_leaf);
-                let nodes = page.nodes();
+        let rom_page = self
+            .rom
+            .as_ref()
+            .and_then(|rom| rom.page(page_index as usize));
+        let rom_data;
+        let data = match (self.pages.get(page_index as usize), rom_page) {
+            (Some(page), _) => Some(&page.data),
+            (None, Some(at)) => {
+                rom_data = self.rom_bytes(at);
+                Some(&rom_data)
+            }
+            (None, None) => None,
+        };
+        match data {
+            Some(data) => {
+                path[0] = B256::from(page_leaf(data, in_page ^ 1));
+                let nodes = page_nodes(data);
                 for k in 0..PAGE_HEIGHT - 1 {
                     path[k + 1] = nodes[level_start(k) + ((in_page >> (k + 1)) ^ 1)];
                 }
@@ -446,9 +613,23 @@ impl Memory {
         Some(path)
     }
 
-    /// The allocated pages as `(page index, bytes)`, for snapshots.
-    pub(crate) fn pages(&self) -> impl Iterator<Item = (u32, &[u8; PAGE_SIZE])> {
-        self.pages.iter().map(|(i, p)| (i as u32, &p.data))
+    /// The pages holding memory as `(page index, bytes)`, in order, for
+    /// snapshots.
+    pub(crate) fn pages(&self) -> Vec<(u32, Vec<u8>)> {
+        let mut pages: Vec<(u32, Vec<u8>)> = self
+            .pages
+            .iter()
+            .map(|(i, p)| (i as u32, p.data.to_vec()))
+            .collect();
+        if let Some(rom) = &self.rom {
+            pages.extend(
+                (0..rom.roots.len())
+                    .filter(|&at| self.pages.get(rom.first + at).is_none())
+                    .map(|at| ((rom.first + at) as u32, rom.bytes(at).to_vec())),
+            );
+            pages.sort_unstable_by_key(|&(i, _)| i);
+        }
+        pages
     }
 }
 
@@ -499,6 +680,72 @@ mod tests {
         copy.write_u32(0x1000_1000, 9);
         assert_eq!(copy.root(), after);
         assert_eq!(copy.path(0x80_0000), m.path(0x80_0000));
+    }
+
+    #[test]
+    fn a_rom_reads_and_hashes_as_the_same_words_written() {
+        // Three pages and a part, with zero words among them.
+        let words: Vec<u32> = (0..3 * PAGE_WORDS as u32 + 100)
+            .map(|i| {
+                if i % 7 == 0 {
+                    0
+                } else {
+                    i.wrapping_mul(0x9E37_79B9)
+                }
+            })
+            .collect();
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let base = 0x1000_0000;
+        let mut written = Memory::new();
+        written.write_bytes(0, &[1, 2, 3]);
+        written.write_bytes(base, &bytes);
+        let mut mapped = Memory::new();
+        mapped.write_bytes(0, &[1, 2, 3]);
+        mapped.write_u32(base + 8, 5);
+        mapped.map_rom(base, words.into());
+        assert_eq!(mapped.page_count(), written.page_count());
+        assert_eq!(mapped.root(), written.root());
+        for addr in [
+            base,
+            base + 4,
+            base + 4096 + 60,
+            base + 3 * 4096 + 396,
+            base + 3 * 4096 + 400,
+        ] {
+            assert_eq!(mapped.read_u32(addr), written.read_u32(addr), "{addr:#x}");
+            assert_eq!(
+                mapped.read_u8(addr + 1),
+                written.read_u8(addr + 1),
+                "{addr:#x}"
+            );
+            let leaf = addr >> LEAF_BITS;
+            assert_eq!(mapped.leaf(leaf), written.leaf(leaf));
+            assert_eq!(mapped.hashed_path(leaf), written.hashed_path(leaf));
+        }
+        assert_eq!(
+            mapped.read_bytes(base - 10, 5 * 4096),
+            written.read_bytes(base - 10, 5 * 4096)
+        );
+        assert_eq!(mapped.pages(), written.pages());
+        // A write copies its page out of the ROM; clones keep theirs.
+        let before = mapped.clone();
+        for m in [&mut mapped, &mut written] {
+            m.write_u32(base + 4096 + 8, 7);
+            m.write_u32(base + 5 * 4096, 9);
+        }
+        assert_eq!(mapped.root(), written.root());
+        assert_eq!(
+            mapped.read_bytes(base, 6 * 4096),
+            written.read_bytes(base, 6 * 4096)
+        );
+        assert_eq!(
+            before.read_u32(base + 4096 + 8),
+            bytes_word(&bytes, 4096 + 8)
+        );
+    }
+
+    fn bytes_word(bytes: &[u8], at: usize) -> u32 {
+        u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap())
     }
 
     #[test]

@@ -46,11 +46,7 @@ impl Machine {
         let saved = Saved {
             core: self.core,
             code_len: self.code_len() as u64,
-            pages: self
-                .memory()
-                .pages()
-                .map(|(i, data)| (i, data.to_vec()))
-                .collect(),
+            pages: self.memory().pages(),
         };
         let mut out = Vec::from(SNAPSHOT_MAGIC);
         out.extend_from_slice(&SNAPSHOT_VERSION.to_le_bytes());

@@ -15,7 +15,6 @@ use super::program::{Shared, shared};
 use crate::boundary::{Boundaries, OpWrites};
 use crate::engine::{Compiled, boundary_machine};
 use crate::ir::{TensorId, numel};
-use crate::plan::WEIGHTS_BASE;
 
 /// One kernel launch, its parameters already on the device.
 struct Launch {
@@ -94,16 +93,7 @@ impl GpuEngine {
     pub fn new(compiled: Arc<Compiled>, choice: DeviceChoice) -> Result<GpuEngine, GpuError> {
         let shared = shared(choose(choice)?)?;
         let layout = &compiled.program.layout;
-        let mut image = vec![0u32; ((layout.weights_end - WEIGHTS_BASE) / 4) as usize];
-        for (id, t) in compiled.model.tensors.iter().enumerate() {
-            if let Some(data) = &t.data {
-                let at = ((layout.tensors[id] - WEIGHTS_BASE) / 4) as usize;
-                for (w, x) in image[at..at + data.len()].iter_mut().zip(data) {
-                    *w = x.to_bits();
-                }
-            }
-        }
-        let weights = upload(&shared, &image)?;
+        let weights = upload(&shared, compiled.weight_region())?;
         let plans: Vec<Plan> = (0..compiled.model.nodes.len())
             .flat_map(|n| plan_node(&compiled, n))
             .filter(|p| p.global.iter().all(|&g| g > 0))
@@ -256,7 +246,7 @@ impl GpuRun<'_> {
         let c = &self.engine.compiled;
         let t = &c.model.tensors[id];
         match &t.data {
-            Some(d) => Ok(d.iter().map(|x| x.to_bits()).collect()),
+            Some(d) => Ok(d.bits().to_vec()),
             None => self.read(c.program.layout.tensors[id], numel(&t.shape)),
         }
     }
