@@ -990,8 +990,19 @@ impl Agent {
         }
         self.serve_requests(now, done).await?;
         self.finalize_mine(now, done).await?;
-        let playing: Vec<u64> = self.open_games().map(|(_, g)| g.claim_id).collect();
+        let playing: HashSet<u64> = self.open_games().map(|(_, g)| g.claim_id).collect();
         self.traces.retain(|claim_id, _| playing.contains(claim_id));
+        // Another account's claim that no one can challenge any more and
+        // that has no game of this agent's open is never run again: its
+        // input goes. Otherwise a watchdog would hold every input it ever
+        // judged, and write them all into its record at every save (a
+        // ResNet50 claim's is 150 KB).
+        for (claim_id, c) in &mut self.store.state.claims {
+            let settled = c.status != ClaimStatus::Pending || now >= c.deadline;
+            if c.submitter != me && settled && !playing.contains(claim_id) {
+                c.forget_input();
+            }
+        }
         let credit = self
             .chain
             .view(

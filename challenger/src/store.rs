@@ -42,7 +42,7 @@ pub enum ClaimStatus {
 pub struct ClaimRecord {
     /// Its model.
     pub model_id: B256,
-    /// Its input bytes.
+    /// Its input bytes; empty once forgotten ([`ClaimRecord::forget_input`]).
     pub input: Bytes,
     /// Its final state hash.
     pub final_hash: B256,
@@ -84,11 +84,18 @@ impl ClaimRecord {
         }
     }
 
+    /// Drops the input of a claim this agent will not run again. Every
+    /// claim has an input (a model's input region is never empty), so an
+    /// empty one means forgotten.
+    pub fn forget_input(&mut self) {
+        self.input = Bytes::new();
+    }
+
     /// Whether this records the claim `event` posted (a claim id a reorg
-    /// gave to another claim does not).
+    /// gave to another claim does not; a forgotten input is not compared).
     pub fn is_of(&self, event: &verdict_contracts::bindings::ClaimManager::ClaimSubmitted) -> bool {
         self.model_id == event.modelId
-            && self.input == event.input
+            && (self.input.is_empty() || self.input == event.input)
             && self.final_hash == event.finalStateHash
             && self.submitter == event.submitter
             && self.deadline == event.challengeDeadline

@@ -446,7 +446,10 @@ async fn fifty_claims_all_end_correctly() {
         // One more tick reads the events since its last one.
         agent.tick().await.unwrap();
         assert_eq!(agent.state().claims.len(), claims.len());
+        let me = agent.chain().account();
         for (id, c) in &agent.state().claims {
+            // All settled: only an agent's own claims keep their inputs.
+            assert_eq!(c.input.is_empty(), c.submitter != me, "claim {id}");
             let fraudulent = claims.iter().any(|&(i, f)| i == *id && f);
             let want = if fraudulent {
                 ClaimStatus::Rejected
@@ -673,6 +676,11 @@ async fn a_true_run_is_held_only_while_a_game_of_its_claim_is_open() {
         0,
         "the run is dropped when the game ends"
     );
+    // So is the refuted claim's input; the true claims, open to challenge
+    // until their window ends, keep theirs.
+    for (id, c) in &walter.state().claims {
+        assert_eq!(c.input.is_empty(), *id == fraud, "claim {id}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
