@@ -9,17 +9,8 @@ set -euo pipefail
 V=$PWD/target/debug/verdict
 PKG=$(realpath "$1")
 INPUT=$(realpath "$2")
-D=$(mktemp -d)
-cd "$D"
-PORT=$((20000 + RANDOM % 20000))
-export VERDICT_RPC_URL=http://127.0.0.1:$PORT
-# Dev keys of the test mnemonic (anvil's accounts 0, 2 and 3).
-K0=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
-K2=0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a
-K3=0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6
-"$V" devnet --port "$PORT" > devnet.log 2>&1 &
-DEVNET=$!
-sleep 1
+source "$(dirname "$(realpath "$0")")/devnet.sh"
+start_devnet
 VERDICT_PRIVATE_KEY=$K0 "$V" deploy > deploy.log
 VERDICT_PRIVATE_KEY=$K0 "$V" model register "$PKG" > register.log
 VERDICT_PRIVATE_KEY=$K3 VERDICT_DATA_DIR=$D/watch \
