@@ -213,7 +213,9 @@ impl Package {
     /// [`PackageError::Io`] naming the file, what [`Package::from_bytes`]
     /// rejects, or [`PackageError::Mismatch`] naming the part that differs.
     pub fn load(path: &Path) -> Result<Package, PackageError> {
-        Ok(Package::load_hashed(path)?.0)
+        let package = Package::read(path)?;
+        package.verify()?;
+        Ok(package)
     }
 
     /// [`Package::load`], with the package's identity ([`Package::hash`])
@@ -287,6 +289,19 @@ mod tests {
         let loaded = Package::load(&path);
         std::fs::remove_file(&path).unwrap();
         loaded
+    }
+
+    #[test]
+    fn a_package_hashed_as_read_has_its_own_hash() {
+        let good = package();
+        let dir = std::env::temp_dir().join(format!("verdict-hashed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("good.dnn");
+        good.save(&path).unwrap();
+        let (loaded, hash) = Package::load_hashed(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(loaded, good);
+        assert_eq!(hash, good.hash());
     }
 
     #[test]
