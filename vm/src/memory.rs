@@ -6,8 +6,8 @@
 //! The hashes above the pages are shared between clones until written, like
 //! the pages, so the checkpoints and snapshots a trace keeps of a large image
 //! cost only what each one changed. A run of read-only pages can be mapped
-//! from words held elsewhere ([`Rom`]): a model's weights are then held once,
-//! by the engine that computes on them and the image alike.
+//! from words held elsewhere ([`Memory::map_rom`]): a model's weights are
+//! then held once, by the engine that computes on them and the image alike.
 
 use std::sync::Arc;
 
@@ -146,7 +146,7 @@ impl Rom {
     }
 }
 
-/// Where level `k` of [`Page::nodes`] starts: `k` = 0 holds the leaves'
+/// Where level `k` of [`page_nodes`] starts: `k` = 0 holds the leaves'
 /// parents.
 const fn level_start(k: usize) -> usize {
     PAGE_LEAVES - (PAGE_LEAVES >> k)
