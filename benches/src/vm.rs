@@ -2,7 +2,7 @@
 
 use alloy_primitives::{B256, keccak256};
 use verdict_vm::builder::Builder;
-use verdict_vm::keccak::{Backend, hash_pairs_with};
+use verdict_vm::keccak::{Backend, hash_chunks_with, hash_pairs_with};
 use verdict_vm::{CODE_END, Machine, Op, PROOF_SIZE};
 
 use crate::{Figure, Options, median_time};
@@ -147,6 +147,24 @@ pub(crate) fn run(opts: &Options) -> Vec<Figure> {
             name: format!("keccak_64b_batch_{}_ns", backend.name()),
             value: t.as_secs_f64() * 1e9 / (levels * parents.len()) as f64,
             unit: "ns",
+        });
+    }
+
+    // A long string hashed in 1 MiB chunks on one thread, per backend: a
+    // package's body digest, each chunk in a vector lane.
+    let body: Vec<u8> = (0..64u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    for backend in Backend::ALL.into_iter().filter(|b| b.is_available()) {
+        let t = median_time(
+            runs.min(3),
+            || (),
+            |()| std::hint::black_box(hash_chunks_with(backend, &body, 1 << 20)),
+        );
+        out.push(Figure {
+            name: format!("keccak_1mib_chunks_{}_mib_per_s", backend.name()),
+            value: (body.len() >> 20) as f64 / t.as_secs_f64(),
+            unit: "MiB/s",
         });
     }
 

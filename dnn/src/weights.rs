@@ -10,7 +10,7 @@ use std::fmt;
 use std::ops::{Deref, DerefMut, Range};
 use std::sync::Arc;
 
-use serde::de::{SeqAccess, Visitor};
+use serde::de::{self, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use verdict_vm::CODE_END;
 
@@ -84,43 +84,68 @@ impl fmt::Debug for Weights {
     }
 }
 
+/// Serialized as one byte string: the values' binary32 words,
+/// little-endian. A decoder reads it with one copy, where a sequence of
+/// `f32` would be decoded value by value (a third of a large model's load
+/// time).
 impl Serialize for Weights {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        (**self).serialize(serializer)
+        let bits = self.bits();
+        if cfg!(target_endian = "little") {
+            // SAFETY: the bytes of `bits`, which has no padding; a `u8`
+            // needs no alignment.
+            let bytes = unsafe { std::slice::from_raw_parts(bits.as_ptr().cast(), 4 * bits.len()) };
+            serializer.serialize_bytes(bytes)
+        } else {
+            let bytes: Vec<u8> = bits.iter().flat_map(|w| w.to_le_bytes()).collect();
+            serializer.serialize_bytes(&bytes)
+        }
     }
 }
 
-/// The most values a weight can have: the weight region's words. A
-/// declared length is trusted up to this for the first allocation, so a
-/// large weight is decoded into a buffer of its size, not one grown by
-/// doubling to twice its size.
+/// The most values a weight can have: the weight region's words.
 const MAX_VALUES: usize = ((CODE_END - WEIGHTS_BASE) / 4) as usize;
 
 impl<'de> Deserialize<'de> for Weights {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Weights, D::Error> {
-        struct Values;
+        struct Bytes;
 
-        impl<'de> Visitor<'de> for Values {
+        impl<'de> Visitor<'de> for Bytes {
             type Value = Weights;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a sequence of f32 values")
+                f.write_str("binary32 values as little-endian bytes")
             }
 
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Weights, A::Error> {
-                let mut words = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX_VALUES));
-                while let Some(v) = seq.next_element::<f32>()? {
-                    words.push(v.to_bits());
+            fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Weights, E> {
+                if !bytes.len().is_multiple_of(4) || bytes.len() / 4 > MAX_VALUES {
+                    return Err(E::invalid_length(bytes.len(), &self));
                 }
-                let words: Arc<[u32]> = words.into();
+                let mut words = Arc::<[u32]>::new_uninit_slice(bytes.len() / 4);
+                let slots = Arc::get_mut(&mut words).expect("just made");
+                for (slot, word) in slots.iter_mut().zip(bytes.as_chunks::<4>().0) {
+                    slot.write(u32::from_le_bytes(*word));
+                }
+                // SAFETY: every slot was written above: there are as many
+                // words as slots.
+                let words = unsafe { words.assume_init() };
                 Ok(Weights {
                     range: 0..words.len(),
                     words,
                 })
             }
+
+            /// A format that writes bytes as a sequence (JSON does).
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Weights, A::Error> {
+                let mut bytes = Vec::new();
+                while let Some(b) = seq.next_element::<u8>()? {
+                    bytes.push(b);
+                }
+                self.visit_bytes(&bytes)
+            }
         }
 
-        deserializer.deserialize_seq(Values)
+        deserializer.deserialize_bytes(Bytes)
     }
 }
 
@@ -129,22 +154,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn encodes_as_its_values_do() {
-        let values = vec![1.5f32, -0.0, f32::NAN, 3.0];
+    fn encodes_as_one_string_of_little_endian_words() {
+        let values = [1.5f32, -0.0, f32::NAN, 3.0];
         let config = bincode::config::standard();
-        let plain = bincode::serde::encode_to_vec(&values, config).unwrap();
         let words: Arc<[u32]> = [7, 8]
             .into_iter()
             .chain(values.iter().map(|v| v.to_bits()))
             .collect();
         let shared = Weights::shared(words, 2..6);
-        assert_eq!(
-            bincode::serde::encode_to_vec(&shared, config).unwrap(),
-            plain
-        );
+        let bytes = bincode::serde::encode_to_vec(&shared, config).unwrap();
+        let expected: Vec<u8> = std::iter::once(16)
+            .chain(values.iter().flat_map(|v| v.to_le_bytes()))
+            .collect();
+        assert_eq!(bytes, expected);
         let (back, _): (Weights, usize) =
-            bincode::serde::decode_from_slice(&plain, config).unwrap();
+            bincode::serde::decode_from_slice(&bytes, config).unwrap();
         assert_eq!(back.bits(), shared.bits());
+        let json = serde_json::to_string(&shared).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Weights>(&json).unwrap().bits(),
+            shared.bits()
+        );
+    }
+
+    #[test]
+    fn a_length_that_is_not_whole_words_is_refused() {
+        let config = bincode::config::standard();
+        let err = bincode::serde::decode_from_slice::<Weights, _>(&[3, 1, 2, 3], config)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("invalid length 3"), "{err}");
     }
 
     #[test]

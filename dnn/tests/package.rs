@@ -6,7 +6,7 @@ use verdict_dnn::ir::ModelBuilder;
 use verdict_dnn::ops::OpKind;
 use verdict_dnn::ops::gemm::Gemm;
 use verdict_dnn::ops::unary::{Unary, UnaryOp};
-use verdict_dnn::package::{Package, PackageError};
+use verdict_dnn::package::{PACKAGE_VERSION, Package, PackageError};
 
 fn package() -> Package {
     let mut b = ModelBuilder::new("tiny", &[1, 4]);
@@ -72,10 +72,10 @@ fn header_errors_are_named() {
         Err(PackageError::Truncated(20))
     ));
     let mut v = bytes.clone();
-    v[8] = 7;
+    v[8] = PACKAGE_VERSION as u8 + 1;
     assert!(matches!(
         Package::from_bytes(&v),
-        Err(PackageError::Version(7))
+        Err(PackageError::Version(n)) if n == PACKAGE_VERSION + 1
     ));
     assert!(matches!(
         Package::from_bytes(&bytes[..bytes.len() - 1]),
