@@ -51,6 +51,19 @@ fn check_export(name: &str, len: usize) {
         (2, 0),
         "{name}"
     );
+    // Attention's two products are one batched Gemm each over the 4 heads,
+    // nothing sliced or concatenated per head: per layer the query, key
+    // and value projections, two products, the output projection and the
+    // MLP's two; then the LM head.
+    let named = |kind: &str| {
+        let nodes = converted.model.nodes.iter();
+        nodes.filter(|n| n.op.name() == kind).count()
+    };
+    assert_eq!(
+        (named("Gemm"), named("Slice"), named("Concat")),
+        (2 * 8 + 1, 0, 0),
+        "{name}"
+    );
     let file = |what: &str, shape: &[usize]| {
         read_input(
             &dir.join(format!("gpt2_tiny_{name}.{what}.npy")),

@@ -7,8 +7,8 @@
 //! `[K, N]` (or `[N, K]`, read transposed) by a transpose and a reshape
 //! where needed (constant operands are permuted here, at no run-time cost);
 //! the product is reshaped and transposed into the output's axis order.
-//! Batch axes are unrolled: each batch index slices A and B, and the
-//! products are concatenated.
+//! Batch axes are folded into one: A `[batch, M, K]` by B `[batch, K, N]`
+//! is one batched Gemm, as attention's products over its heads are.
 
 use tract_onnx::prelude::{DatumType, OutletId, TypedNode};
 use tract_onnx::tract_core::axes::{AxesMapping, Axis};
@@ -16,17 +16,12 @@ use tract_onnx::tract_core::ops::einsum::EinSum;
 use verdict_dnn::ir::TensorId;
 use verdict_dnn::ops::OpKind;
 use verdict_dnn::ops::binary::broadcast;
-use verdict_dnn::ops::concat::Concat;
 use verdict_dnn::ops::conv::Conv;
 use verdict_dnn::ops::gemm::Gemm;
-use verdict_dnn::ops::slice::{Range, Slice};
 use verdict_dnn::ops::transpose::Transpose;
 use verdict_dnn::ops::window::Window;
 
 use super::{LowerError, Lowered, Lowering, fold, unsupported};
-
-/// Most batch indices unrolled into separate products.
-const MAX_BATCH: usize = 1024;
 
 /// The axes of a two-input einsum, by role; each holds `(axis, size)`.
 #[derive(Default)]
@@ -189,11 +184,6 @@ pub(crate) fn convert(cx: &mut Lowering<'_>, node: &TypedNode) -> Lowered {
     let r = roles(&op.axes, &a_shape, &b_shape, &out_shape)?;
     let size = |g: &[(&Axis, usize)]| g.iter().map(|(_, s)| s).product::<usize>();
     let (nb, m, n, k) = (size(&r.batch), size(&r.m), size(&r.n), size(&r.k));
-    if nb > MAX_BATCH {
-        return unsupported(format!(
-            "{nb} batch indices (at most {MAX_BATCH} are unrolled)"
-        ));
-    }
     if nb == 1
         && let Some(t) = pointwise_conv(cx, node, &r)?
     {
@@ -258,45 +248,15 @@ pub(crate) fn convert(cx: &mut Lowering<'_>, node: &TypedNode) -> Lowered {
         trans_b,
         ..Gemm::default()
     });
-    let mut products = Vec::with_capacity(nb);
+    let mut inputs = vec![a, b];
     let mut fused = None;
-    for i in 0..nb {
-        let (ai, bi) = if nb == 1 {
-            (a, b)
-        } else {
-            (
-                batch_item(cx, &format!("{name}.a{i}"), a, i)?,
-                batch_item(cx, &format!("{name}.b{i}"), b, i)?,
-            )
-        };
-        let p_name = if nb == 1 {
-            format!("{name}.gemm")
-        } else {
-            format!("{name}.gemm{i}")
-        };
-        let mut inputs = vec![ai, bi];
-        if nb == 1
-            && let Some((bias, add)) = fusable_bias(cx, node, [m, n])?
-        {
-            inputs.push(bias);
-            fused = Some(add);
-        }
-        let p = cx.add(&p_name, gemm.clone(), &inputs)?;
-        products.push(p);
+    if nb == 1
+        && let Some((bias, add)) = fusable_bias(cx, node, [m, n])?
+    {
+        inputs.push(bias);
+        fused = Some(add);
     }
-    let product = if nb == 1 {
-        products[0]
-    } else {
-        let items = products
-            .iter()
-            .map(|&p| cx.reshape(&format!("{name}.item"), p, &[1, m, n]))
-            .collect::<Result<Vec<_>, _>>()?;
-        cx.add(
-            &format!("{name}.batch"),
-            OpKind::Concat(Concat { axis: 0 }),
-            &items,
-        )?
-    };
+    let product = cx.add(&format!("{name}.gemm"), gemm, &inputs)?;
     // The product's axes, in order, keeping those the output has.
     let kept: Vec<(&Axis, usize)> = r
         .batch
@@ -451,25 +411,4 @@ fn fusable_bias(
     }
     let bias = cx.weight(&format!("{}.bias", add.name), core, data)?;
     Ok(Some((bias, add_out)))
-}
-
-/// Item `i` of a `[B, R, C]` tensor, as `[R, C]`.
-fn batch_item(cx: &mut Lowering<'_>, name: &str, t: TensorId, i: usize) -> Lowered {
-    let shape = cx.tensor_shape(t);
-    let full = |len| Range {
-        start: 0,
-        step: 1,
-        len,
-    };
-    let ranges = vec![
-        Range {
-            start: i,
-            step: 1,
-            len: 1,
-        },
-        full(shape[1]),
-        full(shape[2]),
-    ];
-    let s = cx.add(name, OpKind::Slice(Slice { ranges }), &[t])?;
-    cx.reshape(&format!("{name}.2d"), s, &shape[1..])
 }

@@ -13,16 +13,23 @@
 //! The native kernel keeps this order for every element: it vectorises
 //! across `j` and blocks across `i`, never across `k`; each element's
 //! accumulator stays in a register from `k = 0` to the end.
+//!
+//! A 3-D `B` makes a batch of products, as attention takes them over its
+//! heads: `A` `[batch, M, K]` by `B` `[batch, K, N]` (`[batch, N, K]` read
+//! transposed) gives `[batch, M, N]`, product `b` of `A[b]` and `B[b]`, one
+//! op where unrolling would make a slice of each operand and a Gemm per
+//! batch item, then a concatenation.
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use verdict_vm::Op;
 use verdict_vm::semantics;
 
 use crate::emit::Emitter;
 #[cfg(feature = "gpu")]
-use crate::gpu::launch::{GEMM_THREADS, GEMM_TILE, Plan, Site};
+use crate::gpu::launch::{GEMM_THREADS, GEMM_TILE, Plan, Site, int};
 #[cfg(feature = "gpu")]
-use crate::gpu::params::GemmParams;
+use crate::gpu::params::{GemmParams, Operand};
 use crate::ir::numel;
 use crate::kernels::matmul::{Epilogue, Rhs, as_floats, matmul_packed, pack_strided};
 use crate::ops::binary::{broadcast, broadcast_strides};
@@ -58,6 +65,8 @@ impl Default for Gemm {
 /// The problem in element strides.
 #[derive(Clone, Copy, Debug)]
 struct Dims {
+    /// Products in the batch; 1 with a 2-D `B`.
+    batch: usize,
     m: usize,
     n: usize,
     k: usize,
@@ -79,18 +88,24 @@ impl Gemm {
                 });
             }
         };
-        if b.len() != 2 {
-            return Err(ShapeError::operand("B", "2-D", b));
-        }
-        let (m, k, lead) = match (a.len(), self.trans_a) {
-            (2, true) => (a[1], a[0], vec![]),
-            (r, false) if r >= 2 => (numel(&a[..r - 1]), a[r - 1], a[..r - 2].to_vec()),
-            _ => return Err(ShapeError::operand("A", "2-D (or N-D without transA)", a)),
+        let (batch, m, k, lead) = match (b.len(), a.len(), self.trans_a) {
+            (2, 2, true) => (1, a[1], a[0], vec![]),
+            (2, r, false) if r >= 2 => (1, numel(&a[..r - 1]), a[r - 1], a[..r - 2].to_vec()),
+            (2, ..) => return Err(ShapeError::operand("A", "2-D (or N-D without transA)", a)),
+            (3, 3, false) if a[0] == b[0] && inputs.len() == 2 => (a[0], a[1], a[2], vec![a[0]]),
+            (3, ..) => {
+                return Err(ShapeError::operand(
+                    "A",
+                    format!("[{}, M, K] without transA or C, for a batched B", b[0]),
+                    a,
+                ));
+            }
+            _ => return Err(ShapeError::operand("B", "2-D (or 3-D: batched)", b)),
         };
         let (kb, n) = if self.trans_b {
-            (b[1], b[0])
+            (b[b.len() - 1], b[b.len() - 2])
         } else {
-            (b[0], b[1])
+            (b[b.len() - 2], b[b.len() - 1])
         };
         if k != kb {
             return Err(ShapeError::Mismatch(format!(
@@ -124,6 +139,7 @@ impl Gemm {
         let b_strides = if self.trans_b { (1, k) } else { (n, 1) };
         Ok((
             Dims {
+                batch,
                 m,
                 n,
                 k,
@@ -152,59 +168,78 @@ impl Gemm {
         let a_row = e.constant(io.inputs[0].addr);
         let c_row = has_c.then(|| e.constant(io.inputs[2].addr));
         let y = e.constant(io.output.addr);
-        e.repeat(d.m as u32, |e| {
-            let b_col = e.constant(io.inputs[1].addr);
-            let c = c_row.map(|r| {
-                let c = e.reg();
-                e.b.mv(c, r);
-                c
-            });
-            e.repeat(d.n as u32, |e| {
-                let (acc, pa, pb, x, z) = (e.reg(), e.reg(), e.reg(), e.reg(), e.reg());
-                e.b.mv(acc, 0);
-                e.b.mv(pa, a_row);
-                e.b.mv(pb, b_col);
-                let mac = |e: &mut Emitter, u: usize| {
-                    e.b.load(Op::Lw, x, pa, w(u * d.a.1));
-                    e.b.load(Op::Lw, z, pb, w(u * d.b.0));
-                    e.b.float(Op::Fmadd, acc, x, z);
+        // `A`'s rows and `Y` run on from one product into the next; each
+        // product's `B` starts `K·N` words after the last one's.
+        let b_item = (d.batch > 1).then(|| e.constant(io.inputs[1].addr));
+        let product = |e: &mut Emitter| {
+            e.repeat(d.m as u32, |e| {
+                let b_col = match b_item {
+                    Some(item) => {
+                        let b_col = e.reg();
+                        e.b.mv(b_col, item);
+                        b_col
+                    }
+                    None => e.constant(io.inputs[1].addr),
                 };
-                e.repeat((d.k / UNROLL) as u32, |e| {
-                    for u in 0..UNROLL {
+                let c = c_row.map(|r| {
+                    let c = e.reg();
+                    e.b.mv(c, r);
+                    c
+                });
+                e.repeat(d.n as u32, |e| {
+                    let (acc, pa, pb, x, z) = (e.reg(), e.reg(), e.reg(), e.reg(), e.reg());
+                    e.b.mv(acc, 0);
+                    e.b.mv(pa, a_row);
+                    e.b.mv(pb, b_col);
+                    let mac = |e: &mut Emitter, u: usize| {
+                        e.b.load(Op::Lw, x, pa, w(u * d.a.1));
+                        e.b.load(Op::Lw, z, pb, w(u * d.b.0));
+                        e.b.float(Op::Fmadd, acc, x, z);
+                    };
+                    e.repeat((d.k / UNROLL) as u32, |e| {
+                        for u in 0..UNROLL {
+                            mac(e, u);
+                        }
+                        e.b.addi(pa, pa, w(UNROLL * d.a.1));
+                        e.b.addi(pb, pb, w(UNROLL * d.b.0));
+                    });
+                    for u in 0..d.k % UNROLL {
                         mac(e, u);
                     }
-                    e.b.addi(pa, pa, w(UNROLL * d.a.1));
-                    e.b.addi(pb, pb, w(UNROLL * d.b.0));
-                });
-                for u in 0..d.k % UNROLL {
-                    mac(e, u);
-                }
-                if let Some(alpha) = alpha {
-                    e.b.float(Op::Fmul, acc, acc, alpha);
-                }
-                if let Some(c) = c {
-                    e.b.load(Op::Lw, x, c, 0);
-                    match beta {
-                        Some(beta) => e.b.float(Op::Fmadd, acc, beta, x),
-                        None => e.b.float(Op::Fadd, acc, acc, x),
+                    if let Some(alpha) = alpha {
+                        e.b.float(Op::Fmul, acc, acc, alpha);
                     }
-                    e.b.addi(c, c, w(d.c.1));
+                    if let Some(c) = c {
+                        e.b.load(Op::Lw, x, c, 0);
+                        match beta {
+                            Some(beta) => e.b.float(Op::Fmadd, acc, beta, x),
+                            None => e.b.float(Op::Fadd, acc, acc, x),
+                        }
+                        e.b.addi(c, c, w(d.c.1));
+                    }
+                    e.b.store(Op::Sw, acc, y, 0);
+                    e.b.addi(y, y, 4);
+                    e.b.addi(b_col, b_col, w(d.b.1));
+                    for r in [acc, pa, pb, x, z] {
+                        e.free(r);
+                    }
+                });
+                e.b.addi(a_row, a_row, w(d.a.0));
+                if let (Some(c), Some(c_row)) = (c, c_row) {
+                    e.b.addi(c_row, c_row, w(d.c.0));
+                    e.free(c);
                 }
-                e.b.store(Op::Sw, acc, y, 0);
-                e.b.addi(y, y, 4);
-                e.b.addi(b_col, b_col, w(d.b.1));
-                for r in [acc, pa, pb, x, z] {
-                    e.free(r);
-                }
+                e.free(b_col);
             });
-            e.b.addi(a_row, a_row, w(d.a.0));
-            if let (Some(c), Some(c_row)) = (c, c_row) {
-                e.b.addi(c_row, c_row, w(d.c.0));
-                e.free(c);
+            if let Some(item) = b_item {
+                e.b.addi(item, item, w(d.k * d.n));
             }
-            e.free(b_col);
-        });
-        for r in [alpha, beta, Some(a_row), c_row, Some(y)]
+        };
+        match b_item {
+            Some(_) => e.repeat(d.batch as u32, product),
+            None => product(e),
+        }
+        for r in [alpha, beta, Some(a_row), c_row, Some(y), b_item]
             .into_iter()
             .flatten()
         {
@@ -214,7 +249,10 @@ impl Gemm {
 
     /// `B` packed into panels ([`pack_panels`]), when it is a weight.
     pub(crate) fn prepare(&self, io: &Io, weights: &[Option<&[u32]>]) -> Option<Vec<f32>> {
-        let (d, _) = self.dims(&Self::shapes(io)).ok()?;
+        let (d, _) = self
+            .dims(&Self::shapes(io))
+            .ok()
+            .filter(|(d, _)| d.batch == 1)?;
         weights
             .get(1)
             .copied()
@@ -224,30 +262,43 @@ impl Gemm {
 
     pub(crate) fn native(&self, io: &Io, data: NativeIo<'_>) {
         let (d, _) = self.dims(&Self::shapes(io)).expect("validated model");
-        // A row-major `A` is read in place.
-        let packed_a;
-        let a: &[f32] = if d.a == (d.k, 1) {
-            as_floats(data.inputs[0])
-        } else {
-            packed_a = pack(data.inputs[0], d.m, d.k, d.a, d.k);
-            &packed_a
-        };
-        let packed;
-        let b: &[f32] = match data.prepared {
-            Some(b) => b,
-            None => {
-                packed = pack_b(data.inputs[1], d.k, d.n, d.b);
-                &packed
-            }
-        };
         let c = data.inputs.get(2).copied();
-        matmul_packed(
-            a,
-            Rhs::Packed(b),
-            (d.m, d.n, d.k),
-            Epilogue::default(),
-            data.output,
-        );
+        if d.batch > 1 {
+            let (a, b) = (data.inputs[0], data.inputs[1]);
+            let (a_len, b_len) = (d.m * d.k, d.k * d.n);
+            data.output
+                .par_chunks_mut(d.m * d.n)
+                .enumerate()
+                .for_each(|(i, y)| {
+                    let b = pack_b(&b[i * b_len..(i + 1) * b_len], d.k, d.n, d.b);
+                    let a = as_floats(&a[i * a_len..(i + 1) * a_len]);
+                    matmul_packed(a, Rhs::Packed(&b), (d.m, d.n, d.k), Epilogue::default(), y);
+                });
+        } else {
+            // A row-major `A` is read in place.
+            let packed_a;
+            let a: &[f32] = if d.a == (d.k, 1) {
+                as_floats(data.inputs[0])
+            } else {
+                packed_a = pack(data.inputs[0], d.m, d.k, d.a, d.k);
+                &packed_a
+            };
+            let packed;
+            let b: &[f32] = match data.prepared {
+                Some(b) => b,
+                None => {
+                    packed = pack_b(data.inputs[1], d.k, d.n, d.b);
+                    &packed
+                }
+            };
+            matmul_packed(
+                a,
+                Rhs::Packed(b),
+                (d.m, d.n, d.k),
+                Epilogue::default(),
+                data.output,
+            );
+        }
         if self.alpha == 1.0 && c.is_none() {
             return;
         }
@@ -294,33 +345,38 @@ impl Gemm {
     /// work item below a block's height, where most of a block would idle.
     pub(crate) fn gpu(&self, s: &Site<'_>) -> Vec<Plan> {
         let (d, _) = self.dims(&s.shapes()).expect("validated model");
-        let p = GemmParams {
-            a: s.input(0),
-            b: s.input(1),
-            c: s.input(2),
-            y: s.y(),
-            m: d.m,
-            n: d.n,
-            k: d.k,
-            a_stride_i: d.a.0,
-            a_stride_k: d.a.1,
-            b_stride_k: d.b.0,
-            b_stride_j: d.b.1,
-            c_stride_i: d.c.0,
-            c_stride_j: d.c.1,
-            has_c: s.inputs() == 3,
-            has_alpha: self.alpha != 1.0,
-            alpha: self.alpha,
-            unit_beta: self.beta == 1.0,
-            beta: self.beta,
-        };
-        let (kernel, global) = if d.m < GEMM_TILE {
-            ("gemm_thin", vec![d.n, d.m])
-        } else {
-            let blocks = |x: usize| x.div_ceil(GEMM_TILE) * GEMM_THREADS;
-            ("gemm", vec![blocks(d.n), blocks(d.m)])
-        };
-        let local = vec![GEMM_THREADS, GEMM_THREADS];
-        vec![Plan::new(kernel, p, global, Some(local))]
+        let at = |o: Operand, words: usize| [o[0], o[1] + int(words)];
+        (0..d.batch)
+            .map(|i| {
+                let p = GemmParams {
+                    a: at(s.input(0), i * d.m * d.k),
+                    b: at(s.input(1), i * d.k * d.n),
+                    c: s.input(2),
+                    y: s.y() + int(i * d.m * d.n),
+                    m: d.m,
+                    n: d.n,
+                    k: d.k,
+                    a_stride_i: d.a.0,
+                    a_stride_k: d.a.1,
+                    b_stride_k: d.b.0,
+                    b_stride_j: d.b.1,
+                    c_stride_i: d.c.0,
+                    c_stride_j: d.c.1,
+                    has_c: s.inputs() == 3,
+                    has_alpha: self.alpha != 1.0,
+                    alpha: self.alpha,
+                    unit_beta: self.beta == 1.0,
+                    beta: self.beta,
+                };
+                let (kernel, global) = if d.m < GEMM_TILE {
+                    ("gemm_thin", vec![d.n, d.m])
+                } else {
+                    let blocks = |x: usize| x.div_ceil(GEMM_TILE) * GEMM_THREADS;
+                    ("gemm", vec![blocks(d.n), blocks(d.m)])
+                };
+                let local = vec![GEMM_THREADS, GEMM_THREADS];
+                Plan::new(kernel, p, global, Some(local))
+            })
+            .collect()
     }
 }

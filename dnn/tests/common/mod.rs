@@ -591,6 +591,33 @@ macro_rules! engine_suite {
                     check(mb.finish(y), &x[..batch * m * k])?;
                 }
 
+                /// Products over a batch, as attention's over its heads:
+                /// `B` a 3-D weight, or the input itself (`A·Aᵀ` per item,
+                /// as queries by keys) or reshaped (`[batch, k, m]`).
+                #[test]
+                fn batched_products(
+                    batch in 2usize..5, (m, k, n) in (1usize..6, 1usize..20, 1usize..20),
+                    trans_b in any::<bool>(), from_input in any::<bool>(),
+                    alpha in prop::sample::select(vec![1.0f32, 0.5]),
+                    x in tensor(4 * 5 * 19), seed in any::<u64>(),
+                ) {
+                    let mut mb = ModelBuilder::new("bmm", &[batch, m, k]);
+                    let b = match (from_input, trans_b) {
+                        (true, true) => mb.input(),
+                        (true, false) => {
+                            let reshape = OpKind::Reshape(verdict_dnn::ops::reshape::Reshape { shape: vec![batch, k, m] });
+                            mb.node("keys", reshape, &[mb.input()]).unwrap()
+                        }
+                        (false, _) => {
+                            let shape = if trans_b { vec![batch, n, k] } else { vec![batch, k, n] };
+                            mb.weight("b", &shape, values(seed, batch * k * n)).unwrap()
+                        }
+                    };
+                    let gemm = Gemm { trans_b, alpha, ..Gemm::default() };
+                    let y = mb.node("bmm", OpKind::Gemm(gemm), &[mb.input(), b]).unwrap();
+                    check(mb.finish(y), &x[..batch * m * k])?;
+                }
+
                 #[test]
                 fn binary_broadcasting(
                     op in prop::sample::select(vec![
