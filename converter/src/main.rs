@@ -168,8 +168,9 @@ enum Command {
         /// Run this many times and report the median time.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         repeat: u32,
-        /// Time every op of the native engine (median over `--repeat`) and
-        /// print where the time goes.
+        /// Time every op (median over `--repeat`) and print where the time
+        /// goes, with the VM steps of each op and, on `--engine vm`, the
+        /// VM's speed on it.
         #[arg(long)]
         profile: bool,
         /// Print JSON (output, argmax, timing).
@@ -778,8 +779,8 @@ fn run_package(
     output: Option<&Path>,
     json: bool,
 ) -> Result<()> {
-    if profile && engine != Engine::Native {
-        bail!("--profile times the native engine's ops: drop `--engine` or use `--engine native`");
+    if profile && engine == Engine::Gpu {
+        bail!("--profile times the native engine's ops or the VM's: not `--engine gpu`");
     }
     // A native run never reads the memory image: its root is not checked.
     let package = if engine == Engine::Native {
@@ -807,6 +808,11 @@ fn run_package(
                 y
             }
             Engine::Native => compiled.infer(&x)?,
+            Engine::Vm if profile => {
+                let (y, ops) = compiled.run_vm_profiled(&x)?;
+                op_times.push(ops);
+                y
+            }
             Engine::Vm => compiled.run_vm(&x)?.output,
             Engine::Gpu => run_gpu(&compiled, &x, device)?,
         };
@@ -822,7 +828,11 @@ fn run_package(
         .map_or_else(Vec::new, |schema| {
             schema.top_classes(&compiled.model, &y, verdict_dnn::schema::TOP_CLASSES)
         });
-    let profile = profile.then(|| Profile::of(&compiled.model, &op_times));
+    let profile = profile.then(|| {
+        let engine = if engine == Engine::Vm { "vm" } else { "native" };
+        let boundaries = &compiled.program.boundaries;
+        Profile::of(engine, &compiled.model, boundaries, &op_times)
+    });
     if let Some(out) = output {
         if let [_] = out_ports[..] {
             tensor_io::write_output(out, &out_shape, &y)?;

@@ -1,4 +1,5 @@
-//! Where a package's native run spends its time: `dnnc run --profile`.
+//! Where a package's run spends its time: `dnnc run --profile`, on the
+//! native engine or the VM.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -10,6 +11,8 @@ use verdict_dnn::ir::Model;
 /// Per-op times of a model, the median over several runs.
 #[derive(Clone, Debug, Serialize)]
 pub struct Profile {
+    /// The engine timed: `native` or `vm`.
+    pub engine: &'static str,
     /// Runs measured.
     pub runs: usize,
     /// Sum of the ops' medians, in milliseconds.
@@ -29,6 +32,8 @@ pub struct NodeTime {
     pub op: &'static str,
     /// Its output's shape.
     pub shape: Vec<usize>,
+    /// Its VM steps.
+    pub steps: u64,
     /// Median milliseconds.
     pub ms: f64,
 }
@@ -40,6 +45,8 @@ pub struct OpTime {
     pub op: &'static str,
     /// Nodes with it.
     pub count: usize,
+    /// Their VM steps.
+    pub steps: u64,
     /// Sum of their medians, in milliseconds.
     pub ms: f64,
 }
@@ -48,8 +55,14 @@ pub struct OpTime {
 const SLOWEST: usize = 15;
 
 impl Profile {
-    /// The profile of `runs`, each a time per node of `model`.
-    pub fn of(model: &Model, runs: &[Vec<Duration>]) -> Profile {
+    /// The profile of `runs` on `engine`, each a time per node of `model`,
+    /// whose op boundaries (in VM steps) are `boundaries`.
+    pub fn of(
+        engine: &'static str,
+        model: &Model,
+        boundaries: &[u64],
+        runs: &[Vec<Duration>],
+    ) -> Profile {
         let nodes: Vec<NodeTime> = model
             .nodes
             .iter()
@@ -61,24 +74,32 @@ impl Profile {
                     name: node.name.clone(),
                     op: node.op.name(),
                     shape: model.tensors[node.output].shape.clone(),
+                    steps: boundaries[n + 1] - boundaries[n],
                     ms: times
                         .get(times.len() / 2)
                         .map_or(0.0, |t| t.as_secs_f64() * 1e3),
                 }
             })
             .collect();
-        let mut ops: BTreeMap<&'static str, (usize, f64)> = BTreeMap::new();
+        let mut ops: BTreeMap<&'static str, (usize, u64, f64)> = BTreeMap::new();
         for node in &nodes {
             let entry = ops.entry(node.op).or_default();
             entry.0 += 1;
-            entry.1 += node.ms;
+            entry.1 += node.steps;
+            entry.2 += node.ms;
         }
         let mut by_op: Vec<OpTime> = ops
             .into_iter()
-            .map(|(op, (count, ms))| OpTime { op, count, ms })
+            .map(|(op, (count, steps, ms))| OpTime {
+                op,
+                count,
+                steps,
+                ms,
+            })
             .collect();
         by_op.sort_by(|a, b| b.ms.total_cmp(&a.ms));
         Profile {
+            engine,
             runs: runs.len(),
             total_ms: nodes.iter().map(|n| n.ms).sum(),
             nodes,
@@ -87,23 +108,38 @@ impl Profile {
     }
 }
 
+/// Millions of VM steps a second.
+fn mega_steps_per_s(steps: u64, ms: f64) -> f64 {
+    steps as f64 / (1e3 * ms.max(f64::MIN_POSITIVE))
+}
+
 impl fmt::Display for Profile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let share = |ms: f64| 100.0 * ms / self.total_ms.max(f64::MIN_POSITIVE);
+        let steps: u64 = self.nodes.iter().map(|n| n.steps).sum();
         writeln!(
             f,
-            "native profile: {:.3} ms, median of {} runs per op",
-            self.total_ms, self.runs
+            "{} profile: {:.3} ms, median of {} runs per op; {steps} VM steps, {:.1} M steps/s",
+            self.engine,
+            self.total_ms,
+            self.runs,
+            mega_steps_per_s(steps, self.total_ms)
         )?;
-        writeln!(f, "{:<24} {:>5} {:>10} {:>6}", "op", "nodes", "ms", "%")?;
+        writeln!(
+            f,
+            "{:<24} {:>5} {:>10} {:>6} {:>14} {:>10}",
+            "op", "nodes", "ms", "%", "VM steps", "M steps/s"
+        )?;
         for op in &self.by_op {
             writeln!(
                 f,
-                "{:<24} {:>5} {:>10.3} {:>5.1}%",
+                "{:<24} {:>5} {:>10.3} {:>5.1}% {:>14} {:>10.1}",
                 op.op,
                 op.count,
                 op.ms,
-                share(op.ms)
+                share(op.ms),
+                op.steps,
+                mega_steps_per_s(op.steps, op.ms)
             )?;
         }
         let mut slowest: Vec<&NodeTime> = self.nodes.iter().collect();
@@ -112,9 +148,10 @@ impl fmt::Display for Profile {
         for node in slowest.into_iter().take(SLOWEST) {
             writeln!(
                 f,
-                "{:>10.3} ms {:>5.1}%  {} {} -> {:?}",
+                "{:>10.3} ms {:>5.1}% {:>8.1} M steps/s  {} {} -> {:?}",
                 node.ms,
                 share(node.ms),
+                mega_steps_per_s(node.steps, node.ms),
                 node.op,
                 node.name,
                 node.shape

@@ -147,6 +147,7 @@ fn constant_binds_an_int64_input() {
             .iter()
             .all(|n| n["ms"].as_f64().is_some_and(|ms| ms >= 0.0))
     );
+    // The VM's time and speed on every op.
     let o = dnnc(&[
         "run",
         &s(&pkg),
@@ -155,11 +156,16 @@ fn constant_binds_an_int64_input() {
         "--profile",
         "--engine",
         "vm",
+        "--json",
     ]);
-    assert_eq!(
-        o.status.code(),
-        Some(2),
-        "--profile is for the native engine"
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("run --profile --json");
+    assert_eq!(v["profile"]["engine"], "vm");
+    let nodes = v["profile"]["nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), op_count(&pkg));
+    assert!(
+        nodes
+            .iter()
+            .all(|n| n["steps"].as_u64().is_some_and(|steps| steps > 0))
     );
     let o = dnnc(&[
         "check",

@@ -430,6 +430,32 @@ impl Compiled {
         nodes: &[usize],
         mut observe: impl FnMut(usize, &[u32]),
     ) -> Result<VmRun, RunError> {
+        self.run_vm_with(input, nodes, |n, _, words| observe(n, words))
+    }
+
+    /// [`Compiled::run_vm`], timing every op: the VM's speed on each
+    /// (a dispute replays one op at a time), as `dnnc run --engine vm
+    /// --profile` prints it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Compiled::run_vm`].
+    pub fn run_vm_profiled(&self, input: &[f32]) -> Result<(Vec<f32>, Vec<Duration>), RunError> {
+        let nodes: Vec<usize> = (0..self.model.nodes.len()).collect();
+        let mut times = vec![Duration::ZERO; nodes.len()];
+        let run = self.run_vm_with(input, &nodes, |n, t, _| times[n] = t)?;
+        Ok((run.output, times))
+    }
+
+    /// Runs the VM, showing `observe` each node of `nodes` (in node order)
+    /// with its output words and the VM's time since the node before it in
+    /// `nodes` (or since the start): with every node, each op's own time.
+    fn run_vm_with(
+        &self,
+        input: &[f32],
+        nodes: &[usize],
+        mut observe: impl FnMut(usize, Duration, &[u32]),
+    ) -> Result<VmRun, RunError> {
         let mut machine = self.initial_machine(input)?;
         let words = |machine: &Machine, t: TensorId| -> Vec<u32> {
             machine
@@ -443,11 +469,13 @@ impl Compiled {
         };
         for &n in nodes {
             let end = self.program.boundaries[n + 1];
+            let start = Instant::now();
             machine.run(end.saturating_sub(machine.core.step));
+            let time = start.elapsed();
             if machine.core.step != end {
                 break;
             }
-            observe(n, &words(&machine, self.model.nodes[n].output));
+            observe(n, time, &words(&machine, self.model.nodes[n].output));
         }
         machine.run(self.program.total_steps.saturating_sub(machine.core.step));
         let c = machine.core;
