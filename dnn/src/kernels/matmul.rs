@@ -22,6 +22,9 @@ const ROW_PANELS: usize = 4;
 /// cache while the task's rows pass over it.
 const TASK_ROWS: usize = 64;
 const TASK_PANELS: usize = 8;
+/// Tasks a thread gets at least, where the problem allows: three tasks on
+/// two threads leave one idle a third of the time.
+const TASKS_PER_THREAD: usize = 4;
 
 /// Work below which waking another thread costs more than it saves: words
 /// copied, and fused multiply-adds.
@@ -175,7 +178,15 @@ pub fn matmul_packed(
     let panels = n.div_ceil(NR);
     // One row streams `B` once and computes little on it: its tasks are
     // one group of panels, and worth a thread from `PAR_WORDS` of `B`.
-    let task_panels = if m == 1 { ROW_PANELS } else { TASK_PANELS };
+    // Few rows (a transformer's tokens) make few tasks of whole groups of
+    // panels: they split further, so that every thread gets a share.
+    let task_panels = if m == 1 {
+        ROW_PANELS
+    } else {
+        let wanted =
+            (TASKS_PER_THREAD * rayon::current_num_threads()).div_ceil(m.div_ceil(TASK_ROWS));
+        TASK_PANELS.min(panels.div_ceil(wanted)).max(1)
+    };
     let (row_tasks, col_tasks) = (m.div_ceil(TASK_ROWS), panels.div_ceil(task_panels));
     let dst = Out(out.as_mut_ptr());
     let task_fmas = TASK_ROWS.min(m) * task_panels * NR * k;
