@@ -23,6 +23,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use verdict_vm::Op;
+use verdict_vm::builder::Reg;
 use verdict_vm::semantics;
 
 use crate::emit::Emitter;
@@ -36,7 +37,10 @@ use crate::ops::binary::{broadcast, broadcast_strides};
 use crate::ops::{Io, NativeIo, ShapeError};
 
 /// `K` elements handled per iteration of the VM's inner loop.
-const UNROLL: usize = 8;
+const UNROLL: usize = 4;
+
+/// Outputs of a row the VM computes side by side, each in a register.
+const COLS: usize = 8;
 
 /// Gemm attributes; MatMul is the default.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -186,44 +190,14 @@ impl Gemm {
                     e.b.mv(c, r);
                     c
                 });
-                e.repeat(d.n as u32, |e| {
-                    let (acc, pa, pb, x, z) = (e.reg(), e.reg(), e.reg(), e.reg(), e.reg());
-                    e.b.mv(acc, 0);
-                    e.b.mv(pa, a_row);
-                    e.b.mv(pb, b_col);
-                    let mac = |e: &mut Emitter, u: usize| {
-                        e.b.load(Op::Lw, x, pa, w(u * d.a.1));
-                        e.b.load(Op::Lw, z, pb, w(u * d.b.0));
-                        e.b.float(Op::Fmadd, acc, x, z);
-                    };
-                    e.repeat((d.k / UNROLL) as u32, |e| {
-                        for u in 0..UNROLL {
-                            mac(e, u);
-                        }
-                        e.b.addi(pa, pa, w(UNROLL * d.a.1));
-                        e.b.addi(pb, pb, w(UNROLL * d.b.0));
-                    });
-                    for u in 0..d.k % UNROLL {
-                        mac(e, u);
+                // Blocks of `COLS` outputs of the row, then the rest.
+                for (count, cols) in [(d.n / COLS, COLS), (1, d.n % COLS)] {
+                    if cols > 0 {
+                        e.repeat(count as u32, |e| {
+                            self.emit_block(e, (d, cols), (a_row, b_col, c, y), (alpha, beta));
+                        });
                     }
-                    if let Some(alpha) = alpha {
-                        e.b.float(Op::Fmul, acc, acc, alpha);
-                    }
-                    if let Some(c) = c {
-                        e.b.load(Op::Lw, x, c, 0);
-                        match beta {
-                            Some(beta) => e.b.float(Op::Fmadd, acc, beta, x),
-                            None => e.b.float(Op::Fadd, acc, acc, x),
-                        }
-                        e.b.addi(c, c, w(d.c.1));
-                    }
-                    e.b.store(Op::Sw, acc, y, 0);
-                    e.b.addi(y, y, 4);
-                    e.b.addi(b_col, b_col, w(d.b.1));
-                    for r in [acc, pa, pb, x, z] {
-                        e.free(r);
-                    }
-                });
+                }
                 e.b.addi(a_row, a_row, w(d.a.0));
                 if let (Some(c), Some(c_row)) = (c, c_row) {
                     e.b.addi(c_row, c_row, w(d.c.0));
@@ -243,6 +217,67 @@ impl Gemm {
             .into_iter()
             .flatten()
         {
+            e.free(r);
+        }
+    }
+
+    /// Outputs `j..j + cols` of row `i`, each its own chain over `k` in
+    /// one register: `A[i, k]` is loaded once for all of them, and `B`'s
+    /// row `k` is read `cols` words at a time rather than a column a
+    /// word at a time, which for a row-major `B` strides a whole row per
+    /// load and misses the cache on most. Advances `y`, `b_col` and `c`
+    /// past the block.
+    fn emit_block(
+        &self,
+        e: &mut Emitter,
+        (d, cols): (Dims, usize),
+        (a_row, b_col, c, y): (Reg, Reg, Option<Reg>, Reg),
+        (alpha, beta): (Option<Reg>, Option<Reg>),
+    ) {
+        let w = |s: usize| (4 * s) as i32;
+        let acc: Vec<Reg> = (0..cols).map(|_| e.reg()).collect();
+        let (pa, pb, x, z) = (e.reg(), e.reg(), e.reg(), e.reg());
+        for &r in &acc {
+            e.b.mv(r, 0);
+        }
+        e.b.mv(pa, a_row);
+        e.b.mv(pb, b_col);
+        let step = |e: &mut Emitter, u: usize| {
+            e.b.load(Op::Lw, x, pa, w(u * d.a.1));
+            for (j, &r) in acc.iter().enumerate() {
+                e.b.load(Op::Lw, z, pb, w(u * d.b.0 + j * d.b.1));
+                e.b.float(Op::Fmadd, r, x, z);
+            }
+        };
+        e.repeat((d.k / UNROLL) as u32, |e| {
+            for u in 0..UNROLL {
+                step(e, u);
+            }
+            e.b.addi(pa, pa, w(UNROLL * d.a.1));
+            e.b.addi(pb, pb, w(UNROLL * d.b.0));
+        });
+        for u in 0..d.k % UNROLL {
+            step(e, u);
+        }
+        for (j, &r) in acc.iter().enumerate() {
+            if let Some(alpha) = alpha {
+                e.b.float(Op::Fmul, r, r, alpha);
+            }
+            if let Some(c) = c {
+                e.b.load(Op::Lw, x, c, w(j * d.c.1));
+                match beta {
+                    Some(beta) => e.b.float(Op::Fmadd, r, beta, x),
+                    None => e.b.float(Op::Fadd, r, r, x),
+                }
+            }
+            e.b.store(Op::Sw, r, y, w(j));
+        }
+        e.b.addi(y, y, w(cols));
+        e.b.addi(b_col, b_col, w(cols * d.b.1));
+        if let Some(c) = c {
+            e.b.addi(c, c, w(cols * d.c.1));
+        }
+        for r in acc.into_iter().chain([pa, pb, x, z]) {
             e.free(r);
         }
     }
