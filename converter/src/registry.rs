@@ -41,7 +41,7 @@ macro_rules! registry {
 }
 
 registry! {
-    "EinSum" ["MatMul", "Gemm", "Einsum"] => "Gemm (with Reshape/Transpose around it when the axes need it; batch axes unrolled with Slice/Concat); Conv 1x1 for a pointwise convolution on NCHW", lower::einsum_op;
+    "EinSum" ["MatMul", "Gemm", "Einsum"] => "Gemm (with Reshape/Transpose around it when the axes need it; batch axes folded into one batched Gemm); Conv 1x1 for a pointwise convolution on NCHW", lower::einsum_op;
     "Conv" ["Conv"] => "Conv (1-D and 2-D, NCHW, groups, strides, pads, dilations); a per-channel Mul and Add by constants after it (BatchNormalization) folded into its kernel and bias, and a Relu after those fused into it", lower::conv_op;
     "MaxPool" ["MaxPool", "GlobalMaxPool"] => "Pool Max (1-D and 2-D; 3-D as a pool over H, W, then one over D)", lower::max_pool_op;
     "SumPool" ["AveragePool", "GlobalAveragePool"] => "Pool Avg (normalized; divisor table when pads are not counted or ceil_mode windows pass them; 3-D as a pool over H, W, then one over D)", lower::sum_pool_op;
