@@ -1089,13 +1089,13 @@ async fn a_generation_is_streamed_then_claimed_and_bad_prompts_are_refused() {
 }
 
 /// The demo on a generation package: a fraudulent claim that changes one
-/// generated token is refuted by the watchdog. 48 tokens make 9,412 ops,
+/// generated token is refuted by the watchdog. 104 tokens make 8,741 ops,
 /// more than a model registers level-1 points for, so each level-1
 /// segment spans two ops and the level-2 game crosses an op boundary.
 #[test]
 fn the_demo_refutes_a_changed_token_in_a_generation() {
     let dir = scratch("demo-generation");
-    let package = generation_package(&dir, 48);
+    let package = generation_package(&dir, 104);
     let info = verdict_challenger::model::ModelInfo::load(&package).unwrap();
     let ops = info.compiled.program.boundaries.len();
     assert!(
