@@ -34,8 +34,10 @@ fn command(dir: &Path, url: &str, key: Option<String>, args: &[&str]) -> Command
 fn json(out: &Output) -> Value {
     assert!(
         out.status.success(),
-        "verdict failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+        "verdict failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
