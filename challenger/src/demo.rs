@@ -8,6 +8,7 @@
 //! false.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -62,9 +63,9 @@ pub struct DemoConfig {
 }
 
 /// Where the fraudulent submitter's posted states first go wrong, and so
-/// the one step its dispute ends at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
+/// the one step its dispute ends at. Written as `first-op`, `middle-op`,
+/// `last-step`, `largest-op` or `op:N`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FraudAt {
     /// The middle step of the first op.
     FirstOp,
@@ -74,22 +75,70 @@ pub enum FraudAt {
     LastStep,
     /// The middle step of the op of the most VM steps.
     LargestOp,
+    /// The middle step of op `N` (counting from 0): an op of interest, such
+    /// as a transformer's first attention product.
+    Op(usize),
 }
 
 impl FraudAt {
     /// The first step whose posted state is false: the dispute ends at the
-    /// step from the one before it to it.
-    pub fn step(self, model: &ModelInfo) -> u64 {
-        let points = &model.points;
+    /// step from the one before it to it. `None` for an op the model does
+    /// not have.
+    pub fn step(self, model: &ModelInfo) -> Option<u64> {
+        // The op table's own entries, whether or not every op is a level-1
+        // point: `b[ops]` starts the `halt`.
+        let ops = model.compiled.model.nodes.len();
+        let b = &model.compiled.program.boundaries;
         let op = match self {
-            FraudAt::LastStep => return model.total_steps(),
+            FraudAt::LastStep => return Some(model.total_steps()),
             FraudAt::FirstOp => 0,
-            FraudAt::MiddleOp => model.ops() as usize / 2,
-            FraudAt::LargestOp => (0..model.ops() as usize)
-                .max_by_key(|&k| (points[k + 1] - points[k], std::cmp::Reverse(k)))
+            FraudAt::MiddleOp => ops / 2,
+            FraudAt::LargestOp => (0..ops)
+                .max_by_key(|&k| (b[k + 1] - b[k], std::cmp::Reverse(k)))
                 .unwrap_or(0),
+            FraudAt::Op(op) if op < ops => op,
+            FraudAt::Op(_) => return None,
         };
-        points[op] + (points[op + 1] - points[op]).div_ceil(2)
+        Some(b[op] + (b[op + 1] - b[op]).div_ceil(2))
+    }
+}
+
+impl std::str::FromStr for FraudAt {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<FraudAt, String> {
+        Ok(match s {
+            "first-op" => FraudAt::FirstOp,
+            "middle-op" => FraudAt::MiddleOp,
+            "last-step" => FraudAt::LastStep,
+            "largest-op" => FraudAt::LargestOp,
+            _ => match s.strip_prefix("op:").map(str::parse) {
+                Some(Ok(op)) => FraudAt::Op(op),
+                _ => {
+                    return Err(format!(
+                        "`{s}`: expected first-op, middle-op, last-step, largest-op or op:N"
+                    ));
+                }
+            },
+        })
+    }
+}
+
+impl fmt::Display for FraudAt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FraudAt::FirstOp => f.write_str("first-op"),
+            FraudAt::MiddleOp => f.write_str("middle-op"),
+            FraudAt::LastStep => f.write_str("last-step"),
+            FraudAt::LargestOp => f.write_str("largest-op"),
+            FraudAt::Op(op) => write!(f, "op:{op}"),
+        }
+    }
+}
+
+impl Serialize for FraudAt {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
@@ -398,7 +447,13 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
         index: true_label + 1,
         delta: 100.0,
     };
-    let fraud_step = config.fraud_at.step(&model);
+    let fraud_step = config.fraud_at.step(&model).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--fraud-at {}: the model has {} ops",
+            config.fraud_at,
+            model.compiled.model.nodes.len()
+        )
+    })?;
     let strategy: Arc<dyn Strategy> = match config.fraud_at {
         FraudAt::LastStep => Arc::new(falsify),
         _ => Arc::new(Deviate {

@@ -847,8 +847,8 @@ fn cnn_demo(dir: &Path, at: &str, extra: &[&str]) -> (Value, u64) {
 }
 
 /// `verdict demo --model` on the digits CNN: the story passes with the
-/// fraud in the op of the most steps and in op n/2 (on a given input), and
-/// `--json` prints the typed report.
+/// fraud in the op of the most steps, in op n/2 (on a given input) and in
+/// op 1, and `--json` prints the typed report.
 #[test]
 fn the_demo_plays_on_a_given_model_with_the_fraud_where_asked() {
     let dir = scratch("demo-model");
@@ -895,10 +895,13 @@ fn the_demo_plays_on_a_given_model_with_the_fraud_where_asked() {
     let (_, op) = cnn_demo(&dir, "middle-op", &["--input", input.to_str().unwrap()]);
     assert_eq!(op, info.ops() / 2);
     assert_ne!(steps[op as usize], *largest, "another op than the largest");
+    let (_, op) = cnn_demo(&dir, "op:1", &[]);
+    assert_eq!(op, 1);
 }
 
-/// A missing model, a model that does not convert and an input of the
-/// wrong size are refused (exit status 2) with an error naming the problem.
+/// A missing model, a model that does not convert, an input of the wrong
+/// size and a fraud placed in an op the model lacks are refused (exit
+/// status 2) with an error naming the problem.
 #[test]
 fn the_demo_refuses_a_bad_model_or_input_naming_it() {
     let dir = scratch("demo-refusals");
@@ -928,6 +931,28 @@ fn the_demo_refuses_a_bad_model_or_input_naming_it() {
         ],
         &["short.npy", "10 values", "64"],
     );
+    let ops = verdict_challenger::demo::load_model(&cnn, &[])
+        .unwrap()
+        .0
+        .compiled
+        .model
+        .nodes
+        .len();
+    refused(
+        &[
+            "--model",
+            cnn.to_str().unwrap(),
+            "--fraud-at",
+            &format!("op:{ops}"),
+        ],
+        &[&format!("op:{ops}"), &format!("{ops} ops")],
+    );
+    let out = demo(
+        &dir,
+        &["--model", cnn.to_str().unwrap(), "--fraud-at", "op:x"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("op:N"));
 }
 
 /// The demo on ResNet50 (the onnx wheel's light model, 1×3×224×224), with

@@ -140,11 +140,12 @@ struct DemoArgs {
     )]
     input_shape: Vec<InputShape>,
     /// Where mallory's posted states go wrong, and so the one VM step the
-    /// contract runs to refute her: the middle step of the first op, of op
-    /// n/2 or of the op of the most VM steps, or the final step (every
-    /// state true but the final one) [default: largest-op with --model,
-    /// else last-step].
-    #[arg(long, value_enum, value_name = "WHERE")]
+    /// contract runs to refute her: the middle step of the first op
+    /// (`first-op`), of op n/2 (`middle-op`), of the op of the most VM steps
+    /// (`largest-op`) or of op N (`op:N`, from 0, as `dnnc inspect` numbers
+    /// them), or the final step, every state true but the final one
+    /// (`last-step`) [default: largest-op with --model, else last-step].
+    #[arg(long, value_name = "WHERE")]
     fraud_at: Option<FraudAt>,
 }
 
@@ -1558,6 +1559,15 @@ async fn run_demo(s: &Settings, args: DemoArgs) -> anyhow::Result<bool> {
     } else {
         FraudAt::LastStep
     });
+    if fraud_at.step(&model).is_none() {
+        return Err(Usage(anyhow::anyhow!(
+            "--fraud-at {fraud_at}: {} has {} ops (0 to {})",
+            path.display(),
+            model.compiled.model.nodes.len(),
+            model.compiled.model.nodes.len().saturating_sub(1)
+        ))
+        .into());
+    }
     let devnet = if args.external {
         None
     } else {
