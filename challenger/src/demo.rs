@@ -570,15 +570,22 @@ pub async fn run(config: DemoConfig, say: &(dyn Fn(String) + Sync)) -> anyhow::R
     let deadline = Instant::now() + config.phase_timeout;
     loop {
         drain(&mut activity_rx, &mut games);
-        let fraud_done = claim_status(fraud_id).await? == ClaimStatus::Rejected;
-        let griefed = games
-            .values()
-            .any(|g| g.claim_id == honest_id && !g.winner.is_empty());
+        // A game counts as decided once its winner has said so: the chain
+        // may reject the claim a tick before the watchdog reads its win,
+        // and the agents stop after this phase.
+        let decided = |claim| {
+            games
+                .values()
+                .any(|g| g.claim_id == claim && !g.winner.is_empty())
+        };
+        let fraud_done =
+            decided(fraud_id) && claim_status(fraud_id).await? == ClaimStatus::Rejected;
+        let griefed = decided(honest_id);
         if fraud_done && griefed {
             break;
         }
         if Instant::now() > deadline {
-            failures.push(format!("games did not end within {:?} (fraud rejected: {fraud_done}, grief game decided: {griefed})", config.phase_timeout));
+            failures.push(format!("games did not end within {:?} (fraud rejected and its game decided: {fraud_done}, grief game decided: {griefed})", config.phase_timeout));
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
