@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use verdict_dnn::engine::Compiled;
 use verdict_dnn::ir::{Model, ModelBuilder};
-use verdict_dnn::kernels::matmul::{Epilogue, Rhs, matmul_packed, pack_panels};
+use verdict_dnn::kernels::matmul::{Epilogue, Lhs, Rhs, matmul_packed, pack_panels};
 use verdict_dnn::ops::OpKind;
 use verdict_dnn::ops::gemm::Gemm;
 use verdict_dnn::ops::unary::{Unary, UnaryOp};
@@ -45,7 +45,7 @@ fn gflops(m: usize, n: usize, k: usize, runs: usize) -> f64 {
         || (),
         |()| {
             matmul_packed(
-                &a,
+                Lhs::Rows(&a),
                 Rhs::Packed(&b),
                 (m, n, k),
                 Epilogue::default(),
@@ -76,6 +76,38 @@ fn mlp() -> Model {
         .expect("fits");
     let y = b.node("fc2", gemm, &[h, w2, b2]).expect("fits");
     b.finish(y)
+}
+
+/// GPT-2 124M's LM head for one token, `[1, 768] x [50257, 768]ᵀ`: the
+/// largest op of its disputes, which replay one op at a time on the VM.
+/// `vocab` narrows it for a quick run.
+fn lm_head(vocab: usize) -> Model {
+    let mut b = ModelBuilder::new("lm_head", &[1, 768]);
+    let w = b
+        .weight("wte", &[vocab, 768], values(5, vocab * 768))
+        .expect("sized");
+    let gemm = OpKind::Gemm(Gemm {
+        trans_b: true,
+        ..Gemm::default()
+    });
+    let y = b.node("lm_head", gemm, &[b.input(), w]).expect("fits");
+    b.finish(y)
+}
+
+/// The VM's speed on [`lm_head`]: the op's own steps over its own time,
+/// median of `runs` (the image is built outside the timing).
+fn lm_head_vm_steps_per_s(vocab: usize, runs: usize) -> f64 {
+    let c = Compiled::new(lm_head(vocab)).expect("the LM head compiles");
+    let input = values(6, 768);
+    let steps = c.program.boundaries[1] - c.program.boundaries[0];
+    let mut times: Vec<f64> = (0..runs)
+        .map(|_| {
+            let (_, t) = c.run_vm_profiled(&input).expect("runs");
+            t[0].as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    steps as f64 / times[runs / 2]
 }
 
 pub(crate) fn run(opts: &Options) -> Vec<Figure> {
@@ -157,6 +189,12 @@ pub(crate) fn run(opts: &Options) -> Vec<Figure> {
         name: "mlp_vm_over_native".into(),
         value: t_vm.as_secs_f64() / t_native.as_secs_f64(),
         unit: "x",
+    });
+    let vocab = if opts.quick { 4_096 } else { 50_257 };
+    out.push(Figure {
+        name: "vm_lm_head_m_steps_per_s".into(),
+        value: lm_head_vm_steps_per_s(vocab, runs.min(5)) / 1e6,
+        unit: "M steps/s ([1,768]x[vocab,768]T, one thread)",
     });
     out
 }

@@ -16,6 +16,7 @@ use verdict_vm::Op;
 use verdict_vm::semantics::{self, CANONICAL_NAN};
 
 use crate::emit::{SOp, Trace};
+use crate::kernels::Isa;
 
 /// Values a block holds: four AVX-512 vectors, eight AVX2 ones. The
 /// recipe's blocks stay in the first-level cache.
@@ -23,32 +24,6 @@ pub(crate) const LANES: usize = 64;
 
 /// One value of a recipe, for every lane.
 type Block = [u32; LANES];
-
-/// The instruction set a [`Lanes`] runs on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Isa {
-    Avx512,
-    Avx2,
-    Baseline,
-}
-
-impl Isa {
-    /// The best this CPU has.
-    fn detect() -> Isa {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::is_x86_feature_detected as has;
-            if has!("avx2") && has!("fma") {
-                return if has!("avx512f") {
-                    Isa::Avx512
-                } else {
-                    Isa::Avx2
-                };
-            }
-        }
-        Isa::Baseline
-    }
-}
 
 /// A recipe of one input, ready to run over slices.
 pub(crate) struct Lanes {
@@ -326,11 +301,7 @@ mod tests {
     /// Every recipe on every instruction set this CPU has gives the scalar
     /// evaluation's bits.
     fn check(values: &[u32]) {
-        let isas = match Isa::detect() {
-            Isa::Avx512 => &[Isa::Avx512, Isa::Avx2, Isa::Baseline][..],
-            Isa::Avx2 => &[Isa::Avx2, Isa::Baseline],
-            Isa::Baseline => &[Isa::Baseline],
-        };
+        let isas = Isa::detect().and_below();
         for (name, trace) in recipes() {
             for &isa in isas {
                 let mut ys = vec![0; values.len()];

@@ -3,24 +3,28 @@
 //! convolution layouts call it; each keeps every element's fma chain in
 //! increasing `k` (docs/spec/kernels.md).
 
+use std::cell::Cell;
+
 use rayon::prelude::*;
 use verdict_vm::semantics;
 
+use crate::kernels::Isa;
 use crate::kernels::finish::{finish, finish_rows};
 
 /// Columns of one packed panel of `B`: the register tile's width, two
 /// AVX-512 vectors.
 pub(crate) const NR: usize = 32;
 
-/// Rows of one register tile.
-const MR: usize = 8;
+/// Rows of one register tile: with two vectors of `B` a step, 24 of
+/// AVX-512's 32 registers accumulate.
+pub(crate) const MR: usize = 12;
 
 /// Panels of `B` one row of `A` is multiplied with at once.
 const ROW_PANELS: usize = 4;
 
 /// Rows of `A` and panels of `B` in one parallel task: a panel stays in
 /// cache while the task's rows pass over it.
-const TASK_ROWS: usize = 64;
+const TASK_ROWS: usize = 6 * MR;
 const TASK_PANELS: usize = 8;
 /// Tasks a thread gets at least, where the problem allows: three tasks on
 /// two threads leave one idle a third of the time.
@@ -147,19 +151,46 @@ impl<'a> Rhs<'a> {
     }
 }
 
-/// `out[i*n + j] = fma-chain over k of a[i*k..] and b[.., j]`, from `+0`,
-/// in increasing `k`, then the [`Epilogue`]; `a` is row-major, `b` as
-/// [`Rhs`] says. Tasks of 64 rows by 8 panels (one row: by 4) run in parallel; each tile of
-/// 8 rows by 32 columns keeps its accumulators in registers over all of
-/// `k`.
+/// The left-hand `m x k` matrix as the kernel reads it.
+#[derive(Clone, Copy, Debug)]
+pub enum Lhs<'a> {
+    /// Row-major: packed into tiles for each product (one row is read as
+    /// it lies).
+    Rows(&'a [f32]),
+    /// Packed by [`pack_tiles`] beforehand: a convolution's weights, once
+    /// a model, or its im2col, written so.
+    Tiles(&'a [f32]),
+}
+
+/// `out[i*n + j] = fma-chain over k of A's row i and b[.., j]`, from `+0`,
+/// in increasing `k`, then the [`Epilogue`]; `a` and `b` as [`Lhs`] and
+/// [`Rhs`] say. Tasks of up to 72 rows by 8 panels (one row: by 4) run in
+/// parallel; each tile of 12 rows by 32 columns keeps its accumulators in
+/// registers over all of `k`.
 pub fn matmul_packed(
-    a: &[f32],
+    a: Lhs<'_>,
+    b: Rhs<'_>,
+    mnk: (usize, usize, usize),
+    epilogue: Epilogue<'_>,
+    out: &mut [u32],
+) {
+    matmul_on(Isa::detect(), a, b, mnk, epilogue, out);
+}
+
+/// [`matmul_packed`] on the instruction set `isa`, which this CPU has.
+fn matmul_on(
+    isa: Isa,
+    a: Lhs<'_>,
     b: Rhs<'_>,
     (m, n, k): (usize, usize, usize),
     epilogue: Epilogue<'_>,
     out: &mut [u32],
 ) {
-    assert!(out.len() == m * n && a.len() >= m * k);
+    assert!(out.len() == m * n);
+    match a {
+        Lhs::Rows(a) => assert!(a.len() >= m * k),
+        Lhs::Tiles(a) => assert!(a.len() >= tiles_len(m, k)),
+    }
     match b {
         Rhs::Packed(b) => assert!(b.len() >= packed_len(k, n)),
         Rhs::Rows { data, tail } => {
@@ -194,6 +225,21 @@ pub fn matmul_packed(
         PAR_WORDS.div_ceil(task_fmas)
     } else {
         PAR_FMAS.div_ceil(task_fmas)
+    };
+    // `A` as tiles, once for all tasks, or its one row as it lies.
+    let mut buffer = A_TILES.take();
+    let a: &[f32] = match a {
+        Lhs::Rows(a) if m == 1 => &a[..k],
+        Lhs::Tiles(a) if m == 1 => {
+            buffer.clear();
+            buffer.extend(a.iter().step_by(MR).take(k));
+            &buffer
+        }
+        Lhs::Rows(a) => {
+            pack_tiles(a, m, k, &mut buffer);
+            &buffer
+        }
+        Lhs::Tiles(a) => a,
     };
     let tasks = (0..row_tasks * col_tasks).into_par_iter();
     tasks.with_min_len(min_len).for_each(|t| {
@@ -239,7 +285,7 @@ pub fn matmul_packed(
                 let group = ROW_PANELS.min(p_end - p);
                 let panels = &packed[p * k * NR..(p + group) * k * NR];
                 let mut row = [0f32; ROW_PANELS * NR];
-                kernel::row(&a[..k], panels, k, &mut row[..group * NR]);
+                kernel::row(isa, &a[..k], panels, k, &mut row[..group * NR]);
                 for q in 0..group {
                     finish(p + q, 0, 1, &row[q * NR..(q + 1) * NR]);
                 }
@@ -259,71 +305,143 @@ pub fn matmul_packed(
                 let rows = MR.min(i_end - i);
                 let at = ((i - first) / MR * share).min(next.len());
                 let ahead = &next[at..(at + share).min(next.len())];
-                kernel::tile(&a[i * k..(i + rows) * k], (panel, ldb), k, &mut tile, ahead);
+                let a = if m == 1 {
+                    (a, 1)
+                } else {
+                    (&a[i / MR * k * MR..][..k * MR], MR)
+                };
+                kernel::tile(isa, a, rows, (panel, ldb), k, &mut tile, ahead);
                 finish(p, i, rows, &tile);
                 i += rows;
             }
             p += 1;
         }
     });
+    A_TILES.set(buffer);
+}
+
+thread_local! {
+    /// [`pack_tiles`]' buffer of the last product on this thread, kept for
+    /// the next one: a product takes it, so a nested one starts its own.
+    static A_TILES: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+}
+
+/// Floats in `m` rows of `k` packed by [`pack_tiles`].
+pub(crate) fn tiles_len(m: usize, k: usize) -> usize {
+    m.div_ceil(MR) * k * MR
+}
+
+/// The row-major `m x k` matrix `a` as tiles of [`MR`] rows interleaved by
+/// column, so that a tile's step reads its rows' elements from one line:
+/// row `i`'s element `kk` lies at `(i / MR * k + kk) * MR + i % MR`, and
+/// rows past `m` are zero. They fill the start of `out`, which may hold
+/// anything before.
+pub(crate) fn pack_tiles(a: &[f32], m: usize, k: usize, out: &mut Vec<f32>) {
+    let out = grown(out, tiles_len(m, k));
+    if k == 0 {
+        return;
+    }
+    out.par_chunks_mut(k * MR)
+        .with_min_len(PAR_WORDS.div_ceil(k * MR))
+        .enumerate()
+        .for_each(|(t, tile)| {
+            let rows = MR.min(m - t * MR);
+            for (r, row) in a[t * MR * k..][..rows * k].chunks_exact(k).enumerate() {
+                for (kk, &v) in row.iter().enumerate() {
+                    tile[kk * MR + r] = v;
+                }
+            }
+            if rows < MR {
+                for step in tile.chunks_exact_mut(MR) {
+                    step[rows..].fill(0.0);
+                }
+            }
+        });
+}
+
+/// The first `len` elements of `buffer`, grown to hold them but never
+/// shrunk or cleared: a buffer reused from product to product is only
+/// written where it grows, for callers that write every element they use.
+pub(crate) fn grown(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buffer.len() < len {
+        buffer.resize(len, 0.0);
+    }
+    &mut buffer[..len]
 }
 
 /// The kernels: AVX-512, AVX2 with FMA, or scalar through the VM's own
-/// `fma`, chosen at run time. Each keeps every element's `k` order.
+/// `fma`, as the caller's [`Isa`] says. Each keeps every element's `k`
+/// order.
 mod kernel {
     use super::*;
 
-    /// `a` (up to [`MR`] rows of `k`) times one panel (rows `ldb` apart),
-    /// into `tile` (row `r` at `r * NR`). `ahead` is what to bring into the
+    /// Calls `block(r0, rows)` over `0..rows` in blocks of the first of
+    /// `sizes` (largest first, ending with 1) that still fit.
+    #[inline(always)]
+    fn blocks(rows: usize, sizes: &[usize], mut block: impl FnMut(usize, usize)) {
+        let mut r0 = 0;
+        while r0 < rows {
+            let size = sizes.iter().copied().find(|&s| s <= rows - r0).unwrap_or(1);
+            block(r0, size);
+            r0 += size;
+        }
+    }
+
+    /// `rows` (up to [`MR`]) rows of `A` times one panel (rows `ldb` apart),
+    /// into `tile` (row `r` at `r * NR`). Row `r`'s element `kk` is
+    /// `a[kk * step + r]`: a tile of [`pack_tiles`] (`step` = [`MR`]) or
+    /// one row as it lies (`step` = 1). `ahead` is what to bring into the
     /// second-level cache meanwhile: the share of the next panel that this
     /// tile fetches, so that memory streams `B` while the tiles compute.
     pub(super) fn tile(
-        a: &[f32],
+        isa: Isa,
+        (a, step): (&[f32], usize),
+        rows: usize,
         (panel, ldb): (&[f32], usize),
         k: usize,
         tile: &mut [f32; MR * NR],
         ahead: &[f32],
     ) {
-        let rows = a.len() / k;
+        assert!(rows <= MR && (rows <= 1 || step >= rows) && a.len() >= (k - 1) * step + rows);
         assert!(ldb >= NR && panel.len() >= (k - 1) * ldb + NR);
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                if rows == MR {
-                    // SAFETY: the CPU has AVX-512F, checked just above.
-                    unsafe { x86::tile_avx512::<MR>(a, (panel, ldb), k, 0, tile, ahead) };
-                } else {
-                    for r in 0..rows {
-                        let (a, tile) = (&a[r * k..], &mut tile[r * NR..]);
-                        let ahead = if r == 0 { ahead } else { &[] };
-                        // SAFETY: the CPU has AVX-512F, checked just above.
-                        unsafe { x86::tile_avx512::<1>(a, (panel, ldb), k, 0, tile, ahead) };
+            if isa == Isa::Avx512 {
+                blocks(rows, &[MR, 8, 4, 2, 1], |r0, size| {
+                    let (a, tile) = ((&a[r0..], step), &mut tile[r0 * NR..]);
+                    let ahead = if r0 == 0 { ahead } else { &[] };
+                    let b = (panel, ldb);
+                    // SAFETY: the CPU has AVX-512F (`isa`).
+                    unsafe {
+                        match size {
+                            MR => x86::tile_avx512::<MR>(a, b, k, 0, tile, ahead),
+                            8 => x86::tile_avx512::<8>(a, b, k, 0, tile, ahead),
+                            4 => x86::tile_avx512::<4>(a, b, k, 0, tile, ahead),
+                            2 => x86::tile_avx512::<2>(a, b, k, 0, tile, ahead),
+                            _ => x86::tile_avx512::<1>(a, b, k, 0, tile, ahead),
+                        }
                     }
-                }
+                });
                 return;
             }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                // Sixteen registers: four rows by sixteen columns a pass.
-                const R: usize = 4;
-                let mut r = 0;
-                while r < rows {
-                    let step = if rows - r >= R { R } else { 1 };
+            if isa == Isa::Avx2 {
+                // Sixteen registers: six rows by sixteen columns a pass.
+                blocks(rows, &[6, 4, 2, 1], |r0, size| {
                     for c0 in [0, NR / 2] {
-                        let (a, tile) = (&a[r * k..], &mut tile[r * NR..]);
-                        let ahead = if r == 0 && c0 == 0 { ahead } else { &[] };
-                        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+                        let (a, tile) = ((&a[r0..], step), &mut tile[r0 * NR..]);
+                        let ahead = if r0 == 0 && c0 == 0 { ahead } else { &[] };
+                        let b = (panel, ldb);
+                        // SAFETY: the CPU has AVX2 and FMA (`isa`).
                         unsafe {
-                            if step == R {
-                                x86::tile_avx2::<R>(a, (panel, ldb), k, c0, tile, ahead);
-                            } else {
-                                x86::tile_avx2::<1>(a, (panel, ldb), k, c0, tile, ahead);
+                            match size {
+                                6 => x86::tile_avx2::<6>(a, b, k, c0, tile, ahead),
+                                4 => x86::tile_avx2::<4>(a, b, k, c0, tile, ahead),
+                                2 => x86::tile_avx2::<2>(a, b, k, c0, tile, ahead),
+                                _ => x86::tile_avx2::<1>(a, b, k, c0, tile, ahead),
                             }
                         }
                     }
-                    r += step;
-                }
+                });
                 return;
             }
         }
@@ -332,7 +450,7 @@ mod kernel {
                 let mut acc = 0u32;
                 for kk in 0..k {
                     acc = semantics::f32_fma(
-                        a[r * k + kk].to_bits(),
+                        a[kk * step + r].to_bits(),
                         panel[kk * ldb + l].to_bits(),
                         acc,
                     );
@@ -345,19 +463,19 @@ mod kernel {
     /// One row `a` (`k`) times `panels.len() / (k * NR)` consecutive packed
     /// panels, into `row` (panel `q`'s columns at `q * NR`). On AVX-512 the
     /// panels are read side by side, several streams of memory at once.
-    pub(super) fn row(a: &[f32], panels: &[f32], k: usize, row: &mut [f32]) {
+    pub(super) fn row(isa: Isa, a: &[f32], panels: &[f32], k: usize, row: &mut [f32]) {
         let count = row.len() / NR;
         assert!(a.len() == k && panels.len() == count * k * NR);
         #[cfg(target_arch = "x86_64")]
-        if count == ROW_PANELS && std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F, checked just above.
+        if count == ROW_PANELS && isa == Isa::Avx512 {
+            // SAFETY: the CPU has AVX-512F (`isa`).
             unsafe { x86::row_avx512::<ROW_PANELS>(a, panels, k, row) };
             return;
         }
         for (q, out) in row.chunks_exact_mut(NR).enumerate() {
             let mut one = [0f32; MR * NR];
             let panel = &panels[q * k * NR..(q + 1) * k * NR];
-            tile(a, (panel, NR), k, &mut one, &[]);
+            tile(isa, (a, 1), 1, (panel, NR), k, &mut one, &[]);
             out.copy_from_slice(&one[..NR]);
         }
     }
@@ -373,12 +491,13 @@ mod kernel {
 
         macro_rules! tile_kernel {
             ($name:ident, $feature:literal, $lanes:literal, $vec:ty, $zero:ident, $set1:ident, $load:ident, $fma:ident, $store:ident) => {
-                /// `R` rows of `a` (`k` each) times columns `c0..c0 + 2 *
-                /// lanes` of the panel (rows `ldb` apart), into `tile` (row
-                /// `r` at `r * NR`), prefetching `ahead` meanwhile.
+                /// `R` rows of `A` (row `r`'s element `kk` at `a[kk *
+                /// step + r]`) times columns `c0..c0 + 2 * lanes` of the
+                /// panel (rows `ldb` apart), into `tile` (row `r` at `r *
+                /// NR`), prefetching `ahead` meanwhile.
                 #[target_feature(enable = $feature)]
                 pub(super) fn $name<const R: usize>(
-                    a: &[f32],
+                    (a, step): (&[f32], usize),
                     (panel, ldb): (&[f32], usize),
                     k: usize,
                     c0: usize,
@@ -387,34 +506,44 @@ mod kernel {
                 ) {
                     assert!(
                         k > 0
-                            && a.len() >= (R - 1) * k + k
+                            && (R == 1 || step >= R)
+                            && a.len() >= (k - 1) * step + R
                             && panel.len() >= (k - 1) * ldb + NR
                             && c0 + 2 * $lanes <= NR
                             && tile.len() >= (R - 1) * NR + c0 + 2 * $lanes
                     );
-                    let (ap, bp) = (a.as_ptr(), panel.as_ptr());
+                    let (mut ap, mut bp) = (a.as_ptr(), panel.as_ptr().wrapping_add(c0));
+                    // `ahead`'s lines, `per_step` of them in each of the
+                    // first steps.
                     let lines = ahead.len().div_ceil(LINE);
-                    let (per_step, ahead) = (lines.div_ceil(k), ahead.as_ptr());
+                    let per_step = lines.div_ceil(k);
+                    let steps = lines.div_ceil(per_step.max(1));
+                    let mut fetch = ahead.as_ptr();
                     let mut acc: [[$vec; 2]; R] = [[$zero(); 2]; R];
                     for kk in 0..k {
-                        // SAFETY: `kk * ldb + c0 + 2 * lanes <= (k - 1) *
-                        // ldb + NR`, checked above.
-                        let (b0, b1) = unsafe {
-                            let p = bp.add(kk * ldb + c0);
-                            ($load(p), $load(p.add($lanes)))
-                        };
-                        // Hints only (they never fault): this step's share
-                        // of `ahead`, into the second-level cache.
-                        for l in kk * per_step..(kk + 1) * per_step {
-                            if l < lines {
-                                _mm_prefetch::<_MM_HINT_T1>(ahead.wrapping_add(l * LINE).cast());
+                        // SAFETY: step `kk` reads `B` at `kk * ldb + c0 ..
+                        // + 2 * lanes <= (k - 1) * ldb + NR` and `A` at
+                        // `kk * step .. + R <= a.len()`, checked above; the
+                        // pointers pass the end only after the last step,
+                        // and are never read there.
+                        unsafe {
+                            let (b0, b1) = ($load(bp), $load(bp.add($lanes)));
+                            // Hints only (they never fault).
+                            if kk < steps {
+                                for l in 0..per_step {
+                                    _mm_prefetch::<_MM_HINT_T1>(
+                                        fetch.wrapping_add(l * LINE).cast(),
+                                    );
+                                }
+                                fetch = fetch.wrapping_add(per_step * LINE);
                             }
-                        }
-                        for (r, acc) in acc.iter_mut().enumerate() {
-                            // SAFETY: `r * k + kk < R * k <= a.len()`.
-                            let x = $set1(unsafe { *ap.add(r * k + kk) });
-                            acc[0] = $fma(x, b0, acc[0]);
-                            acc[1] = $fma(x, b1, acc[1]);
+                            for (r, acc) in acc.iter_mut().enumerate() {
+                                let x = $set1(*ap.add(r));
+                                acc[0] = $fma(x, b0, acc[0]);
+                                acc[1] = $fma(x, b1, acc[1]);
+                            }
+                            ap = ap.wrapping_add(step);
+                            bp = bp.wrapping_add(ldb);
                         }
                     }
                     for (r, acc) in acc.iter().enumerate() {
@@ -555,57 +684,83 @@ mod tests {
         }
     }
 
+    /// Every shape of tile and remainder, on every instruction set this
+    /// CPU has.
     #[test]
     fn every_tile_shape_matches_the_canonical_chain() {
-        for (m, n, k) in [
-            (1, 1, 1),
-            (1, 70, 33),
-            (1, 300, 40),
-            (1, 1000, 9),
-            (7, 31, 5),
-            (8, 32, 64),
-            (9, 33, 17),
-            (17, 65, 3),
-            (64, 96, 40),
-            (70, 300, 11),
-            (3, 5, 0),
-        ] {
-            let (a, b) = (values(m, m * k), values(n, k * n));
-            let mut out = vec![1u32; m * n];
-            let packed = pack_panels(k, n, |kk, j| b[kk * n + j]);
-            matmul_packed(
-                &a,
-                Rhs::Packed(&packed),
-                (m, n, k),
-                Epilogue::default(),
-                &mut out,
-            );
-            let want = reference(&a, &b, m, n, k);
-            assert_eq!(out, want, "{m}x{n}x{k}");
-            // B read as it lies, its last partial panel packed.
-            let full = n / NR * NR;
-            let tail = pack_panels(k, n - full, |kk, j| b[kk * n + full + j]);
-            out.fill(1);
-            let rhs = Rhs::Rows {
-                data: &b,
-                tail: &tail,
-            };
-            matmul_packed(&a, rhs, (m, n, k), Epilogue::default(), &mut out);
-            assert_eq!(out, want, "{m}x{n}x{k}, B as rows");
-            // Transposed, with a bias per output row (a column of the
-            // product) and the Relu.
-            let bias: Vec<u32> = values(7, n).iter().map(|v| v.to_bits()).collect();
-            let epilogue = Epilogue {
-                bias: Some(&bias),
-                relu: true,
-                transposed: true,
-            };
-            matmul_packed(&a, Rhs::Packed(&packed), (m, n, k), epilogue, &mut out);
-            for (idx, &y) in out.iter().enumerate() {
-                let (j, i) = (idx / m.max(1), idx % m.max(1));
-                let v = semantics::f32_max(semantics::f32_add(want[i * n + j], bias[j]), 0);
-                assert_eq!(y, v, "{m}x{n}x{k} transposed, element ({i}, {j})");
+        for &isa in Isa::detect().and_below() {
+            for (m, n, k) in [
+                (1, 1, 1),
+                (1, 70, 33),
+                (1, 300, 40),
+                (1, 1000, 9),
+                (7, 31, 5),
+                (8, 32, 64),
+                (9, 33, 17),
+                (12, 32, 7),
+                (17, 65, 3),
+                (23, 40, 6),
+                (64, 96, 40),
+                (70, 300, 11),
+                (3, 5, 0),
+            ] {
+                check(isa, (m, n, k));
             }
+        }
+    }
+
+    fn check(isa: Isa, (m, n, k): (usize, usize, usize)) {
+        let (a, b) = (values(m, m * k), values(n, k * n));
+        let mut out = vec![1u32; m * n];
+        let packed = pack_panels(k, n, |kk, j| b[kk * n + j]);
+        let plain = Epilogue::default();
+        matmul_on(
+            isa,
+            Lhs::Rows(&a),
+            Rhs::Packed(&packed),
+            (m, n, k),
+            plain,
+            &mut out,
+        );
+        let want = reference(&a, &b, m, n, k);
+        assert_eq!(out, want, "{isa:?} {m}x{n}x{k}");
+        // A packed beforehand, into a buffer holding stale values.
+        let mut tiles = vec![f32::NAN; tiles_len(m, k) + 5];
+        pack_tiles(&a, m, k, &mut tiles);
+        out.fill(1);
+        let lhs = Lhs::Tiles(&tiles);
+        matmul_on(isa, lhs, Rhs::Packed(&packed), (m, n, k), plain, &mut out);
+        assert_eq!(out, want, "{isa:?} {m}x{n}x{k}, A as tiles");
+        // B read as it lies, its last partial panel packed.
+        let full = n / NR * NR;
+        let tail = pack_panels(k, n - full, |kk, j| b[kk * n + full + j]);
+        out.fill(1);
+        let rhs = Rhs::Rows {
+            data: &b,
+            tail: &tail,
+        };
+        matmul_on(isa, Lhs::Rows(&a), rhs, (m, n, k), plain, &mut out);
+        assert_eq!(out, want, "{isa:?} {m}x{n}x{k}, B as rows");
+        // Transposed, with a bias per output row (a column of the
+        // product) and the Relu.
+        let bias: Vec<u32> = values(7, n).iter().map(|v| v.to_bits()).collect();
+        let epilogue = Epilogue {
+            bias: Some(&bias),
+            relu: true,
+            transposed: true,
+        };
+        matmul_on(
+            isa,
+            Lhs::Rows(&a),
+            Rhs::Packed(&packed),
+            (m, n, k),
+            epilogue,
+            &mut out,
+        );
+        for (idx, &y) in out.iter().enumerate() {
+            let (j, i) = (idx / m.max(1), idx % m.max(1));
+            let v = semantics::f32_max(semantics::f32_add(want[i * n + j], bias[j]), 0);
+            assert_eq!(y, v, "{isa:?} {m}x{n}x{k} transposed, element ({i}, {j})");
         }
     }
 }

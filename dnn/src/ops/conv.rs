@@ -37,7 +37,8 @@ use crate::gpu::launch::{CONV_TILE, Plan, Site, pad_copy};
 use crate::gpu::params::ConvParams;
 use crate::kernels::finish::finish;
 use crate::kernels::matmul::{
-    Epilogue, NR, PAR_WORDS, Rhs, as_floats, matmul_packed, pack_panels, packed_len,
+    Epilogue, Lhs, MR, NR, PAR_WORDS, Rhs, as_floats, grown, matmul_packed, pack_panels,
+    pack_tiles, packed_len, tiles_len,
 };
 use crate::kernels::slide::{self, Fold};
 use crate::ops::window::Window;
@@ -291,12 +292,13 @@ impl Conv {
                 };
                 let mut col = COLUMNS.take();
                 if layout == Layout::Positions {
-                    im2col_rows(&mut col, xg, &taps, &starts);
+                    im2col_tiles(&mut col, xg, &taps, &starts);
                     let len = packed_len(k, ocg);
                     let w = &weights[g * len..(g + 1) * len];
-                    matmul_packed(&col, Rhs::Packed(w), (p, ocg, k), epilogue, out);
+                    matmul_packed(Lhs::Tiles(&col), Rhs::Packed(w), (p, ocg, k), epilogue, out);
                 } else {
-                    let w = &weights[g * ocg * k..(g + 1) * ocg * k];
+                    let len = tiles_len(ocg, k);
+                    let w = Lhs::Tiles(&weights[g * len..(g + 1) * len]);
                     let rhs = match &runs {
                         Some(runs) => {
                             pack_im2col(&mut col, xg, &taps, runs, p);
@@ -364,19 +366,26 @@ impl Geometry {
     }
 }
 
-/// The weights `[OC, C/G, KH, KW]` as floats for a GEMM layout: as they
-/// are for [`Layout::Channels`], or each group's `W^T` packed into panels
-/// for [`Layout::Positions`].
+/// The weights `[OC, C/G, KH, KW]` as floats for a GEMM layout: each
+/// group's `W` packed into tiles of rows for [`Layout::Channels`], or its
+/// `W^T` into panels for [`Layout::Positions`].
 fn prepare_weights(d: &Geometry, layout: Layout, w: &[u32]) -> Vec<f32> {
+    let (ocg, k) = (d.oc / d.g, d.c / d.g * d.kh * d.kw);
     match layout {
         // Depthwise reads the weights' bits directly; never prepared.
-        Layout::Channels | Layout::Depthwise => w.iter().map(|&b| f32::from_bits(b)).collect(),
-        Layout::Positions => {
-            let (ocg, k) = (d.oc / d.g, d.c / d.g * d.kh * d.kw);
-            (0..d.g)
-                .flat_map(|g| pack_panels(k, ocg, |r, o| f32::from_bits(w[(g * ocg + o) * k + r])))
-                .collect()
+        Layout::Depthwise => Vec::new(),
+        Layout::Channels => {
+            let mut out = Vec::with_capacity(d.g * tiles_len(ocg, k));
+            let mut tiles = Vec::new();
+            for group in as_floats(w).chunks_exact(ocg * k) {
+                pack_tiles(group, ocg, k, &mut tiles);
+                out.extend_from_slice(&tiles);
+            }
+            out
         }
+        Layout::Positions => (0..d.g)
+            .flat_map(|g| pack_panels(k, ocg, |r, o| f32::from_bits(w[(g * ocg + o) * k + r])))
+            .collect(),
     }
 }
 
@@ -427,12 +436,12 @@ thread_local! {
 }
 
 /// im2col of one group's padded planes `xg` into `out`, as the GEMM's
-/// packed panels (the layout of [`crate::kernels::matmul::pack_panels`]): element
-/// `(r, j)` is `xg[taps[r] + starts[j]]`, columns past `p` zero. Every
-/// element is written, so `out` may hold anything before.
+/// packed panels (the layout of [`crate::kernels::matmul::pack_panels`]) at
+/// its start: element `(r, j)` is `xg[taps[r] + starts[j]]`, columns past
+/// `p` zero. Every element is written, so `out` may hold anything before.
 fn pack_im2col(out: &mut Vec<f32>, xg: &[u32], taps: &[usize], runs: &Runs, p: usize) {
     let k = taps.len();
-    out.resize(packed_len(k, p), 0.0);
+    let out = grown(out, packed_len(k, p));
     if k == 0 {
         return;
     }
@@ -460,21 +469,25 @@ fn pack_im2col(out: &mut Vec<f32>, xg: &[u32], taps: &[usize], runs: &Runs, p: u
         });
 }
 
-/// im2col transposed, for [`Layout::Positions`]: row `j` of `out` holds
-/// `xg[taps[r] + starts[j]]` for every tap `r`. Every element is written.
-fn im2col_rows(out: &mut Vec<f32>, xg: &[u32], taps: &[usize], starts: &[usize]) {
+/// im2col transposed, for [`Layout::Positions`], as the GEMM's tiles of
+/// rows (the layout of [`crate::kernels::matmul::pack_tiles`]): row `j`
+/// holds `xg[taps[r] + starts[j]]` for every tap `r`, rows past the last
+/// zero. Every element is written, so `out` may hold anything before.
+fn im2col_tiles(out: &mut Vec<f32>, xg: &[u32], taps: &[usize], starts: &[usize]) {
     let k = taps.len();
-    out.resize(starts.len() * k, 0.0);
+    let out = grown(out, tiles_len(starts.len(), k));
     if k == 0 {
         return;
     }
-    out.par_chunks_mut(k)
-        .with_min_len(PAR_WORDS.div_ceil(k))
-        .zip(starts)
-        .for_each(|(row, &start)| {
-            let x = &xg[start..];
-            for (y, &tap) in row.iter_mut().zip(taps) {
-                *y = f32::from_bits(x[tap]);
+    out.par_chunks_mut(k * MR)
+        .with_min_len(PAR_WORDS.div_ceil(k * MR))
+        .zip(starts.par_chunks(MR))
+        .for_each(|(tile, starts)| {
+            for (step, &tap) in tile.chunks_exact_mut(MR).zip(taps) {
+                for (y, &start) in step.iter_mut().zip(starts) {
+                    *y = f32::from_bits(xg[start + tap]);
+                }
+                step[starts.len()..].fill(0.0);
             }
         });
 }

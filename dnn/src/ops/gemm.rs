@@ -32,7 +32,7 @@ use crate::gpu::launch::{GEMM_THREADS, GEMM_TILE, Plan, Site, int};
 #[cfg(feature = "gpu")]
 use crate::gpu::params::{GemmParams, Operand};
 use crate::ir::numel;
-use crate::kernels::matmul::{Epilogue, Rhs, as_floats, matmul_packed, pack_strided};
+use crate::kernels::matmul::{Epilogue, Lhs, Rhs, as_floats, matmul_packed, pack_strided};
 use crate::ops::binary::{broadcast, broadcast_strides};
 use crate::ops::{Io, NativeIo, ShapeError};
 
@@ -307,7 +307,13 @@ impl Gemm {
                 .for_each(|(i, y)| {
                     let b = pack_b(&b[i * b_len..(i + 1) * b_len], d.k, d.n, d.b);
                     let a = as_floats(&a[i * a_len..(i + 1) * a_len]);
-                    matmul_packed(a, Rhs::Packed(&b), (d.m, d.n, d.k), Epilogue::default(), y);
+                    matmul_packed(
+                        Lhs::Rows(a),
+                        Rhs::Packed(&b),
+                        (d.m, d.n, d.k),
+                        Epilogue::default(),
+                        y,
+                    );
                 });
         } else {
             // A row-major `A` is read in place.
@@ -327,7 +333,7 @@ impl Gemm {
                 }
             };
             matmul_packed(
-                a,
+                Lhs::Rows(a),
                 Rhs::Packed(b),
                 (d.m, d.n, d.k),
                 Epilogue::default(),
