@@ -240,29 +240,39 @@ fn arithmetic(
     y: &mut [u32],
     f: impl Fn(f32, f32) -> f32,
 ) {
-    elementwise(out, a, b, y, |x, z| {
-        f(f32::from_bits(x), f32::from_bits(z)).to_bits()
-    });
-    canonical_run(y);
+    let f = |x: u32, z: u32| f(f32::from_bits(x), f32::from_bits(z)).to_bits();
+    each_run(out, a, b, y, f, canonical_run);
 }
 
 /// `y = f(a, b)` over `out` in row-major order, each operand with its
-/// broadcast strides; a run of the last dimension at a time, so `f` is
-/// chosen once per op rather than once per element.
+/// broadcast strides.
 fn elementwise(
+    out: &[usize],
+    a: (&[u32], Vec<usize>),
+    b: (&[u32], Vec<usize>),
+    y: &mut [u32],
+    f: impl Fn(u32, u32) -> u32,
+) {
+    each_run(out, a, b, y, f, |_| ());
+}
+
+/// [`elementwise`], a run at a time, each run then passed to `then`
+/// while it is in cache: `f` is chosen once per op rather than once per
+/// element. A run spans the trailing dimensions that both operands walk
+/// evenly (a per-channel operand of `[N, C, H, W]` runs over `H * W`).
+fn each_run(
     out: &[usize],
     (a, sa): (&[u32], Vec<usize>),
     (b, sb): (&[u32], Vec<usize>),
     y: &mut [u32],
     f: impl Fn(u32, u32) -> u32,
+    then: impl Fn(&mut [u32]),
 ) {
     if y.is_empty() {
         return;
     }
-    let Some((&inner, outer)) = out.split_last() else {
-        y[0] = f(a[0], b[0]);
-        return;
-    };
+    let (out, sa, sb) = coalesce(out, &sa, &sb);
+    let (&inner, outer) = out.split_last().expect("at least one dimension");
     let r = outer.len();
     let (ia, ib) = (sa[r], sb[r]);
     let mut index = vec![0usize; r];
@@ -296,6 +306,7 @@ fn elementwise(
                 }
             }
         }
+        then(run);
         for k in (0..r).rev() {
             index[k] += 1;
             oa += sa[k];
@@ -307,6 +318,32 @@ fn elementwise(
             ob -= sb[k] * outer[k];
             index[k] = 0;
         }
+    }
+}
+
+/// `out` and both operands' strides with dimensions of one dropped and
+/// each dimension merged into the one before it where both operands step
+/// over the pair as over one dimension: the same elements in the same
+/// order, in fewer, longer runs. At least one dimension is left.
+fn coalesce(out: &[usize], sa: &[usize], sb: &[usize]) -> (Vec<usize>, Vec<usize>, Vec<usize>) {
+    let (mut dims, mut xa, mut xb): (Vec<usize>, Vec<usize>, Vec<usize>) = Default::default();
+    for i in (0..out.len()).filter(|&i| out[i] != 1) {
+        let (n, a, b) = (out[i], sa[i], sb[i]);
+        match (dims.last_mut(), xa.last_mut(), xb.last_mut()) {
+            (Some(d), Some(pa), Some(pb)) if *pa == a * n && *pb == b * n => {
+                (*d, *pa, *pb) = (*d * n, a, b);
+            }
+            _ => {
+                dims.push(n);
+                xa.push(a);
+                xb.push(b);
+            }
+        }
+    }
+    if dims.is_empty() {
+        (vec![1], vec![0], vec![0])
+    } else {
+        (dims, xa, xb)
     }
 }
 
@@ -328,5 +365,51 @@ impl Binary {
             b_strides: broadcast_strides(s.shape(1), out),
         };
         vec![Plan::flat("binary", p, count)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Element `i` of the row-major walk of `dims` with `strides`.
+    fn walk(dims: &[usize], strides: &[usize]) -> Vec<usize> {
+        let total: usize = dims.iter().product();
+        (0..total)
+            .map(|mut i| {
+                let mut at = 0;
+                for (&n, &s) in dims.iter().zip(strides).rev() {
+                    at += i % n * s;
+                    i /= n;
+                }
+                at
+            })
+            .collect()
+    }
+
+    /// Coalesced dimensions walk the same elements in the same order, in
+    /// fewer runs: a per-channel operand of `[1, C, H, W]` runs over
+    /// `H * W`.
+    #[test]
+    fn coalesced_dimensions_walk_the_same_elements() {
+        for (out, a, b) in [
+            (vec![1, 8, 5, 7], vec![1, 8, 5, 7], vec![8, 1, 1]),
+            (vec![2, 3, 4], vec![2, 3, 4], vec![4]),
+            (vec![2, 3, 4], vec![2, 1, 4], vec![1, 3, 1]),
+            (vec![6, 1, 5], vec![1], vec![6, 1, 5]),
+            (vec![], vec![], vec![]),
+            (vec![1, 1], vec![1, 1], vec![1]),
+        ] {
+            let (sa, sb) = (broadcast_strides(&a, &out), broadcast_strides(&b, &out));
+            let (dims, xa, xb) = coalesce(&out, &sa, &sb);
+            assert_eq!(walk(&dims, &xa), walk(&out, &sa), "{out:?} {a:?}");
+            assert_eq!(walk(&dims, &xb), walk(&out, &sb), "{out:?} {b:?}");
+            assert!(dims.len() <= out.len().max(1));
+        }
+        let (sa, sb) = (
+            broadcast_strides(&[1, 8, 5, 7], &[1, 8, 5, 7]),
+            broadcast_strides(&[8, 1, 1], &[1, 8, 5, 7]),
+        );
+        assert_eq!(coalesce(&[1, 8, 5, 7], &sa, &sb).0, [8, 35]);
     }
 }
