@@ -147,11 +147,11 @@ impl ModelInfo {
         }
     }
 
-    /// The number `n` of level-1 segments before the final step (the
-    /// points are `0 ..= n + 1`): the model's ops and its `halt`, or their
-    /// groups ([`level1_points`]).
+    /// The model's ops, as `dnnc inspect` counts them. Level-1 points may
+    /// be fewer: past 8,192 ops they stand for groups of ops
+    /// ([`level1_points`]).
     pub fn ops(&self) -> u64 {
-        self.points.len() as u64 - 2
+        self.compiled.model.nodes.len() as u64
     }
 
     /// The op that level-1 point `p` (not the last) starts.
@@ -254,4 +254,30 @@ fn region_path(machine: &Machine, region: Region) -> Vec<B256> {
 /// Elements of tensor `id` of `compiled`.
 fn tensor_len(compiled: &Compiled, id: usize) -> usize {
     numel(&compiled.model.tensors[id].shape)
+}
+
+#[cfg(test)]
+mod tests {
+    use verdict_dnn::ir::ModelBuilder;
+    use verdict_dnn::ops::OpKind;
+    use verdict_dnn::ops::unary::{Unary, UnaryOp};
+
+    use super::*;
+
+    /// A model with more ops than level-1 points (a long generation) is
+    /// reported with its ops, not with its points.
+    #[test]
+    fn ops_are_counted_when_points_group_them() {
+        const OPS: usize = 8_300;
+        let mut b = ModelBuilder::new("chain", &[1]);
+        let mut x = b.input();
+        for i in 0..OPS {
+            let relu = OpKind::Unary(Unary { op: UnaryOp::Relu });
+            x = b.node(&format!("relu{i}"), relu, &[x]).expect("fits");
+        }
+        let model = b.finish(x);
+        let info = ModelInfo::new(Package::build(model).expect("compiles"));
+        assert_eq!(info.ops(), OPS as u64);
+        assert!(info.last_point() < OPS as u64, "the ops are grouped");
+    }
 }
