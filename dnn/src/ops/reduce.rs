@@ -156,22 +156,39 @@ impl Reduce {
             offs
         };
         let (outer, inner) = (offsets(&kept, &ks), offsets(&reduced, &rs));
-        let f = match self.kind {
-            ReduceKind::Sum | ReduceKind::Mean => semantics::f32_add,
-            ReduceKind::Max => semantics::f32_max,
-            ReduceKind::Min => semantics::f32_min,
-        };
         let x = data.inputs[0];
-        for (y, &o) in data.output.iter_mut().zip(&outer) {
-            let mut acc = self.init();
-            for &i in &inner {
-                acc = f(acc, x[(o + i) as usize]);
-            }
-            if self.kind == ReduceKind::Mean {
-                acc = semantics::f32_div(acc, self.count(shape));
-            }
-            *y = acc;
+        let y = &mut *data.output;
+        y.fill(self.init());
+        // One instance per rule, so that the rule inlines into the loop.
+        match self.kind {
+            ReduceKind::Sum | ReduceKind::Mean => fold(x, (&outer, &inner), y, semantics::f32_add),
+            ReduceKind::Max => fold(x, (&outer, &inner), y, semantics::f32_max),
+            ReduceKind::Min => fold(x, (&outer, &inner), y, semantics::f32_min),
         }
+        if self.kind == ReduceKind::Mean {
+            let count = self.count(shape);
+            for y in y.iter_mut() {
+                *y = semantics::f32_div(*y, count);
+            }
+        }
+    }
+}
+
+/// `y[o] = f(… f(f(y[o], x[outer[o] + inner[0]]), x[outer[o] + inner[1]]) …)`:
+/// each output one chain in the canonical order, from the value `y`
+/// holds. Eight outputs go side by side: eight independent chains keep
+/// the adder busy where one would wait on its own latency.
+fn fold(x: &[u32], (outer, inner): (&[i64], &[i64]), y: &mut [u32], f: impl Fn(u32, u32) -> u32) {
+    const BLOCK: usize = 8;
+    for (ys, os) in y.chunks_mut(BLOCK).zip(outer.chunks(BLOCK)) {
+        let mut acc = [0u32; BLOCK];
+        acc[..ys.len()].copy_from_slice(ys);
+        for &i in inner {
+            for (acc, &o) in acc.iter_mut().zip(os) {
+                *acc = f(*acc, x[(o + i) as usize]);
+            }
+        }
+        ys.copy_from_slice(&acc[..ys.len()]);
     }
 }
 
