@@ -4,6 +4,7 @@
 //! row-major order, one instruction (or one recipe) per element; `ia`, `ib`
 //! are the broadcast indices (a dimension of size 1 repeats).
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use verdict_vm::{Op, semantics};
 
@@ -15,6 +16,7 @@ use crate::gpu::params::BinaryParams;
 #[cfg(feature = "gpu")]
 use crate::gpu::recipes::binary_code;
 use crate::kernels::lanes::canonical_run;
+use crate::kernels::matmul::PAR_WORDS;
 use crate::ops::unary::{flag, truth};
 use crate::ops::{Io, NativeIo, ShapeError, strides};
 use crate::scalar::{Eval, Scalar};
@@ -238,7 +240,7 @@ fn arithmetic(
     a: (&[u32], Vec<usize>),
     b: (&[u32], Vec<usize>),
     y: &mut [u32],
-    f: impl Fn(f32, f32) -> f32,
+    f: impl Fn(f32, f32) -> f32 + Sync,
 ) {
     let f = |x: u32, z: u32| f(f32::from_bits(x), f32::from_bits(z)).to_bits();
     each_run(out, a, b, y, f, canonical_run);
@@ -251,7 +253,7 @@ fn elementwise(
     a: (&[u32], Vec<usize>),
     b: (&[u32], Vec<usize>),
     y: &mut [u32],
-    f: impl Fn(u32, u32) -> u32,
+    f: impl Fn(u32, u32) -> u32 + Sync,
 ) {
     each_run(out, a, b, y, f, |_| ());
 }
@@ -265,8 +267,8 @@ fn each_run(
     (a, sa): (&[u32], Vec<usize>),
     (b, sb): (&[u32], Vec<usize>),
     y: &mut [u32],
-    f: impl Fn(u32, u32) -> u32,
-    then: impl Fn(&mut [u32]),
+    f: impl Fn(u32, u32) -> u32 + Sync,
+    then: impl Fn(&mut [u32]) + Sync,
 ) {
     if y.is_empty() {
         return;
@@ -275,50 +277,71 @@ fn each_run(
     let (&inner, outer) = out.split_last().expect("at least one dimension");
     let r = outer.len();
     let (ia, ib) = (sa[r], sb[r]);
-    let mut index = vec![0usize; r];
-    let (mut oa, mut ob) = (0usize, 0usize);
-    for run in y.chunks_exact_mut(inner) {
-        match (ia, ib) {
-            (1, 1) => {
-                for ((y, &x), &z) in run
-                    .iter_mut()
-                    .zip(&a[oa..oa + inner])
-                    .zip(&b[ob..ob + inner])
-                {
-                    *y = f(x, z);
+    // `PAR_WORDS` of output a task, in parallel; a task's first and last
+    // runs may be parts of runs.
+    y.par_chunks_mut(PAR_WORDS)
+        .enumerate()
+        .for_each(|(task, ys)| {
+            let start = task * PAR_WORDS;
+            // The first run's index in `outer`, its offsets, and where in
+            // it the task starts.
+            let mut index = vec![0usize; r];
+            let mut rest = start / inner;
+            for k in (0..r).rev() {
+                (index[k], rest) = (rest % outer[k], rest / outer[k]);
+            }
+            let mut oa: usize = index.iter().zip(&sa).map(|(i, s)| i * s).sum();
+            let mut ob: usize = index.iter().zip(&sb).map(|(i, s)| i * s).sum();
+            let (mut w, mut done) = (start % inner, 0);
+            while done < ys.len() {
+                let len = (inner - w).min(ys.len() - done);
+                let run = &mut ys[done..done + len];
+                let (pa, pb) = (oa + w * ia, ob + w * ib);
+                match (ia, ib) {
+                    (1, 1) => {
+                        for ((y, &x), &z) in
+                            run.iter_mut().zip(&a[pa..pa + len]).zip(&b[pb..pb + len])
+                        {
+                            *y = f(x, z);
+                        }
+                    }
+                    (1, 0) => {
+                        let z = b[pb];
+                        for (y, &x) in run.iter_mut().zip(&a[pa..pa + len]) {
+                            *y = f(x, z);
+                        }
+                    }
+                    (0, 1) => {
+                        let x = a[pa];
+                        for (y, &z) in run.iter_mut().zip(&b[pb..pb + len]) {
+                            *y = f(x, z);
+                        }
+                    }
+                    _ => {
+                        for (i, y) in run.iter_mut().enumerate() {
+                            *y = f(a[pa + i * ia], b[pb + i * ib]);
+                        }
+                    }
+                }
+                then(run);
+                (done, w) = (done + len, w + len);
+                if w < inner {
+                    continue;
+                }
+                w = 0;
+                for k in (0..r).rev() {
+                    index[k] += 1;
+                    oa += sa[k];
+                    ob += sb[k];
+                    if index[k] < outer[k] {
+                        break;
+                    }
+                    oa -= sa[k] * outer[k];
+                    ob -= sb[k] * outer[k];
+                    index[k] = 0;
                 }
             }
-            (1, 0) => {
-                let z = b[ob];
-                for (y, &x) in run.iter_mut().zip(&a[oa..oa + inner]) {
-                    *y = f(x, z);
-                }
-            }
-            (0, 1) => {
-                let x = a[oa];
-                for (y, &z) in run.iter_mut().zip(&b[ob..ob + inner]) {
-                    *y = f(x, z);
-                }
-            }
-            _ => {
-                for (i, y) in run.iter_mut().enumerate() {
-                    *y = f(a[oa + i * ia], b[ob + i * ib]);
-                }
-            }
-        }
-        then(run);
-        for k in (0..r).rev() {
-            index[k] += 1;
-            oa += sa[k];
-            ob += sb[k];
-            if index[k] < outer[k] {
-                break;
-            }
-            oa -= sa[k] * outer[k];
-            ob -= sb[k] * outer[k];
-            index[k] = 0;
-        }
-    }
+        });
 }
 
 /// `out` and both operands' strides with dimensions of one dropped and
@@ -411,5 +434,39 @@ mod tests {
             broadcast_strides(&[8, 1, 1], &[1, 8, 5, 7]),
         );
         assert_eq!(coalesce(&[1, 8, 5, 7], &sa, &sb).0, [8, 35]);
+    }
+
+    /// Outputs larger than one parallel task, whose tasks start and end
+    /// inside runs, get every element from the right operands.
+    #[test]
+    fn tasks_split_inside_runs() {
+        for (out, a, b) in [
+            (vec![300, 251], vec![300, 251], vec![300, 1]),
+            (vec![3, 70_001], vec![3, 70_001], vec![70_001]),
+            (vec![2, 40, 1_000], vec![2, 1, 1_000], vec![40, 1]),
+            (vec![140_000], vec![140_000], vec![1]),
+        ] {
+            let values = |shape: &[usize], seed: u32| -> Vec<u32> {
+                (0..shape.iter().product::<usize>() as u32)
+                    .map(|i| i.wrapping_mul(2_654_435_761) ^ seed)
+                    .collect()
+            };
+            let (xa, xb) = (values(&a, 1), values(&b, 2));
+            let (sa, sb) = (broadcast_strides(&a, &out), broadcast_strides(&b, &out));
+            let mut y = vec![0; out.iter().product()];
+            elementwise(
+                &out,
+                (&xa, sa.clone()),
+                (&xb, sb.clone()),
+                &mut y,
+                |x, z| x.wrapping_mul(3) ^ z,
+            );
+            let want: Vec<u32> = walk(&out, &sa)
+                .into_iter()
+                .zip(walk(&out, &sb))
+                .map(|(i, j)| xa[i].wrapping_mul(3) ^ xb[j])
+                .collect();
+            assert!(y == want, "{out:?} {a:?} {b:?}");
+        }
     }
 }
