@@ -121,6 +121,9 @@ pub struct Epilogue<'a> {
     pub relu: bool,
     /// Store the product transposed: element `(i, j)` at `out[j * m + i]`.
     pub transposed: bool,
+    /// The distance between the output's rows where it is a block of a
+    /// wider matrix; `None`: its own width.
+    pub stride: Option<usize>,
 }
 
 /// The right-hand `k x n` matrix as the kernel reads it: panels of 32
@@ -186,7 +189,9 @@ fn matmul_on(
     epilogue: Epilogue<'_>,
     out: &mut [u32],
 ) {
-    assert!(out.len() == m * n);
+    let (out_rows, out_cols) = if epilogue.transposed { (n, m) } else { (m, n) };
+    let ld = epilogue.stride.unwrap_or(out_cols);
+    assert!(ld >= out_cols && out.len() >= (out_rows.max(1) - 1) * ld + out_cols);
     match a {
         Lhs::Rows(a) => assert!(a.len() >= m * k),
         Lhs::Tiles(a) => assert!(a.len() >= tiles_len(m, k)),
@@ -197,11 +202,11 @@ fn matmul_on(
             assert!(data.len() >= k * n && (n.is_multiple_of(NR) || tail.len() >= k * NR));
         }
     }
-    let (out_rows, out_cols) = if epilogue.transposed { (n, m) } else { (m, n) };
     assert!(epilogue.bias.is_none_or(|b| b.len() >= out_rows));
     if k == 0 {
-        out.fill(0);
-        for (i, row) in out.chunks_mut(out_cols.max(1)).enumerate() {
+        for i in 0..out_rows {
+            let row = &mut out[i * ld..i * ld + out_cols];
+            row.fill(0);
             finish(row, epilogue.bias.map(|b| b[i]), epilogue.relu);
         }
         return;
@@ -263,10 +268,10 @@ fn matmul_on(
                     }
                 }
                 let bias = epilogue.bias.map(|b| &b[j0..j0 + cols]);
-                (&transposed[..], MR, j0 * m + i, m, (cols, rows), bias)
+                (&transposed[..], MR, j0 * ld + i, ld, (cols, rows), bias)
             } else {
                 let bias = epilogue.bias.map(|b| &b[i..i + rows]);
-                (tile, NR, i * n + j0, n, (rows, cols), bias)
+                (tile, NR, i * ld + j0, ld, (rows, cols), bias)
             };
             // SAFETY: the output block at `at`, `dims` with rows `ld`
             // apart, is inside the output and this task's alone (rows
@@ -731,6 +736,27 @@ mod tests {
         let lhs = Lhs::Tiles(&tiles);
         matmul_on(isa, lhs, Rhs::Packed(&packed), (m, n, k), plain, &mut out);
         assert_eq!(out, want, "{isa:?} {m}x{n}x{k}, A as tiles");
+        // A block of a wider output: its rows `n + 3` apart, the columns
+        // between them untouched.
+        let ld = n + 3;
+        let mut wide = vec![7u32; m.max(1) * ld];
+        let epilogue = Epilogue {
+            stride: Some(ld),
+            ..plain
+        };
+        matmul_on(
+            isa,
+            Lhs::Rows(&a),
+            Rhs::Packed(&packed),
+            (m, n, k),
+            epilogue,
+            &mut wide,
+        );
+        for (idx, &y) in wide.iter().enumerate() {
+            let (i, j) = (idx / ld, idx % ld);
+            let v = if j < n && i < m { want[i * n + j] } else { 7 };
+            assert_eq!(y, v, "{isa:?} {m}x{n}x{k} in rows {ld} apart, ({i}, {j})");
+        }
         // B read as it lies, its last partial panel packed.
         let full = n / NR * NR;
         let tail = pack_panels(k, n - full, |kk, j| b[kk * n + full + j]);
@@ -748,6 +774,7 @@ mod tests {
             bias: Some(&bias),
             relu: true,
             transposed: true,
+            stride: None,
         };
         matmul_on(
             isa,

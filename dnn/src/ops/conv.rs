@@ -289,6 +289,7 @@ impl Conv {
                     bias: bias.map(|b| &b[g * ocg..(g + 1) * ocg]),
                     relu: self.relu,
                     transposed: layout == Layout::Positions,
+                    stride: None,
                 };
                 let mut col = COLUMNS.take();
                 if layout == Layout::Positions {
@@ -299,10 +300,24 @@ impl Conv {
                 } else {
                     let len = tiles_len(ocg, k);
                     let w = Lhs::Tiles(&weights[g * len..(g + 1) * len]);
-                    let rhs = match &runs {
+                    match &runs {
+                        // im2col a block of columns at a time, multiplied
+                        // while it is in the second-level cache: a large
+                        // map's whole im2col (VGG's first layers: 115 MB)
+                        // would go out to memory and back.
                         Some(runs) => {
-                            pack_im2col(&mut col, xg, &taps, runs, p);
-                            Rhs::Packed(&col)
+                            let block = (IM2COL_WORDS / (k * NR)).max(1) * NR;
+                            for j0 in (0..p).step_by(block) {
+                                let cols = block.min(p - j0);
+                                let panels = &runs.0[j0 / NR..(j0 + cols).div_ceil(NR)];
+                                pack_im2col(&mut col, xg, &taps, panels, cols);
+                                let epilogue = Epilogue {
+                                    stride: Some(p),
+                                    ..epilogue
+                                };
+                                let (rhs, dims) = (Rhs::Packed(&col), (ocg, cols, k));
+                                matmul_packed(w, rhs, dims, epilogue, &mut out[j0..]);
+                            }
                         }
                         None => {
                             // Only the last panel, if narrower, is packed.
@@ -311,13 +326,13 @@ impl Conv {
                             if full < p {
                                 col.extend(pack_panels(k, p - full, |r, j| xs[r * p + full + j]));
                             }
-                            Rhs::Rows {
+                            let rhs = Rhs::Rows {
                                 data: xs,
                                 tail: &col,
-                            }
+                            };
+                            matmul_packed(w, rhs, (ocg, p, k), epilogue, out);
                         }
-                    };
-                    matmul_packed(w, rhs, (ocg, p, k), epilogue, out);
+                    }
                 }
                 COLUMNS.set(col);
             });
@@ -428,6 +443,10 @@ impl Runs {
     }
 }
 
+/// Words of im2col packed and multiplied at a time: 1 MiB, half this
+/// machine's second-level cache.
+const IM2COL_WORDS: usize = 1 << 18;
+
 thread_local! {
     /// The im2col panels of the last convolution task on this thread, kept
     /// for the next one: a task takes them, so a nested task on the same
@@ -435,11 +454,12 @@ thread_local! {
     static COLUMNS: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
 }
 
-/// im2col of one group's padded planes `xg` into `out`, as the GEMM's
-/// packed panels (the layout of [`crate::kernels::matmul::pack_panels`]) at
-/// its start: element `(r, j)` is `xg[taps[r] + starts[j]]`, columns past
-/// `p` zero. Every element is written, so `out` may hold anything before.
-fn pack_im2col(out: &mut Vec<f32>, xg: &[u32], taps: &[usize], runs: &Runs, p: usize) {
+/// im2col of `p` columns of one group's padded planes `xg` (those of the
+/// panels whose runs `runs` holds) into `out`, as the GEMM's packed panels
+/// (the layout of [`crate::kernels::matmul::pack_panels`]) at its start:
+/// element `(r, j)` is `xg[taps[r] + starts[j]]`, columns past `p` zero.
+/// Every element is written, so `out` may hold anything before.
+fn pack_im2col(out: &mut Vec<f32>, xg: &[u32], taps: &[usize], runs: &[Vec<Run>], p: usize) {
     let k = taps.len();
     let out = grown(out, packed_len(k, p));
     if k == 0 {
@@ -447,7 +467,7 @@ fn pack_im2col(out: &mut Vec<f32>, xg: &[u32], taps: &[usize], runs: &Runs, p: u
     }
     out.par_chunks_mut(k * NR)
         .with_min_len(PAR_WORDS.div_ceil(k * NR))
-        .zip(&runs.0)
+        .zip(runs)
         .for_each(|(panel, runs)| {
             let used = runs.last().map_or(0, |r| r.at + r.len);
             for (row, &tap) in panel.chunks_exact_mut(NR).zip(taps) {
@@ -590,6 +610,20 @@ mod tests {
             dilations: [1, 1],
         };
         check(window, (2, 6, 9, 14, 20, 2));
+    }
+
+    /// A map whose im2col is packed and multiplied a block of columns at
+    /// a time: `k` = 576 makes blocks of 448 columns, and 23x25 outputs
+    /// end in a partial block, itself ending in a partial panel.
+    #[test]
+    fn native_matches_the_vm_over_im2col_blocks() {
+        let window = Window {
+            kernel: [3, 3],
+            strides: [1, 1],
+            pads: [1, 1, 1, 1],
+            dilations: [1, 1],
+        };
+        check(window, (1, 64, 23, 25, 13, 1));
     }
 
     /// A 7x7 map with 32 channels a group: the positions layout.
