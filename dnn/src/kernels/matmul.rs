@@ -25,6 +25,18 @@ const ROW_PANELS: usize = 4;
 /// Rows of `A` and panels of `B` in one parallel task: a panel stays in
 /// cache while the task's rows pass over it.
 const TASK_ROWS: usize = 6 * MR;
+
+/// Rows of each of the tiles [`pack_tiles`] cuts `m` rows into: [`MR`],
+/// or 8 where that makes no more tiles (16 rows, a transformer's tokens,
+/// are two whole tiles of 8, not one of 12 and one of 4). Both divide
+/// `TASK_ROWS`.
+pub(crate) fn tile_rows(m: usize) -> usize {
+    if m.div_ceil(8) <= m.div_ceil(MR) {
+        8
+    } else {
+        MR
+    }
+}
 const TASK_PANELS: usize = 8;
 /// Tasks a thread gets at least, where the problem allows: three tasks on
 /// two threads leave one idle a third of the time.
@@ -237,7 +249,7 @@ fn matmul_on(
         Lhs::Rows(a) if m == 1 => &a[..k],
         Lhs::Tiles(a) if m == 1 => {
             buffer.clear();
-            buffer.extend(a.iter().step_by(MR).take(k));
+            buffer.extend(a.iter().step_by(tile_rows(1)).take(k));
             &buffer
         }
         Lhs::Rows(a) => {
@@ -246,6 +258,7 @@ fn matmul_on(
         }
         Lhs::Tiles(a) => a,
     };
+    let h = tile_rows(m);
     let tasks = (0..row_tasks * col_tasks).into_par_iter();
     tasks.with_min_len(min_len).for_each(|t| {
         // The tile, and its transpose; each tile overwrites what it
@@ -304,16 +317,16 @@ fn matmul_on(
                 _ => &[],
             };
             let first = (t / col_tasks) * TASK_ROWS;
-            let share = next.len().div_ceil((i_end - first).div_ceil(MR));
+            let share = next.len().div_ceil((i_end - first).div_ceil(h));
             let mut i = first;
             while i < i_end {
-                let rows = MR.min(i_end - i);
-                let at = ((i - first) / MR * share).min(next.len());
+                let rows = h.min(i_end - i);
+                let at = ((i - first) / h * share).min(next.len());
                 let ahead = &next[at..(at + share).min(next.len())];
                 let a = if m == 1 {
                     (a, 1)
                 } else {
-                    (&a[i / MR * k * MR..][..k * MR], MR)
+                    (&a[i / h * k * h..][..k * h], h)
                 };
                 kernel::tile(isa, a, rows, (panel, ldb), k, &mut tile, ahead);
                 finish(p, i, rows, &tile);
@@ -333,12 +346,13 @@ thread_local! {
 
 /// Floats in `m` rows of `k` packed by [`pack_tiles`].
 pub(crate) fn tiles_len(m: usize, k: usize) -> usize {
-    m.div_ceil(MR) * k * MR
+    let h = tile_rows(m);
+    m.div_ceil(h) * k * h
 }
 
-/// The row-major `m x k` matrix `a` as tiles of [`MR`] rows interleaved by
+/// The row-major `m x k` matrix `a` as tiles of `h` = [`tile_rows`]`(m)` rows interleaved by
 /// column, so that a tile's step reads its rows' elements from one line:
-/// row `i`'s element `kk` lies at `(i / MR * k + kk) * MR + i % MR`, and
+/// row `i`'s element `kk` lies at `(i / h * k + kk) * h + i % h`, and
 /// rows past `m` are zero. They fill the start of `out`, which may hold
 /// anything before.
 pub(crate) fn pack_tiles(a: &[f32], m: usize, k: usize, out: &mut Vec<f32>) {
@@ -346,18 +360,19 @@ pub(crate) fn pack_tiles(a: &[f32], m: usize, k: usize, out: &mut Vec<f32>) {
     if k == 0 {
         return;
     }
-    out.par_chunks_mut(k * MR)
-        .with_min_len(PAR_WORDS.div_ceil(k * MR))
+    let h = tile_rows(m);
+    out.par_chunks_mut(k * h)
+        .with_min_len(PAR_WORDS.div_ceil(k * h))
         .enumerate()
         .for_each(|(t, tile)| {
-            let rows = MR.min(m - t * MR);
-            for (r, row) in a[t * MR * k..][..rows * k].chunks_exact(k).enumerate() {
+            let rows = h.min(m - t * h);
+            for (r, row) in a[t * h * k..][..rows * k].chunks_exact(k).enumerate() {
                 for (kk, &v) in row.iter().enumerate() {
-                    tile[kk * MR + r] = v;
+                    tile[kk * h + r] = v;
                 }
             }
-            if rows < MR {
-                for step in tile.chunks_exact_mut(MR) {
+            if rows < h {
+                for step in tile.chunks_exact_mut(h) {
                     step[rows..].fill(0.0);
                 }
             }
@@ -394,7 +409,7 @@ mod kernel {
 
     /// `rows` (up to [`MR`]) rows of `A` times one panel (rows `ldb` apart),
     /// into `tile` (row `r` at `r * NR`). Row `r`'s element `kk` is
-    /// `a[kk * step + r]`: a tile of [`pack_tiles`] (`step` = [`MR`]) or
+    /// `a[kk * step + r]`: a tile of [`pack_tiles`] (`step`: its rows) or
     /// one row as it lies (`step` = 1). `ahead` is what to bring into the
     /// second-level cache meanwhile: the share of the next panel that this
     /// tile fetches, so that memory streams `B` while the tiles compute.
@@ -703,6 +718,7 @@ mod tests {
                 (8, 32, 64),
                 (9, 33, 17),
                 (12, 32, 7),
+                (16, 40, 9),
                 (17, 65, 3),
                 (23, 40, 6),
                 (64, 96, 40),

@@ -37,8 +37,8 @@ use crate::gpu::launch::{CONV_TILE, Plan, Site, pad_copy};
 use crate::gpu::params::ConvParams;
 use crate::kernels::finish::finish;
 use crate::kernels::matmul::{
-    Epilogue, Lhs, MR, NR, PAR_WORDS, Rhs, as_floats, grown, matmul_packed, pack_panels,
-    pack_tiles, packed_len, tiles_len,
+    Epilogue, Lhs, NR, PAR_WORDS, Rhs, as_floats, grown, matmul_packed, pack_panels, pack_tiles,
+    packed_len, tile_rows, tiles_len,
 };
 use crate::kernels::slide::{self, Fold};
 use crate::ops::window::Window;
@@ -499,11 +499,12 @@ fn im2col_tiles(out: &mut Vec<f32>, xg: &[u32], taps: &[usize], starts: &[usize]
     if k == 0 {
         return;
     }
-    out.par_chunks_mut(k * MR)
-        .with_min_len(PAR_WORDS.div_ceil(k * MR))
-        .zip(starts.par_chunks(MR))
+    let h = tile_rows(starts.len());
+    out.par_chunks_mut(k * h)
+        .with_min_len(PAR_WORDS.div_ceil(k * h))
+        .zip(starts.par_chunks(h))
         .for_each(|(tile, starts)| {
-            for (step, &tap) in tile.chunks_exact_mut(MR).zip(taps) {
+            for (step, &tap) in tile.chunks_exact_mut(h).zip(taps) {
                 for (y, &start) in step.iter_mut().zip(starts) {
                     *y = f32::from_bits(xg[start + tap]);
                 }
